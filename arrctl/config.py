@@ -1,0 +1,212 @@
+"""Configuration: a TOML file plus environment variables, validated into one dataclass."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from arrctl.model import SOURCES
+
+DEFAULT_DEADLINE_S = 30.0
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message is one line naming the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything arrctl needs to know about the pipeline it watches."""
+
+    project: str | None = None
+    """Google Cloud project id (`project`, else GOOGLE_CLOUD_PROJECT)."""
+    regions: list[str] = field(default_factory=lambda: ["us-central1"])
+    """Regions where the runner job and Vertex AI jobs live (`regions`)."""
+    runner_job: str = "vertex-ai-launcher"
+    """Cloud Run job that runs the W&B Launch agent (`[runner] job`)."""
+    runner_limit: int = 5
+    """How many of the newest executions to show (`[runner] limit`)."""
+    builds_recent: int = 4
+    """How many finished builds to show (`[builds] recent`)."""
+    builds_queued_warn_s: float = 600.0
+    """`check` warns about a build queued longer than this (`[builds] queued_warn_s`)."""
+    vertex_limit: int = 10
+    """How many of the newest Vertex AI custom jobs to show (`[vertex] limit`)."""
+    wandb_entity: str | None = None
+    """W&B entity (`[wandb] entity`, else WANDB_ENTITY)."""
+    wandb_project: str | None = None
+    """W&B project (`[wandb] project`, else WANDB_PROJECT)."""
+    wandb_api_key: str | None = None
+    """W&B API key (WANDB_API_KEY only: secrets stay out of config files)."""
+    wandb_completed_limit: int = 10
+    """How many finished W&B runs to show (`[wandb] completed_limit`)."""
+    wandb_heartbeat_warn_s: float = 600.0
+    """`check` warns about a running W&B run silent for longer (`[wandb] heartbeat_warn_s`)."""
+    deadlines: dict[str, float] = field(default_factory=lambda: {s: DEFAULT_DEADLINE_S for s in SOURCES})
+    """Seconds each source's worker may take before it is killed (`[deadlines] SOURCE`)."""
+    watch_interval: float = 30.0
+    """Seconds between refreshes of `watch` (`[watch] interval`)."""
+    watch_heartbeat: float = 60.0
+    """Seconds of silence after which `watch` prints a heartbeat (`[watch] heartbeat`)."""
+    retention_days: float = 30.0
+    """Terminal facts older than this are pruned from the state store (`[state] retention_days`)."""
+    path: str | None = None
+    """The file this came from (for messages), or None."""
+
+    def with_deadline(self, seconds: float) -> "Config":
+        """The same config with every source's deadline set to `seconds`."""
+        return replace(self, deadlines={s: float(seconds) for s in SOURCES})
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    """$ARRCTL_CONFIG, else $XDG_CONFIG_HOME/arrctl/config.toml, else ~/.config/arrctl/config.toml."""
+    if env.get("ARRCTL_CONFIG"):
+        return Path(env["ARRCTL_CONFIG"])
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "arrctl" / "config.toml"
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """$ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl, else ~/.local/state/arrctl."""
+    if env.get("ARRCTL_STATE_DIR"):
+        return Path(env["ARRCTL_STATE_DIR"])
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "state")
+    return Path(base) / "arrctl"
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise TypeError("a non-empty string")
+    return v.strip()
+
+
+def _pos_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise TypeError("a whole number of at least 1")
+    return v
+
+
+def _pos_float(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        raise TypeError("a number of seconds greater than 0")
+    return float(v)
+
+
+def _regions(v: Any) -> list[str]:
+    if not isinstance(v, list) or not v or not all(isinstance(r, str) and r.strip() for r in v):
+        raise TypeError('a non-empty list of region names, e.g. ["us-central1", "europe-west2"]')
+    return [r.strip() for r in v]
+
+
+# (table, key) -> (Config field, validator)
+_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
+    ("", "project"): ("project", _str),
+    ("", "regions"): ("regions", _regions),
+    ("runner", "job"): ("runner_job", _str),
+    ("runner", "limit"): ("runner_limit", _pos_int),
+    ("builds", "recent"): ("builds_recent", _pos_int),
+    ("builds", "queued_warn_s"): ("builds_queued_warn_s", _pos_float),
+    ("vertex", "limit"): ("vertex_limit", _pos_int),
+    ("wandb", "entity"): ("wandb_entity", _str),
+    ("wandb", "project"): ("wandb_project", _str),
+    ("wandb", "completed_limit"): ("wandb_completed_limit", _pos_int),
+    ("wandb", "heartbeat_warn_s"): ("wandb_heartbeat_warn_s", _pos_float),
+    ("watch", "interval"): ("watch_interval", _pos_float),
+    ("watch", "heartbeat"): ("watch_heartbeat", _pos_float),
+    ("state", "retention_days"): ("retention_days", _pos_float),
+}
+_TABLES = {"runner", "builds", "vertex", "wandb", "deadlines", "watch", "state"}
+
+
+def parse_config(data: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Validate parsed TOML into Config keyword arguments; ConfigError names file and key."""
+    values: dict[str, Any] = {}
+    deadlines = {s: DEFAULT_DEADLINE_S for s in SOURCES}
+    for top_key, top_value in data.items():
+        if isinstance(top_value, dict):
+            if top_key not in _TABLES:
+                raise ConfigError(f"{path}: unknown table [{top_key}] (expected one of: {', '.join(sorted(_TABLES))})")
+            for key, value in top_value.items():
+                if top_key == "deadlines":
+                    if key not in SOURCES:
+                        raise ConfigError(f"{path}: [deadlines] {key}: unknown source (expected one of: {', '.join(SOURCES)})")
+                    deadlines[key] = _validate(path, f"[deadlines] {key}", _pos_float, value)
+                    continue
+                if (top_key, key) not in _KEYS:
+                    known = sorted(k for t, k in _KEYS if t == top_key)
+                    raise ConfigError(f"{path}: [{top_key}] {key}: unknown key (expected one of: {', '.join(known)})")
+                name, check = _KEYS[(top_key, key)]
+                values[name] = _validate(path, f"[{top_key}] {key}", check, value)
+        else:
+            if ("", top_key) not in _KEYS:
+                raise ConfigError(f"{path}: {top_key}: unknown key (expected project, regions, or a table such as [runner])")
+            name, check = _KEYS[("", top_key)]
+            values[name] = _validate(path, top_key, check, top_value)
+    values["deadlines"] = deadlines
+    return values
+
+
+def _validate(path: str, where: str, check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {where}: expected {exc}, got {value!r}") from None
+
+
+def load_config(path: Path | None, env: Mapping[str, str], *, explicit: bool) -> Config:
+    """Read the TOML file (a missing default file is fine) and fill gaps from the environment."""
+    values: dict[str, Any] = {}
+    shown = str(path) if path else "(no config file)"
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            if explicit:
+                raise ConfigError(f"{path}: no such config file (create it, or drop --config/ARRCTL_CONFIG)") from None
+            raw = None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+        if raw is not None:
+            try:
+                data = tomllib.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ConfigError(f"{path}: not UTF-8 text; expected a TOML file") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+            values = parse_config(data, shown)
+    fill = {"project": "GOOGLE_CLOUD_PROJECT", "wandb_entity": "WANDB_ENTITY", "wandb_project": "WANDB_PROJECT"}
+    for name, var in fill.items():
+        if not values.get(name) and env.get(var, "").strip():
+            values[name] = env[var].strip()
+    if env.get("WANDB_API_KEY", "").strip():
+        values["wandb_api_key"] = env["WANDB_API_KEY"].strip()
+    return Config(path=shown if path else None, **values)
+
+
+def demo_config(env: Mapping[str, str]) -> Config:
+    """The configuration `--demo` uses: everything the sandbox serves, nothing from the user."""
+    from arrctl import sandbox
+
+    return Config(
+        project=sandbox.DEMO_PROJECT,
+        regions=list(sandbox.DEMO_REGIONS),
+        runner_job=sandbox.DEMO_JOB,
+        wandb_entity=sandbox.DEMO_WANDB_ENTITY,
+        wandb_project=sandbox.DEMO_WANDB_PROJECT,
+        wandb_api_key=sandbox.DEMO_WANDB_API_KEY,
+        path="(demo)",
+    )
+
+
+def require_project(config: Config) -> str:
+    """The project id, or a ConfigError telling how to set it."""
+    if not config.project:
+        where = config.path or "the config file"
+        raise ConfigError(
+            f"{where}: project: no Google Cloud project configured "
+            "(set `project = \"...\"` or GOOGLE_CLOUD_PROJECT, or try --demo)"
+        )
+    return config.project

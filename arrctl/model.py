@@ -1,0 +1,133 @@
+"""Plain data shared by every layer: sources, rows, results, timestamps."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+SOURCES: tuple[str, ...] = ("runner", "builds", "vertex", "active", "completed")
+
+STATUSES: tuple[str, ...] = (
+    "QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT", "UNKNOWN",
+)
+ACTIVE_STATUSES = frozenset({"QUEUED", "PENDING", "RUNNING"})
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"})
+
+ROW_KEYS: tuple[str, ...] = (
+    "source", "id", "status", "raw_status", "region", "name", "created", "started",
+    "finished", "duration_s", "message", "url", "extra",
+)
+
+
+class Row(TypedDict):
+    """One item of a source, normalised; every key always present (None when absent)."""
+
+    source: str
+    id: str
+    status: str
+    raw_status: str | None
+    region: str | None
+    name: str | None
+    created: str | None
+    started: str | None
+    finished: str | None
+    duration_s: float | None
+    message: str | None
+    url: str | None
+    extra: dict[str, Any]
+
+
+def make_row(source: str, id: str, status: str, **fields: Any) -> Row:
+    """A Row with every key present; unknown keys are a programming error."""
+    unknown = set(fields) - set(ROW_KEYS)
+    if unknown:
+        raise TypeError(f"unknown row fields: {sorted(unknown)}")
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {STATUSES}")
+    row: dict[str, Any] = {key: None for key in ROW_KEYS}
+    row.update(fields)
+    row["source"], row["id"], row["status"] = source, id, status
+    if row["extra"] is None:
+        row["extra"] = {}
+    return row  # type: ignore[return-value]
+
+
+def iso_z(value: Any) -> str | None:
+    """RFC 3339 UTC with a trailing Z, from a datetime, epoch seconds or an RFC 3339 string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        value = _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+    elif isinstance(value, str):
+        value = parse_time(value)
+        if value is None:
+            return None
+    if not isinstance(value, _dt.datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    value = value.astimezone(_dt.timezone.utc)
+    if value.year < 1971:  # protobuf's "unset" timestamp is the epoch
+        return None
+    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> _dt.datetime | None:
+    """Parse RFC 3339 (any precision, Z or offset) into an aware datetime; None if unparseable."""
+    if not text:
+        return None
+    text = text.strip().replace("z", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    head, sep, tail = text.partition(".")
+    if sep:  # Python wants at most 6 fractional digits
+        digits = ""
+        while tail and tail[0].isdigit():
+            digits, tail = digits + tail[0], tail[1:]
+        text = f"{head}.{digits[:6] or '0'}{tail}"
+    try:
+        parsed = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed
+
+
+def epoch(text: str | None) -> float | None:
+    """Epoch seconds of an RFC 3339 string, or None."""
+    parsed = parse_time(text) if text else None
+    return parsed.timestamp() if parsed else None
+
+
+def duration_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from start to end (RFC 3339 strings), rounded to 0.1 s; None if either is missing."""
+    a, b = epoch(start), epoch(end)
+    if a is None or b is None:
+        return None
+    return round(max(0.0, b - a), 1)
+
+
+@dataclass
+class SourceResult:
+    """What one refresh learned about one source."""
+
+    source: str
+    state: str = "ok"  # ok | error | timeout
+    rows: list[Row] = field(default_factory=list)
+    took_s: float = 0.0
+    error: str | None = None
+    stale_s: float | None = None  # age of rows shown from memory when this refresh failed
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # planned parts (regions) that never answered
+
+    def record(self) -> dict[str, Any]:
+        """The NDJSON `source` record of SPEC."""
+        return {
+            "type": "source", "source": self.source, "state": self.state,
+            "rows": len(self.rows), "took_s": round(self.took_s, 3), "error": self.error,
+            "stale_s": None if self.stale_s is None else round(self.stale_s, 1),
+        }

@@ -1,0 +1,137 @@
+"""One refresh end to end: memory in, workers out, results merged with memory, memory saved."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from arrctl.config import Config
+from arrctl.model import TERMINAL_STATUSES, Row, SourceResult
+from arrctl.signals import SignalReceiver
+from arrctl.sources import FetchContext
+from arrctl.store import Fact, Store
+from arrctl.supervisor import Supervisor, WorkerSpec
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the clients go: the real services (None) or a local endpoint (sandbox, emulator)."""
+
+    gcp: str | None = None
+    wandb: str | None = None
+
+
+def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str, Fact]]) -> list[Fact]:
+    """Terminal rows not yet remembered become facts (their message is what the API said)."""
+    facts: list[Fact] = []
+    for source, result in results.items():
+        worker_facts = {f["id"] for f in result.facts}
+        for row in result.rows:
+            if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
+                    and row["id"] not in worker_facts:
+                if source == "runner" and row["message"] is None:
+                    continue  # its logs were not read yet (e.g. the log read timed out): try again next time
+                facts.append({"source": source, "id": row["id"], "status": row["status"],
+                              "verdict": "failed" if row["status"] == "FAILED" else "succeeded",
+                              "message": row["message"], "rule": None, "jobs": None, "line": None,
+                              "finished": row["finished"]})
+    return facts
+
+
+def fill_from_memory(rows: list[Row], facts: dict[str, Fact]) -> list[Row]:
+    """Rows of terminal items get the message remembered for them, when they have none."""
+    out: list[Row] = []
+    for row in rows:
+        fact = facts.get(row["id"])
+        if fact is not None and row["message"] is None and fact.get("message"):
+            row = dict(row)  # type: ignore[assignment]
+            row["message"] = fact["message"]
+            if fact.get("jobs") is not None:
+                row["extra"] = {**row["extra"], "jobs": fact["jobs"]}
+        out.append(row)
+    return out
+
+
+def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: float) -> SourceResult:
+    """A failed or timed-out source keeps what arrived and shows its last good rows for the rest."""
+    if result.state == "ok" or last is None:
+        return result
+    rows, saved_at = last
+    if result.rows:
+        missing = set(result.missing)
+        if not missing:
+            return result
+        rows = [r for r in rows if r.get("region") in missing]
+        if not rows:
+            return result
+        result.rows = result.rows + rows
+    else:
+        result.rows = list(rows)
+    result.stale_s = max(0.0, now - saved_at)
+    return result
+
+
+class Refresher:
+    """Runs refreshes for one configuration against one store."""
+
+    def __init__(self, config: Config, store: Store, endpoints: Endpoints, *, grace_s: float = 0.5,
+                 receiver: SignalReceiver | None = None, deadline_s: float | None = None,
+                 warn: Callable[[str], None] = lambda m: None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.endpoints = endpoints
+        self.supervisor = Supervisor(grace_s=grace_s, receiver=receiver)
+        self.deadline_s = deadline_s
+        self.warn = warn
+        self.clock = clock
+        self.fetch_overrides: dict[str, Any] = {}  # tests: source -> fetch function
+
+    def deadline(self, source: str) -> float:
+        """Seconds the source's worker may take."""
+        return self.deadline_s if self.deadline_s is not None else self.config.deadlines.get(source, 30.0)
+
+    def refresh(self, sources: list[str]) -> dict[str, SourceResult]:
+        """Fetch the sources once; return their results merged with memory, in source order."""
+        known = {source: self._facts(source) for source in sources}
+        specs = []
+        for source in sources:
+            deadline = self.deadline(source)
+            ctx = FetchContext(
+                config=self.config, known_terminal=frozenset(known[source]), deadline_s=deadline,
+                call_timeout_s=max(1.0, min(10.0, deadline * 0.8)),
+                gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb,
+            )
+            specs.append(WorkerSpec(source, ctx, deadline, self.fetch_overrides.get(source)))
+        results = self.supervisor.run(specs)
+        now = self.clock()
+        new_facts = [f for r in results.values() for f in r.facts] + facts_from_rows(results, known)
+        for fact in new_facts:
+            known[fact["source"]][fact["id"]] = fact
+        good: dict[str, list[Row]] = {}
+        for source, result in results.items():
+            result.rows = fill_from_memory(result.rows, known[source])
+            if result.state == "ok":
+                good[source] = result.rows
+        try:
+            self.store.save_refresh(new_facts, good)
+        except sqlite3.Error as exc:
+            self.warn(f"could not save state ({exc}); continuing without it")
+        for source, result in results.items():
+            if result.state != "ok":
+                with_stale(result, self._last_good(source), now)
+        return {source: results[source] for source in sources}
+
+    def _facts(self, source: str) -> dict[str, Fact]:
+        try:
+            return self.store.facts(source)
+        except sqlite3.Error as exc:
+            self.warn(f"could not read state ({exc}); continuing without it")
+            return {}
+
+    def _last_good(self, source: str) -> tuple[list[Row], float] | None:
+        try:
+            return self.store.last_good(source)
+        except sqlite3.Error:
+            return None

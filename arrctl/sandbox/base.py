@@ -1,0 +1,124 @@
+"""The contract between the sandbox's HTTP core and the fake services it hosts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Request:
+    """One HTTP request as the core parsed it."""
+
+    method: str
+    path: str  # URL-decoded path without the query string, e.g. /v2/projects/p/locations/r/jobs/j/executions
+    query: dict[str, list[str]]  # parse_qs of the query string ($alt, pageSize, pageToken, filter, ...)
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+    pages: int | None = None  # set by the `pages:N` fault: split list results over N pages
+
+    def json(self) -> Any:
+        """The body parsed as JSON ({} when empty)."""
+        import json
+
+        return json.loads(self.body or b"{}")
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """First value of a query parameter."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    """What a service answers; the core serialises it and applies faults."""
+
+    status: int = 200
+    body: Any = None  # JSON-able object, or bytes sent as they are
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Clock(Protocol):
+    """Scenario time: seconds since the sandbox started, scaled by the scenario's speed."""
+
+    def now(self) -> float:
+        """Wall-clock epoch seconds now."""
+
+    def t(self) -> float:
+        """Scenario seconds since start."""
+
+
+# Each service module (arrctl/sandbox/<name>.py) exposes
+#     def create(scenario_dir: pathlib.Path, clock: Clock) -> Service
+# and reads its own fixture files from fixtures/scenarios/<scenario>/.
+
+
+class Service(Protocol):
+    """One fake API. `name` is the fault SERVICE word: run, vertex, build, logging or wandb."""
+
+    name: str
+
+    def handle(self, request: Request) -> Response | None:
+        """Answer the request, or None when it is not this service's route."""
+
+
+# --- Helpers shared by the fake services (additions; the names above are the contract) ---
+
+GOOGLE_STATUS: dict[int, str] = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    409: "ABORTED", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
+    500: "INTERNAL", 501: "NOT_IMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def google_error(code: int, message: str) -> Response:
+    """A Google API error body: {"error": {"code", "message", "status"}}."""
+    status = GOOGLE_STATUS.get(code, "UNKNOWN" if code >= 500 else "FAILED_PRECONDITION")
+    return Response(code, {"error": {"code": code, "message": message, "status": status}})
+
+
+def epoch_at(clock: Clock, offset: float) -> float:
+    """Wall-clock epoch seconds of a scenario offset (offsets are scaled by the clock's speed)."""
+    speed = float(getattr(clock, "speed", 1.0) or 1.0)
+    return clock.now() - (clock.t() - offset) / speed
+
+
+def rfc3339(epoch_s: float) -> str:
+    """RFC 3339 UTC with microseconds and a trailing Z, as the Google APIs write timestamps."""
+    import datetime as _dt
+
+    moment = _dt.datetime.fromtimestamp(round(epoch_s, 6), _dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class PageTokenError(ValueError):
+    """A page token this sandbox did not issue."""
+
+
+def paginate(items: list[Any], page_size: int | None, page_token: str | None,
+             pages: int | None = None, default_size: int = 50,
+             max_size: int = 1000) -> tuple[list[Any], str | None]:
+    """One page of items and the next page token (None on the last page).
+
+    `pages` (the `pages:N` fault) caps the page size so that the whole list spans N pages.
+    """
+    import base64
+    import math
+
+    size = page_size if page_size and page_size > 0 else default_size
+    size = min(size, max_size)
+    if pages and pages > 0 and items:
+        size = min(size, max(1, math.ceil(len(items) / pages)))
+    start = 0
+    if page_token:
+        try:
+            start = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PageTokenError(f"Invalid page token: {page_token!r}") from exc
+        if start < 0:
+            raise PageTokenError(f"Invalid page token: {page_token!r}")
+    end = start + size
+    token = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else None
+    return items[start:end], token

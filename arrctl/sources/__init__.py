@@ -1,0 +1,53 @@
+"""The five data sources. Each module has pure `parse_*` functions and a thin `fetch`.
+
+A source module exposes `fetch(ctx: FetchContext, emit: Emitter) -> None`. It runs inside a
+forked worker process (so it may import cloud libraries and block); it sends rows as they
+arrive (per region when it can) and raises `SourceError` with a one-line reason on failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from arrctl.model import Row
+
+
+class SourceError(Exception):
+    """A source failed; the message is the one-line reason shown to the user."""
+
+
+class Emitter(Protocol):
+    """How a fetch reports to the supervisor (over the worker's pipe)."""
+
+    def plan(self, parts: list[str]) -> None:
+        """Declare the parts (e.g. regions) this fetch expects to answer."""
+
+    def rows(self, rows: list[Row], part: str | None = None) -> None:
+        """Send rows; `part` names the region they complete (None: not partitioned)."""
+
+    def facts(self, facts: list[dict[str, Any]]) -> None:
+        """Send terminal facts: {source, id, status, verdict, message, rule, jobs, finished}."""
+
+    def call(self, api: str, n: int = 1) -> None:
+        """Count API calls by service ("run", "logging", ...), for the benchmarks."""
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    """Everything a fetch needs; built by the supervisor before forking."""
+
+    config: Any  # arrctl.config.Config
+    known_terminal: frozenset[str] = frozenset()  # ids whose terminal facts are already stored
+    deadline_s: float = 30.0
+    call_timeout_s: float = 10.0  # per-request socket timeout; the kill enforces the deadline
+    gcp_endpoint: str | None = None  # ARRCTL_GCP_ENDPOINT
+    wandb_base_url: str | None = None  # WANDB_BASE_URL
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def fetcher(source: str) -> Callable[[FetchContext, Emitter], None]:
+    """The fetch function of a source, imported lazily (cloud libraries are heavy)."""
+    module = importlib.import_module(f"arrctl.sources.{source}")
+    return module.fetch  # type: ignore[no-any-return]

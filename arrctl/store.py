@@ -1,0 +1,222 @@
+"""The state store: SQLite in the state directory — terminal memory, last good rows, check reports.
+
+Safe with several arrctl processes at once (WAL, a busy timeout, BEGIN IMMEDIATE for writes),
+and with a kill at any moment (each refresh is one transaction). A damaged file is set aside
+and rebuilt; an unwritable directory means running without persistence. Never fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
+
+from arrctl.model import Row
+
+SCHEMA_VERSION = 1
+FILE_NAME = "state.sqlite3"
+BUSY_TIMEOUT_S = 15.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminal (
+    source TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, verdict TEXT,
+    message TEXT, rule TEXT, jobs INTEGER, line INTEGER,
+    first_seen REAL NOT NULL, finished TEXT,
+    PRIMARY KEY (source, id)
+);
+CREATE TABLE IF NOT EXISTS last_good (
+    source TEXT PRIMARY KEY, saved_at REAL NOT NULL, rows BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reported (
+    source TEXT NOT NULL, id TEXT NOT NULL, reported_at REAL NOT NULL,
+    PRIMARY KEY (source, id)
+);
+"""
+
+Fact = dict[str, Any]
+
+
+class Store:
+    """One open state database (or an in-memory stand-in when the directory is unusable)."""
+
+    def __init__(self, directory: Path | None, warn: Callable[[str], None] = lambda m: None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.directory = directory
+        self.warn = warn
+        self.clock = clock
+        self.persistent = False
+        self.db = self._open()
+
+    # -- opening -------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, or None when running without persistence."""
+        return self.directory / FILE_NAME if self.directory is not None else None
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if path is None:
+            return self._memory()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+            if not os.access(path.parent, os.W_OK | os.X_OK):
+                raise PermissionError(f"{path.parent} is not writable")
+        except OSError as exc:
+            self.warn(f"state directory {path.parent} is unusable ({_reason(exc)}); running without persistence")
+            return self._memory()
+        for attempt in (1, 2):
+            try:
+                db = self._connect(path)
+                self.persistent = True
+                return db
+            except sqlite3.DatabaseError as exc:
+                if attempt == 2 or not _is_corruption(exc):
+                    self.warn(f"state file {path} cannot be used ({exc}); running without persistence")
+                    return self._memory()
+                self._set_aside(path, exc)
+        return self._memory()  # pragma: no cover - the loop always returns
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        old_umask = os.umask(0o077)  # files 0600, including -wal and -shm
+        try:
+            db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise sqlite3.DatabaseError(f"schema version {version} is newer than this arrctl ({SCHEMA_VERSION})")
+                with _immediate(db):
+                    for statement in _statements(_SCHEMA):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("PRAGMA quick_check").fetchone()
+            except BaseException:
+                db.close()
+                raise
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        return db
+
+    def _set_aside(self, path: Path, exc: Exception) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.clock()))
+        target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(target) + suffix))
+        self.warn(f"state file {path} was damaged ({exc}); moved it to {target.name} and started afresh")
+
+    def _memory(self) -> sqlite3.Connection:
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        for statement in _statements(_SCHEMA):
+            db.execute(statement)
+        return db
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    # -- terminal memory -----------------------------------------------------------------
+
+    def facts(self, source: str, ids: Iterable[str] | None = None) -> dict[str, Fact]:
+        """Stored terminal facts of a source (all of them, or those of `ids`)."""
+        cursor = self.db.execute(
+            "SELECT id, status, verdict, message, rule, jobs, line, first_seen, finished FROM terminal WHERE source=?",
+            (source,),
+        )
+        wanted = set(ids) if ids is not None else None
+        out: dict[str, Fact] = {}
+        for id_, status, verdict, message, rule, jobs, line, first_seen, finished in cursor:
+            if wanted is None or id_ in wanted:
+                out[id_] = {"source": source, "id": id_, "status": status, "verdict": verdict,
+                            "message": message, "rule": rule, "jobs": jobs, "line": line,
+                            "first_seen": first_seen, "finished": finished}
+        return out
+
+    def save_refresh(self, facts: Iterable[Fact], good_rows: dict[str, list[Row]]) -> None:
+        """Store new terminal facts and each answering source's rows, in one transaction."""
+        now = self.clock()
+        with _immediate(self.db):
+            for fact in facts:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO terminal (source, id, status, verdict, message, rule, jobs, line, first_seen, finished)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (fact["source"], fact["id"], fact["status"], fact.get("verdict"), fact.get("message"),
+                     fact.get("rule"), fact.get("jobs"), fact.get("line"), now, fact.get("finished")),
+                )
+            for source, rows in good_rows.items():
+                self.db.execute(
+                    "INSERT OR REPLACE INTO last_good (source, saved_at, rows) VALUES (?,?,?)",
+                    (source, now, orjson.dumps(rows)),
+                )
+
+    def last_good(self, source: str) -> tuple[list[Row], float] | None:
+        """The rows of the last refresh in which the source answered, and when that was."""
+        found = self.db.execute("SELECT rows, saved_at FROM last_good WHERE source=?", (source,)).fetchone()
+        if found is None:
+            return None
+        try:
+            return orjson.loads(found[0]), float(found[1])
+        except orjson.JSONDecodeError:
+            return None
+
+    # -- what check has reported ---------------------------------------------------------
+
+    def claim_unreported(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Mark (source, id) pairs reported; return those no earlier check had reported (atomic)."""
+        now = self.clock()
+        fresh: set[tuple[str, str]] = set()
+        with _immediate(self.db):
+            for source, id_ in keys:
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO reported (source, id, reported_at) VALUES (?,?,?)", (source, id_, now))
+                if cursor.rowcount:
+                    fresh.add((source, id_))
+        return fresh
+
+    def has_reports(self) -> bool:
+        """Whether any check has run against this store (a first check must not page for history)."""
+        return self.db.execute("SELECT 1 FROM reported LIMIT 1").fetchone() is not None
+
+    def prune(self, retention_days: float) -> int:
+        """Forget terminal facts and reports older than the retention; return how many went."""
+        cutoff = self.clock() - retention_days * 86400
+        with _immediate(self.db):
+            gone = self.db.execute("DELETE FROM terminal WHERE first_seen < ?", (cutoff,)).rowcount
+            gone += self.db.execute("DELETE FROM reported WHERE reported_at < ?", (cutoff,)).rowcount
+        return int(gone)
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that takes the lock up front (no deadlock on upgrade)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("not a database", "malformed", "corrupt", "schema version"))
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)

@@ -1,0 +1,70 @@
+"""The watch loop: refresh, diff, print what changed, heartbeat when quiet, sleep until next time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from arrctl import render
+from arrctl.diff import Differ
+from arrctl.refresh import Refresher
+from arrctl.signals import SignalReceiver
+
+# Imported once before the first fork, so every worker starts with them loaded (issue: cost).
+PRELOAD = (
+    "google.cloud.run_v2", "google.cloud.aiplatform_v1", "google.cloud.devtools.cloudbuild_v1",
+    "google.cloud.logging", "wandb.apis.public",
+)
+
+
+def preload(sources: list[str]) -> None:
+    """Import the client libraries and source modules now (no clients created: fork-safe)."""
+    import importlib
+
+    for name in [*PRELOAD, *(f"arrctl.sources.{s}" for s in sources)]:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 — the worker will report a real import failure itself
+            pass
+
+
+def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: SignalReceiver, *,
+               as_json: bool, color: bool, interval: float, heartbeat: float, cycles: int | None,
+               clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+               do_preload: bool = True) -> int:
+    """Run until `cycles` refreshes are done (or forever); return the number of refreshes."""
+    if do_preload:
+        preload(sources)
+    style = render.Style(color)
+    differ = Differ()
+    last_output = clock()
+    cycle = 0
+    results: dict[str, Any] = {}
+
+    def emit(event: dict[str, Any]) -> None:
+        nonlocal last_output
+        if as_json:
+            out.bytes(render.ndjson(event))
+        else:
+            out.line(render.event_line(event, wall(), style))
+        last_output = clock()
+
+    while True:
+        cycle += 1
+        started = clock()
+        results = refresher.refresh(sources)
+        ts = render.now_iso(wall())
+        for event in differ.update(results, ts):
+            emit(event)
+        if cycles is not None and cycle >= cycles:
+            return cycle
+        next_refresh = started + interval
+        while True:
+            now = clock()
+            if now >= next_refresh:
+                break
+            due = last_output + heartbeat
+            if now >= due:
+                emit(render.heartbeat_event(render.now_iso(wall()), cycle, results))
+                continue
+            receiver.wait(min(next_refresh, due) - now)
