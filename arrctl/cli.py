@@ -86,7 +86,12 @@ class App:
 
                 faults = [f for f in self.env.get("ARRCTL_SANDBOX_FAULTS", "").split(",") if f.strip()]
                 scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
-                sandbox = stack.enter_context(Sandbox(scenario=scenario, faults=faults))
+                from arrctl.config import ConfigError
+
+                try:
+                    sandbox = stack.enter_context(Sandbox(scenario=scenario, faults=faults))
+                except (ValueError, RuntimeError) as exc:
+                    raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
                 endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
             else:
                 endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
@@ -255,6 +260,245 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
     sys.exit(EXIT_OK)
 
 
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["nagios", "json", "prom"]), default="nagios", show_default=True,
+              help="nagios: the Monitoring Plugins line; json: one object; prom: Prometheus text format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file atomically (e.g. node_exporter's textfile directory) instead of stdout.")
+@deadline_option
+@click.pass_obj
+def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> None:
+    """One refresh, judged for cron and monitoring systems (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+
+    CRITICAL: a runner execution, Vertex AI job or W&B run that failed since the previous
+    check, with its root error; each failure is reported by one check only. WARNING: a
+    source failed or timed out, a running W&B run's heartbeat is too old, a build is
+    queued too long. UNKNOWN: configuration, credentials or state prevent a judgement.
+
+    \b
+    Examples:
+      */5 * * * * arrctl check || notify-team
+      arrctl check --format prom --output /var/lib/node_exporter/textfile/arrctl.prom
+      arrctl check; curl -fsS https://hc-ping.com/UUID/$?
+    """
+    from arrctl import health
+    from arrctl.config import ConfigError
+    from arrctl.model import SOURCES
+
+    with signals_handled() as receiver:
+        try:
+            with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+                results = refresher.refresh(list(SOURCES))
+                store = refresher.store
+                try:
+                    new = store.claim_unreported(health.failure_keys(results))
+                except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
+                    app.warn(f"could not record reported failures: {exc}")
+                    new, store.persistent = set(health.failure_keys(results)), False
+                limits = health.Thresholds(refresher.config.wandb_heartbeat_warn_s,
+                                           refresher.config.builds_queued_warn_s)
+                verdict = health.judge(results, new, time.time(), limits, persistent=store.persistent)
+        except ConfigError as exc:
+            verdict = health.unknown(str(exc))
+    if fmt == "nagios":
+        text = health.nagios(verdict) + "\n"
+    elif fmt == "json":
+        from arrctl.render import ndjson
+
+        text = ndjson(health.as_json(verdict)).decode()
+    else:
+        text = health.prometheus(verdict, time.time())
+    if output is not None:
+        write_atomically(output, text)
+    else:
+        Output().bytes(text.encode())
+    sys.exit(verdict.code)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        fail(f"{path}: cannot write report: {exc.strerror or exc}", 3)
+
+
+@cli.command()
+@click.argument("execution", required=False)
+@click.option("--from-file", "from_file", type=click.File("rb"), default=None, metavar="PATH|-",
+              help="Analyse log text from a file, or - for standard input, instead of fetching logs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: verdict, message, rule, line, jobs, context.")
+@deadline_option
+@click.pass_obj
+def explain(app: App, execution: str | None, from_file: Any, as_json: bool, deadline: float | None) -> None:
+    """The root cause of a runner execution, from its logs (or from log text on a file or stdin).
+
+    Prints the one-line error, the rule that found it and the context lines around it
+    (20 before, 80 after); for a successful execution, the success summary with the number
+    of jobs it ran. Exit 0 when the analysis ran, whatever the verdict; 2 on a usage error.
+
+    \b
+    Examples:
+      arrctl explain vertex-ai-launcher-x7k2p
+      gcloud logging read '...' --format='value(textPayload)' | arrctl explain --from-file -
+      arrctl explain --from-file runner.log --json | jq -r .message
+    """
+    from arrctl.render import ndjson
+
+    if (execution is None) == (from_file is None):
+        raise click.UsageError("give an EXECUTION name or --from-file PATH|- (one of the two)")
+    if from_file is not None:
+        from arrctl.extract import analyze, split_text
+
+        raw = from_file.read()
+        analysis = analyze(split_text(raw.decode("utf-8", "replace"))).to_dict()
+        source_note = None
+    else:
+        analysis, source_note = _explain_execution(app, execution, deadline)
+    if as_json:
+        Output().bytes(ndjson({k: analysis[k] for k in ("verdict", "message", "rule", "line", "jobs", "context")}))
+    else:
+        for line in explain_lines(analysis, source_note):
+            Output().line(line)
+    sys.exit(EXIT_OK)
+
+
+def _explain_execution(app: App, execution: str, deadline: float | None) -> tuple[dict[str, Any], str | None]:
+    """Fetch and analyse one execution's logs in a killable worker."""
+    from arrctl.sources.launcher import explain_execution
+
+    with signals_handled() as receiver, config_errors(EXIT_USAGE):
+        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+            from arrctl.config import require_project
+
+            require_project(refresher.config)
+            name = execution.rsplit("/", 1)[-1]
+            result = refresher.run_one("explain", explain_execution, {"execution": name})
+    if result.state != "ok" or not result.facts:
+        fail(f"could not read the logs of {name}: {result.error or 'no answer'}", EXIT_FAIL)
+    analysis = result.facts[0]
+    note = None if analysis.get("entries") else f"no log entries found for {name}"
+    return analysis, note
+
+
+def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str]:
+    """Human-readable explanation: verdict and message, rule and line, then the numbered context."""
+    from arrctl.render import clean
+
+    verdict = analysis["verdict"]
+    head = {"failed": "FAILED", "succeeded": "SUCCEEDED"}.get(verdict, "UNKNOWN")
+    message = analysis["message"] or (note or "no error and no success summary found in the logs")
+    lines = [f"{head}: {clean(message)}"]
+    if analysis["rule"]:
+        where = f" (line {analysis['line']})" if analysis["line"] else ""
+        lines.append(f"rule: {analysis['rule']}{where}")
+    if analysis["jobs"] is not None:
+        lines.append(f"jobs: {analysis['jobs']}")
+    context = analysis.get("context") or []
+    if context:
+        first = max(1, (analysis["line"] or 1) - 20) if analysis["line"] else 1
+        width = len(str(first + len(context)))
+        lines.append("")
+        for offset, text in enumerate(context):
+            number = first + offset
+            mark = ">" if number == analysis["line"] else "|"
+            lines.append(f"{number:>{width}} {mark} {clean(text)}")
+    return lines
+
+
+@cli.command()
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, metavar="SECONDS",
+              help="Give up waiting after this long (exit 124).")
+@click.option("--no-wait", is_flag=True, help="Start the execution, print its name and exit 0.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON result object instead of text.")
+@click.option("--poll", type=click.FloatRange(min=0.2), default=5.0, hidden=True, help="Seconds between polls.")
+@click.pass_obj
+def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) -> None:
+    """Start an execution of the runner job and wait for its outcome.
+
+    Success as soon as a Vertex AI job created after the start is QUEUED, PENDING, RUNNING
+    or SUCCEEDED; failure as soon as that job FAILED, the execution failed, or a fatal error
+    appears in its logs. Exit 0 success, 1 failure (with the root error), 124 timeout.
+    A progress line is printed at least every 5 s; Ctrl-C leaves the execution running.
+
+    \b
+    Examples:
+      arrctl launch
+      arrctl --demo launch --timeout 30
+      arrctl launch --no-wait
+    """
+    from arrctl.launch import LaunchWaiter
+    from arrctl.render import ndjson
+    from arrctl.sources.launcher import start_execution, watch_execution
+    from arrctl.sources.vertex import fetch as vertex_fetch
+
+    out = Output()
+    execution = None
+    started = time.monotonic()
+    try:
+        with signals_handled() as receiver, config_errors(EXIT_USAGE):
+            with app.session(receiver=receiver) as refresher:
+                from arrctl.config import require_project
+
+                config = refresher.config
+                require_project(config)
+                region = config.regions[0]
+                began = time.time()
+                result = refresher.run_one("launch", start_execution, {"region": region}, deadline=30.0)
+                if result.state != "ok" or not result.facts:
+                    fail(result.error or "the runner job did not start", EXIT_FAIL)
+                execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
+                if no_wait:
+                    out.bytes(ndjson({"result": "started", "execution": execution})) if as_json else out.line(execution)
+                    sys.exit(EXIT_OK)
+                click.echo(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
+                           "for its Vertex AI job", err=True)
+                waiter = LaunchWaiter(execution, began, timeout)
+                last_progress = 0.0
+                while waiter.outcome is None:
+                    cycle_start = time.monotonic()
+                    remaining = max(1.0, timeout - (time.time() - began))
+                    results = refresher.run_many({
+                        "vertex": (vertex_fetch, {}),
+                        "execution": (watch_execution, {"execution": execution, "execution_name": full_name}),
+                    }, deadline=min(15.0, remaining))
+                    waiter.on_vertex(results["vertex"].rows)
+                    watched = results["execution"]
+                    waiter.on_execution(watched.rows[0] if watched.rows else None)
+                    for fact in watched.facts:
+                        waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
+                    if waiter.on_clock(time.time()) is not None:
+                        break
+                    if time.monotonic() - last_progress >= 4.5:
+                        click.echo(waiter.progress(time.time()), err=True)
+                        last_progress = time.monotonic()
+                    receiver.wait(max(0.0, poll - (time.monotonic() - cycle_start)))
+    except SystemExit as exiting:
+        if exiting.code in (130, 143) and execution:
+            click.echo(f"arrctl: stopped waiting; execution {execution} is still running "
+                       f"(see `arrctl explain {execution}`)", err=True)
+        raise
+    outcome = waiter.outcome
+    assert outcome is not None
+    if as_json:
+        out.bytes(ndjson(outcome.to_dict(time.monotonic() - started)))
+    else:
+        from arrctl.render import clean
+
+        word = {"success": "launched", "failure": "FAILED", "timeout": "TIMEOUT"}[outcome.result]
+        out.line(f"{word}: {clean(outcome.message)}")
+        if outcome.job is not None and outcome.job.get("url"):
+            out.line(f"  {outcome.job['url']}")
+        out.line(f"  execution: {execution}")
+    sys.exit(outcome.exit_code)
+
+
 @cli.group()
 def sandbox() -> None:
     """The embedded fake cloud that --demo and the tests use."""
@@ -291,6 +535,11 @@ def main() -> None:
         _quiet_exit()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 — a user sees one line; developers set ARRCTL_DEBUG
+        if os.environ.get("ARRCTL_DEBUG"):
+            raise
+        click.echo(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)", err=True)
+        sys.exit(70)
 
 
 def _quiet_exit() -> NoReturn:

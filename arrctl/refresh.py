@@ -7,12 +7,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from arrctl.config import Config
+from arrctl.config import Config, require_project
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext
 from arrctl.store import Fact, Store
 from arrctl.supervisor import Supervisor, WorkerSpec
+
+
+GOOGLE_SOURCES = frozenset({"runner", "builds", "vertex"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class Refresher:
 
     def refresh(self, sources: list[str]) -> dict[str, SourceResult]:
         """Fetch the sources once; return their results merged with memory, in source order."""
+        if set(sources) & GOOGLE_SOURCES:
+            require_project(self.config)
         known = {source: self._facts(source) for source in sources}
         specs = []
         for source in sources:
@@ -122,6 +127,20 @@ class Refresher:
             if result.state != "ok":
                 with_stale(result, self._last_good(source), now)
         return {source: results[source] for source in sources}
+
+    def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float) -> dict[str, SourceResult]:
+        """Run ad-hoc fetch functions (launch, explain) in killable workers; no memory involved."""
+        specs = []
+        for name, (fetch, extra) in fetches.items():
+            ctx = FetchContext(config=self.config, deadline_s=deadline,
+                               call_timeout_s=max(1.0, min(10.0, deadline * 0.8)),
+                               gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb, extra=extra)
+            specs.append(WorkerSpec(name, ctx, deadline, fetch))
+        return self.supervisor.run(specs)
+
+    def run_one(self, name: str, fetch: Any, extra: dict[str, Any], deadline: float | None = None) -> SourceResult:
+        """One ad-hoc fetch in a killable worker."""
+        return self.run_many({name: (fetch, extra)}, deadline or self.deadline("runner"))[name]
 
     def _facts(self, source: str) -> dict[str, Fact]:
         try:

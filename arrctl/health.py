@@ -1,0 +1,198 @@
+"""Pure health rules and the three `check` formats (Nagios plugin line, JSON, Prometheus text)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from arrctl.model import SOURCES, STATUSES, Row, SourceResult, epoch
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # builds failing is not a paging event
+NAGIOS_LIMIT = 8000  # bytes; Nagios truncates plugin output beyond 8 KB
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Configured limits for the WARNING rules."""
+
+    heartbeat_warn_s: float = 600.0
+    queued_warn_s: float = 600.0
+
+
+@dataclass
+class Verdict:
+    """The outcome of one check."""
+
+    code: int
+    summary: str
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    sources: dict[str, SourceResult] = field(default_factory=dict)
+    new_failures: int = 0
+
+    @property
+    def state(self) -> str:
+        """OK, WARNING, CRITICAL or UNKNOWN."""
+        return STATE_NAMES[self.code]
+
+
+def failure_keys(results: dict[str, SourceResult]) -> list[tuple[str, str]]:
+    """(source, id) of every failed runner execution, Vertex job and W&B run in view."""
+    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES
+            for row in r.rows if row["status"] == "FAILED"]
+
+
+def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
+          limits: Thresholds, *, persistent: bool = True) -> Verdict:
+    """Apply the rules: new failures are CRITICAL; sources down, silent runs, long queues WARNING."""
+    problems: list[dict[str, Any]] = []
+    for source, result in results.items():
+        for row in result.rows:
+            if (source, row["id"]) in new_failures and row["status"] == "FAILED":
+                problems.append(_problem(CRITICAL, "new_failure", source, row,
+                                         row["message"] or f"{row['raw_status'] or 'failed'} (no error text)"))
+    for source, result in results.items():
+        if result.state != "ok":
+            problems.append({"severity": "WARNING", "kind": f"source_{result.state}", "source": source, "id": None,
+                             "message": f"{source} {result.state}: {result.error}"})
+    for row in results.get("active", SourceResult("active")).rows:
+        beat = epoch(row["extra"].get("heartbeat_at")) if row["status"] == "RUNNING" else None
+        if beat is not None and now - beat > limits.heartbeat_warn_s:
+            problems.append(_problem(WARNING, "stale_heartbeat", "active", row,
+                                     f"no heartbeat for {_ago(now - beat)} (limit {_ago(limits.heartbeat_warn_s)})"))
+    for row in results.get("builds", SourceResult("builds")).rows:
+        created = epoch(row["created"]) if row["status"] == "QUEUED" else None
+        if created is not None and now - created > limits.queued_warn_s:
+            problems.append(_problem(WARNING, "queued_build", "builds", row,
+                                     f"queued for {_ago(now - created)} (limit {_ago(limits.queued_warn_s)})"))
+    criticals = [p for p in problems if p["severity"] == "CRITICAL"]
+    warnings = [p for p in problems if p["severity"] == "WARNING"]
+    all_down = bool(results) and all(r.state != "ok" for r in results.values())
+    running = sum(1 for r in results.values() for row in r.rows if row["status"] == "RUNNING")
+    if all_down:
+        code = UNKNOWN
+        summary = "no source answered, cannot judge: " + "; ".join(p["message"] for p in warnings)
+    elif not persistent:
+        code = UNKNOWN
+        summary = "state directory unusable: cannot tell new failures from ones already reported"
+    elif criticals:
+        code = CRITICAL
+        summary = f"{len(criticals)} new failure{'s' if len(criticals) > 1 else ''}: " + "; ".join(
+            f"{p['source']} {p['id']}: {p['message']}" for p in criticals)
+    elif warnings:
+        code = WARNING
+        summary = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " + "; ".join(p["message"] for p in warnings)
+    else:
+        code = OK
+        summary = f"{len(results)} sources answered, {running} running, no new failures"
+    return Verdict(code, summary, problems, results, len(criticals))
+
+
+def unknown(message: str) -> Verdict:
+    """A check that could not judge (bad configuration, no credentials)."""
+    return Verdict(UNKNOWN, message, [{"severity": "UNKNOWN", "kind": "config", "source": None, "id": None,
+                                       "message": message}])
+
+
+def _problem(code: int, kind: str, source: str, row: Row, message: str) -> dict[str, Any]:
+    return {"severity": STATE_NAMES[code], "kind": kind, "source": source, "id": row["id"],
+            "message": message, "url": row["url"]}
+
+
+def _ago(seconds: float) -> str:
+    from arrctl.render import human_duration
+
+    return human_duration(seconds)
+
+
+def _number(value: float) -> str:
+    """A plain decimal (perfdata and Prometheus never get scientific notation)."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _flat(text: str) -> str:
+    """One line, without the `|` that starts Nagios perfdata."""
+    return " ".join(str(text).replace("|", "/").split())
+
+
+def nagios(verdict: Verdict) -> str:
+    """`ARRCTL <STATE> - <summary> | <perfdata>` then one long-output line per problem; under 8 KB."""
+    results = verdict.sources
+    running = sum(1 for r in results.values() for row in r.rows if row["status"] == "RUNNING")
+    ok = sum(1 for r in results.values() if r.state == "ok")
+    perf = [f"'new_failures'={verdict.new_failures};;1;0", f"'running'={running};;;0",
+            f"'sources_ok'={ok};;;0;{len(results)}"]
+    perf += [f"'{s}_time'={_number(round(r.took_s, 3))}s;;;0" for s, r in results.items()]
+    head = f"ARRCTL {verdict.state} - {_flat(verdict.summary)}"
+    tail = " | " + " ".join(perf)
+    if len(head.encode()) + len(tail) > 1024:  # keep the first line readable; details follow
+        head = head[: 1024 - len(tail) - 1] + "…"
+    lines = [head + tail]
+    size = len(lines[0].encode()) + 1
+    for problem in verdict.problems:
+        line = f"{problem['severity']}: {_flat(problem['message'])}"
+        if problem.get("id"):
+            line = f"{problem['severity']}: {problem['source']} {problem['id']}: {_flat(problem['message'])}"
+        if size + len(line.encode()) + 1 > NAGIOS_LIMIT - 40:
+            lines.append(f"... {len(verdict.problems) - len(lines) + 1} more problems")
+            break
+        lines.append(line)
+        size += len(line.encode()) + 1
+    return "\n".join(lines)
+
+
+def as_json(verdict: Verdict) -> dict[str, Any]:
+    """The SPEC check object."""
+    return {"state": verdict.state, "code": verdict.code, "summary": verdict.summary,
+            "problems": verdict.problems,
+            "sources": {s: {k: v for k, v in r.record().items() if k not in ("type", "source")}
+                        for s, r in verdict.sources.items()}}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def prometheus(verdict: Verdict, now: float) -> str:
+    """Prometheus text exposition format: HELP and TYPE once per metric, no timestamps."""
+    out: list[str] = []
+
+    def metric(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} gauge")
+        for labels, value in samples:
+            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            number = "NaN" if isinstance(value, float) and math.isnan(value) else _number(value)
+            out.append(f"{name}{{{text}}} {number}" if text else f"{name} {number}")
+
+    results = verdict.sources
+    metric("arrctl_source_up", "Whether the source answered in this check (1) or failed or timed out (0).",
+           [({"source": s}, 1 if r.state == "ok" else 0) for s, r in results.items()])
+    metric("arrctl_source_duration_seconds", "Seconds the source's worker took in this check.",
+           [({"source": s}, round(r.took_s, 3)) for s, r in results.items()])
+    metric("arrctl_source_stale_seconds", "Age of the rows shown from memory for a source that did not answer (0 when fresh).",
+           [({"source": s}, round(r.stale_s or 0.0, 1)) for s, r in results.items()])
+    counts = []
+    for s, r in results.items():
+        for status in STATUSES:
+            n = sum(1 for row in r.rows if row["status"] == status)
+            if n:
+                counts.append(({"source": s, "status": status}, n))
+    metric("arrctl_rows", "Rows per source and normalised status.", counts)
+    metric("arrctl_new_failures", "Failures first reported by this check.", [({}, verdict.new_failures)])
+    metric("arrctl_problems", "Problems found by this check, by severity.",
+           [({"severity": sev}, sum(1 for p in verdict.problems if p["severity"] == sev))
+            for sev in ("CRITICAL", "WARNING", "UNKNOWN")])
+    metric("arrctl_check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", [({}, verdict.code)])
+    metric("arrctl_check_timestamp_seconds", "When this check ran (Unix time).", [({}, round(now, 3))])
+    return "\n".join(out) + "\n"
+
+
+def ordered(results: dict[str, SourceResult]) -> dict[str, SourceResult]:
+    """Results in the canonical source order."""
+    return {s: results[s] for s in SOURCES if s in results}

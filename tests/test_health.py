@@ -1,0 +1,106 @@
+"""Health rules and the check formats, checked against their specs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from arrctl import health
+from arrctl.model import SourceResult, make_row
+
+NOW = dt.datetime(2026, 11, 22, 6, 0, tzinfo=dt.timezone.utc).timestamp()
+LIMITS = health.Thresholds(heartbeat_warn_s=600, queued_warn_s=600)
+# Monitoring Plugins guidelines: 'label'=value[UOM];[warn];[crit];[min];[max]
+PERF = re.compile(r"^'[^'=]+'=-?\d+(\.\d+)?(s|%|B|KB|MB|TB|c|us|ms)?(;(-?\d+(\.\d+)?)?){0,4}$")
+FIRST = re.compile(r"^ARRCTL (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+ \| (.+)$")
+
+
+def failed(source="runner", id="exec-1", message="Quota 'NVIDIA_L4_GPUS' exceeded."):
+    return make_row(source, id, "FAILED", message=message)
+
+
+def results(**rows):
+    out = {s: SourceResult(s) for s in ("runner", "builds", "vertex", "active", "completed")}
+    for source, items in rows.items():
+        out[source].rows = items
+    return out
+
+
+def test_new_failure_is_critical_with_its_error_in_the_first_line():
+    res = results(runner=[failed()])
+    verdict = health.judge(res, {("runner", "exec-1")}, NOW, LIMITS)
+    assert (verdict.code, verdict.state, verdict.new_failures) == (2, "CRITICAL", 1)
+    assert verdict.summary == "1 new failure: runner exec-1: Quota 'NVIDIA_L4_GPUS' exceeded."
+    first = health.nagios(verdict).splitlines()[0]
+    assert first.startswith("ARRCTL CRITICAL - 1 new failure: runner exec-1: Quota 'NVIDIA_L4_GPUS' exceeded. | ")
+
+
+def test_already_reported_failure_is_ok_next_time():
+    verdict = health.judge(results(runner=[failed()]), set(), NOW, LIMITS)
+    assert verdict.state == "OK" and verdict.summary == "5 sources answered, 0 running, no new failures"
+
+
+def test_failure_keys_skip_builds_and_non_failures():
+    res = results(runner=[failed(), make_row("runner", "ok", "SUCCEEDED")], builds=[failed("builds", "b")],
+                  completed=[failed("completed", "run-9")])
+    assert health.failure_keys(res) == [("runner", "exec-1"), ("completed", "run-9")]
+
+
+def test_warnings_source_down_stale_heartbeat_long_queue():
+    stale = make_row("active", "run-1", "RUNNING", extra={"heartbeat_at": "2026-11-22T05:30:00Z"})
+    fresh = make_row("active", "run-2", "RUNNING", extra={"heartbeat_at": "2026-11-22T05:59:00Z"})
+    queued = make_row("builds", "b1", "QUEUED", created="2026-11-22T05:00:00Z")
+    res = results(active=[stale, fresh], builds=[queued])
+    res["vertex"] = SourceResult("vertex", state="timeout", error="no answer within 30s")
+    verdict = health.judge(res, set(), NOW, LIMITS)
+    assert verdict.state == "WARNING"
+    assert [(p["kind"], p["source"], p["id"], p["message"]) for p in verdict.problems] == [
+        ("source_timeout", "vertex", None, "vertex timeout: no answer within 30s"),
+        ("stale_heartbeat", "active", "run-1", "no heartbeat for 30m (limit 10m)"),
+        ("queued_build", "builds", "b1", "queued for 1h00m (limit 10m)"),
+    ]
+
+
+def test_nothing_answered_or_no_state_is_unknown():
+    down = {s: SourceResult(s, state="error", error="no Google credentials") for s in ("runner", "vertex")}
+    assert health.judge(down, set(), NOW, LIMITS).state == "UNKNOWN"
+    assert health.judge(results(), set(), NOW, LIMITS, persistent=False).code == 3
+    assert health.unknown("cfg: bad").summary == "cfg: bad"
+
+
+def test_nagios_output_follows_the_plugin_grammar_and_stays_under_8kb():
+    many = [failed(id=f"exec-{i}", message="x" * 300) for i in range(100)]
+    verdict = health.judge(results(runner=many), {("runner", f"exec-{i}") for i in range(100)}, NOW, LIMITS)
+    text = health.nagios(verdict)
+    assert len(text.encode()) < 8192
+    match = FIRST.match(text.splitlines()[0])
+    assert match, text.splitlines()[0]
+    for item in match.group(2).split(" "):
+        assert PERF.match(item), item
+    assert "e+" not in text and "e-0" not in text
+
+
+def test_json_format_has_the_spec_keys():
+    verdict = health.judge(results(runner=[failed()]), {("runner", "exec-1")}, NOW, LIMITS)
+    obj = orjson.loads(orjson.dumps(health.as_json(verdict)))
+    assert list(obj) == ["state", "code", "summary", "problems", "sources"]
+    assert (obj["state"], obj["code"]) == ("CRITICAL", 2)
+    assert obj["sources"]["runner"] == {"state": "ok", "rows": 1, "took_s": 0.0, "error": None, "stale_s": None}
+
+
+def test_prometheus_text_parses_and_has_no_timestamps():
+    res = results(runner=[failed(), make_row("runner", "r", "RUNNING")])
+    res["vertex"] = SourceResult("vertex", state="error", error='bad "quote"\\ here', took_s=1.25)
+    text = health.prometheus(health.judge(res, {("runner", "exec-1")}, NOW, LIMITS), NOW)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    up = {s.labels["source"]: s.value for s in families["arrctl_source_up"].samples}
+    assert up == {"runner": 1, "builds": 1, "vertex": 0, "active": 1, "completed": 1}
+    rows = {(s.labels["source"], s.labels["status"]): s.value for s in families["arrctl_rows"].samples}
+    assert rows == {("runner", "FAILED"): 1, ("runner", "RUNNING"): 1}
+    assert families["arrctl_check_state"].samples[0].value == 2
+    assert all(s.timestamp is None for f in families.values() for s in f.samples)
+    for name in families:
+        assert text.count(f"# HELP {name} ") == 1 and text.count(f"# TYPE {name} ") == 1

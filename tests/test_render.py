@@ -1,0 +1,101 @@
+"""Pure rendering with exact expected output (fixed clock and time zone, no colour)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+
+from arrctl import render
+from arrctl.model import SourceResult, make_row
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 11, 22, 6, 0, 0, tzinfo=UTC).timestamp()
+PLAIN = render.Style(False)
+
+
+def test_human_duration():
+    assert [render.human_duration(s) for s in (None, 0, 59.9, 60, 725, 3600, 3900, 86400 * 2 + 3600 * 4)] == \
+        ["-", "0s", "59s", "1m", "12m", "1h00m", "1h05m", "2d04h"]
+
+
+def running_row():
+    return make_row("runner", "vertex-ai-launcher-abc12", "RUNNING", raw_status="RUNNING", region="us-central1",
+                    created="2026-11-22T05:47:00Z", started="2026-11-22T05:48:00Z")
+
+
+def failed_row():
+    return make_row("runner", "vertex-ai-launcher-zz9", "FAILED", raw_status="CONDITION_FAILED", region="europe-west2",
+                    created="2026-11-22T04:00:00Z", started="2026-11-22T04:00:30Z", finished="2026-11-22T04:02:00Z",
+                    duration_s=90.0, message="Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.")
+
+
+def test_added_running_line_shows_duration():
+    event = {"type": "added", "ts": "2026-11-22T06:00:00.000Z", "source": "runner", "id": "x", "row": running_row()}
+    assert render.event_line(event, NOW, PLAIN, UTC) == \
+        "06:00:00  runner    + vertex-ai-launcher-abc12  RUNNING  running 12m, us-central1"
+
+
+def test_status_change_line_carries_the_root_error():
+    event = {"type": "changed", "ts": "2026-11-22T06:00:00.000Z", "source": "runner", "id": "x", "row": failed_row(),
+             "changes": {"status": ["RUNNING", "FAILED"]}}
+    assert render.event_line(event, NOW, PLAIN, UTC) == (
+        "06:00:00  runner    ~ vertex-ai-launcher-zz9  RUNNING → FAILED  europe-west2  "
+        "Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.")
+
+
+def test_removed_and_source_and_heartbeat_lines():
+    gone = {"type": "removed", "ts": "2026-11-22T06:00:00.000Z", "source": "vertex", "id": "x",
+            "row": make_row("vertex", "123", "SUCCEEDED", name="train")}
+    assert render.event_line(gone, NOW, PLAIN, UTC) == "06:00:00  vertex    - 123 (train) gone (was SUCCEEDED)"
+    down = {"type": "source", "ts": "2026-11-22T06:00:00.000Z", "source": "active", "state": "timeout",
+            "rows": 2, "took_s": 30.0, "error": "no answer within 30s", "stale_s": 125.0}
+    assert render.event_line(down, NOW, PLAIN, UTC) == \
+        "06:00:00  active    ! timeout: no answer within 30s (showing rows from 2m ago)"
+    beat = render.heartbeat_event("2026-11-22T06:00:00.000Z", 7, {
+        "runner": SourceResult("runner", rows=[running_row(), failed_row()]),
+        "vertex": SourceResult("vertex", state="timeout")})
+    assert beat == {"type": "heartbeat", "ts": "2026-11-22T06:00:00.000Z", "cycle": 7,
+                    "sources": {"runner": "ok", "vertex": "timeout"}, "running": 1}
+    assert render.event_line(beat, NOW, PLAIN, UTC) == \
+        "06:00:00  · heartbeat  cycle 7, 1 running; runner=ok vertex=timeout"
+
+
+def test_get_tables_and_status_lines():
+    results = {
+        "runner": SourceResult("runner", rows=[running_row(), failed_row()]),
+        "builds": SourceResult("builds", state="timeout", error="no answer within 5s", stale_s=90.0, rows=[
+            make_row("builds", "b1", "QUEUED", created="2026-11-22T05:50:00Z", extra={"table": "active"})]),
+    }
+    assert render.tables(results, NOW, PLAIN, UTC) == [
+        "Runner executions",
+        "  STATUS   ID                        REGION        STARTED      TIME  MESSAGE",
+        "  RUNNING  vertex-ai-launcher-abc12  us-central1   11-22 05:48  12m",
+        "  FAILED   vertex-ai-launcher-zz9    europe-west2  11-22 04:00  1m    Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",
+        "",
+        "Active builds  [timeout, 1m old]",
+        "  STATUS  ID  REGION  STARTED      TIME  MESSAGE",
+        "  QUEUED  b1  -       11-22 05:50  10m",
+        "",
+        "Recent builds  [timeout, 1m old]",
+        "  (none)",
+        "",
+        "! builds: timeout: no answer within 5s (showing rows from 1m ago)",
+    ]
+
+
+def test_ndjson_records_have_stable_keys_rows_first():
+    results = {"vertex": SourceResult("vertex", rows=[make_row("vertex", "1", "RUNNING")], took_s=0.5)}
+    lines = [render.ndjson(r) for r in render.records(results)]
+    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
+    first, last = (orjson.loads(line) for line in lines)
+    assert list(first) == ["type", "source", "id", "status", "raw_status", "region", "name", "created", "started",
+                           "finished", "duration_s", "message", "url", "extra"]
+    assert last == {"type": "source", "source": "vertex", "state": "ok", "rows": 1, "took_s": 0.5,
+                    "error": None, "stale_s": None}
+
+
+def test_hostile_text_never_reaches_the_terminal_raw():
+    row = make_row("runner", "x\x1b]0;pwned\x07", "FAILED", message="boom\x1b[2J\x00 done")
+    line = render.event_line({"type": "added", "ts": None, "source": "runner", "id": "x", "row": row}, NOW, PLAIN, UTC)
+    assert "\x1b" not in line and "\x00" not in line and "\x07" not in line

@@ -1,0 +1,167 @@
+"""The state store: memory that survives, is shared safely, and is never fatal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from arrctl.model import make_row
+from arrctl.store import FILE_NAME, Store
+
+FACT = {"source": "runner", "id": "exec-1", "status": "FAILED", "verdict": "failed",
+        "message": "Quota 'NVIDIA_L4_GPUS' exceeded", "rule": "gcp.quota", "jobs": None, "line": 12,
+        "finished": "2026-11-22T05:00:00Z"}
+
+
+def test_facts_and_last_good_rows_persist_across_opens(state_dir: Path):
+    store = Store(state_dir, clock=lambda: 1000.0)
+    rows = [make_row("vertex", "j1", "RUNNING", region="us-central1")]
+    store.save_refresh([FACT], {"vertex": rows})
+    store.close()
+    again = Store(state_dir)
+    assert again.persistent
+    fact = again.facts("runner")["exec-1"]
+    assert (fact["message"], fact["rule"], fact["line"], fact["first_seen"]) == (FACT["message"], "gcp.quota", 12, 1000.0)
+    assert again.last_good("vertex") == (rows, 1000.0)
+    assert again.last_good("builds") is None
+
+
+def test_a_fact_is_never_overwritten(state_dir: Path):
+    store = Store(state_dir)
+    store.save_refresh([FACT], {})
+    store.save_refresh([{**FACT, "message": "something else"}], {})
+    assert store.facts("runner")["exec-1"]["message"] == FACT["message"]
+
+
+def test_files_are_private(state_dir: Path):
+    Store(state_dir).close()
+    assert stat.S_IMODE(os.stat(state_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(state_dir / FILE_NAME).st_mode) == 0o600
+
+
+def test_damaged_file_is_set_aside_with_one_warning(state_dir: Path):
+    state_dir.mkdir(parents=True)
+    (state_dir / FILE_NAME).write_bytes(b"this is not sqlite" * 100)
+    warnings: list[str] = []
+    store = Store(state_dir, warn=warnings.append)
+    assert store.persistent and len(warnings) == 1
+    assert "was damaged" in warnings[0] and ".corrupt-" in warnings[0]
+    aside = [p.name for p in state_dir.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].startswith(FILE_NAME + ".corrupt-")
+    store.save_refresh([FACT], {})
+    assert "exec-1" in store.facts("runner")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_directory_runs_without_persistence(tmp_path: Path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    warnings: list[str] = []
+    store = Store(locked / "state", warn=warnings.append)
+    assert not store.persistent and "running without persistence" in warnings[0]
+
+
+def test_state_path_under_a_file_runs_without_persistence(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    warnings: list[str] = []
+    store = Store(blocker / "state", warn=warnings.append)
+    assert not store.persistent
+    assert warnings == [f"state directory {blocker / 'state'} is unusable (Not a directory); running without persistence"]
+    store.save_refresh([FACT], {})  # still works, in memory
+    assert "exec-1" in store.facts("runner")
+
+
+def test_claim_unreported_reports_each_failure_once(state_dir: Path):
+    store = Store(state_dir)
+    assert not store.has_reports()
+    assert store.claim_unreported([("runner", "a"), ("vertex", "b")]) == {("runner", "a"), ("vertex", "b")}
+    assert store.claim_unreported([("runner", "a"), ("runner", "c")]) == {("runner", "c")}
+    assert Store(state_dir).claim_unreported([("vertex", "b")]) == set()
+    assert store.has_reports()
+
+
+def test_prune_forgets_old_entries(state_dir: Path):
+    now = [1_000_000.0]
+    store = Store(state_dir, clock=lambda: now[0])
+    store.save_refresh([FACT], {})
+    store.claim_unreported([("runner", "exec-1")])
+    now[0] += 31 * 86400
+    store.save_refresh([{**FACT, "id": "exec-2"}], {})
+    assert store.prune(30) == 2
+    assert list(store.facts("runner")) == ["exec-2"]
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from arrctl.model import make_row
+    from arrctl.store import Store
+    state, who, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    for i in range(n):
+        store = Store(state)
+        store.facts("runner"); store.last_good("vertex")
+        store.save_refresh([{"source": "runner", "id": f"{who}-{i}", "status": "FAILED", "message": "m"}],
+                           {"vertex": [make_row("vertex", f"{who}-{i}", "RUNNING")]})
+        store.claim_unreported([("runner", f"{who}-{i}")])
+        store.close()
+    print("ok")
+""")
+
+
+@pytest.mark.timeout(60)
+def test_four_processes_share_one_store_without_locking_errors(state_dir: Path):
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(state_dir), f"p{k}", "100"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(4)]
+    outputs = [p.communicate(timeout=50) for p in procs]
+    for (out, err), p in zip(outputs, procs):
+        assert p.returncode == 0 and out.strip() == "ok", err
+        assert "locked" not in err
+    facts = Store(state_dir).facts("runner")
+    assert len(facts) == 400
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from arrctl.store import Store
+    store = Store(Path(sys.argv[1]))
+    i = 0
+    while True:
+        store.save_refresh([{"source": "runner", "id": f"e{i}", "status": "FAILED", "message": "m"}], {})
+        os.write(1, f"{i}\\n".encode())
+        i += 1
+""")
+
+
+def test_kill_9_loses_nothing_committed(state_dir: Path):
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(state_dir)], stdout=subprocess.PIPE)
+    committed = -1
+    while committed < 200:
+        committed = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(5)
+    facts = Store(state_dir).facts("runner")
+    assert all(f"e{i}" in facts for i in range(committed + 1))
+
+
+def test_damage_after_a_kill_is_not_fatal(state_dir: Path):
+    store = Store(state_dir)
+    store.save_refresh([FACT], {})
+    store.close()
+    path = state_dir / FILE_NAME
+    data = bytearray(path.read_bytes())
+    data[:100] = b"\0" * 100
+    path.write_bytes(bytes(data))
+    warnings: list[str] = []
+    again = Store(state_dir, warn=warnings.append)
+    assert again.persistent and len(warnings) == 1
+    assert isinstance(again.facts("runner"), dict)
