@@ -279,7 +279,7 @@ def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> No
     Examples:
       */5 * * * * arrctl check || notify-team
       arrctl check --format prom --output /var/lib/node_exporter/textfile/arrctl.prom
-      arrctl check; curl -fsS https://hc-ping.com/UUID/$?
+      arrctl check; curl -fsS "$PING_URL/$?"   # healthchecks-style ping with the exit code
     """
     from arrctl import health
     from arrctl.config import ConfigError

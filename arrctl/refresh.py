@@ -44,11 +44,11 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
 
 
 def fill_from_memory(rows: list[Row], facts: dict[str, Fact]) -> list[Row]:
-    """Rows of terminal items get the message remembered for them, when they have none."""
+    """Rows of terminal items carry the message remembered for them (what their logs said)."""
     out: list[Row] = []
     for row in rows:
         fact = facts.get(row["id"])
-        if fact is not None and row["message"] is None and fact.get("message"):
+        if fact is not None and fact.get("message") and row["status"] == fact.get("status"):
             row = dict(row)  # type: ignore[assignment]
             row["message"] = fact["message"]
             if fact.get("jobs") is not None:

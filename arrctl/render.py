@@ -209,8 +209,9 @@ def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo |
 def _detail(row: Row, now: float) -> str:
     verb = ACTIVE_VERB.get(row["status"])
     bits = []
-    if verb:
-        bits.append(f"{verb} {human_duration(live_duration(row, now))}")
+    elapsed = live_duration(row, now) if verb else None
+    if elapsed is not None:
+        bits.append(f"{verb} {human_duration(elapsed)}")
     if row["region"]:
         bits.append(clean(row["region"]))
     return ", ".join(bits)

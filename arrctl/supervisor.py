@@ -249,7 +249,7 @@ class Supervisor:
         elif kind == "done":
             worker.outcome = "done"
         elif kind == "error":
-            worker.outcome = "error"
+            worker.outcome = "timeout" if message.get("timeout") else "error"
             worker.error = str(message.get("message") or "unknown error")
 
     def _result(self, worker: _Worker) -> SourceResult:
@@ -266,8 +266,8 @@ class Supervisor:
         if worker.outcome == "done":
             result.state = "ok"
             result.missing = []
-        elif worker.outcome == "error":
-            result.state, result.error = "error", worker.error
+        elif worker.outcome in ("error", "timeout"):
+            result.state, result.error = worker.outcome, worker.error
         elif worker.timed_out:
             result.state = "timeout"
             result.error = f"no answer within {spec.deadline_s:g}s" + _missing_text(result.missing, worker.plan)

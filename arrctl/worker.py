@@ -5,7 +5,7 @@ Messages are orjson objects, one per line (JSON escapes newlines, so lines frame
   {"kind": "rows", "part": str|null, "rows": [...]}   rows of a part; part null = the complete set
   {"kind": "facts", "facts": [...]}           terminal facts read from logs
   {"kind": "call", "api": str, "n": int}      API calls made (benchmarks count them)
-  {"kind": "done"} | {"kind": "error", "message": str}
+  {"kind": "done"} | {"kind": "error", "message": str, "timeout": bool}
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import orjson
 
-from arrctl.sources import Emitter, FetchContext, SourceError
+from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout
 
 PR_SET_PDEATHSIG = 1
 
@@ -97,7 +97,8 @@ def run_worker(source: str, ctx: FetchContext, write_fd: int, parent_pid: int,
             fetch(ctx, emit)
             emit.send({"kind": "done"})
         except SourceError as exc:
-            emit.send({"kind": "error", "message": str(exc) or type(exc).__name__})
+            emit.send({"kind": "error", "message": str(exc) or type(exc).__name__,
+                       "timeout": isinstance(exc, SourceTimeout)})
         except Exception as exc:  # noqa: BLE001 — every failure must become a one-line record
             emit.send({"kind": "error", "message": one_line_error(exc)})
     except BaseException:  # noqa: BLE001 — e.g. a broken pipe once the supervisor is gone

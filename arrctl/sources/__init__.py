@@ -18,6 +18,10 @@ class SourceError(Exception):
     """A source failed; the message is the one-line reason shown to the user."""
 
 
+class SourceTimeout(SourceError):
+    """A source's service did not answer in time (a socket timeout): reported as state `timeout`."""
+
+
 class Emitter(Protocol):
     """How a fetch reports to the supervisor (over the worker's pipe)."""
 

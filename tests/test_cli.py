@@ -1,0 +1,102 @@
+"""The command line: usage and configuration errors, start-up cost, output hygiene."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from arrctl.cli import cli
+
+ARRCTL = str(Path(sys.executable).with_name("arrctl"))
+
+
+def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def test_help_imports_no_cloud_library():
+    code = ("import sys\nfrom arrctl.cli import main\nsys.argv = ['arrctl', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('wandb', 'grpc', 'multiprocess')\n"
+            "               or (m.startswith('google.') and m != 'google.cloud'))  # bare namespaces come from .pth files\n"
+            "print('HEAVY', heavy, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert "HEAVY []" in done.stderr, done.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("get", "watch", "check", "explain", "launch", "sandbox"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0
+    for command in ("get", "watch", "check", "explain", "launch"):
+        assert "Example" in invoke(command, "--help").output, command
+
+
+def test_unknown_source_is_a_usage_error():
+    result = invoke("get", "runner", "vertx")
+    assert result.exit_code == 2
+    assert "unknown source 'vertx' (expected one or more of: runner, builds, vertex, active, completed)" in result.output
+
+
+def test_bad_config_is_one_line_exit_2_for_get_and_3_for_check(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text("[runner]\nlimit = 'five'\n")
+    result = invoke("--config", str(config), "--state-dir", str(tmp_path / "s"), "get")
+    assert result.exit_code == 2
+    assert result.stderr == f"arrctl: error: {config}: [runner] limit: expected a whole number of at least 1, got 'five'\n"
+    check = invoke("--config", str(config), "--state-dir", str(tmp_path / "s"), "check")
+    assert check.exit_code == 3
+    assert check.output.startswith(f"ARRCTL UNKNOWN - {config}: [runner] limit: expected")
+
+
+def test_missing_project_names_the_fix(tmp_path: Path):
+    result = invoke("--state-dir", str(tmp_path / "s"), "get", "runner")
+    assert result.exit_code == 2
+    assert "no Google Cloud project configured" in result.stderr and "--demo" in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_json_unknown_has_spec_keys(tmp_path: Path):
+    result = invoke("--state-dir", str(tmp_path / "s"), "check", "--format", "json")
+    assert result.exit_code == 3
+    obj = orjson.loads(result.output)
+    assert list(obj) == ["state", "code", "summary", "problems", "sources"] and obj["state"] == "UNKNOWN"
+
+
+def test_no_credentials_is_a_source_error_naming_the_fix(tmp_path: Path):
+    env = {"GOOGLE_CLOUD_PROJECT": "p"}
+    result = invoke("--state-dir", str(tmp_path / "s"), "get", "runner", "--json", env=env)
+    assert result.exit_code == 1
+    records = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert records == [{"type": "source", "source": "runner", "state": "error", "rows": 0,
+                        "took_s": records[0]["took_s"], "stale_s": None,
+                        "error": "no Google credentials: run `gcloud auth application-default login`, or use --demo"}]
+
+
+def test_explain_needs_exactly_one_input():
+    assert invoke("explain").exit_code == 2
+    assert invoke("explain", "x", "--from-file", "-", input="").exit_code == 2
+
+
+def test_explain_from_stdin_json(tmp_path: Path):
+    log = "starting\nwandb: launch: agent polling on queues\nRuns: 3\n"
+    result = invoke("explain", "--from-file", "-", "--json", input=log)
+    assert result.exit_code == 0
+    obj = orjson.loads(result.output)
+    assert list(obj) == ["verdict", "message", "rule", "line", "jobs", "context"]
+    assert (obj["verdict"], obj["message"], obj["jobs"]) == ("succeeded", "Completed: 3 jobs", 3)
+
+
+def test_explain_missing_file_is_a_usage_error(tmp_path: Path):
+    result = invoke("explain", "--from-file", str(tmp_path / "nope.log"))
+    assert result.exit_code == 2 and "nope.log" in result.output
+
+
+def test_installed_command_prints_version():
+    done = subprocess.run([ARRCTL, "--version"], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0 and done.stdout.startswith("arrctl, version ")

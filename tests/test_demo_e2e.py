@@ -1,0 +1,156 @@
+"""The installed `arrctl` against the embedded fake cloud, run as a user would: pipes, signals, faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import alive
+
+ARRCTL = str(Path(sys.executable).with_name("arrctl"))
+pytestmark = pytest.mark.timeout(60)
+
+
+def env(**extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("ARRCTL_SANDBOX", "WANDB_", "ARRCTL_GCP"))}
+    out.update(extra)
+    return out
+
+
+def arrctl(state: Path, *args: str, timeout: float = 40, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ARRCTL, "--demo", "--state-dir", str(state), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env(**extra))
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process whose ancestry leads to `pid`, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == current]
+        found += kids
+        frontier += kids
+    return found
+
+
+def test_get_json_all_sources_through_the_real_libraries(tmp_path: Path):
+    done = arrctl(tmp_path, "get", "--json")
+    assert done.returncode == 0, done.stderr
+    records = [orjson.loads(line) for line in done.stdout.splitlines()]
+    sources = [r for r in records if r["type"] == "source"]
+    assert [(s["source"], s["state"]) for s in sources] == [
+        ("runner", "ok"), ("builds", "ok"), ("vertex", "ok"), ("active", "ok"), ("completed", "ok")]
+    rows = [r for r in records if r["type"] == "row"]
+    assert records[: len(rows)] == rows  # rows first, then sources
+    assert {r["source"] for r in rows} == {"runner", "builds", "vertex", "active", "completed"}
+    for row in rows:
+        assert row["created"] is None or row["created"].endswith("Z")
+    failed_runner = [r for r in rows if r["source"] == "runner" and r["status"] == "FAILED"]
+    assert failed_runner and all(r["message"] and not r["message"].startswith("Task ") for r in failed_runner)
+    assert done.stderr == ""
+
+
+def test_wandb_hang_returns_on_time_with_the_others_complete(tmp_path: Path):
+    started = time.monotonic()
+    done = arrctl(tmp_path, "get", "--json", "--deadline", "4", ARRCTL_SANDBOX_FAULTS="wandb:hang")
+    took = time.monotonic() - started
+    assert done.returncode == 1
+    states = {r["source"]: (r["state"], r["error"]) for r in map(orjson.loads, done.stdout.splitlines())
+              if r["type"] == "source"}
+    assert states["active"] == ("timeout", "no answer within 4s") and states["completed"][0] == "timeout"
+    assert all(states[s][0] == "ok" for s in ("runner", "builds", "vertex"))
+    assert took < 4 + 0.5 + 2.5, took  # deadline + grace + start-up and the sandbox
+    assert "Traceback" not in done.stderr
+
+
+def test_failed_source_shows_last_good_rows_with_their_age(tmp_path: Path):
+    assert arrctl(tmp_path, "get", "vertex", "--json").returncode == 0
+    done = arrctl(tmp_path, "get", "vertex", "--json", ARRCTL_SANDBOX_FAULTS="vertex:status:403")
+    assert done.returncode == 1
+    records = [orjson.loads(line) for line in done.stdout.splitlines()]
+    source = records[-1]
+    assert source["state"] == "error" and "403" in source["error"] and "\n" not in source["error"]
+    assert source["stale_s"] is not None and source["stale_s"] >= 0 and source["rows"] > 0
+    assert len(records) == source["rows"] + 1
+
+
+def test_check_pages_once_for_a_failure_then_not_again(tmp_path: Path):
+    first = arrctl(tmp_path, "check")
+    assert first.returncode == 2, first.stdout
+    assert first.stdout.startswith("ARRCTL CRITICAL - ")
+    second = arrctl(tmp_path, "check", "--format", "json")
+    verdict = orjson.loads(second.stdout)
+    assert verdict["state"] != "CRITICAL" and second.returncode == verdict["code"]
+    assert not [p for p in verdict["problems"] if p["kind"] == "new_failure"]
+
+
+def start_watch(tmp_path: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([ARRCTL, "--demo", "--state-dir", str(tmp_path), "watch", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_watch_stops_within_a_second_on_signals_leaving_no_child(tmp_path: Path, signum: int, code: int):
+    proc = start_watch(tmp_path, "--json", "--interval", "30")
+    first = proc.stdout.readline()  # the first line arrives before the next refresh: flushed
+    assert orjson.loads(first)["type"] in ("added", "source")
+    family = descendants(proc.pid)
+    assert family, "the sandbox process should be running"
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    assert proc.wait(5) == code
+    assert time.monotonic() - sent < 1.0
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(alive(p) for p in family):
+        time.sleep(0.02)
+    assert not any(alive(p) for p in family), "children left behind"
+    assert b"Traceback" not in proc.stderr.read()
+
+
+def test_watch_piped_to_head_ends_quietly(tmp_path: Path):
+    done = subprocess.run(f"'{ARRCTL}' --demo --state-dir '{tmp_path}' watch --interval 1 | head -3; "
+                          "echo \"status=${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash",
+                          capture_output=True, text=True, timeout=30, env=env())
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and lines[-1] == "status=0", done.stdout
+    assert done.stderr == ""
+
+
+def test_watch_heartbeat_and_cycles(tmp_path: Path):
+    done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "watch", "vertex", "--json",
+                           "--interval", "1.5", "--heartbeat", "0.5", "--cycles", "2"],
+                          capture_output=True, text=True, timeout=30, env=env())
+    assert done.returncode == 0
+    events = [orjson.loads(line) for line in done.stdout.splitlines()]
+    beats = [e for e in events if e["type"] == "heartbeat"]
+    assert beats and beats[0] == {"type": "heartbeat", "ts": beats[0]["ts"], "cycle": 1,
+                                  "sources": {"vertex": "ok"}, "running": beats[0]["running"]}
+
+
+def test_get_piped_to_head_ends_quietly(tmp_path: Path):
+    done = subprocess.run(f"'{ARRCTL}' --demo --state-dir '{tmp_path}' get --json | head -1; "
+                          "echo \"status=${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash",
+                          capture_output=True, text=True, timeout=30, env=env())
+    assert done.stdout.splitlines()[-1] == "status=0" and done.stderr == ""
+
+
+def test_demo_state_is_kept_apart(tmp_path: Path):
+    arrctl(tmp_path, "get", "builds")
+    assert (tmp_path / "demo" / "state.sqlite3").exists()
+    assert not (tmp_path / "state.sqlite3").exists()

@@ -1,0 +1,49 @@
+"""Merging a refresh with memory: remembered messages, facts from rows, stale rows with their age."""
+
+from __future__ import annotations
+
+from arrctl.model import SourceResult, make_row
+from arrctl.refresh import facts_from_rows, fill_from_memory, with_stale
+
+
+def test_memory_message_wins_over_the_apis_generic_one():
+    row = make_row("runner", "e1", "FAILED", message="Task e1-task0 failed with message: exit code 1")
+    facts = {"e1": {"status": "FAILED", "message": "Quota 'NVIDIA_L4_GPUS' exceeded.", "jobs": None}}
+    assert fill_from_memory([row], facts)[0]["message"] == "Quota 'NVIDIA_L4_GPUS' exceeded."
+    assert row["message"].startswith("Task")  # the input is not mutated
+
+
+def test_memory_of_another_status_is_not_applied():
+    row = make_row("runner", "e1", "RUNNING")
+    assert fill_from_memory([row], {"e1": {"status": "FAILED", "message": "old"}})[0]["message"] is None
+
+
+def test_terminal_rows_become_facts_once_but_runner_rows_need_their_logs():
+    results = {
+        "vertex": SourceResult("vertex", rows=[make_row("vertex", "j1", "FAILED", message="quota"),
+                                               make_row("vertex", "j2", "RUNNING")]),
+        "runner": SourceResult("runner", rows=[make_row("runner", "e1", "FAILED")]),
+    }
+    facts = facts_from_rows(results, {"vertex": {}, "runner": {}})
+    assert [(f["source"], f["id"], f["message"]) for f in facts] == [("vertex", "j1", "quota")]
+    assert facts_from_rows(results, {"vertex": {"j1": {}}, "runner": {}}) == []
+
+
+def test_failed_source_shows_last_good_rows_with_their_age():
+    last = ([make_row("vertex", "j1", "RUNNING", region="us-central1")], 1000.0)
+    result = with_stale(SourceResult("vertex", state="timeout", error="no answer"), last, now=1090.0)
+    assert [r["id"] for r in result.rows] == ["j1"] and result.stale_s == 90.0
+
+
+def test_partial_rows_are_kept_and_only_missing_regions_come_from_memory():
+    last = ([make_row("runner", "old-a", "RUNNING", region="us-central1"),
+             make_row("runner", "old-b", "FAILED", region="europe-west2")], 1000.0)
+    partial = SourceResult("runner", state="timeout", rows=[make_row("runner", "new-a", "RUNNING", region="us-central1")],
+                           missing=["europe-west2"])
+    result = with_stale(partial, last, now=1010.0)
+    assert [r["id"] for r in result.rows] == ["new-a", "old-b"] and result.stale_s == 10.0
+
+
+def test_ok_source_is_untouched():
+    ok = SourceResult("vertex", rows=[])
+    assert with_stale(ok, ([make_row("vertex", "x", "RUNNING")], 0.0), 5.0).rows == []

@@ -1,0 +1,485 @@
+"""Sources `active` and `completed`: parse_run on recorded nodes, fetch through the real wandb client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import pickle
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import traceback
+import types
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from arrctl.config import Config
+from arrctl.model import ROW_KEYS, make_row
+from arrctl.sandbox import wandb as fake_wandb
+from arrctl.sandbox.base import Request, Response
+from arrctl.sandbox.faults import parse_faults
+from arrctl.sandbox.scenario import ManualClock
+from arrctl.sandbox.server import SandboxServer
+from arrctl.sources import FetchContext, SourceError
+from arrctl.sources import active, completed
+from arrctl.sources.wandb_common import (
+    MalformedRun, describe_error, parse_run, root_error, sweep_private_dirs)
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "fixtures" / "scenarios" / "default"
+KEY = "demo" + "0" * 36
+ENTITY, PROJECT = "arr-demo", "arr-coc-0-1"
+NOW = 1_795_000_000.0  # 2026-11-18T11:06:40Z
+APP = "https://wandb.ai/arr-demo/arr-coc-0-1/runs"
+
+
+# --- parse_run on nodes recorded from the W&B GraphQL API ------------------------------------
+
+RUNNING_STALE = {
+    "projectId": "418207", "id": "UnVuOnYxOnA2ejNrOW1oOmFyci1jb2MtMC0xOmFyci1kZW1v",
+    "tags": ["launch", "l4"], "name": "p6z3k9mh", "displayName": "bright-ember-54",
+    "sweepName": None, "state": "running",
+    "config": '{"lr": {"value": 0.0004, "desc": null}}', "group": "coc-0-1", "jobType": "train",
+    "createdAt": "2026-11-18T10:16:40", "heartbeatAt": "2026-11-18T10:41:40",
+    "summaryMetrics": '{"_runtime": 1500, "_step": 610, "loss": 1.204}',
+    "user": {"name": "ARR Demo", "username": "arr-demo"},
+}
+FAILED_TRACEBACK = {
+    "name": "h0q4z7lx", "displayName": "vivid-brook-47", "state": "failed",
+    "createdAt": "2026-11-17T15:06:40", "heartbeatAt": "2026-11-17T15:07:25",
+    "summaryMetrics": json.dumps({"_runtime": 45, "exception": (
+        "Traceback (most recent call last):\n  File \"/app/train.py\", line 88, in <module>\n"
+        "    main(cfg)\nFileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'\n")}),
+    "tags": [], "user": {"name": "ARR Demo", "username": "arr-demo"},
+}
+
+
+def test_running_run_with_a_stale_heartbeat():
+    row = parse_run(RUNNING_STALE, NOW, source="active", entity=ENTITY, project=PROJECT)
+    assert row == make_row(
+        "active", "p6z3k9mh", "RUNNING", raw_status="running", name="bright-ember-54",
+        created="2026-11-18T10:16:40Z", started="2026-11-18T10:16:40Z", finished=None,
+        duration_s=3000.0, message=None, url=f"{APP}/p6z3k9mh",
+        extra={"heartbeat_at": "2026-11-18T10:41:40Z", "heartbeat_age_s": 1500.0, "user": "arr-demo",
+               "tags": ["launch", "l4"], "group": "coc-0-1", "job_type": "train",
+               "entity": ENTITY, "project": PROJECT})
+    assert tuple(row) == ROW_KEYS
+
+
+def test_failed_run_message_is_the_tracebacks_last_line():
+    row = parse_run(FAILED_TRACEBACK, NOW, source="completed", entity=ENTITY, project=PROJECT,
+                    url="http://127.0.0.1:1234/arr-demo/arr-coc-0-1/runs/h0q4z7lx")
+    assert row == make_row(
+        "completed", "h0q4z7lx", "FAILED", raw_status="failed", name="vivid-brook-47",
+        created="2026-11-17T15:06:40Z", started="2026-11-17T15:06:40Z",
+        finished="2026-11-17T15:07:25Z", duration_s=45.0,
+        message="FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'",
+        url="http://127.0.0.1:1234/arr-demo/arr-coc-0-1/runs/h0q4z7lx",
+        extra={"heartbeat_at": "2026-11-17T15:07:25Z", "heartbeat_age_s": 71955.0, "user": "arr-demo",
+               "tags": [], "group": None, "job_type": None, "entity": ENTITY, "project": PROJECT})
+
+
+@pytest.mark.parametrize("state, summary, status, message", [
+    ("finished", {"_runtime": 600, "loss": 0.3}, "SUCCEEDED", None),
+    ("crashed", {"_runtime": 600}, "FAILED", "run crashed: no heartbeat since 2026-11-18T08:10:00Z"),
+    ("crashed", {"error": "NCCL error: unhandled system error\nmore"}, "FAILED", "NCCL error: unhandled system error"),
+    ("failed", {}, "FAILED", "run failed (no error recorded in its summary)"),
+    ("killed", {"error": "ignored for a cancelled run"}, "CANCELLED", None),
+    ("preempted", {}, "CANCELLED", None),
+    ("preempting", {}, "RUNNING", None),
+    ("pending", {}, "PENDING", None),
+    ("Finished", {}, "SUCCEEDED", None),
+    ("frozen", {}, "UNKNOWN", None),
+])
+def test_status_mapping_and_messages(state, summary, status, message):
+    node = {"name": "x1", "state": state, "createdAt": "2026-11-18T08:00:00",
+            "heartbeatAt": "2026-11-18T08:10:00", "summaryMetrics": json.dumps(summary)}
+    row = parse_run(node, NOW, source="completed", entity=ENTITY, project=PROJECT)
+    assert (row["status"], row["raw_status"], row["message"]) == (status, state.lower(), message)
+
+
+def test_times_by_state():
+    base = {"name": "x1", "createdAt": "2026-11-18T08:00:00", "heartbeatAt": "2026-11-18T08:10:00"}
+    ended = parse_run({**base, "state": "finished"}, NOW, source="completed", entity=ENTITY, project=PROJECT)
+    assert (ended["started"], ended["finished"], ended["duration_s"]) == (
+        "2026-11-18T08:00:00Z", "2026-11-18T08:10:00Z", 600.0)
+    running = parse_run({**base, "state": "running"}, NOW, source="active", entity=ENTITY, project=PROJECT)
+    assert (running["finished"], running["duration_s"]) == (None, 11200.0)
+    pending = parse_run({**base, "state": "pending"}, NOW, source="active", entity=ENTITY, project=PROJECT)
+    assert (pending["started"], pending["duration_s"]) == (None, None)
+    # no heartbeat: the summary's _runtime dates the end
+    no_beat = {"name": "x1", "state": "killed", "createdAt": "2026-11-18T08:00:00",
+               "summaryMetrics": {"_runtime": 90.5}}
+    row = parse_run(no_beat, NOW, source="completed", entity=ENTITY, project=PROJECT)
+    assert (row["finished"], row["duration_s"], row["extra"]["heartbeat_age_s"]) == (
+        "2026-11-18T08:01:30.500Z", 90.5, None)
+
+
+def test_sparse_and_odd_nodes():
+    row = parse_run({"name": "z9", "state": None, "summaryMetrics": "{not json", "tags": "x",
+                     "user": None}, NOW, source="active", entity="e/1", project="p q")
+    assert row["status"] == "UNKNOWN" and row["raw_status"] is None
+    assert row["created"] is None and row["duration_s"] is None and row["name"] is None
+    assert row["extra"]["tags"] == [] and row["extra"]["user"] is None
+    assert row["url"] == "https://wandb.ai/e%2F1/p%20q/runs/z9"
+    with pytest.raises(MalformedRun):
+        parse_run({"state": "running"}, NOW, source="active", entity=ENTITY, project=PROJECT)
+
+
+def test_message_is_one_clean_line():
+    node = {"name": "x", "state": "failed",
+            "summaryMetrics": {"error": "\x1b[31mRuntimeError: bad\x1b[0m header Bearer abc.def-ghi"}}
+    row = parse_run(node, NOW, source="completed", entity=ENTITY, project=PROJECT)
+    assert row["message"] == "RuntimeError: bad header Bearer [REDACTED]"
+    assert root_error("\n\n  first\nsecond") == "first"
+
+
+class FakeApiFailure(Exception):
+    """Shaped like wandb-core's WandbApiFailedError: a message and a response with http_status."""
+
+    def __init__(self, message: str, http_status: int = 0) -> None:
+        super().__init__(message)
+        self.response = types.SimpleNamespace(message=message, http_status=http_status)
+
+
+def _chained(outer: BaseException, inner: BaseException) -> BaseException:
+    outer.__cause__ = inner
+    return outer
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (_chained(RuntimeError("Failed to verify credentials with https://api.wandb.ai: denied"),
+              FakeApiFailure("denied", 403)), "W&B: authentication failed (403): check WANDB_API_KEY"),
+    (FakeApiFailure("POST https://api.wandb.ai/graphql giving up after 2 attempt(s)\n"
+                    "while retrying: HTTP 429: slow down"), "W&B: rate limited (429), gave up after retries"),
+    (FakeApiFailure("giving up: HTTP 502: <html>bad gateway</html>"), "W&B: server error (502) from api.wandb.ai"),
+    (FakeApiFailure("HTTP 418: teapot"), "W&B: HTTP 418 from api.wandb.ai"),
+    (_chained(FakeApiFailure("the service process is busy and did not respond in time."), TimeoutError()),
+     "W&B: no answer from api.wandb.ai within 7 s"),
+    (FakeApiFailure('Post "https://api.wandb.ai/graphql": dial tcp: lookup api.wandb.ai: no such host'),
+     "W&B: cannot connect to api.wandb.ai: unknown host"),
+    (FakeApiFailure("invalid character '<' looking for beginning of value"), "W&B: malformed response (not JSON)"),
+    (FakeApiFailure("input: project is archived\n"), "W&B: GraphQL error: project is archived"),
+    (ValueError("Could not find project p"), "W&B: project e/p not found: check [wandb] entity and project"),
+    (KeyError("edges"), "W&B: malformed response (KeyError: 'edges')"),
+    (MalformedRun("a run without a name (its id)"), "W&B: malformed response: a run without a name (its id)"),
+    (RuntimeError(f"odd failure for key {KEY}"), "W&B: RuntimeError: odd failure for key [REDACTED]"),
+])
+def test_describe_error(exc, expected):
+    assert describe_error(exc, base_url="https://api:hidden@api.wandb.ai", timeout_s=7, secret=KEY,
+                          path="e/p") == expected
+
+
+# --- fetch end to end: the real wandb client against the sandbox core ------------------------
+
+class FakeEmitter:
+    """Collects what a fetch reports."""
+
+    def __init__(self) -> None:
+        self.plans: list[list[str]] = []
+        self.batches: list[tuple[list[Any], str | None]] = []
+        self.calls: dict[str, int] = {}
+
+    def plan(self, parts: list[str]) -> None:
+        self.plans.append(list(parts))
+
+    def rows(self, rows: list[Any], part: str | None = None) -> None:
+        self.batches.append((list(rows), part))
+
+    def facts(self, facts: list[dict[str, Any]]) -> None:
+        raise AssertionError("the W&B sources read no logs")
+
+    def call(self, api: str, n: int = 1) -> None:
+        self.calls[api] = self.calls.get(api, 0) + n
+
+
+def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20.0) -> dict[str, Any]:
+    """fetch(ctx, FakeEmitter()) in a forked child, as the supervisor runs it; what it reported.
+
+    The child's temporary folder is a fresh one, so anything the fetch leaves there is seen.
+    """
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="arrctl-test-scratch-")
+    read_fd, write_fd = os.pipe()
+    began = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            os.close(read_fd)
+            tempfile.tempdir = scratch
+            emit, error = FakeEmitter(), None
+            try:
+                fetch(ctx, emit)
+            except SourceError as exc:
+                error = ("SourceError", str(exc))
+            except BaseException as exc:  # noqa: BLE001 — reported, the test fails on it
+                error = (type(exc).__name__, traceback.format_exc())
+            data = pickle.dumps({"batches": emit.batches, "calls": emit.calls, "plans": emit.plans,
+                                 "error": error, "tmp_left": set(os.listdir(scratch)),
+                                 "helpers_left": _wandb_core_children()})
+            while data:
+                data = data[os.write(write_fd, data):]
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, began + timeout - time.monotonic()))
+            if not ready:
+                raise TimeoutError(f"fetch took longer than {timeout} s")
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = pickle.loads(b"".join(chunks))
+    result["took_s"] = time.monotonic() - began
+    if result["error"] and result["error"][0] != "SourceError":
+        raise AssertionError(result["error"][1])
+    return result
+
+
+def _wandb_core_children() -> int:
+    """How many live wandb-core processes this process started."""
+    count = 0
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if name.startswith("wandb-core") and int(fields[1]) == os.getpid() and fields[0] != "Z":
+            count += 1
+    return count
+
+
+class RecordingService:
+    """The W&B service, with every request kept; `override` can replace an operation's answer."""
+
+    name = "wandb"
+
+    def __init__(self, inner: Any, override: Callable[[str], Response | None] | None = None) -> None:
+        self.inner, self.override, self.log = inner, override, []
+
+    def handle(self, request: Request) -> Response | None:
+        query = json.loads(request.body or b"{}").get("query", "")
+        self.log.append(query)
+        if self.override is not None and (answer := self.override(query)) is not None:
+            return answer
+        return self.inner.handle(request)
+
+
+@contextlib.contextmanager
+def sandbox(tmp_path: pathlib.Path, faults: tuple[str, ...] = (),
+            override: Callable[[str], Response | None] | None = None) -> Iterator[tuple[str, RecordingService]]:
+    """The default W&B scenario behind the sandbox core at t=0; yields (url, recorder)."""
+    clock = ManualClock(now=NOW)
+    (tmp_path / "scenario.json").write_text('{"description": "W&B only"}')
+    recorder = RecordingService(fake_wandb.create(SCENARIO, clock), override)
+    with SandboxServer(tmp_path, parse_faults(faults), clock=clock, services=[recorder]) as server:
+        yield server.url, recorder
+
+
+def context(url: str | None, call_timeout_s: float = 5.0, **config: Any) -> FetchContext:
+    settings = {"wandb_entity": ENTITY, "wandb_project": PROJECT, "wandb_api_key": KEY, **config}
+    return FetchContext(config=Config(**settings), call_timeout_s=call_timeout_s, wandb_base_url=url)
+
+
+def test_active_lists_running_runs(tmp_path):
+    with sandbox(tmp_path) as (url, recorder):
+        result = run_fetch(active.fetch, context(url))
+    assert result["error"] is None
+    [(rows, part)] = result["batches"]
+    assert part is None
+    assert [(r["id"], r["status"], r["name"]) for r in rows] == [
+        ("r8f2w6ny", "RUNNING", "quiet-harbor-55"), ("p6z3k9mh", "RUNNING", "bright-ember-54"),
+        ("n4c1t7ek", "RUNNING", "wild-thunder-53")]
+    stale = rows[1]
+    assert stale["extra"]["heartbeat_at"] == "2026-11-18T10:41:40Z"
+    assert stale["created"] == "2026-11-18T10:16:40Z"
+    assert stale["url"] == f"{url}/arr-demo/arr-coc-0-1/runs/p6z3k9mh"
+    assert {r["source"] for r in rows} == {"active"}
+    assert result["calls"] == {"wandb": 2}  # Viewer (inside Api()) + one Runs page
+    assert [fake_wandb._OPERATION.search(q).group(2) for q in recorder.log] == ["Viewer", "Runs"]
+    assert result["tmp_left"] == set()
+    assert result["helpers_left"] == 0  # wandb-core was torn down
+    assert result["took_s"] < 5
+
+
+def test_completed_takes_the_newest_terminal_runs(tmp_path):
+    with sandbox(tmp_path) as (url, _recorder):
+        result = run_fetch(completed.fetch, context(url))
+    [(rows, _part)] = result["batches"]
+    assert [(r["id"], r["status"], r["raw_status"]) for r in rows] == [
+        ("m2x8v5jd", "SUCCEEDED", "finished"), ("l9h6r3qc", "CANCELLED", "killed"),
+        ("k7n2b4wf", "SUCCEEDED", "finished"), ("j1e5u8ot", "FAILED", "crashed"),
+        ("i6w3s9ga", "SUCCEEDED", "finished"), ("h0q4z7lx", "FAILED", "failed"),
+        ("g5y8c1vd", "SUCCEEDED", "finished"), ("f3r6j2nb", "FAILED", "crashed"),
+        ("e8p1m5hu", "SUCCEEDED", "finished"), ("d2k9f6rs", "FAILED", "failed"),
+    ]
+    messages = {r["id"]: r["message"] for r in rows if r["status"] == "FAILED"}
+    assert messages == {
+        "j1e5u8ot": "NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled system error, NCCL version 2.21.5",
+        "h0q4z7lx": "FileNotFoundError: [Errno 2] No such file or directory: "
+                    "'gs://arr-demo-data/coc/train-00000.parquet'",
+        "f3r6j2nb": "run crashed: no heartbeat since 2026-11-17T07:51:50Z",
+        "d2k9f6rs": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                    "(GPU 0; 22.05 GiB total capacity; 19.87 GiB already allocated)",
+    }
+    assert rows[0]["duration_s"] == 6480.0 and rows[0]["finished"] == "2026-11-18T10:54:40Z"
+    assert result["calls"] == {"wandb": 2}
+
+
+def test_completed_limit_and_pages_fault(tmp_path):
+    with sandbox(tmp_path, ("wandb:pages:3",)) as (url, recorder):
+        result = run_fetch(completed.fetch, context(url, wandb_completed_limit=12))
+    [(rows, _part)] = result["batches"]
+    assert [r["id"] for r in rows][-3:] == ["d2k9f6rs", "c4t7w0ye", "9vbn3q1z"] and len(rows) == 12
+    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(13 / 3) = 5
+    assert sum("query Runs" in q for q in recorder.log) == 3
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ("wandb:status:403", "W&B: authentication failed (403): check WANDB_API_KEY"),
+    ("wandb:status:401", "W&B: authentication failed (401): check WANDB_API_KEY"),
+    ("wandb:malformed", "W&B: malformed response (not JSON)"),
+    ("wandb:status:503", "W&B: server error (503) from {host}"),
+    ("wandb:status:404", "W&B: not found (404) at {host}: check WANDB_BASE_URL"),
+])
+def test_faults_become_one_line_errors(tmp_path, fault, expected):
+    with sandbox(tmp_path, (fault,)) as (url, _recorder):
+        result = run_fetch(active.fetch, context(url))
+    assert result["error"] == ("SourceError", expected.format(host=url.split("//")[1]))
+    assert result["batches"] == [] and result["tmp_left"] == set()
+    assert result["took_s"] < 5  # at most one retry, waiting at most 1 s
+
+
+def test_a_hung_server_ends_at_the_call_timeout(tmp_path):
+    with sandbox(tmp_path, ("wandb:hang",)) as (url, _recorder):
+        result = run_fetch(active.fetch, context(url, call_timeout_s=1))
+    assert result["error"] == ("SourceError", f"W&B: no answer from {url.split('//')[1]} within 1 s")
+    assert result["took_s"] < 5
+
+
+def test_latency_is_waited_out_and_trickle_is_cut_at_the_call_timeout(tmp_path):
+    with sandbox(tmp_path, ("wandb:latency:0.3",)) as (url, _recorder):
+        slow = run_fetch(active.fetch, context(url))
+    assert slow["error"] is None and len(slow["batches"][0][0]) == 3
+    assert slow["took_s"] >= 0.6  # two requests, each 0.3 s late
+    with sandbox(tmp_path, ("wandb:trickle:0.02",)) as (url, _recorder):
+        trickled = run_fetch(active.fetch, context(url, call_timeout_s=1))
+    # the whole answer must arrive within the timeout: a trickled body cannot keep it alive
+    assert trickled["error"] == ("SourceError", f"W&B: no answer from {url.split('//')[1]} within 1 s")
+    assert trickled["took_s"] < 5
+
+
+def test_errors_of_the_runs_query(tmp_path):
+    def graphql_error(query: str) -> Response | None:
+        return Response(200, {"data": None, "errors": [{"message": "runs index unavailable"}]}) \
+            if "query Runs" in query else None
+
+    with sandbox(tmp_path, override=graphql_error) as (url, _recorder):
+        failed = run_fetch(completed.fetch, context(url))
+    assert failed["error"] == ("SourceError", "W&B: GraphQL error: runs index unavailable")
+    with sandbox(tmp_path) as (url, _recorder):
+        missing = run_fetch(completed.fetch, context(url, wandb_entity="someone"))
+    assert missing["error"] == (
+        "SourceError", "W&B: project someone/arr-coc-0-1 not found: check [wandb] entity and project")
+
+
+def test_connection_refused(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_fetch(active.fetch, context(f"http://127.0.0.1:{port}"))
+    assert result["error"] == ("SourceError", f"W&B: cannot connect to 127.0.0.1:{port}: connection refused")
+    assert result["took_s"] < 5
+
+
+def test_dirs_of_dead_workers_are_swept(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f"arrctl-wandb-{dead.pid}-abc").mkdir()
+    (tmp_path / f"arrctl-wandb-{dead.pid}-abc" / "core-debug.log").write_text("x")
+    (tmp_path / f"arrctl-wandb-{os.getpid()}-def").mkdir()
+    (tmp_path / "arrctl-wandb-notapid-x").mkdir()
+    sweep_private_dirs(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"arrctl-wandb-{os.getpid()}-def", "arrctl-wandb-notapid-x"]
+
+
+def test_configuration_errors_need_no_network():
+    missing = run_fetch(active.fetch, context("http://127.0.0.1:9", wandb_project=None))
+    assert missing["error"] == ("SourceError", "W&B entity/project not configured: set [wandb] entity "
+                                               "and project, or WANDB_ENTITY/WANDB_PROJECT")
+    no_key = run_fetch(completed.fetch, context("http://127.0.0.1:9", wandb_api_key=None))
+    assert no_key["error"] == ("SourceError", "W&B API key not set: export WANDB_API_KEY (or use --demo)")
+    assert missing["calls"] == no_key["calls"] == {}
+
+
+# --- through the sandbox process and the supervisor's real workers --------------------------
+
+@pytest.fixture
+def wandb_scenario(tmp_path: pathlib.Path) -> str:
+    """A scenario directory holding only the default W&B fixture (the Google services stay empty)."""
+    folder = tmp_path / "wandb-only"
+    folder.mkdir()
+    (folder / "scenario.json").write_text('{"description": "the default W&B runs, nothing else"}')
+    (folder / "wandb.json").write_text((SCENARIO / "wandb.json").read_text())
+    return str(folder)
+
+
+def supervise(sandbox_url: str, sources: dict[str, Any], deadline_s: float = 10.0) -> dict[str, Any]:
+    """One refresh of the named W&B sources by the supervisor, as `arrctl get` does it."""
+    from arrctl.supervisor import Supervisor, WorkerSpec
+
+    specs = [WorkerSpec(name, context(sandbox_url), deadline_s) for name in sources]
+    return Supervisor(grace_s=0.1).run(specs)
+
+
+def test_sandbox_process_with_wandb_403(wandb_scenario):
+    from arrctl.sandbox import Sandbox
+
+    with Sandbox(wandb_scenario, faults=["wandb:status:403"], read_env=False) as box:
+        results = supervise(box.wandb_base_url, {"active": None, "completed": None})
+    for name in ("active", "completed"):
+        assert (results[name].state, results[name].error, results[name].rows) == (
+            "error", "W&B: authentication failed (403): check WANDB_API_KEY", [])
+
+
+def test_sandbox_process_serves_both_sources(wandb_scenario):
+    from arrctl.sandbox import Sandbox
+
+    with Sandbox(wandb_scenario, read_env=False) as box:
+        results = supervise(box.wandb_base_url, {"active": None, "completed": None})
+    assert results["active"].state == "ok" and results["completed"].state == "ok"
+    assert {r["id"] for r in results["active"].rows} >= {"p6z3k9mh", "r8f2w6ny"}
+    assert len(results["completed"].rows) == 10
+    assert results["active"].calls == {"wandb": 2}
+
+
+def test_sandbox_hang_is_a_timeout_at_the_deadline(wandb_scenario):
+    from arrctl.sandbox import Sandbox
+
+    began = time.monotonic()
+    with Sandbox(wandb_scenario, faults=["wandb:hang"], read_env=False) as box:
+        results = supervise(box.wandb_base_url, {"active": None}, deadline_s=1.5)
+    assert time.monotonic() - began < 5
+    assert (results["active"].state, results["active"].error) == ("timeout", "no answer within 1.5s")

@@ -1,0 +1,85 @@
+"""The watch loop with scripted refreshes, a fake clock and a fake output: lines, heartbeats, cycles."""
+
+from __future__ import annotations
+
+import orjson
+
+from arrctl.model import SourceResult, make_row
+from arrctl.watch import watch_loop
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeReceiver:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 3))
+        self.clock.t += seconds
+
+
+class FakeOutput:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def bytes(self, data: bytes) -> None:
+        self.lines.append(data.decode())
+
+
+class FakeRefresher:
+    def __init__(self, script, clock: FakeClock) -> None:
+        self.script = list(script)
+        self.clock = clock
+
+    def refresh(self, sources):
+        self.clock.t += 1.0  # a refresh takes a second
+        return self.script.pop(0)
+
+
+def snapshot(*statuses):
+    return {"vertex": SourceResult("vertex", rows=[make_row("vertex", f"j{i}", s, region="us-central1")
+                                                   for i, s in enumerate(statuses)])}
+
+
+def run(script, **kw):
+    clock = FakeClock()
+    out, receiver = FakeOutput(), FakeReceiver(clock)
+    n = watch_loop(FakeRefresher(script, clock), ["vertex"], out, receiver, color=False, clock=clock, wall=clock,
+                   do_preload=False, **kw)
+    return n, out.lines, receiver.waits
+
+
+def test_first_refresh_adds_then_only_changes_are_printed():
+    n, lines, _ = run([snapshot("RUNNING"), snapshot("RUNNING"), snapshot("FAILED")],
+                      as_json=True, interval=10, heartbeat=60, cycles=3)
+    events = [orjson.loads(line) for line in lines]
+    assert n == 3
+    assert [(e["type"], e["id"]) for e in events] == [("added", "j0"), ("changed", "j0")]
+    assert events[1]["changes"] == {"status": ["RUNNING", "FAILED"]}
+
+
+def test_heartbeat_after_silence_with_cycle_sources_and_running_count():
+    n, lines, waits = run([snapshot("RUNNING")] * 3, as_json=True, interval=30, heartbeat=25, cycles=3)
+    events = [orjson.loads(line) for line in lines]
+    beats = [e for e in events if e["type"] == "heartbeat"]
+    assert [b["cycle"] for b in beats] == [1, 2]
+    assert beats[0]["sources"] == {"vertex": "ok"} and beats[0]["running"] == 1
+    assert waits[:2] == [25.0, 4.0]  # wake for the heartbeat (25 s after the first line), then to the next refresh
+
+
+def test_text_lines_are_plain():
+    _, lines, _ = run([snapshot("QUEUED")], as_json=False, interval=5, heartbeat=60, cycles=1)
+    assert len(lines) == 1
+    assert lines[0].endswith("  vertex    + j0  QUEUED  us-central1")  # no created time: no duration
+    assert "\x1b" not in lines[0]
