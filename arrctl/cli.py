@@ -84,12 +84,11 @@ class App:
             if self.demo:
                 from arrctl.sandbox import Sandbox
 
-                faults = [f for f in self.env.get("ARRCTL_SANDBOX_FAULTS", "").split(",") if f.strip()]
-                scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
                 from arrctl.config import ConfigError
 
-                try:
-                    sandbox = stack.enter_context(Sandbox(scenario=scenario, faults=faults))
+                scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
+                try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
+                    sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
                 except (ValueError, RuntimeError) as exc:
                     raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
                 endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
@@ -217,7 +216,7 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | Non
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             results = refresher.refresh(chosen)
     if as_json:
-        out.bytes(b"".join(render.ndjson(record) for record in render.records(results)))
+        out.bytes(b"".join(render.ndjson_records(results)))
     else:
         for line in render.tables(results, time.time(), render.Style(app.color)):
             out.line(line)
@@ -518,13 +517,15 @@ def sandbox_serve(port: int, scenario: str, faults: tuple[str, ...]) -> None:
       arrctl sandbox serve --fault vertex:latency:2 --fault wandb:status:503
       eval "$(arrctl sandbox serve | head -3)"   # in another shell, copy the export lines
     """
-    from arrctl.sandbox import serve
+    from arrctl.sandbox.server import serve
 
-    env_faults = [f for f in os.environ.get("ARRCTL_SANDBOX_FAULTS", "").split(",") if f.strip()]
-    try:
-        serve(port=port, scenario=scenario, faults=list(faults) + env_faults, stdout=sys.stdout)
-    except ValueError as exc:
+    from arrctl.sandbox import SandboxError
+
+    try:  # serve() adds ARRCTL_SANDBOX_FAULTS itself
+        code = serve(port=port, scenario=scenario, faults=list(faults), stdout=sys.stdout)
+    except (ValueError, SandboxError) as exc:
         fail(str(exc))
+    sys.exit(code)
 
 
 def main() -> None:

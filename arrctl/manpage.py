@@ -11,6 +11,7 @@ from arrctl import __version__
 from arrctl.cli import cli
 
 DATE = "2026-11-22"
+HELP_NAMES = ["-h", "--help"]  # as the CLI sets them for every command
 
 EXIT_STATUS = [
     ("get, watch, explain, launch", [
@@ -79,7 +80,7 @@ def _flag(text: str) -> str:
 
 def commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
     """Every command, depth first, with its full name."""
-    ctx = click.Context(group)
+    ctx = click.Context(group, help_option_names=HELP_NAMES)
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         if command is None or command.hidden:
@@ -94,7 +95,7 @@ def commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.
 
 def _options(command: click.Command) -> list[str]:
     out = []
-    ctx = click.Context(command)
+    ctx = click.Context(command, help_option_names=HELP_NAMES)
     for param in command.get_params(ctx):
         if isinstance(param, click.Option) and not param.hidden:
             record = param.get_help_record(ctx)
@@ -132,7 +133,7 @@ def render() -> str:
         ".SH GLOBAL OPTIONS",
     ] + _options(cli) + [".SH COMMANDS"]
     for name, command in commands(cli):
-        usage = " ".join(command.collect_usage_pieces(click.Context(command)))
+        usage = " ".join(command.collect_usage_pieces(click.Context(command, help_option_names=HELP_NAMES)))
         lines.append(f".SS arrctl {esc(name)} {esc(usage)}".rstrip())
         lines += _help_text(command) + _options(command)
     lines.append(".SH EXIT STATUS")

@@ -61,6 +61,11 @@ def row_record(row: Row) -> dict[str, Any]:
     return {"type": "row", **row}
 
 
+def row_line(row: Row) -> bytes:
+    """The NDJSON `row` record of a row, serialised without copying the row (the hot path of --json)."""
+    return b'{"type":"row",' + orjson.dumps(row)[1:] + b"\n"
+
+
 def human_duration(seconds: float | None) -> str:
     """45s, 12m, 3h05m, 2d04h: short and readable at a glance."""
     if seconds is None:
@@ -111,6 +116,14 @@ def clean(text: Any, limit: int | None = None) -> str:
     return out
 
 
+def display_name(row: Row) -> str | None:
+    """The row's name when it tells more than its id (a runner row's name is just its job)."""
+    name = row["name"]
+    if not name or name == row["id"] or name == row["extra"].get("job"):
+        return None
+    return name
+
+
 def _table_groups(source: str, rows: list[Row]) -> list[tuple[str, list[Row]]]:
     if source == "builds":
         active = [r for r in rows if r["extra"].get("table", "active" if r["status"] in ACTIVE_STATUSES else "recent") == "active"]
@@ -125,12 +138,12 @@ def table(title: str, rows: list[Row], now: float, style: Style, tz: _dt.tzinfo 
     lines = [style._paint(title, None, bold=True)]
     if not rows:
         return lines + ["  (none)", ""]
-    show_name = any(r["name"] and r["name"] != r["id"] for r in rows)
+    show_name = any(display_name(r) for r in rows)
     headers = ["STATUS", "ID"] + (["NAME"] if show_name else []) + ["REGION", "STARTED", "TIME", "MESSAGE"]
     cells: list[list[str]] = []
     for r in rows:
         cells.append(
-            [r["status"], clean(r["id"], 40)] + ([clean(r["name"], 32)] if show_name else [])
+            [r["status"], clean(r["id"], 40)] + ([clean(display_name(r) or "", 32)] if show_name else [])
             + [clean(r["region"] or "-"), local_stamp(r["started"] or r["created"], tz),
                human_duration(live_duration(r, now)), clean(r["message"], message_width)]
         )
@@ -185,8 +198,8 @@ def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo |
         return f"{clock}  {source} " + style.warn(note)
     row: Row = event["row"]
     ident = clean(row["id"], 40)
-    if row["name"] and row["name"] != row["id"]:
-        ident += f" ({clean(row['name'], 30)})"
+    if display_name(row):
+        ident += f" ({clean(display_name(row), 30)})"
     if kind == "removed":
         return f"{clock}  {source} - {ident} " + style.dim(f"gone (was {row['status']})")
     if kind == "changed" and "status" in event["changes"]:
@@ -229,10 +242,10 @@ def now_iso(now: float) -> str:
     return _dt.datetime.fromtimestamp(now, _dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def records(results: dict[str, SourceResult]) -> Iterable[dict[str, Any]]:
-    """`get --json`: every row record, then one source record per source."""
+def ndjson_records(results: dict[str, SourceResult]) -> Iterable[bytes]:
+    """`get --json`: every row record, then one source record per source, as NDJSON lines."""
     for result in results.values():
         for row in result.rows:
-            yield row_record(row)
+            yield row_line(row)
     for result in results.values():
-        yield result.record()
+        yield ndjson(result.record())

@@ -71,17 +71,27 @@ class Store:
         except OSError as exc:
             self.warn(f"state directory {path.parent} is unusable ({_reason(exc)}); running without persistence")
             return self._memory()
-        for attempt in (1, 2):
+        give_up = time.monotonic() + BUSY_TIMEOUT_S
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 db = self._connect(path)
                 self.persistent = True
                 return db
+            except sqlite3.OperationalError as exc:
+                # another arrctl is creating or checkpointing the file: wait for it, never give up early
+                if "locked" in str(exc) or "busy" in str(exc):
+                    if time.monotonic() < give_up:
+                        time.sleep(0.05)
+                        continue
+                self.warn(f"state file {path} cannot be used ({exc}); running without persistence")
+                return self._memory()
             except sqlite3.DatabaseError as exc:
-                if attempt == 2 or not _is_corruption(exc):
+                if attempt > 2 or not _is_corruption(exc):
                     self.warn(f"state file {path} cannot be used ({exc}); running without persistence")
                     return self._memory()
                 self._set_aside(path, exc)
-        return self._memory()  # pragma: no cover - the loop always returns
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         old_umask = os.umask(0o077)  # files 0600, including -wal and -shm

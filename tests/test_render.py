@@ -86,7 +86,8 @@ def test_get_tables_and_status_lines():
 
 def test_ndjson_records_have_stable_keys_rows_first():
     results = {"vertex": SourceResult("vertex", rows=[make_row("vertex", "1", "RUNNING")], took_s=0.5)}
-    lines = [render.ndjson(r) for r in render.records(results)]
+    lines = list(render.ndjson_records(results))
+    assert lines[0] == render.ndjson(render.row_record(results["vertex"].rows[0]))
     assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
     first, last = (orjson.loads(line) for line in lines)
     assert list(first) == ["type", "source", "id", "status", "raw_status", "region", "name", "created", "started",

@@ -122,3 +122,11 @@ def paginate(items: list[Any], page_size: int | None, page_token: str | None,
     end = start + size
     token = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else None
     return items[start:end], token
+
+
+def int_or_none(text: str | None) -> int | None:
+    """An integer parameter, or None when absent or not a number."""
+    try:
+        return int(text) if text not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

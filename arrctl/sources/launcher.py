@@ -31,7 +31,7 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
 def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
     """The execution's state and the first fatal line of its logs so far (one log query)."""
     from arrctl import clients
-    from arrctl.extract import first_fatal, lines_from_entries
+    from arrctl.extract import analyze, first_fatal, lines_from_entries
     from arrctl.sources.gcp_errors import describe_error
     from arrctl.sources.runner import log_filter, parse_execution
     import datetime as _dt
@@ -44,9 +44,9 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
         execution = clients.run_executions_client(ctx).get_execution(request={"name": full_name},
                                                                       **clients.call_kwargs(ctx))
         row = parse_execution(execution, _dt.datetime.now(_dt.timezone.utc))
-        emit.rows([row])
     except Exception as exc:  # noqa: BLE001
         raise SourceError(f"execution {short}: {describe_error(exc)}") from None
+    emit.rows([row])
     emit.call("logging")
     body: dict[str, Any] = {"resourceNames": [f"projects/{config.project}"],
                             "filter": log_filter(config.runner_job, [short]),
@@ -56,7 +56,14 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
             method="POST", path="/entries:list", data=body, timeout=ctx.call_timeout_s)
     except Exception as exc:  # noqa: BLE001
         raise SourceError(f"logs of {short}: {describe_error(exc)}") from None
-    fatal = first_fatal(lines_from_entries(answer.get("entries") or []))
+    lines = lines_from_entries(answer.get("entries") or [])
+    if row["status"] in ("FAILED", "CANCELLED", "TIMEOUT"):
+        # the execution ended: its whole log names the root error better than Cloud Run's condition
+        analysis = analyze(lines)
+        message = analysis.message if analysis.verdict == "failed" else row["extra"].get("condition")
+        emit.rows([{**row, "message": message or row["message"]}])  # type: ignore[misc]
+        return
+    fatal = first_fatal(lines)
     if fatal is not None:
         emit.facts([{"fatal": fatal.message, "rule": fatal.rule}])
 

@@ -1,0 +1,119 @@
+"""Make remote text safe to show: secrets redacted, terminal controls removed, one line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+NEWLINE_MARK = " ⏎ "
+
+# A private key may span lines; an unterminated block (log cut short) is redacted to the end.
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|.*\Z)",
+    re.DOTALL,
+)
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+_BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+# Google OAuth access tokens always start with "ya29.".
+_OAUTH = re.compile(r"\bya29\.[0-9A-Za-z_\-.]+")
+# Credentials in a URL (https://api:<key>@api.wandb.ai, as W&B's netrc-style auth writes it).
+_URL_CREDENTIALS = re.compile(r"(://[^/\s:@]{1,100}:)[^@\s/]{1,400}@")
+_WANDB_API_PAIR = re.compile(r"\b(api:)[A-Za-z0-9_\-]{40,}\b")
+# "api_key 0123...": a W&B key (40 hex) after the word, with no "=" or ":" to anchor on.
+_API_KEY_BARE = re.compile(r"(?i)\b(api[_-]?key\W{1,3})[0-9a-f]{40}\b")
+# key=value, key: value and "key": "value" where the key ends with a secret's name (WANDB_API_KEY,
+# refresh_token, client_secret). The match starts at that name, not at the key's first
+# character: looking back over a key of any length would make a 100 KB line quadratic.
+_SECRET_PAIR = re.compile(
+    r"(?i)(?P<key>(?:password|passwd|secret|token|api[_\-]?key|private[_\-]?key|access[_\-]?key)"
+    r"[\"']?)(?P<sep>[ \t]{0,3}[:=][ \t]{0,3})(?!\[REDACTED\])"
+    r"(?P<value>\"(?:[^\"\\]|\\.){0,4000}\"|'[^']{0,4000}'|[^\s,;&\"'})\]>]+)"
+)
+
+# Escape sequences: CSI (ESC [ ... final), OSC / DCS / SOS / PM / APC strings up to BEL or ST
+# (or the end of the text when unterminated), their 8-bit C1 forms, and two-character ESC codes.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+_C1 = re.compile(r"[\x80-\x9f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\u2028\u2029]")
+# C0 except tab/newline/CR (handled above), DEL, C1, and the bidi overrides that can make a
+# terminal show text in an order other than the bytes' ("Trojan Source").
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def redact(text: str) -> str:
+    """Replace secrets (API keys, OAuth and bearer tokens, private keys, passwords) by [REDACTED]."""
+    if "PRIVATE KEY-----" in text:
+        text = _PEM.sub(REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _OAUTH.sub(REDACTED, text)
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+    text = _WANDB_API_PAIR.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _API_KEY_BARE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    return _SECRET_PAIR.sub(_redact_pair, text)
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    """Keep the key and the quoting style of a key/value pair, hide the value."""
+    value = match.group("value")
+    quote = value[0] if value[:1] in ('"', "'") else ""
+    return f"{match.group('key')}{match.group('sep')}{quote}{REDACTED}{quote}"
+
+
+def strip_escapes(text: str) -> str:
+    """Text without terminal escape sequences (CSI, OSC, DCS, their C1 forms)."""
+    return _ESCAPES.sub("", text)
+
+
+def printable(text: str) -> str:
+    """Text a terminal shows as-is: no escape sequences or control characters, on one line."""
+    if _SURROGATES.search(text):
+        # Lone surrogates come from bytes decoded with surrogateescape; they cannot be encoded.
+        text = _SURROGATES.sub("\ufffd", text)
+    if "\x1b" in text or (not text.isascii() and _C1.search(text)):
+        text = _ESCAPES.sub("", text)
+    text = text.replace("\t", "    ")
+    text = _LINE_BREAKS.sub(NEWLINE_MARK, text)
+    return _CONTROLS.sub("", text)
+
+
+def safe_line(text: str) -> str:
+    """One printable, redacted line, whitespace kept (for context lines)."""
+    # Controls go first: an escape sequence inside a secret would hide it from the patterns.
+    return redact(printable(text))
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Redacted, printable, whitespace collapsed and cut to `limit` characters with an ellipsis."""
+    if not text:
+        return ""
+    text = _WHITESPACE.sub(" ", safe_line(text)).strip()
+    if len(text) > limit:
+        return text[: max(limit - 1, 0)].rstrip() + "…"
+    return text
+
+
+def redact_lines(lines: Iterable[str]) -> list[str]:
+    """Redact each line, and every line of a private-key block that spans lines."""
+    out: list[str] = []
+    inside_key = False
+    for line in lines:
+        if inside_key:
+            if _PEM_END.search(line):
+                inside_key = False
+            out.append(REDACTED)
+            continue
+        begin = _PEM_BEGIN.search(line)
+        if begin and not _PEM_END.search(line, begin.end()):
+            inside_key = True
+        out.append(redact(line))
+    return out

@@ -1,0 +1,120 @@
+"""Source `builds`: Cloud Build builds, the active ones and the most recent finished ones.
+
+Two list calls run at once (parts `active` and `recent`); rows carry `extra.table` so the
+text renderer can print them as two tables.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from arrctl.model import Row, duration_between, epoch, iso_z, make_row
+from arrctl.sources import Emitter, FetchContext, SourceError
+
+SOURCE = "builds"
+ACTIVE_PAGE_SIZE = 50
+ACTIVE_FILTER = 'status="QUEUED" OR status="WORKING"'
+TERMINAL = ("SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED")
+RECENT_FILTER = " OR ".join(f'status="{s}"' for s in TERMINAL)
+
+STATUS = {
+    "STATUS_UNKNOWN": "UNKNOWN",
+    "PENDING": "PENDING",
+    "QUEUED": "QUEUED",
+    "WORKING": "RUNNING",
+    "SUCCESS": "SUCCEEDED",
+    "FAILURE": "FAILED",
+    "INTERNAL_ERROR": "FAILED",
+    "TIMEOUT": "TIMEOUT",
+    "CANCELLED": "CANCELLED",
+    "EXPIRED": "CANCELLED",  # expired in the queue (queueTtl): it never ran
+}
+_WAITING = {"QUEUED", "PENDING"}
+
+
+def _short_image(image: str) -> str:
+    """`gcr.io/p/trainer:tag` → `trainer:tag`."""
+    return image.rsplit("/", 1)[-1]
+
+
+def parse_build(build: Any, now: _dt.datetime) -> Row:
+    """One builds row from a cloudbuild_v1.Build (pure)."""
+    from arrctl.sanitize import one_line
+
+    raw = getattr(build.status, "name", None) or str(build.status)
+    status = STATUS.get(raw, "UNKNOWN")
+    parts = build.name.split("/") if build.name else []
+    region = parts[parts.index("locations") + 1] if "locations" in parts[:-1] else "global"
+    created, started = iso_z(build.create_time), iso_z(build.start_time)
+    finished = iso_z(build.finish_time)
+    now_z = iso_z(now)
+    if status == "RUNNING" and finished is None:
+        duration = duration_between(started, now_z)
+    else:
+        duration = duration_between(started, finished)
+    message = None
+    if status in ("FAILED", "TIMEOUT", "UNKNOWN"):
+        detail = build.failure_info.detail if build.failure_info else ""
+        message = one_line(detail or build.status_detail) or None
+    substitutions = dict(build.substitutions)
+    images = [_short_image(i) for i in build.images]
+    trigger = substitutions.get("TRIGGER_NAME") or build.build_trigger_id or None
+    project = build.project_id or (parts[1] if len(parts) > 1 else "")
+    return make_row(
+        SOURCE, build.id, status, raw_status=raw, region=region,
+        name=trigger or (images[0] if images else None),
+        created=created, started=started, finished=finished, duration_s=duration,
+        message=message,
+        url=build.log_url or f"https://console.cloud.google.com/cloud-build/builds/{build.id}?project={project}",
+        extra={
+            "table": "active" if raw in _WAITING or raw == "WORKING" else "recent",
+            "queued_s": duration_between(created, now_z) if raw in _WAITING else None,
+            "images": images,
+            "trigger": trigger,
+            "branch": substitutions.get("BRANCH_NAME") or None,
+            "commit": substitutions.get("SHORT_SHA") or None,
+        },
+    )
+
+
+def newest_first(rows: list[Row]) -> list[Row]:
+    """Rows sorted by creation time, newest first."""
+    return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
+
+
+def fetch(ctx: FetchContext, emit: Emitter) -> None:
+    """The active builds (all of them) and the `builds_recent` latest finished ones."""
+    from arrctl import clients
+    from arrctl.sources.gcp_errors import failure_error, in_order
+
+    emit = clients.LockedEmitter(emit)
+    config = ctx.config
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+    emit.plan(["active", "recent"])
+
+    def list_part(part: str) -> list[Row]:
+        client = clients.build_client(ctx)
+        want = config.builds_recent if part == "recent" else None
+        request = {"project_id": config.project,
+                   "filter": RECENT_FILTER if part == "recent" else ACTIVE_FILTER,
+                   "page_size": want or ACTIVE_PAGE_SIZE}
+        emit.call("build")
+        pager = client.list_builds(request=request, **clients.call_kwargs(ctx))
+        builds = clients.take_pages(pager, lambda: emit.call("build"),
+                                    lambda n: want is not None and n >= want, "builds")
+        rows = [parse_build(b, now) for b in builds]
+        # The filter is the server's business; the table a row lands in is decided here.
+        rows = newest_first([r for r in rows if r["extra"]["table"] == part])
+        return rows[:want] if want is not None else rows
+
+    failures: list[tuple[str, str]] = []
+    for part, result, error in clients.fan_out(["active", "recent"], list_part,
+                                               max(1.0, ctx.deadline_s - 0.5)):
+        if error is not None:
+            failures.append((part, error))
+        else:
+            emit.rows(result or [], part=part)
+    if failures:
+        raise failure_error(in_order(failures, ["active", "recent"]), 2, noun="lists")

@@ -1,0 +1,144 @@
+"""One-line reasons for the failures of Google API calls, and the summary of failed regions.
+
+The client libraries raise from several families (api_core for HTTP errors, google.auth for
+credentials, requests for the socket, protobuf/json for bodies that are not JSON); the user sees
+one line naming what happened, never a traceback, never a URL with its query or a token.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import re
+
+from arrctl.sources import SourceError
+
+MAX_DETAIL = 300  # characters of a server's own message kept in a reason
+OTHER_ERROR_CHARS = 100  # characters kept of each region error after the first
+
+_READ_TIMEOUT = re.compile(r"read timeout=([0-9.]+)")
+_HOST = re.compile(r"host='([^']+)', port=(\d+)")
+_REST_PREFIX = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
+
+
+def _flat(text: str, limit: int = MAX_DETAIL) -> str:
+    """One line without control characters or secrets, cut to `limit` characters."""
+    from arrctl.sanitize import one_line
+
+    line = one_line(text)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _server_message(exc: BaseException) -> str:
+    """The server's own `error.message` of an api_core exception (without method and URL)."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            payload = response.json()
+            message = payload.get("error", {}).get("message") if isinstance(payload, dict) else None
+            if isinstance(message, str) and message.strip():
+                return message
+        except Exception:  # noqa: BLE001 — a body that is not JSON: fall back to the parsed text
+            pass
+    return _REST_PREFIX.sub("", str(getattr(exc, "message", "") or ""))
+
+
+def _host(exc: BaseException) -> str:
+    """host:port named in a requests/urllib3 exception, or the request's URL host."""
+    text = str(exc)
+    found = _HOST.search(text)
+    if found:
+        return f"{found.group(1)}:{found.group(2)}"
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if isinstance(url, str):
+        from urllib.parse import urlsplit
+
+        return urlsplit(url).netloc or url
+    return "the API endpoint"
+
+
+TIMEOUT_PREFIX = "no answer"  # every "the server did not answer in time" reason starts with it
+
+
+def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
+    """A one-line reason for an exception raised by a Google client call."""
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+    from google.protobuf import json_format
+    import requests
+
+    if isinstance(exc, api_exceptions.RetryError):
+        cause = exc.cause
+        inner = describe_error(cause, timeout_s) if cause is not None else _flat(exc.message)
+        return f"gave up after retries: {inner}"
+    if isinstance(exc, api_exceptions.GoogleAPICallError):
+        code = exc.code
+        try:
+            phrase = http.HTTPStatus(int(code)).phrase if code is not None else ""
+        except (ValueError, TypeError):
+            phrase = ""
+        head = f"{code} {phrase}".strip() if code is not None else type(exc).__name__
+        detail = _flat(_server_message(exc))
+        return f"{head}: {detail}" if detail else head
+    if isinstance(exc, auth_exceptions.DefaultCredentialsError):
+        return "no Google credentials: run `gcloud auth application-default login`, or use --demo"
+    if isinstance(exc, auth_exceptions.GoogleAuthError):
+        return f"credentials: {_flat(str(exc) or type(exc).__name__)}"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        found = _READ_TIMEOUT.search(str(exc))
+        seconds = float(found.group(1)) if found else timeout_s
+        return f"no answer within {seconds:g}s" if seconds is not None else "no answer in time"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"cannot connect to {_host(exc)}: timed out"
+    if isinstance(exc, (requests.exceptions.JSONDecodeError, json.JSONDecodeError, json_format.ParseError)):
+        return f"malformed response: {_flat(str(exc), 120)}"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if "refused" in text.lower() or "NewConnectionError" in text or "Name or service" in text:
+            return f"cannot connect to {_host(exc)}"
+        return f"connection to {_host(exc)} broken: {_flat(_innermost_reason(text), 120)}"
+    if isinstance(exc, requests.exceptions.RequestException):
+        return f"{type(exc).__name__}: {_flat(str(exc))}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout_s:g}s" if timeout_s is not None else "no answer in time"
+    # Library messages go on for paragraphs; their first line says what happened.
+    message = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {_flat(message)}" if message else type(exc).__name__
+
+
+def _innermost_reason(text: str) -> str:
+    """The most specific part of urllib3's nested reprs, e.g. `RemoteDisconnected(...)`."""
+    found = re.findall(r"(\w+(?:Error|Disconnected|Exception)\('[^']*'\))", text)
+    return found[-1] if found else text
+
+
+def summarize_failures(failures: list[tuple[str, str]], total: int, noun: str = "regions") -> str:
+    """`2 of 18 regions failed: europe-west2: 403 Forbidden: ...; asia-east1: ...` on one line.
+
+    Regions failing with the same reason are named together, so 18 identical 403s stay short;
+    the first reason is kept in full, the others are cut.
+    """
+    groups: dict[str, list[str]] = {}
+    for part, reason in failures:
+        groups.setdefault(reason, []).append(part)
+    pieces = []
+    for index, (reason, parts) in enumerate(groups.items()):
+        names = ", ".join(parts) if len(parts) <= 3 else f"{', '.join(parts[:2])} and {len(parts) - 2} more"
+        text = reason if index == 0 or len(reason) <= OTHER_ERROR_CHARS else reason[: OTHER_ERROR_CHARS - 1] + "…"
+        pieces.append(f"{names}: {text}")
+    return f"{len(failures)} of {total} {noun} failed: " + "; ".join(pieces)
+
+
+def failure_error(failures: list[tuple[str, str]], total: int, noun: str = "regions") -> SourceError:
+    """The exception for failed parts: a timeout when every one of them simply did not answer."""
+    from arrctl.sources import SourceTimeout
+
+    kind = SourceTimeout if failures and all(r.startswith(TIMEOUT_PREFIX) for _, r in failures) else SourceError
+    return kind(summarize_failures(failures, total, noun))
+
+
+def in_order(failures: list[tuple[str, str]], parts: list[str]) -> list[tuple[str, str]]:
+    """Failures in the configured order of their parts (threads finish in any order)."""
+    rank = {part: n for n, part in enumerate(parts)}
+    return sorted(failures, key=lambda failure: rank.get(failure[0], len(rank)))

@@ -1,0 +1,496 @@
+"""extract.py: the corpus under fixtures/logs (exact verdict, message, rule, jobs), then units.
+
+The corpus families (see fixtures/logs/README.md): wrapper_* (bailout markers and the 20/80
+window), gcp_* (machine type, accelerator, quota, zone, status errors in api_core / gRPC / gcloud /
+JSON / HttpError forms, internal after retries), k8s_* and cloudrun_* (image pulls, task and
+exit codes), python_* (tracebacks and chains), wandb_* (agent errors, docker daemon),
+build_* (Cloud Build steps), success_* and noise_* (precision), json_* (Cloud Logging entries).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from arrctl import extract
+from arrctl.extract import (
+    RULES, Analysis, Rule, analyze, first_fatal, lines_from_entries, split_text,
+)
+
+pytestmark = pytest.mark.timeout(10)
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
+CASES = sorted(p.name[: -len(".expect.json")] for p in CORPUS.glob("*.expect.json"))
+ORIGINS = {"wrapper", "gcp", "wandb", "kubernetes", "python", "cloudrun"}
+
+
+def load(name: str) -> list[str]:
+    """The lines of a corpus log: a .log file's text, or a .json file's LogEntry list."""
+    text_file = CORPUS / f"{name}.log"
+    if text_file.exists():
+        return split_text(text_file.read_text(encoding="utf-8"))
+    return lines_from_entries(json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def test_corpus_is_big_enough_and_covers_every_family() -> None:
+    assert len(CASES) >= 40
+    families = {name.split("_", 1)[0] for name in CASES}
+    assert families == {"wrapper", "gcp", "k8s", "cloudrun", "python", "wandb", "build",
+                        "success", "noise", "json"}
+    verdicts = [json.loads((CORPUS / f"{n}.expect.json").read_text())["verdict"] for n in CASES]
+    assert verdicts.count("succeeded") >= 5 and verdicts.count("unknown") >= 6
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_corpus(name: str) -> None:
+    expected = json.loads((CORPUS / f"{name}.expect.json").read_text(encoding="utf-8"))
+    result = analyze(load(name)).to_dict()
+    assert {key: result[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_corpus_result_shape(name: str) -> None:
+    lines = load(name)
+    result = analyze(lines)
+    assert list(result.to_dict()) == ["verdict", "message", "rule", "line", "jobs", "context"]
+    orjson.dumps(result.to_dict())
+    if result.verdict == "unknown":
+        assert result == Analysis("unknown", None, None, None, None, [])
+        return
+    assert result.line is not None and 1 <= result.line <= len(lines)
+    assert result.rule in extract.RULES_BY_NAME
+    assert result.message and len(result.message) <= 300 and "\n" not in result.message
+    assert "Traceback (most recent call last)" not in result.message
+    assert result.context  # the decisive line is inside its own context
+    if result.verdict == "failed":
+        start = max(0, result.line - 1 - 20)
+        assert len(result.context) == min(len(lines), result.line + 80) - start
+
+
+# ── the rule table ────────────────────────────────────────────────────────────────────────
+
+def test_rule_table_is_well_formed() -> None:
+    names = [rule.name for rule in RULES]
+    assert len(names) == len(set(names))
+    for rule in RULES:
+        assert isinstance(rule, Rule)
+        assert rule.origin in ORIGINS, rule.name
+        assert rule.kind in {"error", "noise", "success", "marker", "traceback"}
+        assert len(rule.examples) == len(rule.patterns), rule.name
+        assert rule.triggers, rule.name
+        if rule.kind == "noise":
+            assert rule.name.startswith("noise.") and not rule.fatal
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_each_example_matches_its_own_pattern(rule: Rule) -> None:
+    for pattern, example in zip(rule.patterns, rule.examples):
+        line, body = extract._Lines([example]).norm(0)
+        subject = line if rule.on == "line" else body
+        assert pattern.search(subject), (rule.name, example)
+        assert any(t in subject for t in rule.triggers), (rule.name, example)
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.kind in ("error", "marker")],
+                         ids=lambda r: r.name)
+def test_each_error_example_alone_is_decided_by_its_rule(rule: Rule) -> None:
+    for example in rule.examples:
+        result = analyze([example])
+        assert (result.verdict, result.rule, result.line) == ("failed", rule.name, 1), example
+        assert (first_fatal([example]) is not None) == rule.fatal
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.kind == "noise"], ids=lambda r: r.name)
+def test_noise_examples_alone_are_unknown(rule: Rule) -> None:
+    for example in rule.examples:
+        assert analyze([example]).verdict == "unknown"
+        assert first_fatal([example]) is None
+
+
+def test_rule_table_names_and_fatal_flags() -> None:
+    table = {rule.name: (rule.origin, rule.fatal) for rule in RULES}
+    assert table["gcp.machine_type"] == ("gcp", True)
+    assert table["gcp.quota"] == ("gcp", True)
+    assert table["gcp.permission_denied"] == ("gcp", True)
+    assert table["gcp.zone_exhausted"] == ("gcp", False)
+    assert table["gcp.internal"] == ("gcp", False)
+    assert table["wrapper.bailout"] == ("wrapper", True)
+    assert table["kubernetes.image_pull"] == ("kubernetes", True)
+    assert table["python.traceback"] == ("python", False)
+    assert table["wandb.error"] == ("wandb", False)
+    assert table["cloudrun.task_failed"] == ("cloudrun", False)
+    # Most specific first: the order decides between lines.
+    order = [rule.name for rule in RULES]
+    assert order.index("gcp.machine_type") < order.index("gcp.invalid_argument")
+    assert order.index("gcp.zone_exhausted") < order.index("gcp.quota")
+    assert order.index("gcp.permission_denied") < order.index("python.traceback")
+    assert order.index("python.traceback") < order.index("wandb.error")
+    assert order.index("wrapper.bailout") < order.index("cloudrun.task_failed")
+    assert order[-1] == "cloudrun.exit_code"
+
+
+def test_prefilter_never_hides_a_trigger() -> None:
+    for rule in RULES:
+        if rule.kind == "noise":
+            continue
+        for trigger in rule.triggers:
+            assert extract._candidates([f"x {trigger} y"]) == [0], (rule.name, trigger)
+
+
+# ── precision: words that look like errors ────────────────────────────────────────────────
+
+@pytest.mark.parametrize("line", [
+    "step 1500/20000 loss=0.500 errors_total=0",
+    "GET http://x/error/500 -> 200",
+    "Job state: JOB_STATE_RUNNING (0 errors, 0 failed tasks)",
+    "Error rate: 0.00 (no errors)",
+    "Retrying in 2s: 503 Service Unavailable",
+    "WARNING: PERMISSION_DENIED while reading optional secret, using defaults",
+    "Downloading: 45%|████▌     | 1.2G/2.6G ERROR: PERMISSION_DENIED 500",
+    "⏳ Monitoring for fatal errors (500, quota, permission denied)...",
+    "wandb: WARNING Error while calling W&B API: An internal error occurred. (<Response [500]>)",
+    "Exception ignored in: <function Pool.__del__ at 0x7f2b8c0e1f80>",
+    "Container called exit(0).",
+    "The container exited with an exit code of 0.",
+    "HTTP 403 Forbidden on /metrics (scraper), ignoring",
+    "Traceback (most recent call last):",
+])
+def test_noise_lines_are_not_failures(line: str) -> None:
+    assert analyze([line]).verdict == "unknown"
+
+
+def test_exception_ignored_traceback_is_noise_even_with_a_gcp_error_inside() -> None:
+    lines = [
+        "Exception ignored in: <function Client.__del__ at 0x7f>",
+        "Traceback (most recent call last):",
+        '  File "grpc_helpers.py", line 78, in close',
+        "google.api_core.exceptions.PermissionDenied: 403 closing channel",
+    ]
+    assert analyze(lines).verdict == "unknown"
+    assert first_fatal(lines) is None
+
+
+def test_traceback_frames_are_never_the_message() -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/app/check.py", line 3, in <module>',
+        '    raise ValueError(\'Machine type "a3" is not supported\' if x else "PERMISSION_DENIED")',
+        "ValueError: bad input",
+    ]
+    result = analyze(lines)
+    assert (result.message, result.rule, result.line) == ("ValueError: bad input", "python.traceback", 4)
+
+
+# ── tracebacks and chains ─────────────────────────────────────────────────────────────────
+
+CHAIN = [
+    "Traceback (most recent call last):",            # 1
+    '  File "/app/a.py", line 1, in f',
+    "    return table[key]",
+    "KeyError: 'trainer-h100'",                      # 4: the root
+    "",
+    "The above exception was the direct cause of the following exception:",
+    "",
+    "Traceback (most recent call last):",
+    '  File "/app/b.py", line 9, in g',
+    "    raise LookupError('no image') from e",
+    "LookupError: no image",                          # 11
+    "",
+    "During handling of the above exception, another exception occurred:",
+    "",
+    "Traceback (most recent call last):",
+    '  File "/app/c.py", line 2, in h',
+    "    log.close()",
+    "RuntimeError: logger closed",                     # 18
+]
+
+
+def test_chained_exceptions_give_the_root() -> None:
+    result = analyze(CHAIN)
+    assert (result.message, result.rule, result.line) == ("KeyError: 'trainer-h100'", "python.traceback", 4)
+
+
+def test_chain_of_gcp_errors_gives_the_canonical_form() -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "grpc/_channel.py", line 1006, in _end_unary_response_blocking',
+        "grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that terminated with:",
+        "\tstatus = StatusCode.PERMISSION_DENIED",
+        "\tdetails = \"Permission 'aiplatform.customJobs.create' denied on resource 'x'\"",
+        '\tdebug_error_string = "UNKNOWN:Error received from peer {grpc_status:7}"',
+        ">",
+        "",
+        "The above exception was the direct cause of the following exception:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "grpc_helpers.py", line 78, in error_remapped_callable',
+        "google.api_core.exceptions.PermissionDenied: 403 Permission "
+        "'aiplatform.customJobs.create' denied on resource 'x' [reason: \"IAM_PERMISSION_DENIED\"",
+    ]
+    result = analyze(lines)
+    assert result.message == "PermissionDenied: 403 Permission 'aiplatform.customJobs.create' denied on resource 'x'"
+    assert (result.rule, result.line) == ("gcp.permission_denied", 4)
+
+
+def test_inactive_rpc_error_alone_keeps_its_status_block() -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in f',
+        "grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that terminated with:",
+        "\tstatus = StatusCode.CANCELLED",
+        '\tdetails = "Locally cancelled by application!"',
+        ">",
+    ]
+    result = analyze(lines)
+    assert result.rule == "python.traceback"
+    assert result.message == ('_InactiveRpcError: <_InactiveRpcError of RPC that terminated with: '
+                              'status = StatusCode.CANCELLED details = "Locally cancelled by application!"')
+
+
+def test_traceback_cut_short_is_not_a_failure() -> None:
+    assert analyze(["Traceback (most recent call last):", '  File "x.py", line 1, in f']).verdict == "unknown"
+
+
+# ── context windows ───────────────────────────────────────────────────────────────────────
+
+def numbered(count: int, error_at: int) -> list[str]:
+    """count lines "line N", with a ValueError traceback ending at 0-based index error_at."""
+    lines = [f"line {n}" for n in range(count)]
+    lines[error_at - 1] = "Traceback (most recent call last):"
+    lines[error_at] = "ValueError: boom"
+    return lines
+
+
+def test_context_is_20_before_and_80_after() -> None:
+    lines = numbered(300, 150)
+    result = analyze(lines)
+    assert result.line == 151
+    assert result.context == lines[130:231]
+    assert len(result.context) == 101
+
+
+def test_context_at_the_start_of_the_file() -> None:
+    lines = numbered(300, 3)
+    result = analyze(lines)
+    assert result.line == 4
+    assert result.context == lines[0:84]
+
+
+def test_context_at_the_end_of_the_file() -> None:
+    lines = numbered(100, 99)
+    result = analyze(lines)
+    assert result.line == 100
+    assert result.context == lines[79:100]
+
+
+def test_bailout_window_bounds() -> None:
+    lines = [f"line {n}" for n in range(200)]
+    lines[100] = "🚨 FATAL ERROR DETECTED: quota"
+    lines[80] = "Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2."   # 20 before: in
+    lines[180] = "Machine type \"a3-highgpu-1g\" is not supported."                    # 80 after: in
+    result = analyze(lines)
+    assert (result.rule, result.line) == ("gcp.machine_type", 181)  # the more specific rule wins
+    lines[180] = "line 180"
+    lines[181] = "Machine type \"a3-highgpu-1g\" is not supported."                    # 81 after: out
+    assert (analyze(lines).rule, analyze(lines).line) == ("gcp.quota", 81)
+    lines[80] = "line 80"
+    lines[79] = "Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2."      # 21 before: out
+    result = analyze(lines)
+    assert (result.rule, result.line, result.message) == ("wrapper.bailout", 101, "quota")
+
+
+def test_success_context_is_a_few_lines_around_the_summary() -> None:
+    lines = [f"line {n}" for n in range(30)]
+    lines[20] = "   Runs: 7"
+    result = analyze(lines)
+    assert result == Analysis("succeeded", "Completed: 7 jobs", "wrapper.summary", 21, 7, lines[15:26])
+
+
+def test_context_lines_are_redacted_and_printable() -> None:
+    lines = [
+        "WANDB_API_KEY=0123456789abcdef0123456789abcdef01234567 \x1b]0;evil\x07title",
+        "-----BEGIN PRIVATE KEY-----",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7",
+        "-----END PRIVATE KEY-----",
+        "ValueError: boom\x00",
+    ]
+    lines.insert(4, "Traceback (most recent call last):")
+    result = analyze(lines)
+    assert result.message == "ValueError: boom"
+    assert result.context == [
+        "WANDB_API_KEY=[REDACTED] title", "[REDACTED]", "[REDACTED]", "[REDACTED]",
+        "Traceback (most recent call last):", "ValueError: boom",
+    ]
+
+
+# ── verdict precedence ────────────────────────────────────────────────────────────────────
+
+def test_failure_before_summary_wins_and_cleanup_after_summary_does_not() -> None:
+    failure = "google.api_core.exceptions.NotFound: 404 bucket gs://x not found"
+    assert analyze([failure, "Runs: 3"]).rule == "gcp.not_found"
+    result = analyze(["Runs: 3", failure])
+    assert (result.verdict, result.message, result.jobs) == ("succeeded", "Completed: 3 jobs", 3)
+
+
+def test_last_summary_counts() -> None:
+    assert analyze(["Runs: 1", "Runs: 4"]).jobs == 4
+
+
+def test_bailout_wins_even_after_a_summary() -> None:
+    result = analyze(["Runs: 0", "🚨 FATAL ERROR DETECTED: Agent crashed"])
+    assert (result.verdict, result.message, result.rule) == ("failed", "Agent crashed", "wrapper.bailout")
+
+
+def test_messages_are_one_line_redacted_and_bounded() -> None:
+    result = analyze(["wandb: ERROR launch: token=abcd1234 \x1b[2J" + "x" * 1000])
+    assert result.message is not None and len(result.message) == 300
+    assert result.message.startswith("token=[REDACTED] xxx") and result.message.endswith("…")
+
+
+# ── first_fatal ───────────────────────────────────────────────────────────────────────────
+
+def test_first_fatal_returns_the_first_fatal_line() -> None:
+    lines = [
+        "wandb: launch: agent polling on queues vertex-ai-queue",
+        "wandb: ERROR launch: transient: could not reach W&B",           # not fatal
+        "google.api_core.exceptions.InternalServerError: 500 boom",       # not fatal
+        "Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",  # fatal
+        'Machine type "a3-highgpu-1g" is not supported.',                 # fatal, later
+    ]
+    result = first_fatal(lines)
+    assert result is not None
+    assert (result.verdict, result.rule, result.line) == ("failed", "gcp.quota", 4)
+    assert result.message == "Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2."
+    assert first_fatal(lines[:3]) is None
+
+
+def test_first_fatal_on_a_bailout_looks_for_the_cause() -> None:
+    lines = ["wandb: ERROR launch: Error running job: disk full", "🚨 FATAL ERROR DETECTED: disk",
+             "❌ Killing agent (PID 9)"]
+    result = first_fatal(lines)
+    assert result is not None and (result.rule, result.message, result.line) == (
+        "wandb.error", "Error running job: disk full", 1)
+
+
+def test_first_fatal_ignores_noise() -> None:
+    assert first_fatal(["Retrying in 2s: PERMISSION_DENIED", "WARNING: quota metrics exceed quota limits"]) is None
+
+
+# ── entries and text ──────────────────────────────────────────────────────────────────────
+
+def test_entries_are_sorted_oldest_first_with_numeric_fractions() -> None:
+    entries = [  # newest first, as the API returns them
+        {"timestamp": "2025-11-19T00:46:02.5Z", "textPayload": "third"},
+        {"timestamp": "2025-11-19T00:46:02.49Z", "textPayload": "second"},
+        {"timestamp": "2025-11-19T00:46:02.123456789Z", "textPayload": "first"},
+    ]
+    assert lines_from_entries(entries) == ["first", "second", "third"]
+
+
+def test_entries_with_equal_or_missing_timestamps_keep_their_written_order() -> None:
+    entries = [
+        {"timestamp": "2025-11-19T00:46:03Z", "textPayload": "d"},
+        {"textPayload": "c"},
+        {"timestamp": "2025-11-19T00:46:02Z", "textPayload": "b"},
+        {"timestamp": "2025-11-19T00:46:02Z", "textPayload": "a"},
+    ]
+    assert lines_from_entries(entries) == ["a", "b", "c", "d"]
+
+
+def test_entries_time_zones_are_compared_in_utc() -> None:
+    entries = [
+        {"timestamp": "2025-11-19T01:00:00+02:00", "textPayload": "earlier"},   # 23:00 UTC
+        {"timestamp": "2025-11-18T23:30:00Z", "textPayload": "later"},
+    ]
+    assert lines_from_entries(entries) == ["earlier", "later"]
+
+
+def test_entry_payload_kinds() -> None:
+    entries = [
+        {"timestamp": "2025-11-19T00:00:05Z", "protoPayload": {"status": {"code": 9, "message": "audit says no"}}},
+        {"timestamp": "2025-11-19T00:00:04Z", "jsonPayload": {"event": "no message"}},
+        {"timestamp": "2025-11-19T00:00:03Z", "jsonPayload": {"msg": "from msg"}},
+        {"timestamp": "2025-11-19T00:00:02Z", "jsonPayload": {"message": "from json\nsecond line\n"}},
+        {"timestamp": "2025-11-19T00:00:01Z", "textPayload": "text\r\nmore\r\n"},
+        {"timestamp": {"seconds": 1, "nanos": 0}, "textPayload": "epoch one"},
+    ]
+    assert lines_from_entries(entries) == [
+        "epoch one", "text", "more", "from json", "second line", "from msg", "audit says no"]
+
+
+def test_entries_from_a_generator_and_empty() -> None:
+    assert lines_from_entries(iter([])) == []
+    assert lines_from_entries(e for e in [{"textPayload": "x"}]) == ["x"]
+
+
+def test_split_text() -> None:
+    assert split_text("") == []
+    assert split_text("a\r\nb\nc\r\n") == ["a", "b", "c"]
+    assert split_text("a\n\nb") == ["a", "", "b"]
+    assert split_text("progress 10%\rprogress 20%\n") == ["progress 10%\rprogress 20%"]
+
+
+# ── speed ─────────────────────────────────────────────────────────────────────────────────
+
+def ten_thousand_lines() -> list[str]:
+    """A long, realistic log: the corpus's noise and success logs, training steps, a failure."""
+    base: list[str] = []
+    for name in CASES:
+        if name.startswith(("noise", "success_with_noise")) and (CORPUS / f"{name}.log").exists():
+            base += load(name)
+    steps = [f"step {n}/20000 loss=0.{n % 1000:03d} lr=3.0e-04 errors_total=0" for n in range(100)]
+    block = steps + base
+    lines = (block * (10_000 // len(block) + 1))[:9_990]
+    return lines + ["Traceback (most recent call last):", '  File "/app/train.py", line 1, in f',
+                    "ValueError: the end"] + ["after"] * 7
+
+
+def test_ten_thousand_lines_are_analysed_within_50_ms() -> None:
+    lines = ten_thousand_lines()
+    assert len(lines) == 10_000
+    best = min(_timed(lambda: analyze(lines)) for _ in range(3))
+    # The summaries repeat through the log; the traceback after the last one is teardown.
+    result = analyze(lines)
+    assert (result.verdict, result.message, result.jobs) == ("succeeded", "Completed: 3 jobs", 3)
+    assert best < 0.05, f"analyze took {best * 1000:.1f} ms"
+
+
+def test_ten_thousand_lines_without_summary_find_the_failure() -> None:
+    lines = [line for line in ten_thousand_lines() if "Runs:" not in line]
+    best = min(_timed(lambda: analyze(lines)) for _ in range(3))
+    result = analyze(lines)
+    assert (result.verdict, result.message, result.line) == ("failed", "ValueError: the end", len(lines) - 7)
+    assert best < 0.05, f"analyze took {best * 1000:.1f} ms"
+
+
+def test_huge_lines_stay_fast() -> None:
+    lines = ["x" * 100_000, "a.b." * 25_000, "wandb: ERROR " + "e" * 100_000]
+    best = min(_timed(lambda: analyze(lines)) for _ in range(3))
+    assert analyze(lines).rule == "wandb.error" and best < 0.05
+
+
+def _timed(action) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def test_a_bare_grpc_status_loses_to_the_same_error_with_its_details():
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/x/grpc/_channel.py", line 1181, in __call__',
+        "    return _end_unary_response_blocking(state, call, False, None)",
+        "grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that terminated with: status = StatusCode.RESOURCE_EXHAUSTED>",
+        "The above exception was the direct cause of the following exception:",
+        "Traceback (most recent call last):",
+        '  File "/x/google/api_core/grpc_helpers.py", line 78, in error_remapped_callable',
+        "    raise exceptions.from_grpc_error(exc) from exc",
+        "google.api_core.exceptions.ResourceExhausted: 429 Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",
+    ]
+    analysis = analyze(lines)
+    assert (analysis.verdict, analysis.rule, analysis.line) == ("failed", "gcp.quota", 9)
+    assert analysis.message == "ResourceExhausted: 429 Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2."

@@ -1,0 +1,80 @@
+"""`arrctl launch` end to end against the sandbox's launch scenarios."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+ARRCTL = str(Path(sys.executable).with_name("arrctl"))
+pytestmark = pytest.mark.timeout(60)
+
+
+def launch(tmp_path: Path, scenario: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ARRCTL_SANDBOX_SCENARIO": scenario}
+    return subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "launch", "--poll", "0.5", *args],
+                          capture_output=True, text=True, timeout=50, env=env)
+
+
+def result(done: subprocess.CompletedProcess) -> dict:
+    return orjson.loads(done.stdout)
+
+
+def test_success_via_vertex_within_seconds(tmp_path: Path):
+    done = launch(tmp_path, "default", "--json")
+    obj = result(done)
+    assert done.returncode == 0, done.stderr
+    assert (obj["result"], obj["via"]) == ("success", "vertex")
+    assert obj["job"]["status"] in ("QUEUED", "PENDING", "RUNNING") and obj["elapsed_s"] < 15
+    assert obj["execution"].startswith("vertex-ai-launcher-")
+    assert "started vertex-ai-launcher-" in done.stderr  # the progress goes to stderr
+
+
+def test_vertex_job_failed(tmp_path: Path):
+    obj = result(done := launch(tmp_path, "launch-vertex-fails", "--json"))
+    assert done.returncode == 1 and (obj["result"], obj["via"]) == ("failure", "vertex")
+    assert obj["message"] and obj["job"]["status"] == "FAILED"
+
+
+def test_execution_failed_names_the_root_error(tmp_path: Path):
+    done = launch(tmp_path, "launch-exec-fails")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == 'FAILED: InvalidArgument: 400 Machine type "a3-highgpu-1g" is not supported.'
+
+
+def test_fatal_log_line_ends_the_wait_while_the_execution_runs(tmp_path: Path):
+    obj = result(done := launch(tmp_path, "launch-fatal-log", "--json"))
+    assert done.returncode == 1 and (obj["via"], obj["rule"]) == ("logs", "gcp.quota")
+    assert obj["message"] == "Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2."
+
+
+def test_timeout_exits_124_pointing_to_explain(tmp_path: Path):
+    started = time.monotonic()
+    done = launch(tmp_path, "launch-stuck", "--timeout", "3")
+    assert done.returncode == 124
+    assert "see `arrctl explain vertex-ai-launcher-" in done.stdout
+    assert time.monotonic() - started < 3 + 6
+
+
+def test_no_wait_prints_the_execution_name(tmp_path: Path):
+    done = launch(tmp_path, "default", "--no-wait")
+    assert done.returncode == 0 and done.stdout.strip().startswith("vertex-ai-launcher-")
+
+
+def test_ctrl_c_leaves_the_execution_running_and_names_it(tmp_path: Path):
+    env = {**os.environ, "ARRCTL_SANDBOX_SCENARIO": "launch-stuck"}
+    proc = subprocess.Popen([ARRCTL, "--demo", "--state-dir", str(tmp_path), "launch", "--poll", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = proc.stderr.readline()
+    assert first.startswith("arrctl: started vertex-ai-launcher-")
+    name = first.split()[2]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(5) == 130
+    rest = proc.stderr.read()
+    assert f"execution {name} is still running" in rest and "Traceback" not in rest
