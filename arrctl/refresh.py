@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from arrctl.config import Config, require_project
-from arrctl.model import TERMINAL_STATUSES, Row, SourceResult
+from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext
 from arrctl.store import Fact, Store
@@ -55,6 +55,18 @@ def fill_from_memory(rows: list[Row], facts: dict[str, Fact]) -> list[Row]:
                 row["extra"] = {**row["extra"], "jobs": fact["jobs"]}
         out.append(row)
     return out
+
+
+def newest_first(rows: list[Row], limit: int | None) -> list[Row]:
+    """Rows sorted newest first (by creation), cut to `limit`: a killed worker's parts arrive unmerged."""
+    ordered = sorted(rows, key=lambda r: epoch(r["created"]) or 0.0, reverse=True)
+    return ordered[:limit] if limit else ordered
+
+
+def row_limit(config: Config, source: str) -> int | None:
+    """How many rows a source shows (None: no limit, e.g. builds keep their two tables)."""
+    return {"runner": config.runner_limit, "vertex": config.vertex_limit,
+            "completed": config.wandb_completed_limit}.get(source)
 
 
 def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: float) -> SourceResult:
@@ -125,6 +137,8 @@ class Refresher:
             self.warn(f"could not save state ({exc}); continuing without it")
         for source, result in results.items():
             if result.state != "ok":
+                if result.missing and source != "builds":  # parts of a killed worker: merge them here
+                    result.rows = newest_first(result.rows, row_limit(self.config, source))
                 with_stale(result, self._last_good(source), now)
         return {source: results[source] for source in sources}
 

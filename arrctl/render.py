@@ -181,8 +181,12 @@ def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.t
     return lines + notes
 
 
-def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo | None = None) -> str:
-    """One watch line: time, source, what changed, and the message of a failure."""
+def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo | None = None,
+               width: int | None = None) -> str:
+    """One watch line: time, source, what changed, and the message of a failure.
+
+    With `width` (a terminal's columns) the message is cut so the line fits; in a pipe it is whole.
+    """
     clock = local_clock(event.get("ts"), tz)
     kind = event["type"]
     if kind == "heartbeat":
@@ -204,18 +208,21 @@ def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo |
         return f"{clock}  {source} - {ident} " + style.dim(f"gone (was {row['status']})")
     if kind == "changed" and "status" in event["changes"]:
         old, new = event["changes"]["status"]
-        status = f"{style.status(old)} → {style.status(new)}"
+        status, plain_status = f"{style.status(old)} → {style.status(new)}", f"{old} → {new}"
     else:
-        status = style.status(row["status"])
+        status, plain_status = style.status(row["status"]), row["status"]
     marker = "+" if kind == "added" else "~"
     detail = _detail(row, now)
     if kind == "changed" and "status" not in event["changes"]:
         detail = ", ".join(f"{k}: {clean(v[1], 60)}" for k, v in event["changes"].items() if k != "message") or detail
     parts = [f"{clock}  {source} {marker} {ident}  {status}"]
+    used = len(clock) + 2 + len(source) + 3 + len(ident) + 2 + len(plain_status)
     if detail:
         parts.append(style.dim(detail))
+        used += 2 + len(detail)
     if row["message"] and (row["status"] in ("FAILED", "SUCCEEDED", "TIMEOUT", "CANCELLED")):
-        parts.append(clean(row["message"], 160))
+        limit = 300 if width is None else max(20, width - used - 2)
+        parts.append(clean(row["message"], limit))
     return "  ".join(parts)
 
 

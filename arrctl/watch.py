@@ -28,6 +28,20 @@ def preload(sources: list[str]) -> None:
             pass
 
 
+def terminal_width(out: Any) -> int | None:
+    """Columns of the terminal stdout is, or None in a pipe (where lines stay whole)."""
+    import os
+    import shutil
+
+    stream = getattr(out, "stream", None)
+    try:
+        if stream is None or not os.isatty(stream.fileno()):
+            return None
+    except (AttributeError, OSError, ValueError):
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
 def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: SignalReceiver, *,
                as_json: bool, color: bool, interval: float, heartbeat: float, cycles: int | None,
                clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
@@ -36,6 +50,7 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
     if do_preload:
         preload(sources)
     style = render.Style(color)
+    width = terminal_width(out)
     differ = Differ()
     last_output = clock()
     cycle = 0
@@ -46,7 +61,7 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
         if as_json:
             out.bytes(render.ndjson(event))
         else:
-            out.line(render.event_line(event, wall(), style))
+            out.line(render.event_line(event, wall(), style, width=width))
         last_output = clock()
 
     while True:

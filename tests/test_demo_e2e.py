@@ -154,3 +154,13 @@ def test_demo_state_is_kept_apart(tmp_path: Path):
     arrctl(tmp_path, "get", "builds")
     assert (tmp_path / "demo" / "state.sqlite3").exists()
     assert not (tmp_path / "state.sqlite3").exists()
+
+
+def test_unusable_state_directory_is_one_warning_not_fatal(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    done = arrctl(blocker / "state", "get", "builds", "--json")
+    assert done.returncode == 0
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("arrctl: warning: state directory ")
+    assert warnings[0].endswith("running without persistence")

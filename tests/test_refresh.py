@@ -47,3 +47,11 @@ def test_partial_rows_are_kept_and_only_missing_regions_come_from_memory():
 def test_ok_source_is_untouched():
     ok = SourceResult("vertex", rows=[])
     assert with_stale(ok, ([make_row("vertex", "x", "RUNNING")], 0.0), 5.0).rows == []
+
+
+def test_parts_of_a_killed_worker_are_merged_newest_first_and_cut():
+    from arrctl.refresh import newest_first
+
+    rows = [make_row("runner", f"{region}-{n}", "RUNNING", created=f"2026-11-22T0{n}:00:00Z")
+            for region in ("a", "b") for n in (1, 3, 2)]
+    assert [r["id"] for r in newest_first(rows, 3)] == ["a-3", "b-3", "a-2"]

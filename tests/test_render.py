@@ -100,3 +100,11 @@ def test_hostile_text_never_reaches_the_terminal_raw():
     row = make_row("runner", "x\x1b]0;pwned\x07", "FAILED", message="boom\x1b[2J\x00 done")
     line = render.event_line({"type": "added", "ts": None, "source": "runner", "id": "x", "row": row}, NOW, PLAIN, UTC)
     assert "\x1b" not in line and "\x00" not in line and "\x07" not in line
+
+
+def test_on_a_terminal_the_message_is_cut_to_fit_the_width():
+    event = {"type": "added", "ts": "2026-11-22T06:00:00.000Z", "source": "runner", "id": "x",
+             "row": make_row("runner", "exec-1", "FAILED", message="Quota " + "x" * 200)}
+    line = render.event_line(event, NOW, PLAIN, UTC, width=80)
+    assert len(line) == 80 and line.endswith("…")
+    assert render.event_line(event, NOW, PLAIN, UTC).endswith("x" * 50)  # in a pipe, whole
