@@ -25,7 +25,9 @@ slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --soak 1000
+	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/chaos.py
 
 lint: $(STAMP)
 	$(BIN)/python -m compileall -q arrctl tests bench

@@ -22,10 +22,16 @@ class StdoutClosed(Exception):
     """The reader of stdout went away (`| head -3`): end quietly, exit 0."""
 
 
+class StdoutFailed(Exception):
+    """stdout cannot be written (a full disk, an I/O error): a one-line error, exit 1."""
+
+
 class Output:
     """Data to stdout, one flushed line at a time; a closed stdout ends the program quietly."""
 
     def __init__(self) -> None:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): nobody is reading
+            raise StdoutClosed()
         self.stream = sys.stdout.buffer
 
     def line(self, text: str) -> None:
@@ -39,6 +45,8 @@ class Output:
             self.stream.flush()
         except BrokenPipeError:
             raise StdoutClosed() from None
+        except OSError as exc:
+            raise StdoutFailed(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 @dataclass
@@ -89,7 +97,9 @@ class App:
                 scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
                 try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
                     sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
-                except (ValueError, RuntimeError) as exc:
+                except ValueError as exc:  # a bad ARRCTL_SANDBOX_FAULTS or ARRCTL_SANDBOX_SCENARIO
+                    raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
+                except RuntimeError as exc:
                     raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
                 endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
             else:
@@ -125,7 +135,8 @@ def parse_sources(values: tuple[str, ...]) -> list[str]:
 
 def use_color(no_color: bool) -> bool:
     """Colour only on a TTY, and never with --no-color or NO_COLOR set."""
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    # no-color.org: NO_COLOR counts when set to a non-empty value
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout is not None and sys.stdout.isatty()
 
 
 @contextmanager
@@ -167,9 +178,9 @@ Examples:
 
 
 @click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML config file [default: $ARRCTL_CONFIG, else $XDG_CONFIG_HOME/arrctl/config.toml].")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--state-dir", type=click.Path(path_type=Path),
               help="State directory [default: $ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl].")
 @click.option("--demo", is_flag=True, help="Run against the embedded fake cloud: no config, credentials or network.")
 @click.option("--no-color", is_flag=True, help="Never colour the output (NO_COLOR is honoured too).")
@@ -186,7 +197,7 @@ def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, de
 
 
 deadline_option = click.option(
-    "--deadline", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+    "--deadline", type=click.FloatRange(min=0.1, max=3600), default=None, metavar="SECONDS",
     help="Seconds each source's worker may take before it is killed [default: from config, 30].")
 
 
@@ -226,9 +237,9 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | Non
 @cli.command()
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
 @click.option("--json", "as_json", is_flag=True, help="NDJSON events: added, changed, removed, source, heartbeat.")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+@click.option("--interval", type=click.FloatRange(min=0.1, max=86400), default=None, metavar="SECONDS",
               help="Seconds between refreshes [default: from config, 30].")
-@click.option("--heartbeat", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+@click.option("--heartbeat", type=click.FloatRange(min=0.1, max=86400), default=None, metavar="SECONDS",
               help="Print a heartbeat line after this many seconds without output [default: from config, 60].")
 @click.option("--cycles", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N refreshes (exit 0).")
 @deadline_option
@@ -259,7 +270,18 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
     sys.exit(EXIT_OK)
 
 
-@cli.command()
+class CheckCommand(click.Command):
+    """`check` speaks the Monitoring Plugins convention even for usage errors: exit 3, UNKNOWN."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = 3
+            raise
+
+
+@cli.command(cls=CheckCommand)
 @click.option("--format", "fmt", type=click.Choice(["nagios", "json", "prom"]), default="nagios", show_default=True,
               help="nagios: the Monitoring Plugins line; json: one object; prom: Prometheus text format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -290,7 +312,8 @@ def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> No
                 results = refresher.refresh(list(SOURCES))
                 store = refresher.store
                 try:
-                    new = store.claim_unreported(health.failure_keys(results))
+                    consumer = f"{fmt}:{output.resolve() if output else '-'}"
+                    new = store.claim_unreported(health.failure_keys(results), consumer)
                 except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
                     app.warn(f"could not record reported failures: {exc}")
                     new, store.persistent = set(health.failure_keys(results)), False
@@ -412,7 +435,7 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
 
 
 @cli.command()
-@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, metavar="SECONDS",
+@click.option("--timeout", type=click.FloatRange(min=1, max=86400), default=120.0, show_default=True, metavar="SECONDS",
               help="Give up waiting after this long (exit 124).")
 @click.option("--no-wait", is_flag=True, help="Start the execution, print its name and exit 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON result object instead of text.")
@@ -462,7 +485,7 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                 last_progress = 0.0
                 while waiter.outcome is None:
                     cycle_start = time.monotonic()
-                    remaining = max(1.0, timeout - (time.time() - began))
+                    remaining = max(1.0, timeout - (time.time() - began) + 0.5)
                     results = refresher.run_many({
                         "vertex": (vertex_fetch, {}),
                         "execution": (watch_execution, {"execution": execution, "execution_name": full_name}),
@@ -477,7 +500,10 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                     if time.monotonic() - last_progress >= 4.5:
                         click.echo(waiter.progress(time.time()), err=True)
                         last_progress = time.monotonic()
-                    receiver.wait(max(0.0, poll - (time.monotonic() - cycle_start)))
+                    left = timeout - (time.time() - began)
+                    receiver.wait(max(0.0, min(poll - (time.monotonic() - cycle_start), left)))
+                    if waiter.on_clock(time.time()) is not None:
+                        break
     except SystemExit as exiting:
         if exiting.code in (130, 143) and execution:
             click.echo(f"arrctl: stopped waiting; execution {execution} is still running "
@@ -515,7 +541,7 @@ def sandbox_serve(port: int, scenario: str, faults: tuple[str, ...]) -> None:
     \b
     Example:
       arrctl sandbox serve --fault vertex:latency:2 --fault wandb:status:503
-      eval "$(arrctl sandbox serve | head -3)"   # in another shell, copy the export lines
+      arrctl sandbox serve > sandbox.env &  sleep 1; . ./sandbox.env; arrctl get
     """
     from arrctl.sandbox.server import serve
 
@@ -534,6 +560,9 @@ def main() -> None:
         cli.main(prog_name="arrctl", standalone_mode=True)
     except (StdoutClosed, BrokenPipeError):
         _quiet_exit()
+    except StdoutFailed as exc:
+        click.echo(f"arrctl: error: {exc}", err=True)
+        sys.exit(EXIT_FAIL)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 — a user sees one line; developers set ARRCTL_DEBUG
@@ -547,7 +576,7 @@ def _quiet_exit() -> NoReturn:
     """stdout is gone: point it at /dev/null so the interpreter's final flush cannot complain."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, 1)
     except OSError:
         pass
     sys.exit(EXIT_OK)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 from arrctl.model import SOURCES
 
 DEFAULT_DEADLINE_S = 30.0
+MAX_SECONDS = 86400  # every duration is bounded: no wait in arrctl may be endless (inf, nan, 1e9)
 
 
 class ConfigError(Exception):
@@ -90,8 +91,8 @@ def _pos_int(v: Any) -> int:
 
 
 def _pos_float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-        raise TypeError("a number of seconds greater than 0")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS:
+        raise TypeError(f"a number of seconds greater than 0 and at most {MAX_SECONDS}")
     return float(v)
 
 
@@ -199,6 +200,18 @@ def demo_config(env: Mapping[str, str]) -> Config:
         wandb_api_key=sandbox.DEMO_WANDB_API_KEY,
         path="(demo)",
     )
+
+
+def require_wandb(config: Config) -> tuple[str, str]:
+    """The W&B entity and project, or a ConfigError telling how to set them."""
+    if not config.wandb_entity or not config.wandb_project:
+        where = config.path or "the config file"
+        missing = " and ".join(k for k, v in (("entity", config.wandb_entity), ("project", config.wandb_project)) if not v)
+        raise ConfigError(
+            f"{where}: [wandb] {missing}: not configured (set them under [wandb] or WANDB_ENTITY/WANDB_PROJECT, "
+            "or leave out the sources active and completed)"
+        )
+    return config.wandb_entity, config.wandb_project
 
 
 def require_project(config: Config) -> str:

@@ -42,7 +42,8 @@ def diff_source_state(previous: SourceResult | None, current: SourceResult, ts: 
     before = previous.state if previous is not None else "ok"
     if before == current.state and (current.state == "ok" or previous is not None):
         return None
-    return {**current.record(), "ts": ts}
+    record = current.record()
+    return {"type": record.pop("type"), "ts": ts, **record}
 
 
 class Differ:

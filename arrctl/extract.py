@@ -286,8 +286,9 @@ RULES: tuple[Rule, ...] = (
            "retries exhausted", "HttpError 5", "job: 5"], gcp_record=True),
     # ── images: Cloud Run, kubelet, the docker daemon ─────────────────────────────────────
     _rule("cloudrun.image_not_found", "cloudrun", True,
-          [r"(?P<msg>\bImage '[^']+' not found\b.*)"],
-          # Cloud Run's condition message when the job's image does not exist.
+          [r"(?:^|^ERROR: \(gcloud[\w.-]*\) |: )(?P<msg>Image '[^']+' not found\b.*)"],
+          # Cloud Run's condition message when the job's image does not exist: the message itself,
+          # gcloud's `ERROR: (gcloud.x) ` form, or after a `reason: ` prefix; never mid-sentence.
           ["ERROR: (gcloud.run.jobs.execute) Image 'gcr.io/p/launcher:v9' not found."],
           ["Image '"]),
     _rule("kubernetes.pull_failed", "kubernetes", True,
@@ -358,8 +359,10 @@ RULES: tuple[Rule, ...] = (
           ["wandb: ERROR launch: Error running job: Failed to create Vertex job: timed out"],
           ["wandb: ERROR"], on="line"),
     _rule("wrapper.bailout", "wrapper", True,
-          [r"\bFATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)", r"(?P<msg>\bKilling agent\b.*)"],
-          # The wrapper's bailout; the cause is looked for in the 20/80 lines around it.
+          [r"^\s*[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
+           r"^\s*[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"],
+          # The wrapper's bailout, at the start of its line (after its emoji); the cause is looked
+          # for in the 20/80 lines around it.
           ["🚨 FATAL ERROR DETECTED: Machine type not supported",
            "❌ Killing agent (PID 17) - fatal error will not self-resolve"],
           ["FATAL ERROR DETECTED", "Killing agent"], kind="marker"),

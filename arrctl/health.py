@@ -12,6 +12,8 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # builds failing is not a paging event
 NAGIOS_LIMIT = 8000  # bytes; Nagios truncates plugin output beyond 8 KB
+FIRST_LINE_LIMIT = 1024  # bytes of the first line, perfdata included
+CREDENTIAL_WORDS = ("no Google credentials", "credentials:", "authentication failed", "check WANDB_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,14 @@ class Verdict:
 
 
 def failure_keys(results: dict[str, SourceResult]) -> list[tuple[str, str]]:
-    """(source, id) of every failed runner execution, Vertex job and W&B run in view."""
-    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES
-            for row in r.rows if row["status"] == "FAILED"]
+    """(source, id) of the failed runner executions, Vertex jobs and W&B runs this check may report.
+
+    Only from sources that answered (rows shown from memory were seen before), and only once the
+    root error is known: a runner execution whose logs were not read yet waits for a later check
+    rather than page once without its error.
+    """
+    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES and r.state == "ok"
+            for row in r.rows if row["status"] == "FAILED" and row["message"]]
 
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
@@ -70,6 +77,7 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     criticals = [p for p in problems if p["severity"] == "CRITICAL"]
     warnings = [p for p in problems if p["severity"] == "WARNING"]
     all_down = bool(results) and all(r.state != "ok" for r in results.values())
+    no_credentials = [p for p in warnings if any(word in p["message"] for word in CREDENTIAL_WORDS)]
     running = sum(1 for r in results.values() for row in r.rows if row["status"] == "RUNNING")
     if all_down:
         code = UNKNOWN
@@ -77,6 +85,9 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     elif not persistent:
         code = UNKNOWN
         summary = "state directory unusable: cannot tell new failures from ones already reported"
+    elif no_credentials and not criticals:
+        code = UNKNOWN
+        summary = "credentials prevent a judgement: " + "; ".join(p["message"] for p in no_credentials)
     elif criticals:
         code = CRITICAL
         summary = f"{len(criticals)} new failure{'s' if len(criticals) > 1 else ''}: " + "; ".join(
@@ -130,8 +141,9 @@ def nagios(verdict: Verdict) -> str:
     perf += [f"'{s}_time'={_number(round(r.took_s, 3))}s;;;0" for s, r in results.items()]
     head = f"ARRCTL {verdict.state} - {_flat(verdict.summary)}"
     tail = " | " + " ".join(perf)
-    if len(head.encode()) + len(tail) > 1024:  # keep the first line readable; details follow
-        head = head[: 1024 - len(tail) - 1] + "…"
+    room = FIRST_LINE_LIMIT - len(tail.encode()) - len("…".encode())
+    if len(head.encode()) + len(tail.encode()) > FIRST_LINE_LIMIT:  # bytes, not characters
+        head = head.encode()[:room].decode("utf-8", "ignore") + "…"
     lines = [head + tail]
     size = len(lines[0].encode()) + 1
     for problem in verdict.problems:

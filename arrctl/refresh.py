@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from arrctl.config import Config, require_project
+from arrctl.config import Config, require_project, require_wandb
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext
@@ -16,6 +16,7 @@ from arrctl.supervisor import Supervisor, WorkerSpec
 
 
 GOOGLE_SOURCES = frozenset({"runner", "builds", "vertex"})
+WANDB_SOURCES = frozenset({"active", "completed"})
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,17 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
     return facts
 
 
-def fill_from_memory(rows: list[Row], facts: dict[str, Fact]) -> list[Row]:
-    """Rows of terminal items carry the message remembered for them (what their logs said)."""
+def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = True) -> list[Row]:
+    """Rows of terminal items carry the message remembered for them.
+
+    For the runner (`from_logs`) memory is what the logs said and beats Cloud Run's generic text;
+    for other sources the API's own message is the truth and memory only fills a gap.
+    """
     out: list[Row] = []
     for row in rows:
         fact = facts.get(row["id"])
-        if fact is not None and fact.get("message") and row["status"] == fact.get("status"):
+        if fact is not None and fact.get("message") and row["status"] == fact.get("status") \
+                and (from_logs or not row["message"]):
             row = dict(row)  # type: ignore[assignment]
             row["message"] = fact["message"]
             if fact.get("jobs") is not None:
@@ -78,7 +84,8 @@ def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: 
         missing = set(result.missing)
         if not missing:
             return result
-        rows = [r for r in rows if r.get("region") in missing]
+        # a part is a region (runner, vertex) or a table (builds: active, recent)
+        rows = [r for r in rows if r.get("region") in missing or r["extra"].get("table") in missing]
         if not rows:
             return result
         result.rows = result.rows + rows
@@ -107,10 +114,12 @@ class Refresher:
         """Seconds the source's worker may take."""
         return self.deadline_s if self.deadline_s is not None else self.config.deadlines.get(source, 30.0)
 
-    def refresh(self, sources: list[str]) -> dict[str, SourceResult]:
+    def refresh(self, sources: list[str], tick: Callable[[], None] | None = None) -> dict[str, SourceResult]:
         """Fetch the sources once; return their results merged with memory, in source order."""
         if set(sources) & GOOGLE_SOURCES:
             require_project(self.config)
+        if set(sources) & WANDB_SOURCES:
+            require_wandb(self.config)
         known = {source: self._facts(source) for source in sources}
         specs = []
         for source in sources:
@@ -121,14 +130,14 @@ class Refresher:
                 gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb,
             )
             specs.append(WorkerSpec(source, ctx, deadline, self.fetch_overrides.get(source)))
-        results = self.supervisor.run(specs)
+        results = self.supervisor.run(specs, tick)
         now = self.clock()
         new_facts = [f for r in results.values() for f in r.facts] + facts_from_rows(results, known)
         for fact in new_facts:
             known[fact["source"]][fact["id"]] = fact
         good: dict[str, list[Row]] = {}
         for source, result in results.items():
-            result.rows = fill_from_memory(result.rows, known[source])
+            result.rows = fill_from_memory(result.rows, known[source], from_logs=source == "runner")
             if result.state == "ok":
                 good[source] = result.rows
         try:
@@ -137,9 +146,9 @@ class Refresher:
             self.warn(f"could not save state ({exc}); continuing without it")
         for source, result in results.items():
             if result.state != "ok":
-                if result.missing and source != "builds":  # parts of a killed worker: merge them here
-                    result.rows = newest_first(result.rows, row_limit(self.config, source))
                 with_stale(result, self._last_good(source), now)
+                if result.missing and source != "builds":  # parts of a cut-off worker: merge them here
+                    result.rows = newest_first(result.rows, row_limit(self.config, source))
         return {source: results[source] for source in sources}
 
     def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float) -> dict[str, SourceResult]:

@@ -36,7 +36,7 @@ class Style:
             return text
         import click
 
-        return click.style(text, fg=fg, bold=bold, dim=dim)
+        return click.style(text, fg=fg, bold=bold or None, dim=dim or None)  # False would emit a reset
 
     def status(self, status: str, text: str | None = None) -> str:
         """The status word, coloured by meaning."""
@@ -80,12 +80,18 @@ def human_duration(seconds: float | None) -> str:
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
+def _local(seconds: float, tz: _dt.tzinfo | None) -> _dt.datetime:
+    """The moment in `tz`, or in local time with the UTC offset in force then (DST-correct)."""
+    moment = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    return moment.astimezone(tz) if tz is not None else moment.astimezone()
+
+
 def local_clock(ts: str | None, tz: _dt.tzinfo | None = None) -> str:
     """HH:MM:SS in local time (or `tz`) of an RFC 3339 string."""
     seconds = epoch(ts)
     if seconds is None:
         return "--:--:--"
-    return _dt.datetime.fromtimestamp(seconds, tz or _dt.datetime.now().astimezone().tzinfo).strftime("%H:%M:%S")
+    return _local(seconds, tz).strftime("%H:%M:%S")
 
 
 def local_stamp(ts: str | None, tz: _dt.tzinfo | None = None) -> str:
@@ -93,7 +99,7 @@ def local_stamp(ts: str | None, tz: _dt.tzinfo | None = None) -> str:
     seconds = epoch(ts)
     if seconds is None:
         return "-"
-    return _dt.datetime.fromtimestamp(seconds, tz or _dt.datetime.now().astimezone().tzinfo).strftime("%m-%d %H:%M")
+    return _local(seconds, tz).strftime("%m-%d %H:%M")
 
 
 def live_duration(row: Row, now: float) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
@@ -117,3 +118,31 @@ def redact_lines(lines: Iterable[str]) -> list[str]:
             inside_key = True
         out.append(redact(line))
     return out
+
+
+# Remote text crosses into arrctl in rows and facts; these make every string of them safe once,
+# in the worker, so no renderer (text, NDJSON read back by `jq -r`) can show a secret or an escape.
+_ROW_TEXT_LIMIT = 2000  # per string; messages are already cut to 300 by their makers
+
+
+def clean_value(value: Any) -> Any:
+    """Strings redacted and printable (recursively through lists and dicts); other values as they are."""
+    if isinstance(value, str):
+        if value.isprintable() and value.isascii() and not _looks_secret(value):
+            return value  # the common case: plain ids, states and times, left alone cheaply
+        return one_line(value, _ROW_TEXT_LIMIT)
+    if isinstance(value, dict):
+        return {clean_value(k) if isinstance(k, str) else k: clean_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_value(v) for v in value]
+    return value
+
+
+def clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose every string (name, message, extra values, even the id) is safe to print."""
+    return {key: clean_value(value) for key, value in row.items()}
+
+
+def _looks_secret(text: str) -> bool:
+    """Cheap pre-check: only text that might hold a secret pays for `redact`."""
+    return redact(text) != text

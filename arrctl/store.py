@@ -18,7 +18,7 @@ import orjson
 
 from arrctl.model import Row
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `reported` is kept per consumer (each check format/output pages on its own)
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_S = 15.0
 
@@ -33,8 +33,9 @@ CREATE TABLE IF NOT EXISTS last_good (
     source TEXT PRIMARY KEY, saved_at REAL NOT NULL, rows BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reported (
-    source TEXT NOT NULL, id TEXT NOT NULL, reported_at REAL NOT NULL,
-    PRIMARY KEY (source, id)
+    consumer TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
+    first_reported REAL NOT NULL, last_seen REAL NOT NULL,
+    PRIMARY KEY (consumer, source, id)
 );
 """
 
@@ -64,8 +65,9 @@ class Store:
         if path is None:
             return self._memory()
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(path.parent, 0o700)
+            if not path.parent.exists():  # a directory the user made keeps the mode they chose
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(path.parent, 0o700)
             if not os.access(path.parent, os.W_OK | os.X_OK):
                 raise PermissionError(f"{path.parent} is not writable")
         except OSError as exc:
@@ -105,6 +107,8 @@ class Store:
                 if version > SCHEMA_VERSION:
                     raise sqlite3.DatabaseError(f"schema version {version} is newer than this arrctl ({SCHEMA_VERSION})")
                 with _immediate(db):
+                    if version == 1:  # what v1 checks reported is not worth a migration: re-baseline
+                        db.execute("DROP TABLE IF EXISTS reported")
                     for statement in _statements(_SCHEMA):
                         db.execute(statement)
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -182,20 +186,28 @@ class Store:
 
     # -- what check has reported ---------------------------------------------------------
 
-    def claim_unreported(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Mark (source, id) pairs reported; return those no earlier check had reported (atomic)."""
+    def claim_unreported(self, keys: Iterable[tuple[str, str]], consumer: str = "check") -> set[tuple[str, str]]:
+        """Mark (source, id) pairs reported to `consumer`; return those it had not been told of (atomic).
+
+        Each consumer (a check format and output) pages on its own, so a Prometheus textfile check
+        every minute does not swallow the failures a mailing Nagios check must send.
+        """
         now = self.clock()
         fresh: set[tuple[str, str]] = set()
         with _immediate(self.db):
             for source, id_ in keys:
                 cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO reported (source, id, reported_at) VALUES (?,?,?)", (source, id_, now))
+                    "INSERT OR IGNORE INTO reported (consumer, source, id, first_reported, last_seen)"
+                    " VALUES (?,?,?,?,?)", (consumer, source, id_, now, now))
                 if cursor.rowcount:
                     fresh.add((source, id_))
+                else:  # still in view: keep it from being pruned and paged again
+                    self.db.execute("UPDATE reported SET last_seen=? WHERE consumer=? AND source=? AND id=?",
+                                    (now, consumer, source, id_))
         return fresh
 
     def has_reports(self) -> bool:
-        """Whether any check has run against this store (a first check must not page for history)."""
+        """Whether any check has run against this store."""
         return self.db.execute("SELECT 1 FROM reported LIMIT 1").fetchone() is not None
 
     def prune(self, retention_days: float) -> int:
@@ -203,7 +215,7 @@ class Store:
         cutoff = self.clock() - retention_days * 86400
         with _immediate(self.db):
             gone = self.db.execute("DELETE FROM terminal WHERE first_seen < ?", (cutoff,)).rowcount
-            gone += self.db.execute("DELETE FROM reported WHERE reported_at < ?", (cutoff,)).rowcount
+            gone += self.db.execute("DELETE FROM reported WHERE last_seen < ?", (cutoff,)).rowcount
         return int(gone)
 
 

@@ -73,8 +73,11 @@ class Supervisor:
         self.receiver = receiver
         self.clock = clock
 
-    def run(self, specs: list[WorkerSpec]) -> dict[str, SourceResult]:
-        """Fetch every spec concurrently; return a result per source, whatever the workers did."""
+    def run(self, specs: list[WorkerSpec], tick: Callable[[], None] | None = None) -> dict[str, SourceResult]:
+        """Fetch every spec concurrently; return a result per source, whatever the workers did.
+
+        `tick` is called at least every 0.25 s while waiting (watch prints heartbeats from it).
+        """
         selector = selectors.DefaultSelector()
         workers: list[_Worker] = []
         try:
@@ -82,7 +85,7 @@ class Supervisor:
                 workers.append(self._start(spec, selector))
             if self.receiver is not None:
                 selector.register(self.receiver.fd, selectors.EVENT_READ, None)
-            self._loop(workers, selector)
+            self._loop(workers, selector, tick)
         except BaseException:
             for worker in workers:
                 self._kill_now(worker)
@@ -109,7 +112,8 @@ class Supervisor:
         selector.register(process.sentinel, selectors.EVENT_READ, ("exit", worker))
         return worker
 
-    def _loop(self, workers: list[_Worker], selector: selectors.BaseSelector) -> None:
+    def _loop(self, workers: list[_Worker], selector: selectors.BaseSelector,
+              tick: Callable[[], None] | None = None) -> None:
         while True:
             pending = [w for w in workers if w.finished_at is None]
             if not pending:
@@ -134,6 +138,8 @@ class Supervisor:
                     self._drain(worker, selector)  # whatever it wrote before dying
             if self.receiver is not None:
                 self.receiver.check()
+            if tick is not None:
+                tick()
             now = self.clock()
             for worker in pending:
                 if worker.exited and (worker.eof or worker.fd < 0):
@@ -262,7 +268,8 @@ class Supervisor:
         else:
             order = worker.plan + [p for p in worker.parts if p not in worker.plan]
             result.rows = [row for part in order for row in worker.parts.get(part, [])]
-            result.missing = [p for p in worker.plan if p not in worker.parts]
+        # parts (regions) that never sent rows: failed or cut off; shown from memory by the merge
+        result.missing = [p for p in worker.plan if p not in worker.parts]
         if worker.outcome == "done":
             result.state = "ok"
             result.missing = []

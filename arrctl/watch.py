@@ -64,10 +64,16 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
             out.line(render.event_line(event, wall(), style, width=width))
         last_output = clock()
 
+    def beat_if_due() -> None:
+        """A heartbeat when nothing was printed for `heartbeat` s, even in the middle of a refresh."""
+        if clock() >= last_output + heartbeat:
+            emit(render.heartbeat_event(render.now_iso(wall()), max(cycle - 1, 0), results))
+
     while True:
         cycle += 1
         started = clock()
-        results = refresher.refresh(sources)
+        beat_if_due()
+        results = refresher.refresh(sources, tick=beat_if_due)
         ts = render.now_iso(wall())
         for event in differ.update(results, ts):
             emit(event)

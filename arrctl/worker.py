@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import orjson
 
+from arrctl.sanitize import clean_row, clean_value
 from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout
 
 PR_SET_PDEATHSIG = 1
@@ -41,10 +42,10 @@ class PipeEmitter(Emitter):
         self.send({"kind": "plan", "parts": list(parts)})
 
     def rows(self, rows: list[Any], part: str | None = None) -> None:
-        self.send({"kind": "rows", "part": part, "rows": rows})
+        self.send({"kind": "rows", "part": part, "rows": [clean_row(row) for row in rows]})
 
     def facts(self, facts: list[dict[str, Any]]) -> None:
-        self.send({"kind": "facts", "facts": facts})
+        self.send({"kind": "facts", "facts": [clean_value(fact) for fact in facts]})
 
     def call(self, api: str, n: int = 1) -> None:
         self.send({"kind": "call", "api": api, "n": n})

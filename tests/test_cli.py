@@ -100,3 +100,31 @@ def test_explain_missing_file_is_a_usage_error(tmp_path: Path):
 def test_installed_command_prints_version():
     done = subprocess.run([ARRCTL, "--version"], capture_output=True, text=True, timeout=20)
     assert done.returncode == 0 and done.stdout.startswith("arrctl, version ")
+
+
+def test_check_usage_errors_are_unknown_exit_3(tmp_path: Path):
+    assert invoke("check", "--format", "xml").exit_code == 3
+    result = invoke("--config", str(tmp_path), "--state-dir", str(tmp_path / "s"), "check")
+    assert result.exit_code == 3 and "cannot read config file" in result.output
+
+
+def test_wandb_not_configured_is_a_configuration_error(tmp_path: Path):
+    result = invoke("--state-dir", str(tmp_path / "s"), "get", "active")
+    assert result.exit_code == 2
+    assert "[wandb] entity and project: not configured" in result.stderr
+    assert invoke("--state-dir", str(tmp_path / "s"), "get", "runner", env={"GOOGLE_CLOUD_PROJECT": "p"}).exit_code == 1
+
+
+def test_closed_stdout_fd_ends_quietly_and_a_full_disk_is_one_line(tmp_path: Path):
+    closed = subprocess.run(f"'{ARRCTL}' --state-dir '{tmp_path}' get runner >&-", shell=True, capture_output=True,
+                            text=True, timeout=30, env={**os.environ, "GOOGLE_CLOUD_PROJECT": "p"})
+    assert closed.returncode == 0 and "internal error" not in closed.stderr
+    full = subprocess.run(f"'{ARRCTL}' explain --from-file - > /dev/full", shell=True, input="Runs: 2\n",
+                          capture_output=True, text=True, timeout=30)
+    assert full.returncode == 1
+    assert full.stderr == "arrctl: error: cannot write to stdout: No space left on device\n"
+
+
+def test_durations_are_bounded():
+    assert invoke("get", "--deadline", "inf").exit_code == 2
+    assert invoke("watch", "--interval", "1e9").exit_code == 2

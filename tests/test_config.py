@@ -65,7 +65,8 @@ def test_missing_default_file_is_fine_but_missing_explicit_file_is_an_error(tmp_
     ("[runner]\nlimit = 0", "[runner] limit: expected a whole number of at least 1, got 0"),
     ("[runner]\nlimt = 3", "[runner] limt: unknown key (expected one of: job, limit)"),
     ("[deadlines]\nrunnr = 3", "[deadlines] runnr: unknown source (expected one of: runner, builds, vertex, active, completed)"),
-    ("[watch]\ninterval = -1", "[watch] interval: expected a number of seconds greater than 0, got -1"),
+    ("[watch]\ninterval = -1", "[watch] interval: expected a number of seconds greater than 0 and at most 86400, got -1"),
+    ("[deadlines]\nrunner = inf", "[deadlines] runner: expected a number of seconds greater than 0 and at most 86400, got inf"),
     ("[vertx]\nlimit = 3", "unknown table [vertx] (expected one of: builds, deadlines, runner, state, vertex, wandb, watch)"),
     ("projct = 'x'", "projct: unknown key (expected project, regions, or a table such as [runner])"),
 ])

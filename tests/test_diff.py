@@ -37,8 +37,9 @@ def test_source_that_fails_emits_its_state_once_and_removes_nothing():
     assert [e["type"] for e in differ.update({"vertex": ok}, TS)] == ["added"]
     down = SourceResult("vertex", state="timeout", error="no answer within 30s", rows=[], took_s=30.0)
     events = differ.update({"vertex": down}, TS)
-    assert events == [{"type": "source", "source": "vertex", "state": "timeout", "rows": 0, "took_s": 30.0,
-                       "error": "no answer within 30s", "stale_s": None, "ts": TS}]
+    assert events == [{"type": "source", "ts": TS, "source": "vertex", "state": "timeout", "rows": 0,
+                       "took_s": 30.0, "error": "no answer within 30s", "stale_s": None}]
+    assert list(events[0])[:2] == ["type", "ts"]  # SPEC: {"type":"source","ts",...}
     assert differ.update({"vertex": down}, TS) == []
     back = differ.update({"vertex": SourceResult("vertex", rows=[row("a")])}, TS)
     assert [(e["type"], e["state"]) for e in back] == [("source", "ok")]

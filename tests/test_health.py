@@ -49,6 +49,21 @@ def test_failure_keys_skip_builds_and_non_failures():
     assert health.failure_keys(res) == [("runner", "exec-1"), ("completed", "run-9")]
 
 
+def test_failure_keys_wait_for_the_error_and_skip_rows_from_memory():
+    res = results(runner=[failed(message=None), failed(id="exec-2")], vertex=[failed("vertex", "j1")])
+    res["vertex"].state = "timeout"  # its rows are the last good ones, seen before
+    assert health.failure_keys(res) == [("runner", "exec-2")]
+
+
+def test_missing_credentials_are_unknown():
+    res = results()
+    for source in ("runner", "builds", "vertex"):
+        res[source] = SourceResult(source, state="error",
+                                   error="no Google credentials: run `gcloud auth application-default login`, or use --demo")
+    verdict = health.judge(res, set(), NOW, LIMITS)
+    assert verdict.state == "UNKNOWN" and verdict.summary.startswith("credentials prevent a judgement: runner error")
+
+
 def test_warnings_source_down_stale_heartbeat_long_queue():
     stale = make_row("active", "run-1", "RUNNING", extra={"heartbeat_at": "2026-11-22T05:30:00Z"})
     fresh = make_row("active", "run-2", "RUNNING", extra={"heartbeat_at": "2026-11-22T05:59:00Z"})
@@ -72,10 +87,11 @@ def test_nothing_answered_or_no_state_is_unknown():
 
 
 def test_nagios_output_follows_the_plugin_grammar_and_stays_under_8kb():
-    many = [failed(id=f"exec-{i}", message="x" * 300) for i in range(100)]
+    many = [failed(id=f"exec-{i}", message="é" * 300) for i in range(100)]  # 2 bytes a character
     verdict = health.judge(results(runner=many), {("runner", f"exec-{i}") for i in range(100)}, NOW, LIMITS)
     text = health.nagios(verdict)
     assert len(text.encode()) < 8192
+    assert len(text.splitlines()[0].encode()) <= 1024
     match = FIRST.match(text.splitlines()[0])
     assert match, text.splitlines()[0]
     for item in match.group(2).split(" "):

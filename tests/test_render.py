@@ -108,3 +108,21 @@ def test_on_a_terminal_the_message_is_cut_to_fit_the_width():
     line = render.event_line(event, NOW, PLAIN, UTC, width=80)
     assert len(line) == 80 and line.endswith("…")
     assert render.event_line(event, NOW, PLAIN, UTC).endswith("x" * 50)  # in a pipe, whole
+
+
+def test_local_times_use_the_offset_in_force_at_that_moment(monkeypatch):
+    import time as _time
+
+    monkeypatch.setenv("TZ", "Europe/London")
+    _time.tzset()
+    try:
+        assert render.local_stamp("2026-07-01T12:00:00Z") == "07-01 13:00"  # BST
+        assert render.local_stamp("2026-12-01T12:00:00Z") == "12-01 12:00"  # GMT
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()
+
+
+def test_colour_codes_make_failed_bold_and_red():
+    painted = render.Style(True).status("FAILED")
+    assert painted.startswith("\x1b[31m\x1b[1m") and "\x1b[22m" not in painted

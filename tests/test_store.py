@@ -89,6 +89,23 @@ def test_claim_unreported_reports_each_failure_once(state_dir: Path):
     assert store.has_reports()
 
 
+def test_each_consumer_is_told_once(state_dir: Path):
+    store = Store(state_dir)
+    assert store.claim_unreported([("runner", "a")], "prom:/x.prom") == {("runner", "a")}
+    assert store.claim_unreported([("runner", "a")], "nagios:-") == {("runner", "a")}
+    assert store.claim_unreported([("runner", "a")], "nagios:-") == set()
+
+
+def test_a_failure_still_in_view_is_not_paged_again_after_the_retention(state_dir: Path):
+    now = [1_000_000.0]
+    store = Store(state_dir, clock=lambda: now[0])
+    store.claim_unreported([("completed", "old-run")])
+    for _ in range(40):  # seen by a check every day for 40 days
+        now[0] += 86400
+        assert store.claim_unreported([("completed", "old-run")]) == set()
+        store.prune(30)
+
+
 def test_prune_forgets_old_entries(state_dir: Path):
     now = [1_000_000.0]
     store = Store(state_dir, clock=lambda: now[0])

@@ -42,9 +42,16 @@ class FakeRefresher:
         self.script = list(script)
         self.clock = clock
 
-    def refresh(self, sources):
+    def refresh(self, sources, tick=None):
+        step = self.script.pop(0)
+        if isinstance(step, tuple):  # (seconds the refresh takes, results): tick as the supervisor does
+            seconds, results = step
+            for _ in range(int(seconds / 0.25)):
+                self.clock.t += 0.25
+                tick()
+            return results
         self.clock.t += 1.0  # a refresh takes a second
-        return self.script.pop(0)
+        return step
 
 
 def snapshot(*statuses):
@@ -83,3 +90,12 @@ def test_text_lines_are_plain():
     assert len(lines) == 1
     assert lines[0].endswith("  vertex    + j0  QUEUED  us-central1")  # no created time: no duration
     assert "\x1b" not in lines[0]
+
+
+def test_heartbeats_keep_coming_while_a_refresh_hangs_until_its_deadline():
+    # interval 1 s, heartbeat 2 s, and a refresh that takes 10 s (a source hung until its deadline)
+    n, lines, _ = run([snapshot("RUNNING"), (10.0, snapshot("RUNNING"))], as_json=True, interval=1,
+                      heartbeat=2, cycles=2)
+    beats = [orjson.loads(line) for line in lines if orjson.loads(line)["type"] == "heartbeat"]
+    assert len(beats) == 5  # one every 2 s of the 10 s refresh
+    assert {b["cycle"] for b in beats} == {1}

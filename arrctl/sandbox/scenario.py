@@ -266,7 +266,8 @@ class World:
         path = resolve(self.directory, relative)
         if path is None:
             raise ValueError(f"scenario {self.directory.name}: log file {relative} not found")
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        # surrogateescape: a log may hold invalid UTF-8 (hostile scenario); it is sent as raw bytes
+        lines = [line for line in path.read_text(errors="surrogateescape").splitlines() if line.strip()]
         if span:
             start, end = float(span[0]) + shift, float(span[1]) + shift
         else:

@@ -86,12 +86,12 @@ def encode(response: Response) -> tuple[bytes, str]:
     if isinstance(body, (bytes, bytearray)):
         return bytes(body), response.content_type
     if isinstance(body, str):
-        return body.encode(), response.content_type
+        return body.encode("utf-8", "surrogateescape"), response.content_type
     data = json.dumps({} if body is None else body, ensure_ascii=False, separators=(",", ":"))
     content_type = response.content_type
     if content_type == "application/json":
         content_type = "application/json; charset=UTF-8"
-    return data.encode(), content_type
+    return data.encode("utf-8", "surrogateescape"), content_type
 
 
 class Counters:

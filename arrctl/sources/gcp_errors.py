@@ -88,7 +88,7 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
     if isinstance(exc, requests.exceptions.ReadTimeout):
         found = _READ_TIMEOUT.search(str(exc))
         seconds = float(found.group(1)) if found else timeout_s
-        return f"no answer within {seconds:g}s" if seconds is not None else "no answer in time"
+        return f"no answer within {round(seconds, 1):g}s" if seconds is not None else "no answer in time"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"cannot connect to {_host(exc)}: timed out"
     if isinstance(exc, (requests.exceptions.JSONDecodeError, json.JSONDecodeError, json_format.ParseError)):
@@ -101,7 +101,7 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
     if isinstance(exc, requests.exceptions.RequestException):
         return f"{type(exc).__name__}: {_flat(str(exc))}"
     if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout_s:g}s" if timeout_s is not None else "no answer in time"
+        return f"no answer within {round(timeout_s, 1):g}s" if timeout_s is not None else "no answer in time"
     # Library messages go on for paragraphs; their first line says what happened.
     message = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     return f"{type(exc).__name__}: {_flat(message)}" if message else type(exc).__name__
