@@ -482,14 +482,22 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                 click.echo(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
                            "for its Vertex AI job", err=True)
                 waiter = LaunchWaiter(execution, began, timeout)
-                last_progress = 0.0
+                last_progress = time.monotonic()
+
+                def progress() -> None:
+                    """A progress line at least every 5 s, even while a poll waits on a slow API."""
+                    nonlocal last_progress
+                    if time.monotonic() - last_progress >= 4.5:
+                        click.echo(waiter.progress(time.time()), err=True)
+                        last_progress = time.monotonic()
+
                 while waiter.outcome is None:
                     cycle_start = time.monotonic()
                     remaining = max(1.0, timeout - (time.time() - began) + 0.5)
                     results = refresher.run_many({
                         "vertex": (vertex_fetch, {}),
                         "execution": (watch_execution, {"execution": execution, "execution_name": full_name}),
-                    }, deadline=min(15.0, remaining))
+                    }, deadline=min(15.0, remaining), tick=progress)
                     waiter.on_vertex(results["vertex"].rows)
                     watched = results["execution"]
                     waiter.on_execution(watched.rows[0] if watched.rows else None)
@@ -497,9 +505,7 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                         waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
                     if waiter.on_clock(time.time()) is not None:
                         break
-                    if time.monotonic() - last_progress >= 4.5:
-                        click.echo(waiter.progress(time.time()), err=True)
-                        last_progress = time.monotonic()
+                    progress()
                     left = timeout - (time.time() - began)
                     receiver.wait(max(0.0, min(poll - (time.monotonic() - cycle_start), left)))
                     if waiter.on_clock(time.time()) is not None:

@@ -151,7 +151,8 @@ class Refresher:
                     result.rows = newest_first(result.rows, row_limit(self.config, source))
         return {source: results[source] for source in sources}
 
-    def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float) -> dict[str, SourceResult]:
+    def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float,
+                 tick: Callable[[], None] | None = None) -> dict[str, SourceResult]:
         """Run ad-hoc fetch functions (launch, explain) in killable workers; no memory involved."""
         specs = []
         for name, (fetch, extra) in fetches.items():
@@ -159,7 +160,7 @@ class Refresher:
                                call_timeout_s=max(1.0, min(10.0, deadline * 0.8)),
                                gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb, extra=extra)
             specs.append(WorkerSpec(name, ctx, deadline, fetch))
-        return self.supervisor.run(specs)
+        return self.supervisor.run(specs, tick)
 
     def run_one(self, name: str, fetch: Any, extra: dict[str, Any], deadline: float | None = None) -> SourceResult:
         """One ad-hoc fetch in a killable worker."""

@@ -78,3 +78,15 @@ def test_ctrl_c_leaves_the_execution_running_and_names_it(tmp_path: Path):
     assert proc.wait(5) == 130
     rest = proc.stderr.read()
     assert f"execution {name} is still running" in rest and "Traceback" not in rest
+
+
+def test_progress_lines_keep_coming_while_vertex_hangs(tmp_path: Path):
+    env = {**os.environ, "ARRCTL_SANDBOX_SCENARIO": "launch-stuck", "ARRCTL_SANDBOX_FAULTS": "vertex:hang"}
+    proc = subprocess.Popen([ARRCTL, "--demo", "--state-dir", str(tmp_path), "launch", "--timeout", "12"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stamps = []
+    for line in proc.stderr:
+        stamps.append(time.monotonic())
+    assert proc.wait(5) == 124
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert len(stamps) >= 3 and max(gaps) < 5.5, gaps
