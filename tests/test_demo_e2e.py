@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import alive
+from conftest import alive, descendants
 
 ARRCTL = str(Path(sys.executable).with_name("arrctl"))
 pytestmark = pytest.mark.timeout(60)
@@ -27,26 +27,6 @@ def env(**extra: str) -> dict[str, str]:
 def arrctl(state: Path, *args: str, timeout: float = 40, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([ARRCTL, "--demo", "--state-dir", str(state), *args], capture_output=True, text=True,
                           timeout=timeout, env=env(**extra))
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process whose ancestry leads to `pid`, read from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == current]
-        found += kids
-        frontier += kids
-    return found
 
 
 def test_get_json_all_sources_through_the_real_libraries(tmp_path: Path):
