@@ -18,6 +18,26 @@ from arrctl.model import SOURCES
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds within bounds (click's FloatRange lets nan through)."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or not self.low <= seconds <= self.high:
+            self.fail(f"{value!r} is not between {self.low:g} and {self.high:g} seconds", param, ctx)
+        return seconds
+
+
 class StdoutClosed(Exception):
     """The reader of stdout went away (`| head -3`): end quietly, exit 0."""
 
@@ -190,14 +210,18 @@ def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, de
     ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo, color=use_color(no_color))
     grace = os.environ.get("ARRCTL_KILL_GRACE")
     if grace:
+        import math
+
         try:
-            ctx.obj.grace_s = max(0.0, float(grace))
+            ctx.obj.grace_s = float(grace)
         except ValueError:
-            raise click.UsageError(f"ARRCTL_KILL_GRACE={grace!r}: expected a number of seconds") from None
+            ctx.obj.grace_s = math.nan
+        if not (math.isfinite(ctx.obj.grace_s) and 0 <= ctx.obj.grace_s <= 60):
+            raise click.UsageError(f"ARRCTL_KILL_GRACE={grace!r}: expected a number of seconds from 0 to 60")
 
 
 deadline_option = click.option(
-    "--deadline", type=click.FloatRange(min=0.1, max=3600), default=None, metavar="SECONDS",
+    "--deadline", type=Seconds(0.1, 3600), default=None, metavar="SECONDS",
     help="Seconds each source's worker may take before it is killed [default: from config, 30].")
 
 
@@ -237,9 +261,9 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | Non
 @cli.command()
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
 @click.option("--json", "as_json", is_flag=True, help="NDJSON events: added, changed, removed, source, heartbeat.")
-@click.option("--interval", type=click.FloatRange(min=0.1, max=86400), default=None, metavar="SECONDS",
+@click.option("--interval", type=Seconds(0.1, 86400), default=None, metavar="SECONDS",
               help="Seconds between refreshes [default: from config, 30].")
-@click.option("--heartbeat", type=click.FloatRange(min=0.1, max=86400), default=None, metavar="SECONDS",
+@click.option("--heartbeat", type=Seconds(0.1, 86400), default=None, metavar="SECONDS",
               help="Print a heartbeat line after this many seconds without output [default: from config, 60].")
 @click.option("--cycles", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N refreshes (exit 0).")
 @deadline_option
@@ -311,17 +335,34 @@ def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> No
             with app.session(deadline_s=deadline, receiver=receiver) as refresher:
                 results = refresher.refresh(list(SOURCES))
                 store = refresher.store
+                keys = health.failure_keys(results)
+                # each consumer (format + output) is told once; a person at a terminal only looks
+                consumer = f"{fmt}:{output.resolve() if output else '-'}"
+                claims = output is not None or sys.stdout is None or not sys.stdout.isatty()
                 try:
-                    consumer = f"{fmt}:{output.resolve() if output else '-'}"
-                    new = store.claim_unreported(health.failure_keys(results), consumer)
+                    new = store.unreported(keys, consumer)
                 except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
-                    app.warn(f"could not record reported failures: {exc}")
-                    new, store.persistent = set(health.failure_keys(results)), False
+                    app.warn(f"could not read reported failures: {exc}")
+                    new, store.persistent = set(keys), False
                 limits = health.Thresholds(refresher.config.wandb_heartbeat_warn_s,
                                            refresher.config.builds_queued_warn_s)
                 verdict = health.judge(results, new, time.time(), limits, persistent=store.persistent)
+                deliver_check(verdict, fmt, output)
+                if claims and store.persistent:  # only once the report is out: a lost write loses no page
+                    try:
+                        store.claim_unreported(keys, consumer)
+                    except Exception as exc:  # noqa: BLE001
+                        app.warn(f"could not record reported failures: {exc}")
         except ConfigError as exc:
             verdict = health.unknown(str(exc))
+            deliver_check(verdict, fmt, output)
+    sys.exit(verdict.code)
+
+
+def deliver_check(verdict: Any, fmt: str, output: Path | None) -> None:
+    """Write the check's report to stdout or `--output`; a failed write is UNKNOWN (exit 3)."""
+    from arrctl import health
+
     if fmt == "nagios":
         text = health.nagios(verdict) + "\n"
     elif fmt == "json":
@@ -332,9 +373,11 @@ def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> No
         text = health.prometheus(verdict, time.time())
     if output is not None:
         write_atomically(output, text)
-    else:
+        return
+    try:
         Output().bytes(text.encode())
-    sys.exit(verdict.code)
+    except StdoutFailed as exc:
+        fail(str(exc), 3)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -435,11 +478,11 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
 
 
 @cli.command()
-@click.option("--timeout", type=click.FloatRange(min=1, max=86400), default=120.0, show_default=True, metavar="SECONDS",
+@click.option("--timeout", type=Seconds(1, 86400), default=120.0, show_default=True, metavar="SECONDS",
               help="Give up waiting after this long (exit 124).")
 @click.option("--no-wait", is_flag=True, help="Start the execution, print its name and exit 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON result object instead of text.")
-@click.option("--poll", type=click.FloatRange(min=0.2), default=5.0, hidden=True, help="Seconds between polls.")
+@click.option("--poll", type=Seconds(0.2, 60), default=5.0, hidden=True, help="Seconds between polls.")
 @click.pass_obj
 def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) -> None:
     """Start an execution of the runner job and wait for its outcome.
@@ -557,6 +600,8 @@ def sandbox_serve(port: int, scenario: str, faults: tuple[str, ...]) -> None:
         code = serve(port=port, scenario=scenario, faults=list(faults), stdout=sys.stdout)
     except (ValueError, SandboxError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write to stdout: {exc.strerror or exc}", EXIT_FAIL)
     sys.exit(code)
 
 

@@ -96,6 +96,12 @@ def _pos_float(v: Any) -> float:
     return float(v)
 
 
+def _days(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3650:
+        raise TypeError("a number of days greater than 0 and at most 3650")
+    return float(v)
+
+
 def _regions(v: Any) -> list[str]:
     if not isinstance(v, list) or not v or not all(isinstance(r, str) and r.strip() for r in v):
         raise TypeError('a non-empty list of region names, e.g. ["us-central1", "europe-west2"]')
@@ -117,7 +123,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("wandb", "heartbeat_warn_s"): ("wandb_heartbeat_warn_s", _pos_float),
     ("watch", "interval"): ("watch_interval", _pos_float),
     ("watch", "heartbeat"): ("watch_heartbeat", _pos_float),
-    ("state", "retention_days"): ("retention_days", _pos_float),
+    ("state", "retention_days"): ("retention_days", _days),
 }
 _TABLES = {"runner", "builds", "vertex", "wandb", "deadlines", "watch", "state"}
 
@@ -200,18 +206,6 @@ def demo_config(env: Mapping[str, str]) -> Config:
         wandb_api_key=sandbox.DEMO_WANDB_API_KEY,
         path="(demo)",
     )
-
-
-def require_wandb(config: Config) -> tuple[str, str]:
-    """The W&B entity and project, or a ConfigError telling how to set them."""
-    if not config.wandb_entity or not config.wandb_project:
-        where = config.path or "the config file"
-        missing = " and ".join(k for k, v in (("entity", config.wandb_entity), ("project", config.wandb_project)) if not v)
-        raise ConfigError(
-            f"{where}: [wandb] {missing}: not configured (set them under [wandb] or WANDB_ENTITY/WANDB_PROJECT, "
-            "or leave out the sources active and completed)"
-        )
-    return config.wandb_entity, config.wandb_project
 
 
 def require_project(config: Config) -> str:

@@ -359,10 +359,10 @@ RULES: tuple[Rule, ...] = (
           ["wandb: ERROR launch: Error running job: Failed to create Vertex job: timed out"],
           ["wandb: ERROR"], on="line"),
     _rule("wrapper.bailout", "wrapper", True,
-          [r"^\s*[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
-           r"^\s*[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"],
-          # The wrapper's bailout, at the start of its line (after its emoji); the cause is looked
-          # for in the 20/80 lines around it.
+          [r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
+           r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"],
+          # The wrapper's bailout, at the start of its line (after its emoji, maybe a `[wrapper] `
+          # or `INFO: ` prefix); the cause is looked for in the 20/80 lines around it.
           ["🚨 FATAL ERROR DETECTED: Machine type not supported",
            "❌ Killing agent (PID 17) - fatal error will not self-resolve"],
           ["FATAL ERROR DETECTED", "Killing agent"], kind="marker"),

@@ -13,7 +13,8 @@ STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNK
 FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # builds failing is not a paging event
 NAGIOS_LIMIT = 8000  # bytes; Nagios truncates plugin output beyond 8 KB
 FIRST_LINE_LIMIT = 1024  # bytes of the first line, perfdata included
-CREDENTIAL_WORDS = ("no Google credentials", "credentials:", "authentication failed", "check WANDB_API_KEY")
+CREDENTIAL_WORDS = ("no Google credentials", "credentials:", "authentication failed", "check WANDB_API_KEY",
+                    "not configured")
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,13 @@ class Verdict:
 def failure_keys(results: dict[str, SourceResult]) -> list[tuple[str, str]]:
     """(source, id) of the failed runner executions, Vertex jobs and W&B runs this check may report.
 
-    Only from sources that answered (rows shown from memory were seen before), and only once the
-    root error is known: a runner execution whose logs were not read yet waits for a later check
-    rather than page once without its error.
+    Only rows that arrived in this refresh (rows shown from memory were seen before), even from a
+    source with a failing region; and a runner execution only once its root error is known (its
+    logs not read yet: a later check pages it with the error rather than this one without).
     """
-    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES and r.state == "ok"
-            for row in r.rows if row["status"] == "FAILED" and row["message"]]
+    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES
+            for row in r.rows if row["status"] == "FAILED" and row["id"] not in r.from_memory
+            and (row["message"] or s != "runner")]
 
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
@@ -87,7 +89,7 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
         summary = "state directory unusable: cannot tell new failures from ones already reported"
     elif no_credentials and not criticals:
         code = UNKNOWN
-        summary = "credentials prevent a judgement: " + "; ".join(p["message"] for p in no_credentials)
+        summary = "configuration or credentials prevent a judgement: " + "; ".join(p["message"] for p in no_credentials)
     elif criticals:
         code = CRITICAL
         summary = f"{len(criticals)} new failure{'s' if len(criticals) > 1 else ''}: " + "; ".join(

@@ -197,7 +197,8 @@ def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo |
     kind = event["type"]
     if kind == "heartbeat":
         states = " ".join(f"{s}={st}" for s, st in event["sources"].items())
-        return style.dim(f"{clock}  · heartbeat  cycle {event['cycle']}, {event['running']} running; {states}")
+        text = f"{clock}  · heartbeat  cycle {event['cycle']}, {event['running']} running"
+        return style.dim(f"{text}; {states}" if states else text)
     source = f"{event['source']:<9}"
     if kind == "source":
         if event["state"] == "ok":

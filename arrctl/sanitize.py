@@ -29,7 +29,8 @@ _API_KEY_BARE = re.compile(r"(?i)\b(api[_-]?key\W{1,3})[0-9a-f]{40}\b")
 # character: looking back over a key of any length would make a 100 KB line quadratic.
 _SECRET_PAIR = re.compile(
     r"(?i)(?P<key>(?:password|passwd|secret|token|api[_\-]?key|private[_\-]?key|access[_\-]?key)"
-    r"[\"']?)(?P<sep>[ \t]{0,3}[:=][ \t]{0,3})(?!\[REDACTED\])"
+    # `key=value`, `key: value` and `"key": "value"`; not `secret:latest` (an image tag, a name)
+    r"[\"']?)(?P<sep>[ \t]{0,3}=[ \t]{0,3}|[ \t]{0,3}:[ \t]{1,3}|(?<=[\"'])[ \t]{0,3}:[ \t]{0,3})(?!\[REDACTED\])"
     r"(?P<value>\"(?:[^\"\\]|\\.){0,4000}\"|'[^']{0,4000}'|[^\s,;&\"'})\]>]+)"
 )
 
@@ -126,11 +127,17 @@ _ROW_TEXT_LIMIT = 2000  # per string; messages are already cut to 300 by their m
 
 
 def clean_value(value: Any) -> Any:
-    """Strings redacted and printable (recursively through lists and dicts); other values as they are."""
+    """Strings redacted and printable (recursively through lists and dicts); other values as they are.
+
+    Whitespace inside a string is kept (log context lines keep their indentation); every string
+    is capped at the same length.
+    """
     if isinstance(value, str):
-        if value.isprintable() and value.isascii() and not _looks_secret(value):
-            return value  # the common case: plain ids, states and times, left alone cheaply
-        return one_line(value, _ROW_TEXT_LIMIT)
+        if not (value.isprintable() and value.isascii() and not _looks_secret(value)):
+            value = safe_line(value)
+        if len(value) > _ROW_TEXT_LIMIT:
+            value = value[: _ROW_TEXT_LIMIT - 1] + "…"
+        return value
     if isinstance(value, dict):
         return {clean_value(k) if isinstance(k, str) else k: clean_value(v) for k, v in value.items()}
     if isinstance(value, list):

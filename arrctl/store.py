@@ -107,10 +107,14 @@ class Store:
                 if version > SCHEMA_VERSION:
                     raise sqlite3.DatabaseError(f"schema version {version} is newer than this arrctl ({SCHEMA_VERSION})")
                 with _immediate(db):
-                    if version == 1:  # what v1 checks reported is not worth a migration: re-baseline
-                        db.execute("DROP TABLE IF EXISTS reported")
+                    if version == 1:  # v1 kept one `reported` list: it becomes the plain `check`'s
+                        db.execute("ALTER TABLE reported RENAME TO reported_v1")
                     for statement in _statements(_SCHEMA):
                         db.execute(statement)
+                    if version == 1:
+                        db.execute("INSERT OR IGNORE INTO reported (consumer, source, id, first_reported, last_seen)"
+                                   " SELECT 'nagios:-', source, id, reported_at, reported_at FROM reported_v1")
+                        db.execute("DROP TABLE reported_v1")
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.execute("PRAGMA quick_check").fetchone()
             except BaseException:
@@ -185,6 +189,12 @@ class Store:
             return None
 
     # -- what check has reported ---------------------------------------------------------
+
+    def unreported(self, keys: Iterable[tuple[str, str]], consumer: str = "check") -> set[tuple[str, str]]:
+        """The (source, id) pairs `consumer` has not been told of yet (read only)."""
+        told = {(s, i) for s, i in self.db.execute(
+            "SELECT source, id FROM reported WHERE consumer=?", (consumer,))}
+        return {key for key in keys if key not in told}
 
     def claim_unreported(self, keys: Iterable[tuple[str, str]], consumer: str = "check") -> set[tuple[str, str]]:
         """Mark (source, id) pairs reported to `consumer`; return those it had not been told of (atomic).

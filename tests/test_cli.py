@@ -108,11 +108,21 @@ def test_check_usage_errors_are_unknown_exit_3(tmp_path: Path):
     assert result.exit_code == 3 and "cannot read config file" in result.output
 
 
-def test_wandb_not_configured_is_a_configuration_error(tmp_path: Path):
-    result = invoke("--state-dir", str(tmp_path / "s"), "get", "active")
-    assert result.exit_code == 2
-    assert "[wandb] entity and project: not configured" in result.stderr
-    assert invoke("--state-dir", str(tmp_path / "s"), "get", "runner", env={"GOOGLE_CLOUD_PROJECT": "p"}).exit_code == 1
+def test_wandb_not_configured_fails_its_sources_only_and_check_says_unknown(tmp_path: Path):
+    result = invoke("--state-dir", str(tmp_path / "s"), "get", "active", "--json")
+    assert result.exit_code == 1
+    record = orjson.loads(result.stdout)
+    assert (record["state"], record["error"]) == (
+        "error", "W&B entity/project not configured: set [wandb] entity and project, or WANDB_ENTITY/WANDB_PROJECT")
+    check = invoke("--state-dir", str(tmp_path / "s"), "check", env={"GOOGLE_CLOUD_PROJECT": "p"})
+    assert check.exit_code == 3 and "not configured" in check.output.splitlines()[0]
+
+
+def test_nan_and_bad_grace_are_usage_errors():
+    assert invoke("watch", "--interval", "nan").exit_code == 2
+    assert invoke("get", "--deadline", "nan").exit_code == 2
+    assert invoke("launch", "--timeout", "nan").exit_code == 2
+    assert invoke("get", env={"ARRCTL_KILL_GRACE": "inf"}).exit_code == 2
 
 
 def test_closed_stdout_fd_ends_quietly_and_a_full_disk_is_one_line(tmp_path: Path):

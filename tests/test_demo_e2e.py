@@ -148,3 +148,11 @@ def test_unusable_state_directory_is_one_warning_not_fatal(tmp_path: Path):
     warnings = done.stderr.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("arrctl: warning: state directory ")
     assert warnings[0].endswith("running without persistence")
+
+
+def test_a_check_whose_report_cannot_be_written_pages_again_next_time(tmp_path: Path):
+    lost = subprocess.run(f"'{ARRCTL}' --demo --state-dir '{tmp_path}' check > /dev/full", shell=True,
+                          capture_output=True, text=True, timeout=40, env=env())
+    assert lost.returncode == 3 and lost.stderr.startswith("arrctl: error: cannot write to stdout")
+    again = arrctl(tmp_path, "check")
+    assert again.returncode == 2 and again.stdout.startswith("ARRCTL CRITICAL - ")

@@ -494,3 +494,10 @@ def test_a_bare_grpc_status_loses_to_the_same_error_with_its_details():
     analysis = analyze(lines)
     assert (analysis.verdict, analysis.rule, analysis.line) == ("failed", "gcp.quota", 9)
     assert analysis.message == "ResourceExhausted: 429 Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2."
+
+
+def test_bailout_markers_after_a_tag_or_level_prefix_but_not_mid_sentence():
+    for prefix in ("[wrapper] ", "INFO: ", ""):
+        lines = ["starting", f"{prefix}🚨 FATAL ERROR DETECTED: Quota exceeded", "❌ Killing agent (PID 4)"]
+        assert analyze(lines).verdict == "failed", prefix
+    assert analyze(["docs: the wrapper prints `🚨 FATAL ERROR DETECTED` when it bails out"]).verdict == "unknown"

@@ -49,10 +49,14 @@ def test_failure_keys_skip_builds_and_non_failures():
     assert health.failure_keys(res) == [("runner", "exec-1"), ("completed", "run-9")]
 
 
-def test_failure_keys_wait_for_the_error_and_skip_rows_from_memory():
-    res = results(runner=[failed(message=None), failed(id="exec-2")], vertex=[failed("vertex", "j1")])
-    res["vertex"].state = "timeout"  # its rows are the last good ones, seen before
-    assert health.failure_keys(res) == [("runner", "exec-2")]
+def test_failure_keys_wait_for_the_runners_error_and_skip_rows_from_memory():
+    res = results(runner=[failed(message=None), failed(id="exec-2")],
+                  vertex=[failed("vertex", "j1"), failed("vertex", "j2", message=None)])
+    res["vertex"].state = "error"  # one region failed: j1 is from memory, j2 arrived fresh
+    res["vertex"].from_memory = {"j1"}
+    assert health.failure_keys(res) == [("runner", "exec-2"), ("vertex", "j2")]
+    verdict = health.judge(res, {("vertex", "j2")}, NOW, LIMITS)
+    assert "vertex j2: failed (no error text)" in verdict.summary
 
 
 def test_missing_credentials_are_unknown():
@@ -61,7 +65,7 @@ def test_missing_credentials_are_unknown():
         res[source] = SourceResult(source, state="error",
                                    error="no Google credentials: run `gcloud auth application-default login`, or use --demo")
     verdict = health.judge(res, set(), NOW, LIMITS)
-    assert verdict.state == "UNKNOWN" and verdict.summary.startswith("credentials prevent a judgement: runner error")
+    assert verdict.state == "UNKNOWN" and verdict.summary.startswith("configuration or credentials prevent a judgement: runner error")
 
 
 def test_warnings_source_down_stale_heartbeat_long_queue():

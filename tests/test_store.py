@@ -182,3 +182,25 @@ def test_damage_after_a_kill_is_not_fatal(state_dir: Path):
     again = Store(state_dir, warn=warnings.append)
     assert again.persistent and len(warnings) == 1
     assert isinstance(again.facts("runner"), dict)
+
+
+def test_unreported_reads_without_claiming(state_dir: Path):
+    store = Store(state_dir)
+    assert store.unreported([("runner", "a")], "nagios:-") == {("runner", "a")}
+    assert store.unreported([("runner", "a")], "nagios:-") == {("runner", "a")}  # nothing claimed yet
+    store.claim_unreported([("runner", "a")], "nagios:-")
+    assert store.unreported([("runner", "a")], "nagios:-") == set()
+
+
+def test_schema_v1_reports_carry_over_to_the_plain_check(state_dir: Path):
+    state_dir.mkdir(parents=True)
+    old = sqlite3.connect(state_dir / FILE_NAME)
+    old.executescript("""
+        CREATE TABLE reported (source TEXT NOT NULL, id TEXT NOT NULL, reported_at REAL NOT NULL,
+                               PRIMARY KEY (source, id));
+        INSERT INTO reported VALUES ('runner', 'exec-1', 5.0);
+        PRAGMA user_version = 1;
+    """)
+    old.close()
+    store = Store(state_dir)
+    assert store.unreported([("runner", "exec-1"), ("runner", "exec-2")], "nagios:-") == {("runner", "exec-2")}
