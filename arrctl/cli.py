@@ -294,6 +294,9 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
     sys.exit(EXIT_OK)
 
 
+CHECK_CONSUMER = "check"  # one list of reported failures per state directory
+
+
 class CheckCommand(click.Command):
     """`check` speaks the Monitoring Plugins convention even for usage errors: exit 3, UNKNOWN."""
 
@@ -336,8 +339,9 @@ def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> No
                 results = refresher.refresh(list(SOURCES))
                 store = refresher.store
                 keys = health.failure_keys(results)
-                # each consumer (format + output) is told once; a person at a terminal only looks
-                consumer = f"{fmt}:{output.resolve() if output else '-'}"
+                # SPEC: a failure is reported by one check only, whatever its format; a person
+                # running check at a terminal only looks and uses up no page
+                consumer = CHECK_CONSUMER
                 claims = output is not None or sys.stdout is None or not sys.stdout.isatty()
                 try:
                     new = store.unreported(keys, consumer)

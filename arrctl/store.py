@@ -18,7 +18,7 @@ import orjson
 
 from arrctl.model import Row
 
-SCHEMA_VERSION = 2  # 2: `reported` is kept per consumer (each check format/output pages on its own)
+SCHEMA_VERSION = 2  # 2: `reported` has a consumer column (the CLI uses one: "check") and a last_seen
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_S = 15.0
 
@@ -113,7 +113,7 @@ class Store:
                         db.execute(statement)
                     if version == 1:
                         db.execute("INSERT OR IGNORE INTO reported (consumer, source, id, first_reported, last_seen)"
-                                   " SELECT 'nagios:-', source, id, reported_at, reported_at FROM reported_v1")
+                                   " SELECT 'check', source, id, reported_at, reported_at FROM reported_v1")
                         db.execute("DROP TABLE reported_v1")
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.execute("PRAGMA quick_check").fetchone()

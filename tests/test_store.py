@@ -203,4 +203,4 @@ def test_schema_v1_reports_carry_over_to_the_plain_check(state_dir: Path):
     """)
     old.close()
     store = Store(state_dir)
-    assert store.unreported([("runner", "exec-1"), ("runner", "exec-2")], "nagios:-") == {("runner", "exec-2")}
+    assert store.unreported([("runner", "exec-1"), ("runner", "exec-2")], "check") == {("runner", "exec-2")}
