@@ -168,10 +168,19 @@ def source_note(result: SourceResult, style: Style) -> str | None:
         return None
     text = f"! {result.source}: {result.state}: {clean(result.error, 300)}"
     if result.stale_s is not None:
-        text += f" (showing rows from {human_duration(result.stale_s)} ago)"
+        text += f" (showing {_stale_what(result)} from {human_duration(result.stale_s)} ago)"
     elif not result.rows:
         text += " (no earlier rows to show)"
     return style.warn(text)
+
+
+def _stale_what(result: SourceResult) -> str:
+    """Which rows come from memory: all of them, or those of the parts that did not answer."""
+    fresh = len(result.rows) - len(result.from_memory)
+    if not result.from_memory or fresh <= 0:
+        return "rows"
+    parts = ", ".join(result.missing[:3]) + (f" and {len(result.missing) - 3} more" if len(result.missing) > 3 else "")
+    return f"the rows of {parts}" if parts else f"{len(result.from_memory)} rows"
 
 
 def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.tzinfo | None = None) -> list[str]:
@@ -181,7 +190,11 @@ def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.t
         for key, rows in _table_groups(source, result.rows):
             title = TITLES.get(key, key)
             if result.state != "ok":
-                title += f"  [{result.state}" + (f", {human_duration(result.stale_s)} old" if result.stale_s is not None else "") + "]"
+                old = ""
+                if result.stale_s is not None:
+                    partly = "partly " if 0 < len(result.from_memory) < len(result.rows) else ""
+                    old = f", {partly}{human_duration(result.stale_s)} old"
+                title += f"  [{result.state}{old}]"
             lines.extend(table(title, rows, now, style, tz))
     notes = [n for n in (source_note(r, style) for r in results.values()) if n]
     return lines + notes

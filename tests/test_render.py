@@ -126,3 +126,14 @@ def test_local_times_use_the_offset_in_force_at_that_moment(monkeypatch):
 def test_colour_codes_make_failed_bold_and_red():
     painted = render.Style(True).status("FAILED")
     assert painted.startswith("\x1b[31m\x1b[1m") and "\x1b[22m" not in painted
+
+
+def test_a_partial_failure_says_which_rows_are_from_memory():
+    rows = [make_row("runner", "fresh", "RUNNING", region="us-central1"),
+            make_row("runner", "old", "FAILED", region="europe-west4")]
+    result = SourceResult("runner", state="error", error="1 of 2 regions failed: europe-west4: 403 Forbidden",
+                          rows=rows, stale_s=60.0, missing=["europe-west4"], from_memory={"old"})
+    lines = render.tables({"runner": result}, NOW, PLAIN, UTC)
+    assert lines[0] == "Runner executions  [error, partly 1m old]"
+    assert lines[-1] == ("! runner: error: 1 of 2 regions failed: europe-west4: 403 Forbidden "
+                         "(showing the rows of europe-west4 from 1m ago)")
