@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/chaos.py
 
 lint: $(STAMP)
-	$(BIN)/python -m compileall -q arrctl tests bench
+	$(BIN)/python -m pyflakes arrctl tests bench
 
 man: $(STAMP)
 	$(BIN)/python -m arrctl.manpage > man/arrctl.1

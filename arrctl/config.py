@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -56,10 +55,6 @@ class Config:
     """Terminal facts older than this are pruned from the state store (`[state] retention_days`)."""
     path: str | None = None
     """The file this came from (for messages), or None."""
-
-    def with_deadline(self, seconds: float) -> "Config":
-        """The same config with every source's deadline set to `seconds`."""
-        return replace(self, deadlines={s: float(seconds) for s in SOURCES})
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from arrctl.model import SOURCES, STATUSES, Row, SourceResult, epoch
+from arrctl.model import STATUSES, Row, SourceResult, epoch
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -205,8 +205,3 @@ def prometheus(verdict: Verdict, now: float) -> str:
     metric("arrctl_check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", [({}, verdict.code)])
     metric("arrctl_check_timestamp_seconds", "When this check ran (Unix time).", [({}, round(now, 3))])
     return "\n".join(out) + "\n"
-
-
-def ordered(results: dict[str, SourceResult]) -> dict[str, SourceResult]:
-    """Results in the canonical source order."""
-    return {s: results[s] for s in SOURCES if s in results}

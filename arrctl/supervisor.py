@@ -19,7 +19,7 @@ import multiprocess
 import orjson
 
 from arrctl.model import Row, SourceResult
-from arrctl.signals import Interrupted, SignalReceiver
+from arrctl.signals import SignalReceiver
 from arrctl.sources import Emitter, FetchContext
 from arrctl.worker import run_worker
 

@@ -10,7 +10,7 @@ import datetime as _dt
 from typing import Any
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
-from arrctl.sources import Emitter, FetchContext, SourceError
+from arrctl.sources import Emitter, FetchContext
 
 SOURCE = "vertex"
 PAGE_SIZE = 100
