@@ -8,7 +8,6 @@ see "database is locked" and every check's exit status matches its first line. T
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import subprocess
 import sys
@@ -18,14 +17,9 @@ from typing import Any
 
 import pytest
 
-from conftest import alive, wait_until
+from conftest import alive, load_bench, wait_until
 
-_BENCH = Path(__file__).resolve().parent.parent / "bench" / "chaos.py"
-_spec = importlib.util.spec_from_file_location("arrctl_bench_chaos", _BENCH)
-assert _spec is not None and _spec.loader is not None
-chaos: Any = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = chaos  # dataclasses look their module up by name
-_spec.loader.exec_module(chaos)
+chaos: Any = load_bench("chaos")
 
 # The first refresh finishes (so there are facts to lose); the others die at start-up, while the
 # sandbox starts, while the workers fetch, and around the store's commit.

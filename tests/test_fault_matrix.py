@@ -8,19 +8,14 @@ kind runs in the default suite. The judging logic is bench/faults.py's, shared w
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_BENCH = Path(__file__).resolve().parent.parent / "bench" / "faults.py"
-_spec = importlib.util.spec_from_file_location("arrctl_bench_faults", _BENCH)
-assert _spec is not None and _spec.loader is not None
-faults: Any = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = faults  # dataclasses look their module up by name
-_spec.loader.exec_module(faults)
+from conftest import load_bench
+
+faults: Any = load_bench("faults")
 
 DEADLINE_S = 2.5
 # One case per kind for the default suite, spread over the services (cheap sources first).
