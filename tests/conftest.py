@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import pickle
+import select
+import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,3 +95,43 @@ def load_bench(name: str) -> Any:
     sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def in_child(func: Callable[..., Any], *args: Any, timeout: float = 20.0) -> Any:
+    """Run func in a forked child (own process group, like a worker); return its result or raise."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.setpgid(0, 0)
+            os.close(read_fd)
+            try:
+                payload = ("ok", func(*args))
+            except BaseException as exc:  # noqa: BLE001 — carried to the parent
+                payload = ("error", (type(exc).__name__, str(exc), traceback.format_exc()))
+            data = pickle.dumps(payload)
+            while data:
+                data = data[os.write(write_fd, data):]
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, left))
+            if not ready:
+                raise TimeoutError(f"child took longer than {timeout} s")
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # the child and the wandb-core it started
+        os.waitpid(pid, 0)
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind == "error":
+        raise RuntimeError(f"{value[0]}: {value[1]}\n{value[2]}")
+    return value

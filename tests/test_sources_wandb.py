@@ -6,10 +6,7 @@ import contextlib
 import json
 import os
 import pathlib
-import pickle
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -18,6 +15,8 @@ import types
 from typing import Any, Callable, Iterator
 
 import pytest
+
+from conftest import in_child
 
 from arrctl.config import Config
 from arrctl.model import ROW_KEYS, make_row
@@ -207,46 +206,24 @@ def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20
     import tempfile
 
     scratch = tempfile.mkdtemp(prefix="arrctl-test-scratch-")
-    read_fd, write_fd = os.pipe()
-    began = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
+
+    def child() -> dict[str, Any]:
+        tempfile.tempdir = scratch
+        emit, error = FakeEmitter(), None
         try:
-            os.setpgid(0, 0)
-            os.close(read_fd)
-            tempfile.tempdir = scratch
-            emit, error = FakeEmitter(), None
-            try:
-                fetch(ctx, emit)
-            except SourceError as exc:
-                error = ("SourceError", str(exc))
-            except BaseException as exc:  # noqa: BLE001 — reported, the test fails on it
-                error = (type(exc).__name__, traceback.format_exc())
-            data = pickle.dumps({"batches": emit.batches, "calls": emit.calls, "plans": emit.plans,
-                                 "error": error, "tmp_left": set(os.listdir(scratch)),
-                                 "helpers_left": _wandb_core_children()})
-            while data:
-                data = data[os.write(write_fd, data):]
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    chunks: list[bytes] = []
+            fetch(ctx, emit)
+        except SourceError as exc:
+            error = ("SourceError", str(exc))
+        except BaseException:  # noqa: BLE001 — reported, the test fails on it
+            error = ("error", traceback.format_exc())
+        return {"batches": emit.batches, "calls": emit.calls, "plans": emit.plans, "error": error,
+                "tmp_left": set(os.listdir(scratch)), "helpers_left": _wandb_core_children()}
+
+    began = time.monotonic()
     try:
-        while True:
-            ready, _, _ = select.select([read_fd], [], [], max(0.0, began + timeout - time.monotonic()))
-            if not ready:
-                raise TimeoutError(f"fetch took longer than {timeout} s")
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        result = in_child(child, timeout=timeout)
     finally:
-        os.close(read_fd)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
         shutil.rmtree(scratch, ignore_errors=True)
-    result = pickle.loads(b"".join(chunks))
     result["took_s"] = time.monotonic() - began
     if result["error"] and result["error"][0] != "SourceError":
         raise AssertionError(result["error"][1])
