@@ -16,7 +16,7 @@ TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"})
 
 ROW_KEYS: tuple[str, ...] = (
     "source", "id", "status", "raw_status", "region", "name", "created", "started",
-    "finished", "duration_s", "message", "url", "extra",
+    "finished", "duration_s", "message", "category", "url", "links", "extra",
 )
 
 
@@ -34,7 +34,9 @@ class Row(TypedDict):
     finished: str | None
     duration_s: float | None
     message: str | None
+    category: str | None
     url: str | None
+    links: dict[str, Any]
     extra: dict[str, Any]
 
 
@@ -50,6 +52,8 @@ def make_row(source: str, id: str, status: str, **fields: Any) -> Row:
     row["source"], row["id"], row["status"] = source, id, status
     if row["extra"] is None:
         row["extra"] = {}
+    if row["links"] is None:
+        row["links"] = {}
     return row  # type: ignore[return-value]
 
 

@@ -91,7 +91,7 @@ def test_ndjson_records_have_stable_keys_rows_first():
     assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
     first, last = (orjson.loads(line) for line in lines)
     assert list(first) == ["type", "source", "id", "status", "raw_status", "region", "name", "created", "started",
-                           "finished", "duration_s", "message", "url", "extra"]
+                           "finished", "duration_s", "message", "category", "url", "links", "extra"]
     assert last == {"type": "source", "source": "vertex", "state": "ok", "rows": 1, "took_s": 0.5,
                     "error": None, "stale_s": None}
 
