@@ -80,12 +80,17 @@ RULES: tuple[Rule, ...] = (
                                    r"^\s*\d+/\d+ \[[=>.]+\]"]),
     _r("noise.pip_resolver", N, None, [
         r"pip's dependency resolver does not currently take into account",
-        r"^ERROR: pip's legacy dependency resolver"]),
+        r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b"]),
     _r("noise.python_warning", N, None, [r"^(?:[\w./\\:-]+:\d+: )?[A-Z]\w*Warning: ",
                                          r"^\s*warnings\.warn\(", r"^[\w.]+Warning: "]),
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
+    _r("noise.tf_startup", N, None, [
+        r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",
+        r"\bTF-TRT Warning\b", r"\bCould not find TensorRT\b", r"\bcould not open file to read NUMA node\b",
+        r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
     _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
     _r("noise.thread", N, None, [r"^Exception in thread\b"]),
     _r("noise.handled", N, None, [
@@ -275,7 +280,9 @@ RULES: tuple[Rule, ...] = (
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
-        r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
+        r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b",
+        r"\bwhich doesn't match any versions\b", r"\bversion solving failed\b", r"\bPackagesNotFoundError\b",
+        r"\bResolvePackageNotFound\b", r"\bUnsatisfiableError\b", r"\bNo solution found when resolving\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
     # ── builds ────────────────────────────────────────────────────────────────────────────
     _r("build.compile", C, "build", [
         r"\.(?:c|cc|cpp|cxx|h|hpp|cu|go|rs|ts|js|java):\d+(?::\d+)?: (?:fatal )?error:",
@@ -335,6 +342,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b"]),
     # ── errors in general words ───────────────────────────────────────────────────────────
+    # the last link of a chain (Rust's anyhow, Java, uv): more specific than the error above it
+    _r("chain.caused_by", E, None, [r"^\s*Caused by: (?P<msg>\S.+)"], weight=0.3),
     _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
     # W&B's own error lines (`wandb: ERROR ...`), made by the scanner from the line's carrier.
     _r("wandb.error", E, None, []),
@@ -342,11 +351,15 @@ RULES: tuple[Rule, ...] = (
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Exception|E): (?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
         r"^(?P<msg>Check failed: .+)",
-        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+\.)*\w+(?:Error|Exception|Failure|Fault): \S"]),
+        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+\.)*\w+(?:Error|Exception|Failure|Fault): \S",
+        # an exception printed with its module path: `google.resumable_media.common.InvalidResponse: `
+        r"^(?:[a-z_]\w*\.)+[A-Z]\w+: ", r"^[A-Z]\w*(?:NotFound|Failed|Invalid\w*|Exhausted|Denied)(?:Error)?:(?: |$)"]),
     # The exception of a traceback that no rule above names (made by the traceback parser).
     _r("python.exception", E, None, []),
     # A line printed at ERROR level that no rule names (made by the scanner).
     _r("level.error", E, None, []),
+    # The last words before a wrapper that says only that a step failed (made by the scanner).
+    _r("wrapper.preceding", E, None, []),
 )
 
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
@@ -355,7 +368,7 @@ RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
 FAILURE_WORDS = re.compile(
     r"(?i)\b(?:fail(?:ed|s|ure)?|error|exception|cannot|can't|could not|couldn't|unable|invalid|"
     r"denied|refused|not found|missing|crash(?:ed)?|abort(?:ed)?|fatal|panic|unexpected|"
-    r"terminated|killed|no longer)\b")
+    r"terminated|killed|no longer)\b|\b[45]\d\d (?:response|error|status)\b|\bstatus(?: code)?:? [45]\d\d\b")
 
 # An exception class's own words → its category, for exceptions no rule names.
 _CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), c) for p, c in (
