@@ -327,7 +327,8 @@ _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d
 def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
     """The tool's own words just before a wrapper that only says a step failed ("The command
     ... returned a non-zero code: 1" after poetry's "version solving failed"), as a candidate."""
-    for j in range(wrapper.line - 1, max(-1, wrapper.line - LOOKBACK), -1):
+    seen = 0
+    for j in range(wrapper.line - 1, max(-1, wrapper.line - 4 * LOOKBACK), -1):
         held = known.get(j)
         if held is not None and held.kind in (Kind.CAUSE, Kind.ERROR):
             return None  # a line the rules already know: scoring weighs it
@@ -336,6 +337,9 @@ def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate
         text = log.body(j).strip()
         if not text or _LAYOUT.match(text) or log.norm(j).level in ("WARNING", "INFO", "DEBUG"):
             continue
+        seen += 1
+        if seen > LOOKBACK:
+            return None
         labelled = label(text)
         if labelled is not None and labelled[0].kind in (Kind.NOISE, Kind.TRANSIENT, Kind.SUCCESS,
                                                          Kind.STEP_SUCCESS):
@@ -359,9 +363,14 @@ def _append_detail(log: Lines, c: Candidate) -> None:
     while q < n and log.body(q).strip() and len(more) < 3:
         text = log.body(q).strip()
         labelled = label(text)
-        other = log.norm(q).level is not None or (labelled is not None and labelled[0].kind is Kind.NOISE)
-        if not other:  # not another logger's or process's line
-            more.append(text)
+        if (labelled is not None and labelled[0].kind is Kind.NOISE) \
+                or log.norm(q).level in ("INFO", "DEBUG", "WARNING"):
+            q += 1  # another process's progress bar or log line, interleaved
+            continue
+        if (labelled is not None and labelled[0].kind not in (Kind.CAUSE, Kind.ERROR)) \
+                or log.norm(q).level is not None or log.norm(q).wandb:
+            break  # a line of another kind, or another logger's
+        more.append(text)
         q += 1
     if more:
         cause = cause_in(" ".join(more))
