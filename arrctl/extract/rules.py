@@ -111,7 +111,7 @@ RULES: tuple[Rule, ...] = (
     _r("wrapper.bailout", W, "unknown", [
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"], fatal=True),
-    _r("wandb.docker", C, "build", [r"(?P<msg>\bError response from daemon: .+)"], fatal=True),
+    _r("wandb.docker", C, None, [r"(?P<msg>\bError response from daemon: .+)"], fatal=True),
     _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)"], fatal=True),
     _r("kubernetes.pull_backoff", C, "not_found", [r"(?P<msg>\bBack-off pulling image \"[^\"]+\".*)"], fatal=True,
        weight=0.1),
@@ -147,7 +147,7 @@ RULES: tuple[Rule, ...] = (
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out of memory\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
-        r"\bNegsignal\.SIGKILL\b", r"\bSignal 9 \(SIGKILL\) received\b"], fatal=True),
+        ], fatal=True),
     # ── distributed training ──────────────────────────────────────────────────────────────
     _r("distributed.nccl", C, "distributed", [
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
@@ -179,6 +179,17 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\binsufficient quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
         r"(?i)\btoo many requests\b"], fatal=True, gcp=True),
+    _r("network.connection", C, "network", [
+        r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"\bConnection refused\b", r"\bConnection reset by peer\b",
+        r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
+        r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
+        r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
+        r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
+        r"\bRemoteDisconnected\b", r"\bNetwork is unreachable\b", r"\bNo route to host\b",
+        r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
+        r"\bWe couldn't connect to\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
+        r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
+        r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
     _r("gcp.machine_type", C, "invalid_config", [
         r"(?P<msg>\bMachine type \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)",
@@ -238,21 +249,13 @@ RULES: tuple[Rule, ...] = (
         r"\bno such file or directory: unknown\b", r"\bOCI runtime (?:create|exec) failed\b",
         r"\bstandard_init_linux\.go:\d+: exec user process caused\b"], fatal=True),
     _r("process.signal", C, "exit", [
-        r"\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
+        r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
         r"\bfatal signal\b"]),
+    _r("wandb.service", C, "service", [
+        r"(?i)\bwandb backend process has shutdown\b", r"\bW&B process failed to launch\b",
+        r"\bW&B process \(PID \d+\) did not respond\b", r"\bwandb-core\b.*\b(?:exited|crashed|failed)\b"]),
     # ── network ───────────────────────────────────────────────────────────────────────────
-    _r("network.connection", C, "network", [
-        r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"\bConnection refused\b", r"\bConnection reset by peer\b",
-        r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
-        r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
-        r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
-        r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
-        r"\bRemoteDisconnected\b", r"\bNetwork is unreachable\b", r"\bNo route to host\b",
-        r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
-        r"\bWe couldn't connect to\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
-        r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
-        r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b"]),
     # ── time limits ───────────────────────────────────────────────────────────────────────
     _r("task.timeout", C, "timeout", [
         r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process) (?:has )?timed out\b",
@@ -280,7 +283,8 @@ RULES: tuple[Rule, ...] = (
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
-        r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b",
+        r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\bInvalid requirement\b",
+        r"\bDistribution not found\b", r"\bCould not parse version constraint\b", r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b",
         r"\bwhich doesn't match any versions\b", r"\bversion solving failed\b", r"\bPackagesNotFoundError\b",
         r"\bResolvePackageNotFound\b", r"\bUnsatisfiableError\b", r"\bNo solution found when resolving\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
     # ── builds ────────────────────────────────────────────────────────────────────────────
@@ -295,7 +299,7 @@ RULES: tuple[Rule, ...] = (
     # ── not found, invalid input ──────────────────────────────────────────────────────────
     _r("resource.not_found", C, "not_found", [
         r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",
-        r"\bEntryNotFoundError\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
+        r"\bEntryNotFoundError\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"(?i)\b(?:does not|doesn't) exist\b", r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
@@ -382,6 +386,7 @@ _CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     (r"(?:Config|Validation|Usage|Argument|Parser|Scanner)(?:Error|Exception)$", "invalid_config"),
     (r"(?:CalledProcess|ChildFailed|SystemExit|ProcessExited)\w*$", "exit"),
     (r"(?:Error|Exception|Failure|Fault|Interrupt|Exit)$", "code"),
+    (r"^[A-Z]\w+$", "code"),
 ))
 
 
@@ -393,8 +398,9 @@ def class_category(cls: str) -> str:
     return "unknown"
 
 
-_HTTP_CODE = re.compile(r"\b(401|403|404|429|5\d\d)\b")
-_HTTP_CATEGORIES = {"401": "auth", "403": "permission", "404": "not_found", "429": "quota"}
+_HTTP_CODE = re.compile(r"\b(400|401|403|404|409|429|5\d\d)\b(?! ?(?:ms|MB|KB|GB|bytes|s\b|%))")
+_HTTP_CATEGORIES = {"400": "invalid_config", "401": "auth", "403": "permission", "404": "not_found",
+                    "409": "invalid_config", "429": "quota"}
 
 
 def http_category(text: str) -> str | None:
