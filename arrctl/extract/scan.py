@@ -16,7 +16,7 @@ from typing import Any
 
 from arrctl.extract.ingest import LogLine, normalise
 from arrctl.extract.rules import (
-    FAILURE_WORDS, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
+    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
 )
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
@@ -95,7 +95,17 @@ def _trie_pattern(words: Sequence[str]) -> str:
     return emit(tree)
 
 
-PREFILTER = re.compile(_trie_pattern(_minimal_words(_WORDS)))
+def _rule_words() -> list[str]:
+    """The substring each rule pattern's matches must hold: no rule is hidden by the prefilter."""
+    words = []
+    for rule in RULES:
+        for literal, folded in rule.guards:
+            if literal:
+                words += [literal, literal.capitalize(), literal.upper()] if folded else [literal]
+    return words
+
+
+PREFILTER = re.compile(_trie_pattern(_minimal_words([*_WORDS, *_rule_words()])))
 
 
 @dataclass
