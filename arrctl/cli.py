@@ -446,12 +446,24 @@ def _explain_execution(app: App, execution: str, deadline: float | None) -> tupl
 
             require_project(refresher.config)
             name = execution.rsplit("/", 1)[-1]
-            result = refresher.run_one("explain", explain_execution, {"execution": name})
+            extra = {"execution": name, "created": _remembered_created(refresher.store, name)}
+            result = refresher.run_one("explain", explain_execution, extra)
     if result.state != "ok" or not result.facts:
         fail(f"could not read the logs of {name}: {result.error or 'no answer'}", EXIT_FAIL)
     analysis = result.facts[0]
-    note = None if analysis.get("entries") else f"no log entries found for {name}"
+    note = analysis.get("note") or (None if analysis.get("entries") else f"no log entries found for {name}")
     return analysis, note
+
+
+def _remembered_created(store: Any, execution: str) -> str | None:
+    """When the runner rows in memory say the execution was created (the lower bound of its log read)."""
+    import sqlite3
+
+    try:
+        last = store.last_good("runner")
+    except sqlite3.Error:
+        return None
+    return next((row.get("created") for row in (last[0] if last else []) if row.get("id") == execution), None)
 
 
 def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str]:
@@ -515,7 +527,7 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
 
                 config = refresher.config
                 require_project(config)
-                region = config.regions[0]
+                region = config.job_region()
                 began = time.time()
                 result = refresher.run_one("launch", start_execution, {"region": region}, deadline=30.0)
                 if result.state != "ok" or not result.facts:

@@ -49,6 +49,7 @@ class _Worker:
     parts: dict[str | None, list[Row]] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
+    log_reads: list[dict[str, Any]] = field(default_factory=list)
     outcome: str | None = None  # "done" | "error" from the worker's own last message
     error: str | None = None
     eof: bool = False
@@ -249,6 +250,8 @@ class Supervisor:
             worker.plan = list(message["parts"])
         elif kind == "facts":
             worker.facts.extend(message["facts"])
+        elif kind == "log_reads":
+            worker.log_reads.append(dict(message["report"]))
         elif kind == "call":
             api = str(message["api"])
             worker.calls[api] = worker.calls.get(api, 0) + int(message.get("n", 1))
@@ -262,7 +265,7 @@ class Supervisor:
         spec = worker.spec
         end = worker.finished_at or self.clock()
         result = SourceResult(source=spec.source, facts=worker.facts, calls=worker.calls,
-                              took_s=max(0.0, end - worker.started))
+                              took_s=max(0.0, end - worker.started), log_reads=worker.log_reads)
         if None in worker.parts:
             result.rows = list(worker.parts[None])
         else:

@@ -50,6 +50,9 @@ class PipeEmitter(Emitter):
     def call(self, api: str, n: int = 1) -> None:
         self.send({"kind": "call", "api": api, "n": n})
 
+    def log_reads(self, report: dict[str, Any]) -> None:
+        self.send({"kind": "log_reads", "report": clean_value(report)})
+
 
 def die_with_parent(parent_pid: int) -> None:
     """Ask the kernel to SIGKILL us when the supervisor dies; exit now if it already has."""

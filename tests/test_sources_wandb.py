@@ -197,6 +197,9 @@ class FakeEmitter:
     def call(self, api: str, n: int = 1) -> None:
         self.calls[api] = self.calls.get(api, 0) + n
 
+    def log_reads(self, report: dict[str, Any]) -> None:
+        raise AssertionError("the W&B sources read no logs")
+
 
 def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20.0) -> dict[str, Any]:
     """fetch(ctx, FakeEmitter()) in a forked child, as the supervisor runs it; what it reported.
