@@ -59,7 +59,10 @@ class Output:
         self.bytes(text.encode("utf-8", "replace") + b"\n")
 
     def bytes(self, data: bytes) -> None:
-        """Write raw bytes (an NDJSON line) and flush."""
+        """Write raw bytes (an NDJSON line) and flush; a known secret never gets through."""
+        from arrctl.sanitize import mask_known_bytes
+
+        data = mask_known_bytes(data)
         try:
             self.stream.write(data)
             self.stream.flush()
@@ -82,17 +85,22 @@ class App:
 
     def warn(self, message: str) -> None:
         """A one-line diagnostic on stderr."""
-        click.echo(f"arrctl: warning: {message}", err=True)
+        say(f"arrctl: warning: {message}")
 
     def load_config(self) -> Any:
         """The configuration (demo, file + environment); ConfigError on a bad one."""
         from arrctl.config import default_config_path, demo_config, load_config
 
+        from arrctl.sanitize import add_known_secret
+
         if self.demo:
-            return demo_config(self.env)
-        explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
-        path = self.config_path or default_config_path(self.env)
-        return load_config(path, self.env, explicit=explicit)
+            config = demo_config(self.env)
+        else:
+            explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
+            path = self.config_path or default_config_path(self.env)
+            config = load_config(path, self.env, explicit=explicit)
+        add_known_secret(config.wandb_api_key)  # masked wherever it would show, in any output
+        return config
 
     def state_path(self) -> Path:
         """The state directory (a demo/ folder inside it for --demo)."""
@@ -135,9 +143,16 @@ class App:
                             deadline_s=deadline_s, warn=self.warn)
 
 
+def say(message: str) -> None:
+    """A line on stderr, known secrets masked."""
+    from arrctl.sanitize import mask_known
+
+    click.echo(mask_known(message), err=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a one-line error and exit with `code`."""
-    click.echo(f"arrctl: error: {message}", err=True)
+    say(f"arrctl: error: {message}")
     sys.exit(code)
 
 
@@ -207,7 +222,10 @@ Examples:
 @click.version_option(__version__, "--version", prog_name="arrctl")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, no_color: bool) -> None:
+    from arrctl.sanitize import add_known_secret
+
     ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo, color=use_color(no_color))
+    add_known_secret(os.environ.get("WANDB_API_KEY"))  # also for explain --from-file, which reads no config
     grace = os.environ.get("ARRCTL_KILL_GRACE")
     if grace:
         import math
@@ -386,10 +404,12 @@ def write_atomically(path: Path, text: str) -> None:
     """Write to a temporary file in the same directory, then rename: readers never see half a file."""
     import tempfile
 
+    from arrctl.sanitize import mask_known
+
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+            handle.write(mask_known(text))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
@@ -536,8 +556,8 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                 if no_wait:
                     out.bytes(ndjson({"result": "started", "execution": execution})) if as_json else out.line(execution)
                     sys.exit(EXIT_OK)
-                click.echo(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
-                           "for its Vertex AI job", err=True)
+                say(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
+                    "for its Vertex AI job")
                 waiter = LaunchWaiter(execution, began, timeout)
                 last_progress = time.monotonic()
 
@@ -545,7 +565,7 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                     """A progress line at least every 5 s, even while a poll waits on a slow API."""
                     nonlocal last_progress
                     if time.monotonic() - last_progress >= 4.5:
-                        click.echo(waiter.progress(time.time()), err=True)
+                        say(waiter.progress(time.time()))
                         last_progress = time.monotonic()
 
                 while waiter.outcome is None:
@@ -569,8 +589,8 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                         break
     except SystemExit as exiting:
         if exiting.code in (130, 143) and execution:
-            click.echo(f"arrctl: stopped waiting; execution {execution} is still running "
-                       f"(see `arrctl explain {execution}`)", err=True)
+            say(f"arrctl: stopped waiting; execution {execution} is still running "
+                f"(see `arrctl explain {execution}`)")
         raise
     outcome = waiter.outcome
     assert outcome is not None
@@ -626,14 +646,14 @@ def main() -> None:
     except (StdoutClosed, BrokenPipeError):
         _quiet_exit()
     except StdoutFailed as exc:
-        click.echo(f"arrctl: error: {exc}", err=True)
+        say(f"arrctl: error: {exc}")
         sys.exit(EXIT_FAIL)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 — a user sees one line; developers set ARRCTL_DEBUG
         if os.environ.get("ARRCTL_DEBUG"):
             raise
-        click.echo(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)", err=True)
+        say(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)")
         sys.exit(70)
 
 

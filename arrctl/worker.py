@@ -101,10 +101,10 @@ def run_worker(source: str, ctx: FetchContext, write_fd: int, parent_pid: int,
             fetch(ctx, emit)
             emit.send({"kind": "done"})
         except SourceError as exc:
-            emit.send({"kind": "error", "message": str(exc) or type(exc).__name__,
+            emit.send({"kind": "error", "message": clean_value(str(exc) or type(exc).__name__),
                        "timeout": isinstance(exc, SourceTimeout)})
         except Exception as exc:  # noqa: BLE001 — every failure must become a one-line record
-            emit.send({"kind": "error", "message": one_line_error(exc)})
+            emit.send({"kind": "error", "message": clean_value(one_line_error(exc))})
     except BaseException:  # noqa: BLE001 — e.g. a broken pipe once the supervisor is gone
         code = 1
     finally:

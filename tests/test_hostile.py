@@ -31,6 +31,10 @@ SECRETS = {
     "PEM body": "MIIEvQIBADANBgkqhkiG9w0",
     "PEM body 2": "Zm9vYmFyYmF6cXV4aG9zdGlsZWtleW1hdGVyaWFs",
     "password": "hunter2hunter2",
+    # the key arrctl holds (--demo's), bare in a log and in Vertex job specs' env (W&B Launch puts it there)
+    "configured W&B key": "demo0000000000000000000000",
+    "Bearer ya29 token": "c0HostileBearerToken",
+    "URL-encoded Bearer token": "c0HostileEncodedToken",
 }
 # Raw bytes a terminal would act on: C0 controls except newline and tab, DEL, and C1 controls
 # (U+0080-U+009F as UTF-8), plus the raw single bytes of 8-bit C1 that would not be UTF-8.

@@ -200,6 +200,7 @@ class CustomJob:
     accelerator_count: int = 1
     error: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    env: list[dict[str, str]] = field(default_factory=list)  # containerSpec.env, as W&B Launch fills it
 
 
 @dataclass
@@ -294,7 +295,7 @@ class World:
             machine_type=raw.get("machineType", "g2-standard-4"),
             accelerator_type=raw.get("acceleratorType", "NVIDIA_L4"),
             accelerator_count=int(raw.get("acceleratorCount", 1)),
-            error=raw.get("error"), labels=raw.get("labels", {}))
+            error=raw.get("error"), labels=raw.get("labels", {}), env=list(raw.get("env", [])))
 
     def _build(self, raw: dict[str, Any]) -> Build:
         """A Build from its fixture object."""
