@@ -521,10 +521,14 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
 def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) -> None:
     """Start an execution of the runner job and wait for its outcome.
 
-    Success as soon as a Vertex AI job created after the start is QUEUED, PENDING, RUNNING
-    or SUCCEEDED; failure as soon as that job FAILED, the execution failed, or a fatal error
-    appears in its logs. Exit 0 success, 1 failure (with the root error), 124 timeout.
-    A progress line is printed at least every 5 s; Ctrl-C leaves the execution running.
+    Success as soon as this execution's Vertex AI job is QUEUED, PENDING, RUNNING or
+    SUCCEEDED; failure as soon as that job FAILED, the execution failed, a fatal error appears
+    in its logs, or the runner ended without launching anything (Runs: 0). The job is told
+    apart from colleagues' by what the execution's logs say (its resource name, the W&B run id
+    it is labelled with, the run queue item); by the time window only when nothing better
+    exists, and the result says which. --timeout bounds the whole command, starting the job
+    included. Exit 0 success, 1 failure (with the root error), 124 timeout. A progress line is
+    printed at least every 5 s; Ctrl-C leaves the execution running.
 
     \b
     Examples:
@@ -532,14 +536,15 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
       arrctl --demo launch --timeout 30
       arrctl launch --no-wait
     """
-    from arrctl.launch import LaunchWaiter
+    from arrctl.launch import MATCH_WORDS, LaunchWaiter, Outcome
     from arrctl.render import ndjson
-    from arrctl.sources.launcher import start_execution, watch_execution
-    from arrctl.sources.vertex import fetch as vertex_fetch
+    from arrctl.sources.launcher import start_execution
 
     out = Output()
     execution = None
     started = time.monotonic()
+    ends = started + timeout  # the whole command, the start of the job included (issue 12)
+    outcome: Outcome | None = None
     try:
         with signals_handled() as receiver, config_errors(EXIT_USAGE):
             with app.session(receiver=receiver) as refresher:
@@ -549,50 +554,29 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
                 require_project(config)
                 region = config.job_region()
                 began = time.time()
-                result = refresher.run_one("launch", start_execution, {"region": region}, deadline=30.0)
-                if result.state != "ok" or not result.facts:
+                start_s = max(0.5, min(30.0, ends - time.monotonic()))
+                result = refresher.run_one("launch", start_execution, {"region": region}, deadline=start_s)
+                if result.state == "timeout":  # never start twice: the first may yet have been accepted
+                    outcome = Outcome("timeout", "start", f"Cloud Run did not answer the start of {config.runner_job} "
+                                      f"in {region} within {start_s:.0f}s; it may have started: see `arrctl get runner`",
+                                      "")
+                elif result.state != "ok" or not result.facts:
                     fail(result.error or "the runner job did not start", EXIT_FAIL)
-                execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
-                if no_wait:
-                    out.bytes(ndjson({"result": "started", "execution": execution})) if as_json else out.line(execution)
-                    sys.exit(EXIT_OK)
-                say(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
-                    "for its Vertex AI job")
-                waiter = LaunchWaiter(execution, began, timeout)
-                last_progress = time.monotonic()
-
-                def progress() -> None:
-                    """A progress line at least every 5 s, even while a poll waits on a slow API."""
-                    nonlocal last_progress
-                    if time.monotonic() - last_progress >= 4.5:
-                        say(waiter.progress(time.time()))
-                        last_progress = time.monotonic()
-
-                while waiter.outcome is None:
-                    cycle_start = time.monotonic()
-                    remaining = max(1.0, timeout - (time.time() - began) + 0.5)
-                    results = refresher.run_many({
-                        "vertex": (vertex_fetch, {}),
-                        "execution": (watch_execution, {"execution": execution, "execution_name": full_name}),
-                    }, deadline=min(15.0, remaining), tick=progress)
-                    waiter.on_vertex(results["vertex"].rows)
-                    watched = results["execution"]
-                    waiter.on_execution(watched.rows[0] if watched.rows else None)
-                    for fact in watched.facts:
-                        waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
-                    if waiter.on_clock(time.time()) is not None:
-                        break
-                    progress()
-                    left = timeout - (time.time() - began)
-                    receiver.wait(max(0.0, min(poll - (time.monotonic() - cycle_start), left)))
-                    if waiter.on_clock(time.time()) is not None:
-                        break
+                else:
+                    execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
+                    if no_wait:
+                        out.bytes(ndjson({"result": "started", "execution": execution})) if as_json \
+                            else out.line(execution)
+                        sys.exit(EXIT_OK)
+                    say(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
+                        "for its Vertex AI job")
+                    waiter = LaunchWaiter(execution, began, timeout, ends_at=time.time() + (ends - time.monotonic()))
+                    outcome = _wait_for_launch(refresher, waiter, execution, full_name, ends, poll)
     except SystemExit as exiting:
         if exiting.code in (130, 143) and execution:
             say(f"arrctl: stopped waiting; execution {execution} is still running "
                 f"(see `arrctl explain {execution}`)")
         raise
-    outcome = waiter.outcome
     assert outcome is not None
     if as_json:
         out.bytes(ndjson(outcome.to_dict(time.monotonic() - started)))
@@ -603,8 +587,56 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
         out.line(f"{word}: {clean(outcome.message)}")
         if outcome.job is not None and outcome.job.get("url"):
             out.line(f"  {outcome.job['url']}")
-        out.line(f"  execution: {execution}")
+        if outcome.match:
+            out.line(f"  matched by {MATCH_WORDS[outcome.match]}")
+        if execution:
+            out.line(f"  execution: {execution}")
     sys.exit(outcome.exit_code)
+
+
+def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str, ends: float, poll: float) -> Any:
+    """Poll the Vertex AI jobs and the execution (with its logs), each on its own rhythm, until an outcome.
+
+    Each source's result is taken the moment it arrives, so a hung Vertex AI API never holds
+    back what the execution says, and the progress line shows the latest of each.
+    """
+    from arrctl.launch import Evidence
+    from arrctl.sources.launcher import watch_execution
+    from arrctl.sources.vertex import fetch as vertex_fetch
+
+    last_progress = time.monotonic()
+
+    def progress() -> None:
+        """A progress line at least every 5 s, even while a poll waits on a slow API."""
+        nonlocal last_progress
+        if time.monotonic() - last_progress >= 4.5:
+            say(waiter.progress(time.time()))
+            last_progress = time.monotonic()
+
+    def on_result(name: str, result: Any) -> bool:
+        if name == "vertex":
+            if result.state == "ok" or result.rows:
+                waiter.on_vertex(result.rows)
+            if result.state != "ok":
+                waiter.seen["vertex"] = f"Vertex AI {result.state}: {result.error}"
+        else:
+            for fact in result.facts:  # what the logs say first: a success with Runs: 0 needs it
+                read = fact.get("logs") == "read"
+                waiter.on_logs(Evidence.from_dict(fact.get("evidence")) if read else None)
+                waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
+            waiter.on_execution(result.rows[0] if result.rows else None)
+        progress()
+        return waiter.outcome is not None or waiter.on_clock(time.time()) is not None
+
+    def tick() -> bool:
+        progress()
+        return waiter.on_clock(time.time()) is not None
+
+    refresher.poll({"vertex": (vertex_fetch, {}),
+                    "execution": (watch_execution, {"execution": execution, "execution_name": full_name})},
+                   deadline=lambda: max(1.0, min(15.0, ends - time.monotonic() + 0.5)), interval_s=poll,
+                   until=ends, on_result=on_result, tick=tick)
+    return waiter.outcome or waiter.on_clock(max(time.time(), waiter.ends_at))
 
 
 @cli.group()

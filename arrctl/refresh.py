@@ -179,6 +179,24 @@ class Refresher:
         self.note_log_reads(results.values(), per_id=False)
         return results
 
+    def poll(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: Callable[[], float], interval_s: float,
+             until: float, on_result: Callable[[str, SourceResult], bool],
+             tick: Callable[[], bool] | None = None) -> None:
+        """Poll ad-hoc fetches (launch), each in its own rhythm (Supervisor.poll); `deadline()` per start."""
+        def spec(name: str) -> WorkerSpec:
+            fetch, extra = fetches[name]
+            seconds = deadline()
+            ctx = FetchContext(config=self.config, deadline_s=seconds, call_timeout_s=call_timeout(seconds),
+                               gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb, extra=extra,
+                               logging_hold_s=self.logging_hold_s())
+            return WorkerSpec(name, ctx, seconds, fetch)
+
+        def noted(name: str, result: SourceResult) -> bool:
+            self.note_log_reads([result], per_id=False)
+            return on_result(name, result)
+
+        self.supervisor.poll(spec, list(fetches), interval_s, until, noted, tick)
+
     def logging_hold_s(self) -> float:
         """Seconds the project's Cloud Logging reads must still wait after a 429 (any process's)."""
         if not self.config.project:

@@ -225,7 +225,10 @@ def test_run_job_returns_an_operation_whose_execution_evolves(cloud: Any) -> Non
     (job,) = custom_jobs(c, filter=jobs_after)
     assert job.state == aiplatform_v1.JobState.JOB_STATE_QUEUED
     assert job.create_time.timestamp() == at(2)
-    assert job.labels["launched-by"] == started.name.rsplit("/", 1)[1]
+    run_id = job.labels["wandb-run-id"]  # as W&B Launch labels the job it submits
+    env = {e.name: e.value for e in job.job_spec.worker_pool_specs[0].container_spec.env}
+    assert env["WANDB_RUN_ID"] == run_id and env["WANDB_API_KEY"] == "demo" + "0" * 36  # plain text, as W&B writes it
+    assert env["WANDB_LAUNCH_TRACE_ID"]  # the run queue item
     c.clock.set(4)
     assert custom_jobs(c, filter=jobs_after)[0].state == aiplatform_v1.JobState.JOB_STATE_RUNNING
 
@@ -236,8 +239,9 @@ def test_run_job_returns_an_operation_whose_execution_evolves(cloud: Any) -> Non
     found, _ = entries(c, by_execution(started.name.rsplit("/", 1)[1]))
     texts = [payload(e) for e in found]
     assert "Runs: 1" in texts
-    assert f"✅ Job submitted to Vertex AI (run launch01, job {job.name.rsplit('/', 1)[1]})" \
-        in texts
+    assert f"✅ Job submitted to Vertex AI (run {run_id}, job {job.name.rsplit('/', 1)[1]})" in texts
+    assert f"CustomJob created. Resource name: {job.name}" in texts  # the aiplatform SDK's own line
+    assert f"{{'runQueueItemId': '{env['WANDB_LAUNCH_TRACE_ID']}'," in texts
 
 
 def test_launch_vertex_fails(cloud: Any) -> None:

@@ -26,16 +26,27 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
         operation = clients.run_jobs_client(ctx).run_job(request={"name": name}, **clients.call_kwargs(ctx))
         execution = operation.metadata.name if operation.metadata is not None else ""
     except Exception as exc:  # noqa: BLE001 — one line for the user
-        raise SourceError(f"could not start {config.runner_job} in {region}: {describe_error(exc)}") from None
+        from arrctl.sources import SourceTimeout
+        from arrctl.sources.gcp_errors import TIMEOUT_PREFIX
+
+        reason = describe_error(exc, ctx.call_timeout_s)
+        kind = SourceTimeout if reason.startswith(TIMEOUT_PREFIX) else SourceError
+        raise kind(f"could not start {config.runner_job} in {region}: {reason}") from None
     if not execution:
         raise SourceError(f"{config.runner_job} started but the operation named no execution")
     emit.facts([{"execution": execution.rsplit("/", 1)[-1], "name": execution, "at": time.time()}])
 
 
 def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
-    """The execution's state and the first fatal line of its logs so far (one log query)."""
+    """The execution's state, then what its logs say so far (one bounded read, sources/logs.py).
+
+    One fact: {"logs": "read"|"unread", "reason", "evidence" (launch.Evidence.to_dict), "fatal",
+    "rule"}. Logs that cannot be read are not a failure of the watch: launch then falls back on
+    the time window to tell its job.
+    """
     from arrctl import clients
     from arrctl.extract import analyze, first_fatal, lines_from_entries
+    from arrctl.launch import evidence_from_lines
     from arrctl.sources.gcp_errors import describe_error
     from arrctl.sources.runner import log_filter, logs_since, parse_execution
 
@@ -53,22 +64,23 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
         raise SourceError(f"execution {short}: {describe_error(exc)}") from None
     emit.rows([row])
     if ctx.logging_hold_s > 0:  # a 429 (ours or another process's): wait rather than spend more quota
-        raise SourceError(f"logs of {short}: Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429")
+        emit.facts([{"logs": "unread", "reason": f"Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429"}])
+        return
     read = logs.read_entries(ctx, emit, log_filter(config.runner_job, [short], logs_since([row], now)),
                              deadline_at=started + ctx.deadline_s - 0.5)
     emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
     if read.cut is not None and not read.entries:
-        raise SourceError(f"logs of {short}: {read.reason}")
+        emit.facts([{"logs": "unread", "reason": read.reason}])
+        return
     lines = lines_from_entries(read.entries)
     if row["status"] in ("FAILED", "CANCELLED", "TIMEOUT"):
         # the execution ended: its whole log names the root error better than Cloud Run's condition
         analysis = analyze(lines)
         message = analysis.message if analysis.verdict == "failed" else row["extra"].get("condition")
         emit.rows([{**row, "message": message or row["message"]}])  # type: ignore[misc]
-        return
     fatal = first_fatal(lines)
-    if fatal is not None:
-        emit.facts([{"fatal": fatal.message, "rule": fatal.rule}])
+    emit.facts([{"logs": "read", "reason": read.reason, "evidence": evidence_from_lines(lines).to_dict(),
+                 "fatal": fatal.message if fatal else None, "rule": fatal.rule if fatal else None}])
 
 
 def find_execution(ctx: FetchContext, emit: Emitter, short: str, now: _dt.datetime) -> Row | None:
