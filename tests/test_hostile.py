@@ -1,6 +1,6 @@
 """Hostile remote text (issue 9.3): the `hostile` scenario through every output of the installed `arrctl`.
 
-fixtures/scenarios/hostile/ puts escape sequences (OSC title, clear screen, colours), NUL and
+arrctl/sandbox/scenarios/hostile/ puts escape sequences (OSC title, clear screen, colours), NUL and
 other C0/C1 controls, 100 KB lines and secrets (a W&B key, ya29. and Bearer tokens, a PEM
 private key, password=) into execution logs, condition messages, build/job/run names and error
 messages. Nothing raw may reach a terminal, every NDJSON line must stay valid JSON, every secret

@@ -33,7 +33,7 @@ NOW = 1_750_000_000.0
 P = "arr-demo"
 JOB = f"projects/{P}/locations/us-central1/jobs/vertex-ai-launcher"
 T = 5.0  # every call gets an explicit timeout and retry=None
-LOGS = Path(__file__).resolve().parents[1] / "fixtures/scenarios/default/logs"
+LOGS = Path(__file__).resolve().parents[1] / "arrctl/sandbox/scenarios/default/logs"
 EXEC_LABEL = 'labels."run.googleapis.com/execution_name"'
 
 

@@ -31,7 +31,7 @@ from arrctl.sources.wandb_common import (
     MalformedRun, describe_error, parse_run, root_error, sweep_private_dirs)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCENARIO = ROOT / "fixtures" / "scenarios" / "default"
+SCENARIO = ROOT / "arrctl" / "sandbox" / "scenarios" / "default"
 KEY = "demo" + "0" * 36
 ENTITY, PROJECT = "arr-demo", "arr-coc-0-1"
 NOW = 1_795_000_000.0  # 2026-11-18T11:06:40Z

@@ -1,6 +1,6 @@
 """Scenarios: fixture directories whose times are offsets from the sandbox's start, and clocks.
 
-A scenario is `fixtures/scenarios/<name>/` with `scenario.json` (`description`, `speed`, optional
+A scenario is `arrctl/sandbox/scenarios/<name>/` (package data: an installed wheel has them) with `scenario.json` (`description`, `speed`, optional
 `base` naming a scenario whose fixture files it reuses, optional `launch`) beside per-service
 fixture files. Every time in a fixture is an offset in scenario seconds from the sandbox's start
 (negative = in the past), so the same files describe a cloud that keeps changing.
@@ -18,7 +18,7 @@ from typing import Any
 
 from arrctl.sandbox.base import Clock
 
-SCENARIOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+SCENARIOS_DIR = pathlib.Path(__file__).resolve().parent / "scenarios"
 FOREVER = float("inf")
 
 
