@@ -494,6 +494,8 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
     head = {"failed": "FAILED", "succeeded": "SUCCEEDED"}.get(verdict, "UNKNOWN")
     message = analysis["message"] or (note or "no error and no success summary found in the logs")
     lines = [f"{head}: {clean(message)}"]
+    if note and analysis["message"]:  # e.g. the logs could not be read in full: say so
+        lines.append(f"note: {clean(note)}")
     if analysis["rule"]:
         where = f" (line {analysis['line']})" if analysis["line"] else ""
         lines.append(f"rule: {analysis['rule']}{where}")
