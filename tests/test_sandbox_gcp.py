@@ -281,8 +281,8 @@ def test_launch_fatal_log_keeps_running(cloud: Any) -> None:
     assert not any("Quota" in payload(e) for e in entries(c, by_execution(name))[0])
     c.clock.set(3.5)
     newest = entries(c, by_execution(name))[0][0]
-    assert payload(newest) == ("wandb: ERROR launch: Error launching run launch03: 429 Quota "
-                               "'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.")
+    assert re.fullmatch(r"wandb: ERROR launch: Error launching run [0-9a-f]{8}: 429 Quota "
+                        r"'NVIDIA_L4_GPUS' exceeded\. Limit: 0\.0 in region us-west2\.", payload(newest))
     c.clock.set(600)
     assert executions(c)[0].running_count == 1
     assert not operation.done(retry=None)
