@@ -54,19 +54,46 @@ class Rule:
     """The message is the canonical GCP error record found on or around the line."""
     weight: float = 0.0
     """Added to the score: among lines of one kind, a rule whose lines say more ranks higher."""
+    guards: tuple[tuple[str, bool], ...] = ()
+    """Per pattern, a substring every match holds (and whether case-folded): a cheap prefilter."""
 
-    def match(self, text: str) -> re.Match[str] | None:
+    def match(self, text: str, lower: str | None = None) -> re.Match[str] | None:
         """The first pattern's match on this (normalised) line, or None."""
-        for pattern in self.patterns:
+        for pattern, (literal, folded) in zip(self.patterns, self.guards):
+            if literal and literal not in (text if not folded else
+                                           (lower if lower is not None else text.lower())):
+                continue  # a substring test is ~50x cheaper than the search it saves
             found = pattern.search(text)
             if found:
                 return found
         return None
 
 
+def required_literal(pattern: re.Pattern[str]) -> tuple[str, bool]:
+    """The longest run of plain characters every match of the pattern contains (at its top
+    level), and whether it must be looked for case-folded; ("", False) when there is none."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    folded = bool(pattern.flags & re.IGNORECASE)
+    best = run = ""
+    for op, arg in _parser.parse(pattern.pattern, pattern.flags):
+        if op is _parser.LITERAL:
+            run += chr(arg)
+            best = max(best, run, key=len)
+        elif op is _parser.AT and arg in (_parser.AT_BOUNDARY, _parser.AT_BEGINNING):
+            continue  # \b and ^ take no characters: the run goes on across them
+        else:
+            run = ""
+    if len(best) < 3:
+        return "", False
+    return (best.lower() if folded else best), folded
+
+
 def _r(name: str, kind: Kind, category: str | None, patterns: Sequence[str], *,
        fatal: bool = False, gcp: bool = False, weight: float = 0.0) -> Rule:
-    return Rule(name, kind, category, tuple(re.compile(p) for p in patterns), fatal, gcp, weight)
+    compiled = tuple(re.compile(p) for p in patterns)
+    return Rule(name, kind, category, compiled, fatal, gcp, weight,
+                tuple(required_literal(p) for p in compiled))
 
 
 C, E, W, F, T, N, D, S = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED, Kind.TRANSIENT,
@@ -411,19 +438,22 @@ def http_category(text: str) -> str | None:
     return _HTTP_CATEGORIES.get(found.group(1), "service")
 
 
-CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE)
+CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE and rule.category)
 
 
+@functools.lru_cache(maxsize=4096)
 def cause_in(text: str) -> Rule | None:
     """The first cause rule matching a text (a wrapper's words may name the cause)."""
-    return next((rule for rule in CAUSES if rule.match(text)), None)
+    lower = text.lower()
+    return next((rule for rule in CAUSES if rule.match(text, lower)), None)
 
 
 @functools.lru_cache(maxsize=8192)
 def label(text: str) -> tuple[Rule, re.Match[str]] | None:
     """The first rule that matches a normalised line, with its match."""
+    lower = text.lower()
     for rule in RULES:
-        found = rule.match(text)
+        found = rule.match(text, lower)
         if found:
             return rule, found
     return None
