@@ -202,9 +202,12 @@ def log_read_outcome(due: list[Row], groups: dict[str, list[dict[str, Any]]], re
     """
     from arrctl.extract import analyze, lines_from_entries
 
-    facts = explain_rows(due, groups, read.complete, now)
     if read.complete:
+        facts = explain_rows(due, groups, True, now)
         return facts, {"called": read.calls > 0, "rate_limited": False, "read": [r["id"] for r in due], "cut": {}}
+    # a cut read proves nothing about executions it found no entries of (the platform's outcome
+    # alone is not an explanation: it is what the retry, or the last try, falls back on)
+    facts = explain_rows([r for r in due if groups.get(r["id"])], groups, False, now)
     explained = {f["id"] for f in facts}
     cut: dict[str, str] = {}
     for row in due:
