@@ -59,7 +59,10 @@ class Output:
         self.bytes(text.encode("utf-8", "replace") + b"\n")
 
     def bytes(self, data: bytes) -> None:
-        """Write raw bytes (an NDJSON line) and flush."""
+        """Write raw bytes (an NDJSON line) and flush; a known secret never gets through."""
+        from arrctl.sanitize import mask_known_bytes
+
+        data = mask_known_bytes(data)
         try:
             self.stream.write(data)
             self.stream.flush()
@@ -82,17 +85,22 @@ class App:
 
     def warn(self, message: str) -> None:
         """A one-line diagnostic on stderr."""
-        click.echo(f"arrctl: warning: {message}", err=True)
+        say(f"arrctl: warning: {message}")
 
     def load_config(self) -> Any:
         """The configuration (demo, file + environment); ConfigError on a bad one."""
         from arrctl.config import default_config_path, demo_config, load_config
 
+        from arrctl.sanitize import add_known_secret
+
         if self.demo:
-            return demo_config(self.env)
-        explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
-        path = self.config_path or default_config_path(self.env)
-        return load_config(path, self.env, explicit=explicit)
+            config = demo_config(self.env)
+        else:
+            explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
+            path = self.config_path or default_config_path(self.env)
+            config = load_config(path, self.env, explicit=explicit)
+        add_known_secret(config.wandb_api_key)  # masked wherever it would show, in any output
+        return config
 
     def state_path(self) -> Path:
         """The state directory (a demo/ folder inside it for --demo)."""
@@ -135,9 +143,16 @@ class App:
                             deadline_s=deadline_s, warn=self.warn)
 
 
+def say(message: str) -> None:
+    """A line on stderr, known secrets masked."""
+    from arrctl.sanitize import mask_known
+
+    click.echo(mask_known(message), err=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a one-line error and exit with `code`."""
-    click.echo(f"arrctl: error: {message}", err=True)
+    say(f"arrctl: error: {message}")
     sys.exit(code)
 
 
@@ -207,7 +222,10 @@ Examples:
 @click.version_option(__version__, "--version", prog_name="arrctl")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, no_color: bool) -> None:
+    from arrctl.sanitize import add_known_secret
+
     ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo, color=use_color(no_color))
+    add_known_secret(os.environ.get("WANDB_API_KEY"))  # also for explain --from-file, which reads no config
     grace = os.environ.get("ARRCTL_KILL_GRACE")
     if grace:
         import math
@@ -386,10 +404,12 @@ def write_atomically(path: Path, text: str) -> None:
     """Write to a temporary file in the same directory, then rename: readers never see half a file."""
     import tempfile
 
+    from arrctl.sanitize import mask_known
+
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+            handle.write(mask_known(text))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
@@ -446,12 +466,24 @@ def _explain_execution(app: App, execution: str, deadline: float | None) -> tupl
 
             require_project(refresher.config)
             name = execution.rsplit("/", 1)[-1]
-            result = refresher.run_one("explain", explain_execution, {"execution": name})
+            extra = {"execution": name, "created": _remembered_created(refresher.store, name)}
+            result = refresher.run_one("explain", explain_execution, extra)
     if result.state != "ok" or not result.facts:
         fail(f"could not read the logs of {name}: {result.error or 'no answer'}", EXIT_FAIL)
     analysis = result.facts[0]
-    note = None if analysis.get("entries") else f"no log entries found for {name}"
+    note = analysis.get("note") or (None if analysis.get("entries") else f"no log entries found for {name}")
     return analysis, note
+
+
+def _remembered_created(store: Any, execution: str) -> str | None:
+    """When the runner rows in memory say the execution was created (the lower bound of its log read)."""
+    import sqlite3
+
+    try:
+        last = store.last_good("runner")
+    except sqlite3.Error:
+        return None
+    return next((row.get("created") for row in (last[0] if last else []) if row.get("id") == execution), None)
 
 
 def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str]:
@@ -462,6 +494,8 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
     head = {"failed": "FAILED", "succeeded": "SUCCEEDED"}.get(verdict, "UNKNOWN")
     message = analysis["message"] or (note or "no error and no success summary found in the logs")
     lines = [f"{head}: {clean(message)}"]
+    if note and analysis["message"]:  # e.g. the logs could not be read in full: say so
+        lines.append(f"note: {clean(note)}")
     if analysis.get("category"):
         lines.append(f"category: {analysis['category']}")
     if analysis["rule"]:
@@ -492,10 +526,14 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
 def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) -> None:
     """Start an execution of the runner job and wait for its outcome.
 
-    Success as soon as a Vertex AI job created after the start is QUEUED, PENDING, RUNNING
-    or SUCCEEDED; failure as soon as that job FAILED, the execution failed, or a fatal error
-    appears in its logs. Exit 0 success, 1 failure (with the root error), 124 timeout.
-    A progress line is printed at least every 5 s; Ctrl-C leaves the execution running.
+    Success as soon as this execution's Vertex AI job is QUEUED, PENDING, RUNNING or
+    SUCCEEDED; failure as soon as that job FAILED, the execution failed, a fatal error appears
+    in its logs, or the runner ended without launching anything (Runs: 0). The job is told
+    apart from colleagues' by what the execution's logs say (its resource name, the W&B run id
+    it is labelled with, the run queue item); by the time window only when nothing better
+    exists, and the result says which. --timeout bounds the whole command, starting the job
+    included. Exit 0 success, 1 failure (with the root error), 124 timeout. A progress line is
+    printed at least every 5 s; Ctrl-C leaves the execution running.
 
     \b
     Examples:
@@ -503,14 +541,15 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
       arrctl --demo launch --timeout 30
       arrctl launch --no-wait
     """
-    from arrctl.launch import LaunchWaiter
+    from arrctl.launch import MATCH_WORDS, LaunchWaiter, Outcome
     from arrctl.render import ndjson
-    from arrctl.sources.launcher import start_execution, watch_execution
-    from arrctl.sources.vertex import fetch as vertex_fetch
+    from arrctl.sources.launcher import start_execution
 
     out = Output()
     execution = None
     started = time.monotonic()
+    ends = started + timeout  # the whole command, the start of the job included (issue 12)
+    outcome: Outcome | None = None
     try:
         with signals_handled() as receiver, config_errors(EXIT_USAGE):
             with app.session(receiver=receiver) as refresher:
@@ -518,52 +557,31 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
 
                 config = refresher.config
                 require_project(config)
-                region = config.regions[0]
+                region = config.job_region()
                 began = time.time()
-                result = refresher.run_one("launch", start_execution, {"region": region}, deadline=30.0)
-                if result.state != "ok" or not result.facts:
+                start_s = max(0.5, min(30.0, ends - time.monotonic()))
+                result = refresher.run_one("launch", start_execution, {"region": region}, deadline=start_s)
+                if result.state == "timeout":  # never start twice: the first may yet have been accepted
+                    outcome = Outcome("timeout", "start", f"Cloud Run did not answer the start of {config.runner_job} "
+                                      f"in {region} within {start_s:.0f}s; it may have started: see `arrctl get runner`",
+                                      "")
+                elif result.state != "ok" or not result.facts:
                     fail(result.error or "the runner job did not start", EXIT_FAIL)
-                execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
-                if no_wait:
-                    out.bytes(ndjson({"result": "started", "execution": execution})) if as_json else out.line(execution)
-                    sys.exit(EXIT_OK)
-                click.echo(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
-                           "for its Vertex AI job", err=True)
-                waiter = LaunchWaiter(execution, began, timeout)
-                last_progress = time.monotonic()
-
-                def progress() -> None:
-                    """A progress line at least every 5 s, even while a poll waits on a slow API."""
-                    nonlocal last_progress
-                    if time.monotonic() - last_progress >= 4.5:
-                        click.echo(waiter.progress(time.time()), err=True)
-                        last_progress = time.monotonic()
-
-                while waiter.outcome is None:
-                    cycle_start = time.monotonic()
-                    remaining = max(1.0, timeout - (time.time() - began) + 0.5)
-                    results = refresher.run_many({
-                        "vertex": (vertex_fetch, {}),
-                        "execution": (watch_execution, {"execution": execution, "execution_name": full_name}),
-                    }, deadline=min(15.0, remaining), tick=progress)
-                    waiter.on_vertex(results["vertex"].rows)
-                    watched = results["execution"]
-                    waiter.on_execution(watched.rows[0] if watched.rows else None)
-                    for fact in watched.facts:
-                        waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
-                    if waiter.on_clock(time.time()) is not None:
-                        break
-                    progress()
-                    left = timeout - (time.time() - began)
-                    receiver.wait(max(0.0, min(poll - (time.monotonic() - cycle_start), left)))
-                    if waiter.on_clock(time.time()) is not None:
-                        break
+                else:
+                    execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
+                    if no_wait:
+                        out.bytes(ndjson({"result": "started", "execution": execution})) if as_json \
+                            else out.line(execution)
+                        sys.exit(EXIT_OK)
+                    say(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
+                        "for its Vertex AI job")
+                    waiter = LaunchWaiter(execution, began, timeout, ends_at=time.time() + (ends - time.monotonic()))
+                    outcome = _wait_for_launch(refresher, waiter, execution, full_name, ends, poll)
     except SystemExit as exiting:
         if exiting.code in (130, 143) and execution:
-            click.echo(f"arrctl: stopped waiting; execution {execution} is still running "
-                       f"(see `arrctl explain {execution}`)", err=True)
+            say(f"arrctl: stopped waiting; execution {execution} is still running "
+                f"(see `arrctl explain {execution}`)")
         raise
-    outcome = waiter.outcome
     assert outcome is not None
     if as_json:
         out.bytes(ndjson(outcome.to_dict(time.monotonic() - started)))
@@ -574,8 +592,56 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
         out.line(f"{word}: {clean(outcome.message)}")
         if outcome.job is not None and outcome.job.get("url"):
             out.line(f"  {outcome.job['url']}")
-        out.line(f"  execution: {execution}")
+        if outcome.match:
+            out.line(f"  matched by {MATCH_WORDS[outcome.match]}")
+        if execution:
+            out.line(f"  execution: {execution}")
     sys.exit(outcome.exit_code)
+
+
+def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str, ends: float, poll: float) -> Any:
+    """Poll the Vertex AI jobs and the execution (with its logs), each on its own rhythm, until an outcome.
+
+    Each source's result is taken the moment it arrives, so a hung Vertex AI API never holds
+    back what the execution says, and the progress line shows the latest of each.
+    """
+    from arrctl.launch import Evidence
+    from arrctl.sources.launcher import watch_execution
+    from arrctl.sources.vertex import fetch as vertex_fetch
+
+    last_progress = time.monotonic()
+
+    def progress() -> None:
+        """A progress line at least every 5 s, even while a poll waits on a slow API."""
+        nonlocal last_progress
+        if time.monotonic() - last_progress >= 4.5:
+            say(waiter.progress(time.time()))
+            last_progress = time.monotonic()
+
+    def on_result(name: str, result: Any) -> bool:
+        if name == "vertex":
+            if result.state == "ok" or result.rows:
+                waiter.on_vertex(result.rows)
+            if result.state != "ok":
+                waiter.seen["vertex"] = f"Vertex AI {result.state}: {result.error}"
+        else:
+            for fact in result.facts:  # what the logs say first: a success with Runs: 0 needs it
+                read = fact.get("logs") == "read"
+                waiter.on_logs(Evidence.from_dict(fact.get("evidence")) if read else None)
+                waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
+            waiter.on_execution(result.rows[0] if result.rows else None)
+        progress()
+        return waiter.outcome is not None or waiter.on_clock(time.time()) is not None
+
+    def tick() -> bool:
+        progress()
+        return waiter.on_clock(time.time()) is not None
+
+    refresher.poll({"vertex": (vertex_fetch, {}),
+                    "execution": (watch_execution, {"execution": execution, "execution_name": full_name})},
+                   deadline=lambda: max(1.0, min(15.0, ends - time.monotonic() + 0.5)), interval_s=poll,
+                   until=ends, on_result=on_result, tick=tick)
+    return waiter.outcome or waiter.on_clock(max(time.time(), waiter.ends_at))
 
 
 @cli.group()
@@ -585,7 +651,7 @@ def sandbox() -> None:
 
 @sandbox.command("serve")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 [default: a free one].")
-@click.option("--scenario", default="default", show_default=True, help="Scenario directory under fixtures/scenarios/.")
+@click.option("--scenario", default="default", show_default=True, help="A scenario shipped with arrctl (arrctl/sandbox/scenarios/), or a scenario directory.")
 @click.option("--fault", "faults", multiple=True, metavar="SERVICE:KIND[:ARG]",
               help="Switch a fault on (repeatable): SERVICE run|vertex|build|logging|wandb; KIND latency:S, hang, "
                    "status:CODE, malformed, trickle, pages:N. ARRCTL_SANDBOX_FAULTS adds more (comma separated).")
@@ -617,14 +683,14 @@ def main() -> None:
     except (StdoutClosed, BrokenPipeError):
         _quiet_exit()
     except StdoutFailed as exc:
-        click.echo(f"arrctl: error: {exc}", err=True)
+        say(f"arrctl: error: {exc}")
         sys.exit(EXIT_FAIL)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 — a user sees one line; developers set ARRCTL_DEBUG
         if os.environ.get("ARRCTL_DEBUG"):
             raise
-        click.echo(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)", err=True)
+        say(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)")
         sys.exit(70)
 
 

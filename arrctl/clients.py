@@ -145,6 +145,10 @@ class LockedEmitter:
         with self._lock:
             self._inner.call(api, n)
 
+    def log_reads(self, report: dict[str, Any]) -> None:
+        with self._lock:
+            self._inner.log_reads(report)
+
 
 def fan_out(parts: Iterable[T], work: Callable[[T], R], budget_s: float,
             ) -> Iterator[tuple[T, R | None, str | None]]:

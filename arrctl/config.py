@@ -29,6 +29,8 @@ class Config:
     """Cloud Run job that runs the W&B Launch agent (`[runner] job`)."""
     runner_limit: int = 5
     """How many of the newest executions to show (`[runner] limit`)."""
+    runner_region: str | None = None
+    """Region where the runner job is deployed, which `launch` runs (`[runner] region`; default the first of `regions`)."""
     builds_recent: int = 4
     """How many finished builds to show (`[builds] recent`)."""
     builds_queued_warn_s: float = 600.0
@@ -55,6 +57,11 @@ class Config:
     """Terminal facts older than this are pruned from the state store (`[state] retention_days`)."""
     path: str | None = None
     """The file this came from (for messages), or None."""
+
+
+    def job_region(self) -> str:
+        """Where the runner job is deployed: `[runner] region`, else the first of `regions`."""
+        return self.runner_region or self.regions[0]
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -109,6 +116,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("", "regions"): ("regions", _regions),
     ("runner", "job"): ("runner_job", _str),
     ("runner", "limit"): ("runner_limit", _pos_int),
+    ("runner", "region"): ("runner_region", _str),
     ("builds", "recent"): ("builds_recent", _pos_int),
     ("builds", "queued_warn_s"): ("builds_queued_warn_s", _pos_float),
     ("vertex", "limit"): ("vertex_limit", _pos_int),

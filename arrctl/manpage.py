@@ -46,7 +46,7 @@ ENVIRONMENT = [
 ]
 
 FILES = [
-    ("~/.config/arrctl/config.toml", "Configuration (TOML): project, regions, [runner] job, limit; [builds] recent, "
+    ("~/.config/arrctl/config.toml", "Configuration (TOML): project, regions, [runner] job, region, limit; [builds] recent, "
      "queued_warn_s; [vertex] limit; [wandb] entity, project, completed_limit, heartbeat_warn_s; "
      "[deadlines] SOURCE = seconds; [watch] interval, heartbeat; [state] retention_days."),
     ("~/.local/state/arrctl/state.sqlite3", "Terminal-state memory, last good rows, what check reported (0600). "

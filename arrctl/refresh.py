@@ -10,7 +10,7 @@ from typing import Any, Callable
 from arrctl.config import Config, require_project
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
-from arrctl.sources import FetchContext
+from arrctl.sources import FetchContext, logs
 from arrctl.store import Fact, Store
 from arrctl.supervisor import Supervisor, WorkerSpec
 
@@ -139,6 +139,9 @@ class Refresher:
         if set(sources) & GOOGLE_SOURCES:
             require_project(self.config)
         known = {source: self._facts(source) for source in sources}
+        retries = self._log_retries("runner") if "runner" in sources else {}
+        hold_s = self.logging_hold_s()
+        started = self.clock()
         specs = []
         for source in sources:
             deadline = self.deadline(source)
@@ -146,9 +149,14 @@ class Refresher:
                 config=self.config, known_terminal=frozenset(known[source]), deadline_s=deadline,
                 call_timeout_s=call_timeout(deadline),
                 gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb,
+                log_retry={id_: (times, max(0.0, next_at - started), reason)
+                           for id_, (times, next_at, reason) in retries.items() if id_ not in known[source]}
+                if source == "runner" else {},
+                logging_hold_s=hold_s,
             )
             specs.append(WorkerSpec(source, ctx, deadline, self.fetch_overrides.get(source)))
         results = self.supervisor.run(specs, tick)
+        self.note_log_reads(results.values(), per_id=True)
         now = self.clock()
         new_facts = [f for r in results.values() for f in r.facts] + facts_from_rows(results, known)
         for fact in new_facts:
@@ -173,12 +181,58 @@ class Refresher:
                  tick: Callable[[], None] | None = None) -> dict[str, SourceResult]:
         """Run ad-hoc fetch functions (launch, explain) in killable workers; no memory involved."""
         specs = []
+        hold_s = self.logging_hold_s()
         for name, (fetch, extra) in fetches.items():
             ctx = FetchContext(config=self.config, deadline_s=deadline,
                                call_timeout_s=call_timeout(deadline),
-                               gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb, extra=extra)
+                               gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb, extra=extra,
+                               logging_hold_s=hold_s)
             specs.append(WorkerSpec(name, ctx, deadline, fetch))
-        return self.supervisor.run(specs, tick)
+        results = self.supervisor.run(specs, tick)
+        self.note_log_reads(results.values(), per_id=False)
+        return results
+
+    def poll(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: Callable[[], float], interval_s: float,
+             until: float, on_result: Callable[[str, SourceResult], bool],
+             tick: Callable[[], bool] | None = None) -> None:
+        """Poll ad-hoc fetches (launch), each in its own rhythm (Supervisor.poll); `deadline()` per start."""
+        def spec(name: str) -> WorkerSpec:
+            fetch, extra = fetches[name]
+            seconds = deadline()
+            ctx = FetchContext(config=self.config, deadline_s=seconds, call_timeout_s=call_timeout(seconds),
+                               gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb, extra=extra,
+                               logging_hold_s=self.logging_hold_s())
+            return WorkerSpec(name, ctx, seconds, fetch)
+
+        def noted(name: str, result: SourceResult) -> bool:
+            self.note_log_reads([result], per_id=False)
+            return on_result(name, result)
+
+        self.supervisor.poll(spec, list(fetches), interval_s, until, noted, tick)
+
+    def logging_hold_s(self) -> float:
+        """Seconds the project's Cloud Logging reads must still wait after a 429 (any process's)."""
+        if not self.config.project:
+            return 0.0
+        try:
+            _times, until = self.store.logging_hold(self.config.project)
+        except sqlite3.Error:
+            return 0.0
+        return max(0.0, until - self.clock())
+
+    def note_log_reads(self, results: Any, per_id: bool) -> None:
+        """Store how the workers' log reads went: backoff per execution, the project's 429 hold."""
+        for result in results:
+            for report in result.log_reads:
+                try:
+                    if per_id:
+                        self.store.record_log_reads(result.source, report.get("read") or [],
+                                                    report.get("cut") or {}, logs.retry_delay_s)
+                    if report.get("called") and self.config.project:
+                        self.store.record_logging_quota(self.config.project, bool(report.get("rate_limited")),
+                                                        logs.hold_s)
+                except sqlite3.Error as exc:
+                    self.warn(f"could not save the state of log reads ({exc}); continuing without it")
 
     def run_one(self, name: str, fetch: Any, extra: dict[str, Any], deadline: float | None = None) -> SourceResult:
         """One ad-hoc fetch in a killable worker."""
@@ -189,6 +243,12 @@ class Refresher:
             return self.store.facts(source)
         except sqlite3.Error as exc:
             self.warn(f"could not read state ({exc}); continuing without it")
+            return {}
+
+    def _log_retries(self, source: str) -> dict[str, tuple[int, float, str | None]]:
+        try:
+            return self.store.log_retries(source)
+        except sqlite3.Error:
             return {}
 
     def _last_good(self, source: str) -> tuple[list[Row], float] | None:

@@ -1,7 +1,18 @@
-"""Make remote text safe to show: secrets redacted, terminal controls removed, one line."""
+"""Make remote text safe to show: secrets redacted, terminal controls removed, one line.
+
+Two kinds of secret are masked: those recognised by their shape (OAuth tokens `ya29.…`,
+`Bearer …`, private keys, `password=…`, environment entries named like a secret) and the
+*known* ones — values arrctl itself holds (the user's WANDB_API_KEY), registered with
+`add_known_secret` and masked wherever they appear, with nothing around them to anchor on.
+W&B Launch writes the API key into the Vertex job's environment in plain text
+(wandb/sdk/launch/runner/vertex_runner.py extends `container_spec.env` with
+`launch_project.get_env_vars_dict`, which sets WANDB_API_KEY), so a job spec quoted in a log
+or an error carries the key bare.
+"""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 from collections.abc import Iterable
@@ -16,9 +27,19 @@ _PEM = re.compile(
 )
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
-_BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
-# Google OAuth access tokens always start with "ya29.".
-_OAUTH = re.compile(r"\bya29\.[0-9A-Za-z_\-.]+")
+_BEARER = re.compile(r"\b(Bearer)(?:\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+# Google OAuth access tokens always start with "ya29.", wherever they are (after `%20`, `=`, a
+# letter): no word boundary is asked for.
+_OAUTH = re.compile(r"ya29\.[0-9A-Za-z_\-]{4,}[0-9A-Za-z_\-.]*")
+# An environment entry whose name says secret, as JSON / Python ({"name": "WANDB_API_KEY",
+# "value": "..."}) or protobuf text (env { name: "WANDB_API_KEY" value: "..." }), as a Vertex
+# job spec shows it.
+_ENV_ENTRY = re.compile(
+    r"(?i)(?P<head>[\"']?name[\"']?\s{0,3}[:=]\s{0,3}[\"'][\w.\-]{0,60}"
+    r"(?:api[_\-]?key|token|secret|password|passwd)[\w.\-]{0,60}[\"']\s{0,3},?\s{0,3}"
+    r"[\"']?value[\"']?\s{0,3}[:=]\s{0,3})(?P<quote>[\"'])(?P<value>[^\"'\n]{1,4000})(?P=quote)")
+_KNOWN_MIN_CHARS = 8  # shorter values are too likely to occur by chance to be masked blindly
+_known: list[str] = []
 # Credentials in a URL (https://api:<key>@api.wandb.ai, as W&B's netrc-style auth writes it).
 _URL_CREDENTIALS = re.compile(r"(://[^/\s:@]{1,100}:)[^@\s/]{1,400}@")
 _WANDB_API_PAIR = re.compile(r"\b(api:)[A-Za-z0-9_\-]{40,}\b")
@@ -52,12 +73,34 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u206
 _WHITESPACE = re.compile(r"\s+")
 
 
+def add_known_secret(value: str | None) -> None:
+    """Mask `value` wherever it appears in any text from now on (and W&B's Basic auth form of it)."""
+    value = (value or "").strip()
+    if len(value) < _KNOWN_MIN_CHARS:
+        return
+    basic = base64.b64encode(f"api:{value}".encode()).decode()  # Authorization: Basic of a W&B key
+    for form in (value, basic, basic.rstrip("=")):
+        if form not in _known:
+            _known.append(form)
+    _known.sort(key=len, reverse=True)  # the longest first, so no part of one is left behind
+
+
+def mask_known(text: str) -> str:
+    """Text with every known secret replaced by [REDACTED] (cheap: plain substring search)."""
+    for secret in _known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact(text: str) -> str:
     """Replace secrets (API keys, OAuth and bearer tokens, private keys, passwords) by [REDACTED]."""
+    text = mask_known(text)
     if "PRIVATE KEY-----" in text:
         text = _PEM.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _OAUTH.sub(REDACTED, text)
+    text = _ENV_ENTRY.sub(lambda m: f"{m.group('head')}{m.group('quote')}{REDACTED}{m.group('quote')}", text)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
     text = _WANDB_API_PAIR.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _API_KEY_BARE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
@@ -153,3 +196,12 @@ def clean_row(row: dict[str, Any]) -> dict[str, Any]:
 def _looks_secret(text: str) -> bool:
     """Cheap pre-check: only text that might hold a secret pays for `redact`."""
     return redact(text) != text
+
+
+def mask_known_bytes(data: bytes) -> bytes:
+    """Bytes (an NDJSON line, a report) with every known secret replaced by [REDACTED]."""
+    for secret in _known:
+        encoded = secret.encode()
+        if encoded in data:
+            data = data.replace(encoded, REDACTED.encode())
+    return data

@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS terminal (
 CREATE TABLE IF NOT EXISTS last_good (
     source TEXT PRIMARY KEY, saved_at REAL NOT NULL, rows BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS log_reads (
+    source TEXT NOT NULL, id TEXT NOT NULL, attempts INTEGER NOT NULL, next_at REAL NOT NULL,
+    reason TEXT, PRIMARY KEY (source, id)
+);
 CREATE TABLE IF NOT EXISTS reported (
     consumer TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
     first_reported REAL NOT NULL, last_seen REAL NOT NULL,
@@ -188,6 +192,48 @@ class Store:
         except orjson.JSONDecodeError:
             return None
 
+    # -- Cloud Logging reads cut short: retried with backoff, by every process alike -------
+
+    def log_retries(self, source: str) -> dict[str, tuple[int, float, str | None]]:
+        """Ids of `source` whose log reads were cut short: (times, when the next may be, reason)."""
+        return {id_: (int(attempts), float(next_at), reason) for id_, attempts, next_at, reason in self.db.execute(
+            "SELECT id, attempts, next_at, reason FROM log_reads WHERE source=?", (source,))}
+
+    def record_log_reads(self, source: str, read: Iterable[str], cut: dict[str, str],
+                         delay: Callable[[int], float]) -> None:
+        """Forget the ids read to the end; count one more cut read of the others, next try after `delay(times)`."""
+        now = self.clock()
+        with _immediate(self.db):
+            for id_ in read:
+                self.db.execute("DELETE FROM log_reads WHERE source=? AND id=?", (source, id_))
+            for id_, reason in cut.items():
+                found = self.db.execute("SELECT attempts FROM log_reads WHERE source=? AND id=?",
+                                        (source, id_)).fetchone()
+                attempts = (found[0] if found else 0) + 1
+                self.db.execute("INSERT OR REPLACE INTO log_reads (source, id, attempts, next_at, reason)"
+                                " VALUES (?,?,?,?,?)", (source, id_, attempts, now + delay(attempts), reason))
+
+    def logging_hold(self, project: str) -> tuple[int, float]:
+        """(429s in a row, until when) for the Cloud Logging reads of a project; (0, 0) when none."""
+        found = self.db.execute("SELECT attempts, next_at FROM log_reads WHERE source='logging' AND id=?",
+                                (project,)).fetchone()
+        return (int(found[0]), float(found[1])) if found else (0, 0.0)
+
+    def record_logging_quota(self, project: str, rate_limited: bool, hold: Callable[[int], float]) -> float:
+        """After a read: hold the project's reads after a 429 (longer each time), else lift the hold; the hold's end."""
+        now = self.clock()
+        with _immediate(self.db):
+            if not rate_limited:
+                self.db.execute("DELETE FROM log_reads WHERE source='logging' AND id=?", (project,))
+                return 0.0
+            found = self.db.execute("SELECT attempts FROM log_reads WHERE source='logging' AND id=?",
+                                    (project,)).fetchone()
+            times = (found[0] if found else 0) + 1
+            until = now + hold(times)
+            self.db.execute("INSERT OR REPLACE INTO log_reads (source, id, attempts, next_at, reason)"
+                            " VALUES ('logging',?,?,?,?)", (project, times, until, "429"))
+            return until
+
     # -- what check has reported ---------------------------------------------------------
 
     def unreported(self, keys: Iterable[tuple[str, str]], consumer: str = "check") -> set[tuple[str, str]]:
@@ -226,6 +272,7 @@ class Store:
         with _immediate(self.db):
             gone = self.db.execute("DELETE FROM terminal WHERE first_seen < ?", (cutoff,)).rowcount
             gone += self.db.execute("DELETE FROM reported WHERE last_seen < ?", (cutoff,)).rowcount
+            gone += self.db.execute("DELETE FROM log_reads WHERE next_at < ?", (cutoff,)).rowcount
         return int(gone)
 
 

@@ -49,6 +49,7 @@ class _Worker:
     parts: dict[str | None, list[Row]] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
+    log_reads: list[dict[str, Any]] = field(default_factory=list)
     outcome: str | None = None  # "done" | "error" from the worker's own last message
     error: str | None = None
     eof: bool = False
@@ -95,6 +96,65 @@ class Supervisor:
                 self._reap(worker)
             selector.close()
         return {w.spec.source: self._result(w) for w in workers}
+
+    def poll(self, specs: Callable[[str], WorkerSpec], names: list[str], interval_s: float, until: float,
+             on_result: Callable[[str, SourceResult], bool], tick: Callable[[], bool] | None = None) -> None:
+        """Keep one worker per name going, each on its own rhythm, until `until` (our clock).
+
+        A name's worker is started again `interval_s` after its previous one started (at once if
+        that has passed), so a hung source never delays the others' results: `on_result` gets
+        each result the moment its worker is gone. `on_result` or `tick` (called at least every
+        0.25 s) returning True ends the polling. Every worker still running is killed and reaped.
+        """
+        selector = selectors.DefaultSelector()
+        running: dict[str, _Worker] = {}
+        next_start = {name: self.clock() for name in names}
+        try:
+            if self.receiver is not None:
+                selector.register(self.receiver.fd, selectors.EVENT_READ, None)
+            while self.clock() < until:
+                now = self.clock()
+                for name in names:
+                    if name not in running and next_start[name] <= now:
+                        running[name] = self._start(specs(name), selector)
+                for worker in running.values():
+                    self._enforce_deadline(worker, now)
+                wake = min([self._next_event(w) for w in running.values()]
+                           + [t for n, t in next_start.items() if n not in running] + [until])
+                for key, _ in selector.select(max(0.0, min(wake - self.clock(), 0.25))):
+                    if key.data is None:
+                        assert self.receiver is not None
+                        self.receiver.drain()
+                        self.receiver.check()
+                        continue
+                    kind, worker = key.data
+                    if kind == "exit":
+                        worker.exited = True
+                        selector.unregister(key.fileobj)
+                    self._drain(worker, selector)
+                if self.receiver is not None:
+                    self.receiver.check()
+                for name, worker in list(running.items()):
+                    if worker.exited and not worker.eof:
+                        self._close_pipe(worker, selector)  # a grandchild may hold the write end
+                    if worker.exited and worker.eof:
+                        worker.finished_at = self.clock()
+                        del running[name]
+                        self._reap(worker)
+                        next_start[name] = max(worker.started + interval_s, self.clock())
+                        if on_result(name, self._result(worker)):
+                            return
+                if tick is not None and tick():
+                    return
+        except BaseException:
+            for worker in running.values():
+                self._kill_now(worker)
+            raise
+        finally:
+            for worker in running.values():
+                self._kill_now(worker)
+                self._reap(worker)
+            selector.close()
 
     def _start(self, spec: WorkerSpec, selector: selectors.BaseSelector) -> _Worker:
         read_fd, write_fd = os.pipe()
@@ -249,6 +309,8 @@ class Supervisor:
             worker.plan = list(message["parts"])
         elif kind == "facts":
             worker.facts.extend(message["facts"])
+        elif kind == "log_reads":
+            worker.log_reads.append(dict(message["report"]))
         elif kind == "call":
             api = str(message["api"])
             worker.calls[api] = worker.calls.get(api, 0) + int(message.get("n", 1))
@@ -262,7 +324,7 @@ class Supervisor:
         spec = worker.spec
         end = worker.finished_at or self.clock()
         result = SourceResult(source=spec.source, facts=worker.facts, calls=worker.calls,
-                              took_s=max(0.0, end - worker.started))
+                              took_s=max(0.0, end - worker.started), log_reads=worker.log_reads)
         if None in worker.parts:
             result.rows = list(worker.parts[None])
         else:

@@ -50,6 +50,9 @@ class PipeEmitter(Emitter):
     def call(self, api: str, n: int = 1) -> None:
         self.send({"kind": "call", "api": api, "n": n})
 
+    def log_reads(self, report: dict[str, Any]) -> None:
+        self.send({"kind": "log_reads", "report": clean_value(report)})
+
 
 def die_with_parent(parent_pid: int) -> None:
     """Ask the kernel to SIGKILL us when the supervisor dies; exit now if it already has."""
@@ -98,10 +101,10 @@ def run_worker(source: str, ctx: FetchContext, write_fd: int, parent_pid: int,
             fetch(ctx, emit)
             emit.send({"kind": "done"})
         except SourceError as exc:
-            emit.send({"kind": "error", "message": str(exc) or type(exc).__name__,
+            emit.send({"kind": "error", "message": clean_value(str(exc) or type(exc).__name__),
                        "timeout": isinstance(exc, SourceTimeout)})
         except Exception as exc:  # noqa: BLE001 — every failure must become a one-line record
-            emit.send({"kind": "error", "message": one_line_error(exc)})
+            emit.send({"kind": "error", "message": clean_value(one_line_error(exc))})
     except BaseException:  # noqa: BLE001 — e.g. a broken pipe once the supervisor is gone
         code = 1
     finally:

@@ -138,3 +138,15 @@ def test_closed_stdout_fd_ends_quietly_and_a_full_disk_is_one_line(tmp_path: Pat
 def test_durations_are_bounded():
     assert invoke("get", "--deadline", "inf").exit_code == 2
     assert invoke("watch", "--interval", "1e9").exit_code == 2
+
+
+def test_the_users_own_wandb_key_is_masked_wherever_it_appears(tmp_path: Path):
+    key = "5eC7e7" + "ab" * 17  # 40 characters, as W&B keys are
+    log = (f"agent starting with {key}\n"
+           f"Traceback (most recent call last):\nRuntimeError: could not log in as {key} (Bearer ya29.c0tok_9)\n")
+    env = {**os.environ, "WANDB_API_KEY": key}
+    for args in (["explain", "--from-file", "-"], ["explain", "--from-file", "-", "--json"]):
+        done = subprocess.run([ARRCTL, *args], input=log, capture_output=True, text=True, env=env, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert key not in done.stdout + done.stderr and "c0tok_9" not in done.stdout
+        assert "could not log in as [REDACTED] (Bearer [REDACTED])" in done.stdout

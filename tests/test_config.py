@@ -63,7 +63,7 @@ def test_missing_default_file_is_fine_but_missing_explicit_file_is_an_error(tmp_
 @pytest.mark.parametrize("text, message", [
     ('regions = "us-central1"', 'regions: expected a non-empty list of region names, e.g. ["us-central1", "europe-west2"], got \'us-central1\''),
     ("[runner]\nlimit = 0", "[runner] limit: expected a whole number of at least 1, got 0"),
-    ("[runner]\nlimt = 3", "[runner] limt: unknown key (expected one of: job, limit)"),
+    ("[runner]\nlimt = 3", "[runner] limt: unknown key (expected one of: job, limit, region)"),
     ("[deadlines]\nrunnr = 3", "[deadlines] runnr: unknown source (expected one of: runner, builds, vertex, active, completed)"),
     ("[watch]\ninterval = -1", "[watch] interval: expected a number of seconds greater than 0 and at most 86400, got -1"),
     ("[deadlines]\nrunner = inf", "[deadlines] runner: expected a number of seconds greater than 0 and at most 86400, got inf"),
@@ -91,3 +91,14 @@ def test_default_paths_follow_xdg():
     assert default_state_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/arrctl")
     assert default_state_dir({"ARRCTL_STATE_DIR": "/d"}) == Path("/d")
     assert default_state_dir({"HOME": "/h"}) == Path("/h/.local/state/arrctl")
+
+
+def test_runner_region_is_where_launch_runs_the_job(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('project = "p"\nregions = ["us-central1", "europe-west2"]\n[runner]\nregion = "europe-west2"\n')
+    assert load_config(path, {}, explicit=True).job_region() == "europe-west2"
+    path.write_text('project = "p"\nregions = ["asia-east1", "europe-west2"]\n')
+    assert load_config(path, {}, explicit=True).job_region() == "asia-east1"  # default: the first of regions
+    path.write_text('project = "p"\n[runner]\nregion = ""\n')
+    with pytest.raises(ConfigError, match=r"\[runner\] region: expected a non-empty string"):
+        load_config(path, {}, explicit=True)

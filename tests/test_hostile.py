@@ -1,6 +1,6 @@
 """Hostile remote text (issue 9.3): the `hostile` scenario through every output of the installed `arrctl`.
 
-fixtures/scenarios/hostile/ puts escape sequences (OSC title, clear screen, colours), NUL and
+arrctl/sandbox/scenarios/hostile/ puts escape sequences (OSC title, clear screen, colours), NUL and
 other C0/C1 controls, 100 KB lines and secrets (a W&B key, ya29. and Bearer tokens, a PEM
 private key, password=) into execution logs, condition messages, build/job/run names and error
 messages. Nothing raw may reach a terminal, every NDJSON line must stay valid JSON, every secret
@@ -31,6 +31,10 @@ SECRETS = {
     "PEM body": "MIIEvQIBADANBgkqhkiG9w0",
     "PEM body 2": "Zm9vYmFyYmF6cXV4aG9zdGlsZWtleW1hdGVyaWFs",
     "password": "hunter2hunter2",
+    # the key arrctl holds (--demo's), bare in a log and in Vertex job specs' env (W&B Launch puts it there)
+    "configured W&B key": "demo0000000000000000000000",
+    "Bearer ya29 token": "c0HostileBearerToken",
+    "URL-encoded Bearer token": "c0HostileEncodedToken",
 }
 # Raw bytes a terminal would act on: C0 controls except newline and tab, DEL, and C1 controls
 # (U+0080-U+009F as UTF-8), plus the raw single bytes of 8-bit C1 that would not be UTF-8.

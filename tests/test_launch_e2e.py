@@ -91,3 +91,49 @@ def test_progress_lines_keep_coming_while_vertex_hangs(tmp_path: Path):
     stamps.append(time.monotonic())  # the end counts: no silence longer than 5 s anywhere
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert len(stamps) >= 3 and max(gaps) < 5.5, gaps
+
+
+def test_a_colleagues_job_does_not_count_the_execution_logs_tell_ours(tmp_path: Path):
+    # a colleague's job appears QUEUED at 1 s; ours at 2 s, FAILED: "created after the start" would say success
+    obj = result(done := launch(tmp_path, "launch-crowded", "--json"))
+    assert done.returncode == 1, done.stderr
+    assert (obj["result"], obj["via"], obj["job"]["status"]) == ("failure", "vertex", "FAILED")
+    # told by whichever of its logs' ids came first: queue item, run id or resource name
+    assert obj["match"] in ("config", "label", "log") and obj["job"]["name"] != "someone-elses-sweep"
+
+
+def test_a_runner_that_idles_out_launched_nothing(tmp_path: Path):
+    done = launch(tmp_path, "launch-idle")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[0] == "FAILED: the runner finished without launching anything (Runs: 0)"
+
+
+def test_without_readable_logs_the_time_window_decides_and_says_so(tmp_path: Path):
+    env = {**os.environ, "ARRCTL_SANDBOX_SCENARIO": "default", "ARRCTL_SANDBOX_FAULTS": "logging:status:403"}
+    done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "launch", "--poll", "0.5"],
+                          capture_output=True, text=True, timeout=50, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "  matched by time only: created after the start (the logs named no job)" in done.stdout.splitlines()
+
+
+def test_timeout_bounds_the_start_of_the_job_too(tmp_path: Path):
+    env = {**os.environ, "ARRCTL_SANDBOX_FAULTS": "run:hang"}
+    began = time.monotonic()
+    done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "launch", "--timeout", "5"],
+                          capture_output=True, text=True, timeout=50, env=env)
+    took = time.monotonic() - began
+    assert done.returncode == 124, done.stderr
+    assert done.stdout.startswith("TIMEOUT: Cloud Run did not answer the start of vertex-ai-launcher in us-central1")
+    assert took < 5 + 4  # the timeout and the sandbox's start, not 30 s of RunJob
+
+
+def test_a_hung_vertex_does_not_hold_back_the_execution(tmp_path: Path):
+    # the execution fails at 5 s; Vertex never answers (each of its polls runs into a 15 s deadline)
+    env = {**os.environ, "ARRCTL_SANDBOX_SCENARIO": "launch-exec-fails", "ARRCTL_SANDBOX_FAULTS": "vertex:hang"}
+    began = time.monotonic()
+    done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "launch", "--poll", "0.5", "--json"],
+                          capture_output=True, text=True, timeout=50, env=env)
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stderr
+    assert result(done)["via"] in ("execution", "logs")  # its fatal log line or its end
+    assert took < 12  # not held until the hung Vertex poll's 15 s deadline

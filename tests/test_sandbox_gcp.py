@@ -33,7 +33,7 @@ NOW = 1_750_000_000.0
 P = "arr-demo"
 JOB = f"projects/{P}/locations/us-central1/jobs/vertex-ai-launcher"
 T = 5.0  # every call gets an explicit timeout and retry=None
-LOGS = Path(__file__).resolve().parents[1] / "fixtures/scenarios/default/logs"
+LOGS = Path(__file__).resolve().parents[1] / "arrctl/sandbox/scenarios/default/logs"
 EXEC_LABEL = 'labels."run.googleapis.com/execution_name"'
 
 
@@ -120,9 +120,10 @@ def payload(entry: dict[str, Any]) -> str:
     return entry.get("textPayload") or entry["jsonPayload"]["message"]
 
 
-def by_execution(*names: str) -> str:
-    """The OR-ed execution filter the runner source sends."""
-    return " OR ".join(f'{EXEC_LABEL}="{name}"' for name in names)
+def by_execution(*names: str, since: float = -86400) -> str:
+    """The OR-ed execution filter the runner source sends, bounded below (the API has no default)."""
+    ored = " OR ".join(f'{EXEC_LABEL}="{name}"' for name in names)
+    return f'({ored}) AND timestamp>="{rfc3339(at(since))}"'
 
 
 # --- Cloud Run -------------------------------------------------------------------------------
@@ -224,7 +225,10 @@ def test_run_job_returns_an_operation_whose_execution_evolves(cloud: Any) -> Non
     (job,) = custom_jobs(c, filter=jobs_after)
     assert job.state == aiplatform_v1.JobState.JOB_STATE_QUEUED
     assert job.create_time.timestamp() == at(2)
-    assert job.labels["launched-by"] == started.name.rsplit("/", 1)[1]
+    run_id = job.labels["wandb-run-id"]  # as W&B Launch labels the job it submits
+    env = {e.name: e.value for e in job.job_spec.worker_pool_specs[0].container_spec.env}
+    assert env["WANDB_RUN_ID"] == run_id and env["WANDB_API_KEY"] == "demo" + "0" * 36  # plain text, as W&B writes it
+    assert env["WANDB_LAUNCH_TRACE_ID"]  # the run queue item
     c.clock.set(4)
     assert custom_jobs(c, filter=jobs_after)[0].state == aiplatform_v1.JobState.JOB_STATE_RUNNING
 
@@ -235,8 +239,9 @@ def test_run_job_returns_an_operation_whose_execution_evolves(cloud: Any) -> Non
     found, _ = entries(c, by_execution(started.name.rsplit("/", 1)[1]))
     texts = [payload(e) for e in found]
     assert "Runs: 1" in texts
-    assert f"✅ Job submitted to Vertex AI (run launch01, job {job.name.rsplit('/', 1)[1]})" \
-        in texts
+    assert f"✅ Job submitted to Vertex AI (run {run_id}, job {job.name.rsplit('/', 1)[1]})" in texts
+    assert f"CustomJob created. Resource name: {job.name}" in texts  # the aiplatform SDK's own line
+    assert f"{{'runQueueItemId': '{env['WANDB_LAUNCH_TRACE_ID']}'," in texts
 
 
 def test_launch_vertex_fails(cloud: Any) -> None:
@@ -276,8 +281,8 @@ def test_launch_fatal_log_keeps_running(cloud: Any) -> None:
     assert not any("Quota" in payload(e) for e in entries(c, by_execution(name))[0])
     c.clock.set(3.5)
     newest = entries(c, by_execution(name))[0][0]
-    assert payload(newest) == ("wandb: ERROR launch: Error launching run launch03: 429 Quota "
-                               "'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.")
+    assert re.fullmatch(r"wandb: ERROR launch: Error launching run [0-9a-f]{8}: 429 Quota "
+                        r"'NVIDIA_L4_GPUS' exceeded\. Limit: 0\.0 in region us-west2\.", payload(newest))
     c.clock.set(600)
     assert executions(c)[0].running_count == 1
     assert not operation.done(retry=None)
@@ -450,7 +455,7 @@ def test_entries_of_two_or_ed_executions_newest_first(cloud: Any) -> None:
 
 def test_entries_paging_and_the_full_filter_form(cloud: Any) -> None:
     c = cloud()
-    names = ("vertex-ai-launcher-p3w9n", "vertex-ai-launcher-c9x3d")
+    names = ("vertex-ai-launcher-p3w9n", "vertex-ai-launcher-w4j1s")
     whole, _ = entries(c, by_execution(*names))
     full_form = ('resource.type="cloud_run_job" AND resource.labels.job_name="vertex-ai-launcher"'
                  f" AND ({by_execution(*names)})")
@@ -458,6 +463,41 @@ def test_entries_paging_and_the_full_filter_form(cloud: Any) -> None:
     assert pages == -(-len(whole) // 25)
     assert [e["insertId"] for e in paged] == [e["insertId"] for e in whole]
     assert entries(c, 'resource.type="cloud_run_revision" AND ' + by_execution(*names))[0] == []
+
+
+def test_a_search_covers_one_day_per_request_so_pages_may_be_empty(cloud: Any) -> None:
+    c = cloud()
+    # c9x3d ran 26 h ago: the first request searches the newest day and finds nothing there,
+    # yet says the search goes on (ListLogEntriesResponse.next_page_token, API reference)
+    flt = by_execution("vertex-ai-launcher-c9x3d", since=-93600)
+    body = {"resourceNames": [f"projects/{P}"], "filter": flt, "orderBy": "timestamp desc", "pageSize": 1000}
+    first = c.logging.api_request(method="POST", path="/entries:list", data=body, timeout=10)
+    assert "entries" not in first and first["nextPageToken"]
+    found, pages = entries(c, flt)
+    assert pages == 2 and len(found) == len(log_lines("vertex-ai-launcher-c9x3d.log"))
+    # a filter without timestamp>= searches the whole 30-day retention, one day per request
+    unbounded = f'{EXEC_LABEL}="vertex-ai-launcher-t2v6b"'
+    found, pages = entries(c, unbounded)
+    assert pages == 30 and len(found) == len(log_lines("vertex-ai-launcher-t2v6b.log")) + 1
+
+
+def test_reads_beyond_the_project_quota_get_429_with_its_details(cloud: Any, tmp_path: Path) -> None:
+    scenario = tmp_path / "tight-quota"
+    scenario.mkdir()
+    (scenario / "scenario.json").write_text(
+        '{"base": "%s", "logging": {"reads_per_minute": 2}}' % scenario_dir("default"))
+    c = cloud(scenario=str(scenario))
+    flt = by_execution("vertex-ai-launcher-t2v6b")
+    entries(c, flt)
+    entries(c, flt)
+    with pytest.raises(gexc.TooManyRequests) as caught:
+        entries(c, flt)
+    error = caught.value
+    assert error.reason == "RATE_LIMIT_EXCEEDED" and error.domain == "googleapis.com"
+    assert error.metadata["quota_limit"] == "ReadRequestsPerMinutePerProject"
+    assert error.metadata["quota_limit_value"] == "2"
+    assert error.metadata["quota_metric"] == "logging.googleapis.com/read_requests"
+    assert "Read requests per minute" in error.message
 
 
 def test_entries_pages_fault(cloud: Any) -> None:
@@ -505,8 +545,9 @@ def test_status_503_on_build_is_service_unavailable(cloud: Any) -> None:
 
 def test_status_429_on_logging_is_too_many_requests(cloud: Any) -> None:
     c = cloud("logging:status:429")
-    with pytest.raises(gexc.TooManyRequests):
+    with pytest.raises(gexc.TooManyRequests) as caught:
         entries(c, by_execution("vertex-ai-launcher-t2v6b"))
+    assert caught.value.metadata["quota_limit"] == "ReadRequestsPerMinutePerProject"  # the real body
 
 
 def test_malformed_bodies_raise_instead_of_hanging(cloud: Any) -> None:

@@ -23,7 +23,7 @@ from arrctl.sandbox.scenario import ManualClock
 from arrctl.sandbox.server import SandboxServer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCENARIO = ROOT / "fixtures" / "scenarios" / "default"
+SCENARIO = ROOT / "arrctl" / "sandbox" / "scenarios" / "default"
 KEY = "demo" + "0" * 36
 ENTITY, PROJECT = "arr-demo", "arr-coc-0-1"
 START = 1_795_000_000.0  # 2026-11-18T...Z: any fixed epoch, so stamps are exact

@@ -141,3 +141,35 @@ def test_large_inputs_stay_linear(size: int) -> None:
 
 def test_safe_line_keeps_indentation() -> None:
     assert safe_line('  File "x.py", line 3\x1b[0m') == '  File "x.py", line 3'
+
+
+# --- known secrets: the values arrctl holds, masked wherever they appear -----------------------
+
+def test_a_known_secret_is_masked_bare_and_in_w_and_b_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    from arrctl import sanitize
+
+    monkeypatch.setattr(sanitize, "_known", [])
+    key = "f" * 8 + "live" + "9" * 28
+    assert redact(f"agent key {key} loaded") == f"agent key {key} loaded"  # no shape to recognise it by
+    sanitize.add_known_secret(key)
+    basic = base64.b64encode(f"api:{key}".encode()).decode()
+    assert redact(f"agent key {key} loaded") == "agent key [REDACTED] loaded"
+    assert redact(f"Authorization: Basic {basic}") == "Authorization: Basic [REDACTED]"
+    assert sanitize.mask_known_bytes(f'{{"m": "{key}"}}'.encode()) == b'{"m": "[REDACTED]"}'
+    sanitize.add_known_secret("short")  # too likely to occur by chance
+    assert redact("a short word") == "a short word"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("x-goog-api-client:Bearer%20ya29.c0Encoded_8w end", "x-goog-api-client:Bearer [REDACTED] end"),
+    ("access_tokenya29.a0GluedToken_1 end", "access_token[REDACTED] end"),
+    ('env { name: "WANDB_API_KEY" value: "k3y" } env { name: "WANDB_RUN_ID" value: "r1" }',
+     'env { name: "WANDB_API_KEY" value: "[REDACTED]" } env { name: "WANDB_RUN_ID" value: "r1" }'),
+    ('[{"name": "WANDB_API_KEY", "value": "k3y"}, {"name": "WANDB_RUN_ID", "value": "r1"}]',
+     '[{"name": "WANDB_API_KEY", "value": "[REDACTED]"}, {"name": "WANDB_RUN_ID", "value": "r1"}]'),
+    ("{'name': 'HF_TOKEN', 'value': 'hf_abc'}", "{'name': 'HF_TOKEN', 'value': '[REDACTED]'}"),
+])
+def test_tokens_anywhere_and_secret_environment_entries_of_a_job_spec(text: str, expected: str) -> None:
+    assert redact(text) == expected

@@ -275,6 +275,7 @@ class FakeEmitter:
         self.parts: list[tuple[str | None, list]] = []
         self.facts_sent: list[dict] = []
         self.calls: dict[str, int] = {}
+        self.log_reports: list[dict] = []
 
     def plan(self, parts):
         self.planned = list(parts)
@@ -287,6 +288,9 @@ class FakeEmitter:
 
     def call(self, api, n=1):
         self.calls[api] = self.calls.get(api, 0) + n
+
+    def log_reads(self, report):
+        self.log_reports.append(report)
 
     def final(self) -> list:
         """The last complete set of rows (part None)."""
@@ -382,7 +386,8 @@ def test_runner_explains_every_terminal_execution_with_one_query(make_sandbox):
         'Failed to pull image "us-central1-docker.pkg.dev/arr-demo/arr-coc-registry/arr-vertex-launcher:v7"')
     assert {r["id"]: r["message"] for r in rows if r["status"] == "SUCCEEDED"} == SUCCESS_MESSAGES
     assert len(emit.facts_sent) == 11
-    assert requests_made(sandbox)["logging"] == 1
+    # one query; the oldest execution is 26 h old, and a request searches one day of logs
+    assert requests_made(sandbox)["logging"] == 2 and len(emit.log_reports) == 1
 
 
 def test_runner_reads_no_logs_for_known_terminal_executions(sandbox):

@@ -31,7 +31,7 @@ from arrctl.sources.wandb_common import (
     MalformedRun, describe_error, parse_run, root_error, sweep_private_dirs)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCENARIO = ROOT / "fixtures" / "scenarios" / "default"
+SCENARIO = ROOT / "arrctl" / "sandbox" / "scenarios" / "default"
 KEY = "demo" + "0" * 36
 ENTITY, PROJECT = "arr-demo", "arr-coc-0-1"
 NOW = 1_795_000_000.0  # 2026-11-18T11:06:40Z
@@ -154,7 +154,7 @@ def _chained(outer: BaseException, inner: BaseException) -> BaseException:
 
 @pytest.mark.parametrize("exc, expected", [
     (_chained(RuntimeError("Failed to verify credentials with https://api.wandb.ai: denied"),
-              FakeApiFailure("denied", 403)), "W&B: authentication failed (403): check WANDB_API_KEY"),
+              FakeApiFailure("denied", 403)), "W&B: authentication failed (403) at api.wandb.ai: check WANDB_API_KEY"),
     (FakeApiFailure("POST https://api.wandb.ai/graphql giving up after 2 attempt(s)\n"
                     "while retrying: HTTP 429: slow down"), "W&B: rate limited (429), gave up after retries"),
     (FakeApiFailure("giving up: HTTP 502: <html>bad gateway</html>"), "W&B: server error (502) from api.wandb.ai"),
@@ -196,6 +196,9 @@ class FakeEmitter:
 
     def call(self, api: str, n: int = 1) -> None:
         self.calls[api] = self.calls.get(api, 0) + n
+
+    def log_reads(self, report: dict[str, Any]) -> None:
+        raise AssertionError("the W&B sources read no logs")
 
 
 def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20.0) -> dict[str, Any]:
@@ -253,11 +256,12 @@ class RecordingService:
     name = "wandb"
 
     def __init__(self, inner: Any, override: Callable[[str], Response | None] | None = None) -> None:
-        self.inner, self.override, self.log = inner, override, []
+        self.inner, self.override, self.log, self.bodies = inner, override, [], []
 
     def handle(self, request: Request) -> Response | None:
         query = json.loads(request.body or b"{}").get("query", "")
         self.log.append(query)
+        self.bodies.append((request.body or b"{}").decode())
         if self.override is not None and (answer := self.override(query)) is not None:
             return answer
         return self.inner.handle(request)
@@ -268,6 +272,7 @@ def sandbox(tmp_path: pathlib.Path, faults: tuple[str, ...] = (),
             override: Callable[[str], Response | None] | None = None) -> Iterator[tuple[str, RecordingService]]:
     """The default W&B scenario behind the sandbox core at t=0; yields (url, recorder)."""
     clock = ManualClock(now=NOW)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "scenario.json").write_text('{"description": "W&B only"}')
     recorder = RecordingService(fake_wandb.create(SCENARIO, clock), override)
     with SandboxServer(tmp_path, parse_faults(faults), clock=clock, services=[recorder]) as server:
@@ -324,6 +329,59 @@ def test_completed_takes_the_newest_terminal_runs(tmp_path):
     assert result["calls"] == {"wandb": 2}
 
 
+def test_completed_orders_by_the_last_heartbeat_so_a_long_run_that_just_failed_is_first(tmp_path):
+    # a run started 55 h ago that failed 100 s ago: by creation it is the oldest of all
+    scenario = json.loads((SCENARIO / "wandb.json").read_text())
+    scenario["runs"].append({"id": "z9longrn", "name": "long-haul-99", "state": "failed", "created": -200000,
+                             "runtime": 199900, "summary": {"error": "RuntimeError: NaN loss at step 412000"}})
+    (tmp_path / "wandb.json").write_text(json.dumps(scenario))
+    (tmp_path / "scenario.json").write_text('{"description": "W&B only"}')
+    clock = ManualClock(now=NOW)
+    recorder = RecordingService(fake_wandb.create(tmp_path, clock))
+    with SandboxServer(tmp_path, (), clock=clock, services=[recorder]) as server:
+        result = run_fetch(completed.fetch, context(server.url, wandb_completed_limit=3))
+    [(rows, _part)] = result["batches"]
+    assert [r["id"] for r in rows] == ["z9longrn", "m2x8v5jd", "l9h6r3qc"]
+    assert rows[0]["message"] == "RuntimeError: NaN loss at step 412000"
+    runs_query = next(json.loads(e)["variables"] for e in recorder.bodies if "query Runs" in e)
+    assert runs_query["order"] == "-heartbeat_at"
+
+
+def test_the_host_of_wandb_login_is_honoured_and_named_in_auth_errors(tmp_path, monkeypatch):
+    # `wandb login --host URL` writes [default] base_url to $WANDB_CONFIG_DIR/settings
+    # (wandb/sdk/wandb_login.py _update_system_settings; wandb/sdk/lib/settings_file.py)
+    config_dir = tmp_path / "wandb-config"
+    config_dir.mkdir()
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # should anything try the default host
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with sandbox(tmp_path / "ok") as (url, recorder):
+        (config_dir / "settings").write_text(f"[default]\nbase_url = {url}\n")
+        result = run_fetch(active.fetch, context(None))
+    assert result["error"] is None and len(result["batches"][0][0]) == 3
+    assert [fake_wandb._OPERATION.search(q).group(2) for q in recorder.log] == ["Viewer", "Runs"]
+    with sandbox(tmp_path / "denied", ("wandb:status:401",)) as (url, _recorder):
+        (config_dir / "settings").write_text(f"[default]\nbase_url = {url}\n")
+        denied = run_fetch(active.fetch, context(None))
+    host = url.split("//")[1]
+    assert denied["error"] == ("SourceError", f"W&B: authentication failed (401) at {host}: check WANDB_API_KEY")
+
+
+def test_wandb_base_url_beats_the_settings_file(tmp_path):
+    from arrctl.sources.wandb_common import chosen_base_url, settings_base_url, user_settings_file
+
+    (tmp_path / "settings").write_text("[default]\nbase_url = https://wandb.example.internal\nmode = online\n")
+    env = {"WANDB_CONFIG_DIR": str(tmp_path)}
+    assert user_settings_file(env) == tmp_path / "settings"
+    assert user_settings_file({"HOME": "/home/u"}) == pathlib.Path("/home/u/.config/wandb/settings")
+    assert settings_base_url(env) == "https://wandb.example.internal"
+    ctx = FetchContext(config=Config())
+    assert chosen_base_url(ctx, env) == "https://wandb.example.internal"
+    assert chosen_base_url(ctx, {**env, "WANDB_BASE_URL": "http://127.0.0.1:1"}) == "http://127.0.0.1:1"
+    (tmp_path / "settings").write_text("not an ini file [")
+    assert settings_base_url(env) is None
+
+
 def test_completed_limit_and_pages_fault(tmp_path):
     with sandbox(tmp_path, ("wandb:pages:3",)) as (url, recorder):
         result = run_fetch(completed.fetch, context(url, wandb_completed_limit=12))
@@ -334,8 +392,8 @@ def test_completed_limit_and_pages_fault(tmp_path):
 
 
 @pytest.mark.parametrize("fault, expected", [
-    ("wandb:status:403", "W&B: authentication failed (403): check WANDB_API_KEY"),
-    ("wandb:status:401", "W&B: authentication failed (401): check WANDB_API_KEY"),
+    ("wandb:status:403", "W&B: authentication failed (403) at {host}: check WANDB_API_KEY"),
+    ("wandb:status:401", "W&B: authentication failed (401) at {host}: check WANDB_API_KEY"),
     ("wandb:malformed", "W&B: malformed response (not JSON)"),
     ("wandb:status:503", "W&B: server error (503) from {host}"),
     ("wandb:status:404", "W&B: not found (404) at {host}: check WANDB_BASE_URL"),
@@ -438,7 +496,8 @@ def test_sandbox_process_with_wandb_403(wandb_scenario):
         results = supervise(box.wandb_base_url, {"active": None, "completed": None})
     for name in ("active", "completed"):
         assert (results[name].state, results[name].error, results[name].rows) == (
-            "error", "W&B: authentication failed (403): check WANDB_API_KEY", [])
+            "error", f"W&B: authentication failed (403) at {box.wandb_base_url.split('//')[1]}: check WANDB_API_KEY",
+            [])
 
 
 def test_sandbox_process_serves_both_sources(wandb_scenario):

@@ -170,3 +170,19 @@ def test_kill_9_of_the_supervisor_leaves_no_worker(tmp_path: Path):
         assert wait_until(lambda: not any(alive(pid) for pid in pids), timeout=2), "orphaned workers"
     finally:
         parent.kill()
+
+
+def test_poll_takes_each_result_as_it_comes_while_another_source_hangs():
+    """Supervisor.poll (launch): a hung source never holds back the other's results."""
+    seen: list[tuple[str, str, float]] = []
+    began = time.monotonic()
+
+    def on_result(name, result):
+        seen.append((name, result.state, time.monotonic() - began))
+        return sum(1 for n, _s, _t in seen if n == "runner") >= 3
+
+    specs = {"runner": spec("runner", answers, 5.0), "vertex": spec("vertex", hangs_in_socket_read, 30.0)}
+    Supervisor(grace_s=GRACE).poll(lambda name: specs[name], ["runner", "vertex"], 0.2, began + 20, on_result)
+    assert [(n, s) for n, s, _t in seen] == [("runner", "ok")] * 3  # the hung one never answered
+    assert seen[-1][2] < 10  # three rounds of the quick one, never waiting for the 30 s deadline
+    assert wait_until(lambda: children_of(os.getpid()) == [], 5)  # the hung worker was killed and reaped

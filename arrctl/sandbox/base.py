@@ -51,7 +51,7 @@ class Clock(Protocol):
 
 # Each service module (arrctl/sandbox/<name>.py) exposes
 #     def create(scenario_dir: pathlib.Path, clock: Clock) -> Service
-# and reads its own fixture files from fixtures/scenarios/<scenario>/.
+# and reads its own fixture files from arrctl/sandbox/scenarios/<scenario>/.
 
 
 class Service(Protocol):

@@ -1,20 +1,43 @@
 """Fake Cloud Logging API v2: `entries:list` over the runner executions' logs.
 
 Named cloudlogging so that nothing can mistake it for the standard library's `logging`.
+
+What it models of the real service, and where each fact comes from:
+- No default time window. A filter without `timestamp>=` searches the whole retention of the
+  bucket (`_Default`: 30 days, LogBucket.retentionDays in the v2 REST reference). The 24 h
+  default is the Python client's (`google.cloud.logging_v2._helpers._add_defaults_to_filter`,
+  called by `Client.list_entries`) and gcloud's, not the API's.
+- A search takes time: each request searches one day of the time range (SEARCH_SLICE_S) and
+  answers with what it found there, then `nextPageToken` for the rest. So a page may be empty
+  and still carry a token: ListLogEntriesResponse.next_page_token, API reference: "If a value
+  for next_page_token appears and the entries field is empty, it means that the search found no
+  log entries so far but it did not have time to search all the possible log entries. Retry the
+  method with this value for page_token to continue the search ... or narrow the time range".
+- Reads are rate limited per project (quota `ReadRequestsPerMinutePerProject`, 60 a minute by
+  default, shared by everyone in the project): beyond it a 429 RESOURCE_EXHAUSTED whose details
+  carry a google.rpc.ErrorInfo (reason RATE_LIMIT_EXCEEDED, metadata quota_limit,
+  quota_limit_value, quota_metric, consumer, service) and a google.rpc.Help link — the body
+  quoted in snarfed/bridgy-fed#620 and googleapis/nodejs-logging#91. The scenario can lower the
+  limit: `"logging": {"reads_per_minute": N}` in scenario.json.
 """
 
 from __future__ import annotations
 
+import base64
+import collections
 import hashlib
+import math
 import pathlib
 import re
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from arrctl.model import parse_time
+from arrctl.sandbox import DEMO_PROJECT_NUMBER
 from arrctl.sandbox.base import (
-    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, paginate,
-    rfc3339,
+    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, rfc3339,
 )
 from arrctl.sandbox.scenario import Execution, World
 
@@ -23,6 +46,10 @@ EXECUTION_LABEL = "run.googleapis.com/execution_name"
 SEVERITIES = {"DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400,
               "ERROR": 500, "CRITICAL": 600, "ALERT": 700, "EMERGENCY": 800}
 INGEST_DELAY_S = 0.4  # receiveTimestamp - timestamp
+RETENTION_S = 30 * 86400.0  # the _Default bucket keeps logs 30 days
+SEARCH_SLICE_S = 86400.0  # how much of the time range one request searches
+READS_PER_MINUTE = 60  # quota ReadRequestsPerMinutePerProject, per project
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 _ERROR_LINE = re.compile(
     r"^(Traceback |  File |\s+raise |wandb: ERROR|🚨|❌|ERROR[: ]|E\d{4} |"
     r"[\w.]*(Error|Exception|Exceeded|Denied|Unavailable|NotFound|Exhausted)\b)")
@@ -98,6 +125,98 @@ def classify_line(text: str, index: int) -> tuple[str, str | None, bool]:
     return "stdout", "DEFAULT", False
 
 
+def quota_exceeded(project_number: str = DEMO_PROJECT_NUMBER,
+                   limit: int = READS_PER_MINUTE) -> Response:
+    """The 429 Cloud Logging answers beyond the per-project read quota, with its details."""
+    consumer = f"projects/{project_number}"
+    message = ("Quota exceeded for quota metric 'Read requests' and limit 'Read requests per "
+               "minute' of service 'logging.googleapis.com' for consumer "
+               f"'project_number:{project_number}'.")
+    return Response(429, {"error": {
+        "code": 429, "message": message, "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
+             "domain": "googleapis.com",
+             "metadata": {"consumer": consumer, "quota_limit": "ReadRequestsPerMinutePerProject",
+                          "quota_limit_value": str(limit), "quota_location": "global",
+                          "quota_metric": "logging.googleapis.com/read_requests",
+                          "service": "logging.googleapis.com"}},
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": [
+                {"description": "Request a higher quota limit.",
+                 "url": "https://cloud.google.com/docs/quota#requesting_higher_quota"}]},
+        ]}})
+
+
+class ReadQuota:
+    """Read requests per project in the last 60 s of real time (quotas count real minutes)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._calls: dict[str, collections.deque[float]] = {}
+
+    def take(self, project: str) -> bool:
+        """Count one read; False when the project has used its minute's quota."""
+        now = self.clock()
+        with self._lock:
+            calls = self._calls.setdefault(project, collections.deque())
+            while calls and calls[0] <= now - 60.0:
+                calls.popleft()
+            if len(calls) >= self.per_minute:
+                return False
+            calls.append(now)
+            return True
+
+
+def _token(slice_index: int, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"s:{slice_index}:{offset}".encode()).decode()
+
+
+def _untoken(token: str | None) -> tuple[int, int]:
+    if not token:
+        return 0, 0
+    try:
+        kind, slice_index, offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        if kind == "s" and int(slice_index) >= 0 and int(offset) >= 0:
+            return int(slice_index), int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise PageTokenError(f"Invalid page token: {token!r}")
+
+
+def search_page(entries: list[dict[str, Any]], start: float, end: float, newest_first: bool,
+                page_size: int | None, token: str | None,
+                pages: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a search of [start, end] that covers SEARCH_SLICE_S per request.
+
+    `entries` are the matches in answer order. A request answers from one slice of the range
+    (the newest first when descending); a slice without matches gives an empty page whose token
+    continues the search. The `pages:N` fault caps the page size so the matches span N pages.
+    """
+    size = min(page_size if page_size and page_size > 0 else DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if pages and pages > 0 and entries:
+        size = min(size, max(1, math.ceil(len(entries) / pages)))
+    slices = max(1, math.ceil(max(0.0, end - start) / SEARCH_SLICE_S))
+
+    def slice_of(entry: dict[str, Any]) -> int:
+        moment = parse_time(entry["timestamp"])
+        assert moment is not None
+        offset = (end - moment.timestamp()) if newest_first else (moment.timestamp() - start)
+        return min(slices - 1, max(0, int(offset // SEARCH_SLICE_S)))
+
+    index, offset = _untoken(token)
+    if index >= slices:
+        raise PageTokenError(f"Invalid page token: {token!r}")
+    in_slice = [e for e in entries if slice_of(e) == index]
+    page = in_slice[offset:offset + size]
+    if offset + len(page) < len(in_slice):
+        return page, _token(index, offset + len(page))
+    if index + 1 < slices:
+        return page, _token(index + 1, 0)
+    return page, None
+
+
 class LoggingService:
     """POST /v2/entries:list."""
 
@@ -105,6 +224,8 @@ class LoggingService:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        limits = world.meta.get("logging") or {}
+        self.quota = ReadQuota(int(limits.get("reads_per_minute", READS_PER_MINUTE)))
 
     def handle(self, request: Request) -> Response | None:
         """Answer entries:list, or None."""
@@ -118,14 +239,19 @@ class LoggingService:
         projects = [n.split("/", 1)[1] for n in names if n.startswith("projects/")]
         if not projects:
             return google_error(400, "resourceNames must name at least one project.")
+        if not self.quota.take(projects[0]):
+            return quota_exceeded(limit=self.quota.per_minute)
         query = parse_filter(body.get("filter"))
         newest_first = "desc" in (body.get("orderBy") or "").lower()
         entries = self._entries(projects[0], query)
         entries.sort(key=lambda e: (e["timestamp"], e["insertId"]), reverse=newest_first)
+        now = self.world.clock.now()
+        start = query.after[1] if query.after else now - RETENTION_S
+        end = min(now, query.before[1]) if query.before else now
         try:
-            page, token = paginate(entries, int_or_none(body.get("pageSize")),
-                                   body.get("pageToken"),
-                                   request.pages, default_size=50, max_size=1000)
+            page, token = search_page(entries, start, end, newest_first,
+                                      int_or_none(body.get("pageSize")), body.get("pageToken"),
+                                      request.pages)
         except PageTokenError as exc:
             return google_error(400, str(exc))
         answer: dict[str, Any] = {}

@@ -1,6 +1,6 @@
 """Scenarios: fixture directories whose times are offsets from the sandbox's start, and clocks.
 
-A scenario is `fixtures/scenarios/<name>/` with `scenario.json` (`description`, `speed`, optional
+A scenario is `arrctl/sandbox/scenarios/<name>/` (package data: an installed wheel has them) with `scenario.json` (`description`, `speed`, optional
 `base` naming a scenario whose fixture files it reuses, optional `launch`) beside per-service
 fixture files. Every time in a fixture is an offset in scenario seconds from the sandbox's start
 (negative = in the past), so the same files describe a cloud that keeps changing.
@@ -18,7 +18,7 @@ from typing import Any
 
 from arrctl.sandbox.base import Clock
 
-SCENARIOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+SCENARIOS_DIR = pathlib.Path(__file__).resolve().parent / "scenarios"
 FOREVER = float("inf")
 
 
@@ -200,6 +200,7 @@ class CustomJob:
     accelerator_count: int = 1
     error: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    env: list[dict[str, str]] = field(default_factory=list)  # containerSpec.env, as W&B Launch fills it
 
 
 @dataclass
@@ -294,7 +295,7 @@ class World:
             machine_type=raw.get("machineType", "g2-standard-4"),
             accelerator_type=raw.get("acceleratorType", "NVIDIA_L4"),
             accelerator_count=int(raw.get("acceleratorCount", 1)),
-            error=raw.get("error"), labels=raw.get("labels", {}))
+            error=raw.get("error"), labels=raw.get("labels", {}), env=list(raw.get("env", [])))
 
     def _build(self, raw: dict[str, Any]) -> Build:
         """A Build from its fixture object."""
@@ -303,8 +304,19 @@ class World:
                      region=raw.get("region", "global"), fixture=rest)
 
     def launch(self, project: str, region: str) -> Launch:
-        """Start an execution now, scripted by the scenario's `launch` key."""
+        """Start an execution now, scripted by the scenario's `launch` key.
+
+        Its Vertex job is what W&B Launch submits: labelled `wandb-run-id=<run id>`
+        (wandb/sdk/launch/runner/vertex_runner.py) with WANDB_API_KEY, WANDB_RUN_ID and
+        WANDB_LAUNCH_TRACE_ID (the run queue item) in its containers' env, in plain text
+        (_project_spec.py `get_env_vars_dict`). `others` are jobs that colleagues and other agent
+        executions create meanwhile. `{vertex_job}`, `{run_id}` and `{queue_item}` in the launch
+        log are replaced by this launch's.
+        """
+        import base64
         import uuid
+
+        from arrctl.sandbox import DEMO_WANDB_API_KEY, DEMO_WANDB_ENTITY, DEMO_WANDB_PROJECT
 
         spec = self.meta.get("launch", {})
         with self.lock:
@@ -312,6 +324,8 @@ class World:
             self._launch_count += 1
             suffix = uuid.uuid4().hex[:5]
             exec_id = f"{self.job}-{suffix}"
+            run_id = uuid.uuid4().hex[:8]
+            queue_item = base64.b64encode(f"RunQueueItem:{uuid.uuid4().int % 10**6}".encode()).decode()
             job_id = ""
             job_spec = spec.get("vertex")
             if job_spec:
@@ -320,13 +334,23 @@ class World:
                        "displayName": job_spec.get("displayName", f"arr-coc-launch-{suffix}"),
                        **{k: v for k, v in job_spec.items() if k not in ("region", "displayName")}}
                 job = self._custom_job(raw, shift=t0)
-                job.labels = {**job.labels, "launched-by": exec_id}
+                job.labels = {**job.labels, "wandb-run-id": run_id}
+                job.env = [{"name": "WANDB_API_KEY", "value": DEMO_WANDB_API_KEY},
+                           {"name": "WANDB_PROJECT", "value": DEMO_WANDB_PROJECT},
+                           {"name": "WANDB_ENTITY", "value": DEMO_WANDB_ENTITY},
+                           {"name": "WANDB_LAUNCH", "value": "True"}, {"name": "WANDB_RUN_ID", "value": run_id},
+                           {"name": "WANDB_LAUNCH_QUEUE_NAME", "value": "vertex-ai-queue"},
+                           {"name": "WANDB_LAUNCH_TRACE_ID", "value": queue_item}]
                 self.custom_jobs.append(job)
+            for n, other in enumerate(spec.get("others", [])):
+                raw = {"id": str(7_000_000_000_000_000_000 + uuid.uuid4().int % 10**15), "region": region,
+                       "displayName": f"colleague-job-{n}", **other}
+                self.custom_jobs.append(self._custom_job(raw, shift=t0))
             exec_spec = spec.get("execution", {"timeline": [[0, "PENDING"], [0.5, "RUNNING"]]})
             execution = self._execution(exec_spec, shift=t0, id=exec_id, region=region)
-            if execution.log is not None:  # launch logs may name the job they submitted
-                execution.log.lines = [line.replace("{vertex_job}", job_id or "unknown")
-                                       for line in execution.log.lines]
+            if execution.log is not None:  # launch logs name the job they submitted
+                execution.log.lines = [line.replace("{vertex_job}", job_id or "unknown").replace("{run_id}", run_id)
+                                       .replace("{queue_item}", queue_item) for line in execution.log.lines]
             self.executions.append(execution)
             launch = Launch(operation=str(uuid.uuid4()), project=project, execution=execution)
             self.launches[launch.operation] = launch

@@ -70,6 +70,10 @@ def error_response(service: str, code: int) -> Response:
     """The body an API answers with an injected status: Google's shape, or W&B's."""
     if service == "wandb":
         return Response(code, {"errors": [{"message": f"sandbox fault wandb:status:{code}"}]})
+    if service == "logging" and code == 429:  # the real quota error, details and all
+        from arrctl.sandbox.cloudlogging import quota_exceeded
+
+        return quota_exceeded()
     messages = {
         403: "The caller does not have permission",
         429: "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per "

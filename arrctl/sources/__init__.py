@@ -37,6 +37,10 @@ class Emitter(Protocol):
     def call(self, api: str, n: int = 1) -> None:
         """Count API calls by service ("run", "logging", ...), for the benchmarks."""
 
+    def log_reads(self, report: dict[str, Any]) -> None:
+        """How this fetch's Cloud Logging reads went, for the shared backoff in the store:
+        {"cut": {id: reason}, "read": [ids read to the end], "rate_limited": bool}."""
+
 
 @dataclass(frozen=True)
 class FetchContext:
@@ -49,6 +53,10 @@ class FetchContext:
     gcp_endpoint: str | None = None  # ARRCTL_GCP_ENDPOINT
     wandb_base_url: str | None = None  # WANDB_BASE_URL
     extra: dict[str, Any] = field(default_factory=dict)
+    log_retry: dict[str, tuple[int, float, str | None]] = field(default_factory=dict)
+    """Ids whose log reads were cut short: (times so far, seconds until the next try, last reason)."""
+    logging_hold_s: float = 0.0
+    """Seconds every Cloud Logging read of the project must still wait (after a 429)."""
 
 
 def fetcher(source: str) -> Callable[[FetchContext, Emitter], None]:

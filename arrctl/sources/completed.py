@@ -9,8 +9,16 @@ SOURCE = "completed"
 DEFAULT_LIMIT = 10
 
 
+# Newest by their last heartbeat, i.e. by when they ended: a run that ran for two days and has
+# just failed is among the newest, though it was created before runs that finished long ago.
+# wandb's public API passes `order` through to the Runs query and documents `heartbeat_at` as
+# a valid order (wandb/apis/public/runs.py, class Runs: "Order can be `created_at`,
+# `heartbeat_at`, `config.*.value`, or `summary_metrics.*`"; "-" for descending).
+ORDER = "-heartbeat_at"
+
+
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
-    """Emit the newest `[wandb] completed_limit` terminal runs, from one filtered query."""
+    """Emit the `[wandb] completed_limit` terminal runs that ended last, from one filtered query."""
     limit = max(1, int(getattr(ctx.config, "wandb_completed_limit", None) or DEFAULT_LIMIT))
     fetch_runs(ctx, emit, source=SOURCE, filters={"state": {"$in": list(TERMINAL_STATES)}},
-               limit=limit, per_page=min(limit, 1000))
+               limit=limit, per_page=min(limit, 1000), order=ORDER)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
-from typing import Any
 
-from arrctl.sources import Emitter, FetchContext, SourceError
+from arrctl.model import Row
+from arrctl.sources import Emitter, FetchContext, SourceError, logs
+
+EXPLAIN_MAX_PAGES = 40  # explain reads one execution's whole log, within its deadline
+EXPLAIN_RETRY_S = (1.0, 2.0, 4.0)  # in-command backoff between cut reads, while the deadline allows
 
 
 def start_execution(ctx: FetchContext, emit: Emitter) -> None:
@@ -22,77 +26,129 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
         operation = clients.run_jobs_client(ctx).run_job(request={"name": name}, **clients.call_kwargs(ctx))
         execution = operation.metadata.name if operation.metadata is not None else ""
     except Exception as exc:  # noqa: BLE001 — one line for the user
-        raise SourceError(f"could not start {config.runner_job} in {region}: {describe_error(exc)}") from None
+        from arrctl.sources import SourceTimeout
+        from arrctl.sources.gcp_errors import TIMEOUT_PREFIX
+
+        reason = describe_error(exc, ctx.call_timeout_s)
+        kind = SourceTimeout if reason.startswith(TIMEOUT_PREFIX) else SourceError
+        raise kind(f"could not start {config.runner_job} in {region}: {reason}") from None
     if not execution:
         raise SourceError(f"{config.runner_job} started but the operation named no execution")
     emit.facts([{"execution": execution.rsplit("/", 1)[-1], "name": execution, "at": time.time()}])
 
 
 def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
-    """The execution's state and the first fatal line of its logs so far (one log query)."""
+    """The execution's state, then what its logs say so far (one bounded read, sources/logs.py).
+
+    One fact: {"logs": "read"|"unread", "reason", "evidence" (launch.Evidence.to_dict), "fatal",
+    "rule"}. Logs that cannot be read are not a failure of the watch: launch then falls back on
+    the time window to tell its job.
+    """
     from arrctl import clients
     from arrctl.extract import analyze, first_fatal, lines_from_entries
+    from arrctl.launch import evidence_from_lines
     from arrctl.sources.gcp_errors import describe_error
-    from arrctl.sources.runner import log_filter, parse_execution
-    import datetime as _dt
+    from arrctl.sources.runner import log_filter, logs_since, parse_execution
 
+    started = time.monotonic()
     config = ctx.config
     full_name, short = ctx.extra["execution_name"], ctx.extra["execution"]
     clients.credentials(ctx)
     emit.call("run")
+    now = _dt.datetime.now(_dt.timezone.utc)
     try:
         execution = clients.run_executions_client(ctx).get_execution(request={"name": full_name},
                                                                       **clients.call_kwargs(ctx))
-        row = parse_execution(execution, _dt.datetime.now(_dt.timezone.utc))
+        row = parse_execution(execution, now)
     except Exception as exc:  # noqa: BLE001
         raise SourceError(f"execution {short}: {describe_error(exc)}") from None
     emit.rows([row])
-    emit.call("logging")
-    body: dict[str, Any] = {"resourceNames": [f"projects/{config.project}"],
-                            "filter": log_filter(config.runner_job, [short]),
-                            "orderBy": "timestamp desc", "pageSize": 1000}
-    try:
-        answer = clients.logging_connection(ctx, config.project).api_request(
-            method="POST", path="/entries:list", data=body, timeout=ctx.call_timeout_s)
-    except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"logs of {short}: {describe_error(exc)}") from None
-    lines = lines_from_entries(answer.get("entries") or [])
+    if ctx.logging_hold_s > 0:  # a 429 (ours or another process's): wait rather than spend more quota
+        emit.facts([{"logs": "unread", "reason": f"Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429"}])
+        return
+    read = logs.read_entries(ctx, emit, log_filter(config.runner_job, [short], logs_since([row], now)),
+                             deadline_at=started + ctx.deadline_s - 0.5)
+    emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
+    if read.cut is not None and not read.entries:
+        emit.facts([{"logs": "unread", "reason": read.reason}])
+        return
+    lines = lines_from_entries(read.entries)
     if row["status"] in ("FAILED", "CANCELLED", "TIMEOUT"):
         # the execution ended: its whole log names the root error better than Cloud Run's condition
         analysis = analyze(lines)
         message = analysis.message if analysis.verdict == "failed" else row["extra"].get("condition")
         emit.rows([{**row, "message": message or row["message"]}])  # type: ignore[misc]
-        return
     fatal = first_fatal(lines)
-    if fatal is not None:
-        emit.facts([{"fatal": fatal.message, "rule": fatal.rule}])
+    emit.facts([{"logs": "read", "reason": read.reason, "evidence": evidence_from_lines(lines).to_dict(),
+                 "fatal": fatal.message if fatal else None, "rule": fatal.rule if fatal else None}])
+
+
+def find_execution(ctx: FetchContext, emit: Emitter, short: str, now: _dt.datetime) -> Row | None:
+    """The execution `short` of the runner job, looked up in every configured region at once."""
+    from google.api_core import exceptions as api_exceptions
+
+    from arrctl import clients
+    from arrctl.sources.runner import parse_execution
+
+    config = ctx.config
+    regions = [config.job_region()] + [r for r in config.regions if r != config.job_region()]
+
+    def get(region: str) -> Row | None:
+        name = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}/executions/{short}"
+        emit.call("run")
+        try:
+            found = clients.run_executions_client(ctx).get_execution(request={"name": name},
+                                                                      **clients.call_kwargs(ctx))
+        except api_exceptions.NotFound:
+            return None
+        return parse_execution(found, now)
+
+    for _region, row, _error in clients.fan_out(regions, get, max(1.0, ctx.deadline_s * 0.3)):
+        if row is not None:
+            return row
+    return None
 
 
 def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
-    """All logs of one execution (bounded paging), analysed in the worker."""
+    """All logs of one execution, read by the shared rules (sources/logs.py), analysed in the worker.
+
+    The read is bounded below by the execution's creation (from memory, else from Cloud Run,
+    else the bucket's 30-day retention); a cut read is retried with a short backoff while the
+    deadline allows; when the logs cannot be read, Cloud Run's own condition is the answer.
+    """
     from arrctl import clients
     from arrctl.extract import analyze, lines_from_entries
-    from arrctl.sources.gcp_errors import describe_error
-    from arrctl.sources.runner import log_filter
+    from arrctl.sources.runner import log_filter, logs_since
 
+    started = time.monotonic()
+    deadline_at = started + ctx.deadline_s - 0.5
     config = ctx.config
     short = ctx.extra["execution"]
+    now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    connection = clients.logging_connection(ctx, config.project)
-    body: dict[str, Any] = {"resourceNames": [f"projects/{config.project}"],
-                            "filter": log_filter(config.runner_job, [short]),
-                            "orderBy": "timestamp desc", "pageSize": 1000}
-    entries: list[dict[str, Any]] = []
-    try:
-        for _ in range(10):
-            emit.call("logging")
-            answer = connection.api_request(method="POST", path="/entries:list", data=body,
-                                            timeout=ctx.call_timeout_s)
-            entries.extend(answer.get("entries") or [])
-            if not answer.get("nextPageToken"):
-                break
-            body = {**body, "pageToken": answer["nextPageToken"]}
-    except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"logs of {short}: {describe_error(exc)}") from None
-    analysis = analyze(lines_from_entries(entries))
-    emit.facts([{**analysis.to_dict(), "entries": len(entries)}])
+    row = None if ctx.extra.get("created") else find_execution(ctx, emit, short, now)
+    created = ctx.extra.get("created") or (row["created"] if row else None)
+    text = log_filter(config.runner_job, [short], logs_since([{"created": created}] if created else [], now))
+    read = logs.LogRead(cut=logs.Cut.RATE_LIMITED,
+                        reason=f"Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429")
+    wait = ctx.logging_hold_s  # another process's 429 counts for us too: the quota is the project's
+    for attempt in range(len(EXPLAIN_RETRY_S) + 1):
+        if wait > 0:
+            if time.monotonic() + wait >= deadline_at - 1.0:
+                break  # no time left to wait: conclude with what we have
+            time.sleep(wait)
+        read = logs.read_entries(ctx, emit, text, deadline_at=deadline_at, max_pages=EXPLAIN_MAX_PAGES)
+        emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
+        if read.complete or read.cut in (logs.Cut.PAGES, logs.Cut.DEADLINE) or attempt == len(EXPLAIN_RETRY_S):
+            break
+        wait = logs.hold_s(1) if read.cut is logs.Cut.RATE_LIMITED else EXPLAIN_RETRY_S[attempt]
+    analysis = analyze(lines_from_entries(read.entries)).to_dict()
+    note = None
+    if not read.complete:
+        note = f"logs of {short} not fully read: {read.reason}"
+        condition = (row or {}).get("extra", {}).get("condition")
+        if analysis["verdict"] == "unknown" and condition:
+            analysis["message"] = f"{condition} (Cloud Run's words)"
+            analysis["verdict"] = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(row["status"], "unknown")
+    emit.facts([{**analysis, "entries": len(read.entries), "note": note,
+                 "found": row is not None or bool(ctx.extra.get("created"))}])

@@ -4,10 +4,13 @@ Every configured region is listed at once (daemon threads); the newest execution
 and those that became terminal since the last refresh have their logs read with ONE Cloud
 Logging query, from which the root error (or the success summary) is extracted.
 
-A failed log read keeps the rows: they are sent complete, their FAILED and SUCCEEDED rows
-without a message, then the source reports `logs: <reason>`; no fact is sent, so the next
-refresh reads those logs again. Cloud Run's own condition message is kept in
-`extra.condition`, and becomes the message when the settled logs explain nothing.
+A log read cut short (an error, a 429, the page cap, the deadline) keeps the rows: they are
+sent complete, their FAILED and SUCCEEDED rows without a message, then the source reports
+`logs: <reason>`; no fact is sent, and the read is retried with backoff (the state store keeps
+the count for every process, `sources/logs.py`). After `logs.MAX_TRIES` cut reads an execution
+is concluded with what Cloud Run itself said, so that `check` still reports it. Cloud Run's own
+condition message is kept in `extra.condition`, and becomes the message when the settled logs
+explain nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +21,10 @@ import time
 from typing import Any, Callable
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
-from arrctl.sources import Emitter, FetchContext, SourceError
+from arrctl.sources import Emitter, FetchContext, SourceError, logs
 
 SOURCE = "runner"
 PAGE_SIZE = 50
-LOG_PAGE_SIZE = 1000
-LOG_MAX_PAGES = 5
 LOG_SETTLE_S = 300.0  # logs arrive late: an execution whose logs say nothing is re-read until then
 REGION_SHARE = 0.6  # of the deadline for listing regions; the rest is for the log read
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
@@ -118,13 +119,22 @@ def needs_logs(rows: list[Row], known_terminal: frozenset[str]) -> list[Row]:
     return [r for r in rows if r["status"] in ("SUCCEEDED", "FAILED") and r["id"] not in known_terminal]
 
 
-def log_filter(job: str, executions: list[str], since: str | None = None) -> str:
-    """The Cloud Logging filter for the logs of several executions of one job."""
+def log_filter(job: str, executions: list[str], since: str) -> str:
+    """The Cloud Logging filter for the logs of several executions of one job, from `since` on.
+
+    The lower time bound is required: the API has no default window (sources/logs.py).
+    """
     names = " OR ".join(f'labels."{EXECUTION_LABEL}"="{name}"' for name in executions)
-    text = f'resource.type="cloud_run_job" AND resource.labels.job_name="{job}" AND ({names})'
-    if since:
-        text += f' AND timestamp>="{since}"'
-    return text
+    return logs.bounded(f'resource.type="cloud_run_job" AND resource.labels.job_name="{job}" AND ({names})',
+                        since)
+
+
+def logs_since(rows: list[Row], now: _dt.datetime) -> str:
+    """The lower time bound of a log read: the oldest creation among the rows (logs come after it)."""
+    created = [r["created"] for r in rows if epoch(r["created"]) is not None]
+    if created:
+        return min(created, key=lambda t: epoch(t) or 0.0)
+    return iso_z(now - _dt.timedelta(days=30)) or ""  # the _Default bucket's retention
 
 
 def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -160,34 +170,57 @@ def settled(row: Row, now: _dt.datetime) -> bool:
     return finished is not None and now.timestamp() - finished >= LOG_SETTLE_S
 
 
-def read_logs(ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: float,
-              clock: Callable[[], float] = time.monotonic) -> tuple[dict[str, list[dict[str, Any]]], bool]:
-    """All log entries of `rows` with one query (bounded paging); (entries per id, read complete)."""
-    from arrctl import clients
-
+def read_logs(ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: float, now: _dt.datetime,
+              clock: Callable[[], float] = time.monotonic) -> logs.LogRead:
+    """All log entries of `rows` with one bounded query (sources/logs.py); the read says if it finished."""
     config = ctx.config
-    connection = clients.logging_connection(ctx, config.project)
-    since = min((r["created"] for r in rows if r["created"]), key=lambda t: epoch(t) or 0.0, default=None)
-    body: dict[str, Any] = {
-        "resourceNames": [f"projects/{config.project}"],
-        "filter": log_filter(config.runner_job, [r["id"] for r in rows], since),
-        "orderBy": "timestamp desc",
-        "pageSize": LOG_PAGE_SIZE,
-    }
-    entries: list[dict[str, Any]] = []
-    for page in range(LOG_MAX_PAGES):
-        remaining = deadline_at - clock()
-        if page and remaining < 1.0:  # keep what we have rather than be killed mid-read
-            return group_entries(entries), False
-        emit.call("logging")
-        answer = connection.api_request(method="POST", path="/entries:list", data=body,
-                                        timeout=min(ctx.call_timeout_s, max(0.5, remaining)))
-        entries.extend(answer.get("entries") or [])
-        token = answer.get("nextPageToken")
-        if not token:
-            return group_entries(entries), True
-        body = {**body, "pageToken": token}
-    return group_entries(entries), False
+    text = log_filter(config.runner_job, [r["id"] for r in rows], logs_since(rows, now))
+    return logs.read_entries(ctx, emit, text, deadline_at=deadline_at, clock=clock)
+
+
+def conclude_unread(row: Row, analysis: Any, reason: str | None) -> dict[str, Any]:
+    """The fact of an execution whose logs could not be read after logs.MAX_TRIES: Cloud Run's words."""
+    fact = conclude(row, analysis)
+    if not fact["message"]:
+        fact["message"] = f"{row['raw_status'] or row['status']} (its logs could not be read: {reason or 'unknown'})"
+    return fact
+
+
+def due_for_logs(rows: list[Row], retry: dict[str, tuple[int, float, str | None]]) -> tuple[list[Row], list[Row]]:
+    """(rows whose logs may be read now, rows still waiting after a cut read) (pure)."""
+    due = [r for r in rows if retry.get(r["id"], (0, 0.0, None))[1] <= 0]
+    return due, [r for r in rows if r not in due]
+
+
+def log_read_outcome(due: list[Row], groups: dict[str, list[dict[str, Any]]], read: logs.LogRead,
+                     retry: dict[str, tuple[int, float, str | None]], now: _dt.datetime
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The facts one log read proves, and its report for the store's backoff (pure).
+
+    A finished read explains what it can; a cut one too, and the executions it leaves unexplained
+    are retried later, unless this was their last try: then they are concluded with Cloud Run's words.
+    """
+    from arrctl.extract import analyze, lines_from_entries
+
+    if read.complete:
+        facts = explain_rows(due, groups, True, now)
+        return facts, {"called": read.calls > 0, "rate_limited": False, "read": [r["id"] for r in due], "cut": {}}
+    # a cut read proves nothing about executions it found no entries of (the platform's outcome
+    # alone is not an explanation: it is what the retry, or the last try, falls back on)
+    facts = explain_rows([r for r in due if groups.get(r["id"])], groups, False, now)
+    explained = {f["id"] for f in facts}
+    cut: dict[str, str] = {}
+    for row in due:
+        if row["id"] in explained:
+            continue
+        if retry.get(row["id"], (0, 0.0, None))[0] + 1 >= logs.MAX_TRIES:
+            analysis = analyze(lines_from_entries(groups.get(row["id"], [])))
+            facts.append(conclude_unread(row, analysis, read.reason))
+            explained.add(row["id"])
+        else:
+            cut[row["id"]] = read.reason or (read.cut.value if read.cut else "cut short")
+    return facts, {"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED,
+                   "read": sorted(explained), "cut": cut}
 
 
 _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
@@ -224,7 +257,7 @@ def with_facts(rows: list[Row], facts: list[dict[str, Any]]) -> list[Row]:
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
     """List executions in every region, newest first; read the logs of newly terminal ones."""
     from arrctl import clients
-    from arrctl.sources.gcp_errors import describe_error, failure_error, in_order, summarize_failures
+    from arrctl.sources.gcp_errors import failure_error, in_order, summarize_failures
     from google.api_core import exceptions as api_exceptions
 
     start = time.monotonic()
@@ -270,15 +303,23 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
 
     problems = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
     todo = needs_logs(rows, ctx.known_terminal)
-    if todo:
-        try:
-            groups, complete = read_logs(ctx, emit, todo, start + ctx.deadline_s - 0.5)
-        except Exception as exc:  # noqa: BLE001 — the rows stay; the reason is reported
-            problems.append(f"logs: {describe_error(exc, ctx.call_timeout_s)}")
-        else:
-            facts = explain_rows(todo, groups, complete, now)
-            if facts:
-                emit.facts(facts)
-                emit.rows(with_facts(rows, facts))
+    due, waiting = due_for_logs(todo, ctx.log_retry)
+    if todo and ctx.logging_hold_s > 0:  # a 429 (ours or another process's): the project's quota is spent
+        problems.append(f"logs: Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429 "
+                        f"(rate limited); {len(todo)} executions wait")
+        due = waiting = []
+    elif due:
+        read = read_logs(ctx, emit, due, start + ctx.deadline_s - 0.5, now)
+        facts, report = log_read_outcome(due, group_entries(read.entries), read, ctx.log_retry, now)
+        emit.log_reads(report)
+        if facts:
+            emit.facts(facts)
+            emit.rows(with_facts(rows, facts))
+        if not read.complete:
+            problems.append(f"logs: {read.reason}")
+    if waiting:
+        wait = min(ctx.log_retry[r["id"]][1] for r in waiting)
+        reason = ctx.log_retry[waiting[0]["id"]][2] or "cut short"
+        problems.append(f"logs of {len(waiting)} executions not read yet ({reason}); next try in {wait:.0f}s")
     if problems:
         raise SourceError("; ".join(problems))

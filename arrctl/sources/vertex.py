@@ -41,6 +41,25 @@ def _accelerator(machine_spec: Any) -> str | None:
     return f"{kind} x{machine_spec.accelerator_count or 1}"
 
 
+def job_links(job: Any) -> dict[str, str]:
+    """What the job is part of: W&B Launch labels it `wandb-run-id` (vertex_runner.py, WANDB_RUN_ID_KEY)
+    and writes WANDB_RUN_ID and WANDB_LAUNCH_TRACE_ID (the run queue item) into its containers'
+    env (_project_spec.py `get_env_vars_dict`). Only these names are read from the env: it also
+    holds WANDB_API_KEY in plain text."""
+    links: dict[str, str] = {}
+    env: dict[str, str] = {}
+    for pool in (job.job_spec.worker_pool_specs if job.job_spec else []):
+        for var in pool.container_spec.env if pool.container_spec else []:
+            if var.name in ("WANDB_RUN_ID", "WANDB_LAUNCH_TRACE_ID"):
+                env.setdefault(var.name, var.value)
+    run = (dict(job.labels) if job.labels else {}).get("wandb-run-id") or env.get("WANDB_RUN_ID")
+    if run:
+        links["wandb_run"] = run
+    if env.get("WANDB_LAUNCH_TRACE_ID"):
+        links["queue_item"] = env["WANDB_LAUNCH_TRACE_ID"]
+    return links
+
+
 def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
     """One vertex row from an aiplatform_v1.CustomJob (pure)."""
     from arrctl.sanitize import one_line
@@ -64,7 +83,7 @@ def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
     return make_row(
         SOURCE, job_id, status, raw_status=raw, region=region, name=job.display_name or None,
         created=created, started=started, finished=finished, duration_s=duration,
-        message=message,
+        message=message, links=job_links(job),
         url=(f"https://console.cloud.google.com/vertex-ai/locations/{region}/training/"
              f"{job_id}/cpu?project={project}"),
         extra={"machine_type": (machine.machine_type or None) if machine else None,

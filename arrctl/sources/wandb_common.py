@@ -5,10 +5,17 @@
 `fetch_runs` is the thin I/O part: it makes `wandb.Api()` after the fork, in a private
 directory, with its retries bounded (shared/CLIENTS.md, "W&B"), and turns every failure into
 a `SourceError` with one line and no secret.
+
+The server is the one the user chose, in wandb's own order (wandb/sdk/wandb_setup.py
+`_load_settings`: settings files, then environment variables): WANDB_BASE_URL, else the
+`base_url` that `wandb login --host URL` writes to the user's settings file, else wandb's
+default. The settings file is read before the private config directory replaces
+WANDB_CONFIG_DIR, or it would never be seen.
 """
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import math
@@ -218,7 +225,7 @@ def describe_error(exc: BaseException, *, base_url: str, timeout_s: float, secre
     host = host_of(base_url)
     code = http_status(exc)
     if code in (401, 403):
-        reason = f"authentication failed ({code}): check WANDB_API_KEY"
+        reason = f"authentication failed ({code}) at {host}: check WANDB_API_KEY"
     elif code == 404:
         reason = f"not found (404) at {host}: check WANDB_BASE_URL"
     elif code == 429:
@@ -334,6 +341,38 @@ def node_of(run: Any) -> dict[str, Any]:
     }
 
 
+def user_settings_file(environ: Mapping[str, str]) -> pathlib.Path:
+    """wandb's global settings file: $WANDB_CONFIG_DIR/settings, else ~/.config/wandb/settings.
+
+    As wandb 0.31 resolves it in wandb/sdk/wandb_setup.py (`_WandbSetup._load_settings`).
+    """
+    config_dir = environ.get("WANDB_CONFIG_DIR")
+    if config_dir:
+        return pathlib.Path(config_dir).expanduser() / "settings"
+    home = environ.get("HOME") or str(pathlib.Path.home())
+    return pathlib.Path(home) / ".config" / "wandb" / "settings"
+
+
+def settings_base_url(environ: Mapping[str, str]) -> str | None:
+    """The `base_url` of the user's wandb settings file (`wandb login --host` writes it), if any.
+
+    The file is INI, section `[default]` (wandb/sdk/lib/settings_file.py: `_SECTION_NAME`,
+    read with configparser); an unreadable file counts as empty, as wandb treats it.
+    """
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(user_settings_file(environ))
+        value = parser.get("default", "base_url", fallback=None)
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        return None
+    return value.strip() if value and value.strip() else None
+
+
+def chosen_base_url(ctx: FetchContext, environ: Mapping[str, str]) -> str | None:
+    """The W&B server to use: the endpoint override, WANDB_BASE_URL, the settings file's base_url."""
+    return ctx.wandb_base_url or environ.get("WANDB_BASE_URL") or settings_base_url(environ)
+
+
 def _library_base_url(wandb: Any) -> str:
     """The server wandb talks to when nothing says otherwise (it changes between versions)."""
     try:
@@ -343,7 +382,7 @@ def _library_base_url(wandb: Any) -> str:
 
 
 def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[str, Any],
-               limit: int, per_page: int) -> None:
+               limit: int, per_page: int, order: str = "-created_at") -> None:
     """Emit the newest `limit` runs matching `filters` as rows of `source` (one W&B query)."""
     entity, project = target(ctx.config)
     api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
@@ -351,10 +390,10 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
         raise SourceError(NO_API_KEY)
     timeout_s = timeout_for(ctx)
     overrides: dict[str, Any] = {"entity": entity, "project": project}  # no GetDefaultEntity call
-    if ctx.wandb_base_url:
-        overrides["base_url"] = ctx.wandb_base_url
+    base_url = chosen_base_url(ctx, os.environ) or ""  # before private_wandb_env hides the settings file
+    if base_url:
+        overrides["base_url"] = base_url
     rows: list[Row] = []
-    base_url = ctx.wandb_base_url or os.environ.get("WANDB_BASE_URL") or ""
     with private_wandb_env(timeout_s):
         try:
             import wandb
@@ -362,7 +401,7 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
             base_url = base_url or _library_base_url(wandb)
             emit.call("wandb")  # Api() checks the key with a Viewer query
             api = wandb.Api(api_key=api_key, overrides=overrides, timeout=timeout_s)
-            runs = api.runs(f"{entity}/{project}", filters=filters, order="-created_at",
+            runs = api.runs(f"{entity}/{project}", filters=filters, order=order,
                             per_page=per_page, lazy=False)
             iterator = iter(runs)
             while len(rows) < limit:
