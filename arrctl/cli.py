@@ -54,6 +54,16 @@ class Output:
             raise StdoutClosed()
         self.stream = sys.stdout.buffer
 
+    def columns(self) -> int | None:
+        """The terminal's width now (read at every call: it follows a resize), or None in a pipe."""
+        try:
+            fd = self.stream.fileno()
+            if not os.isatty(fd):
+                return None
+            return os.get_terminal_size(fd).columns or None
+        except (AttributeError, OSError, ValueError):
+            return None
+
     def line(self, text: str) -> None:
         """Write one text line and flush it."""
         self.bytes(text.encode("utf-8", "replace") + b"\n")
@@ -253,7 +263,7 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | Non
     if as_json:
         out.bytes(b"".join(render.ndjson_records(results)))
     else:
-        for line in render.tables(results, time.time(), render.Style(app.color)):
+        for line in render.tables(results, time.time(), render.Style(app.color), width=out.columns()):
             out.line(line)
     sys.exit(EXIT_OK if all(r.state == "ok" for r in results.values()) else EXIT_FAIL)
 
