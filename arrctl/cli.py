@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, NoReturn
@@ -117,30 +117,36 @@ class App:
         from arrctl.refresh import Endpoints, Refresher
         from arrctl.store import Store
 
-        config = self.load_config()
         with ExitStack() as stack:
-            if self.demo:
-                from arrctl.sandbox import Sandbox
+            # Reading the config (a FIFO blocks until a writer comes), starting the sandbox and
+            # waiting for another process's lock on the store block outside any loop: a signal
+            # there ends the command at once (SPEC: within 1 s, 130/143).
+            with receiver.interruptible() if receiver is not None else nullcontext():
+                config = self.load_config()
+                if self.demo:
+                    from arrctl.sandbox import Sandbox
 
-                from arrctl.config import ConfigError
+                    from arrctl.config import ConfigError
 
-                scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
-                try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
-                    sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
-                except ValueError as exc:  # a bad ARRCTL_SANDBOX_FAULTS or ARRCTL_SANDBOX_SCENARIO
-                    raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
-                except RuntimeError as exc:
-                    raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
-                endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
-            else:
-                endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
-                                      wandb=self.env.get("WANDB_BASE_URL") or None)
-            store = Store(self.state_path(), warn=self.warn)
-            stack.callback(store.close)
-            try:
-                store.prune(config.retention_days)
-            except Exception as exc:  # noqa: BLE001 — pruning is housekeeping, never fatal
-                self.warn(f"could not prune state: {exc}")
+                    scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
+                    try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
+                        sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
+                    except ValueError as exc:  # a bad ARRCTL_SANDBOX_FAULTS or ARRCTL_SANDBOX_SCENARIO
+                        raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
+                    except RuntimeError as exc:
+                        raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
+                    endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
+                else:
+                    endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
+                                          wandb=self.env.get("WANDB_BASE_URL") or None)
+                # later waits on the store's lock (each refresh's save) look for a recorded signal
+                store = Store(self.state_path(), warn=self.warn,
+                              interrupted=receiver.check if receiver is not None else None)
+                stack.callback(store.close)
+                try:
+                    store.prune(config.retention_days)
+                except Exception as exc:  # noqa: BLE001 — pruning is housekeeping, never fatal
+                    self.warn(f"could not prune state: {exc}")
             yield Refresher(config, store, endpoints, grace_s=self.grace_s, receiver=receiver,
                             deadline_s=deadline_s, warn=self.warn)
 

@@ -38,7 +38,8 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
     resized terminal (SIGWINCH) gets lines that fit from the next line on. By default `out.columns`.
     """
     if do_preload:
-        preload(sources)
+        with receiver.interruptible():  # seconds of imports: a signal must not wait for them
+            preload(sources)
     style = render.Style(color)
     columns = width if width is not None else getattr(out, "columns", lambda: None)
     differ = Differ()
