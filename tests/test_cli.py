@@ -68,14 +68,30 @@ def test_check_json_unknown_has_spec_keys(tmp_path: Path):
     assert list(obj) == ["state", "code", "summary", "problems", "sources"] and obj["state"] == "UNKNOWN"
 
 
-def test_no_credentials_is_a_source_error_naming_the_fix(tmp_path: Path):
-    env = {"GOOGLE_CLOUD_PROJECT": "p"}
+def test_a_missing_key_file_is_a_source_error_naming_the_file(tmp_path: Path):
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent.json"}
     result = invoke("--state-dir", str(tmp_path / "s"), "get", "runner", "--json", env=env)
     assert result.exit_code == 1
     records = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert records == [{"type": "source", "source": "runner", "state": "error", "rows": 0,
                         "took_s": records[0]["took_s"], "stale_s": None,
-                        "error": "no Google credentials: run `gcloud auth application-default login`, or use --demo"}]
+                        "error": "Google credentials: File /nonexistent.json was not found "
+                                 "(set by GOOGLE_APPLICATION_CREDENTIALS)"}]
+
+
+def test_a_malformed_key_file_is_one_line_on_stderr_too(tmp_path: Path):
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account", "project_id": "p"}')
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    result = invoke("--state-dir", str(tmp_path / "s"), "get", "vertex", env=env)
+    assert result.exit_code == 1
+    note = [line for line in result.stdout.splitlines() if line.startswith("! vertex")]
+    assert len(note) == 1
+    assert note[0].startswith(f"! vertex: error: Google credentials: Failed to load service account credentials "
+                              f"from {key}: Service account info was not in the expected format, missing fields ")
+    assert note[0].endswith("(set by GOOGLE_APPLICATION_CREDENTIALS) (no earlier rows to show)")
+    assert "client_email" in note[0] and "token_uri" in note[0]
+    assert "Traceback" not in result.output
 
 
 def test_explain_needs_exactly_one_input():
