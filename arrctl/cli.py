@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -422,9 +423,11 @@ def write_atomically(path: Path, text: str) -> None:
 def explain(app: App, execution: str | None, from_file: Any, as_json: bool, deadline: float | None) -> None:
     """The root cause of a runner execution, from its logs (or from log text on a file or stdin).
 
+    EXECUTION is an execution name (vertex-ai-launcher-x7k2p) or its full resource name.
     Prints the one-line error, the rule that found it and the context lines around it
     (20 before, 80 after); for a successful execution, the success summary with the number
-    of jobs it ran. Exit 0 when the analysis ran, whatever the verdict; 2 on a usage error.
+    of jobs it ran. Exit 0 when the analysis ran, whatever the verdict; 1 when the execution
+    does not exist or its logs could not be read (nothing to analyse); 2 on a usage error.
 
     \b
     Examples:
@@ -452,21 +455,43 @@ def explain(app: App, execution: str | None, from_file: Any, as_json: bool, dead
     sys.exit(EXIT_OK)
 
 
+# Cloud Run names (jobs and their executions): lowercase letters, digits and hyphens, starting
+# with a letter, not ending with a hyphen, at most 63 characters (an RFC 1035 label).
+EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/([^/]+)")
+
+
+def execution_name(value: str) -> str:
+    """The short execution name of EXECUTION (a name or its full resource name); UsageError otherwise."""
+    resource = EXECUTION_RESOURCE.fullmatch(value.strip())
+    name = resource.group(1) if resource else value.strip()
+    if not EXECUTION_NAME.fullmatch(name):
+        raise click.UsageError(
+            f"EXECUTION {value!r} is not a Cloud Run execution name: expected lowercase letters, digits and "
+            "hyphens (e.g. vertex-ai-launcher-x7k2p), or projects/P/locations/R/jobs/J/executions/NAME")
+    return name
+
+
 def _explain_execution(app: App, execution: str, deadline: float | None) -> tuple[dict[str, Any], str | None]:
-    """Fetch and analyse one execution's logs in a killable worker."""
+    """Fetch and analyse one execution's logs in a killable worker (exit 1 when that cannot be done)."""
     from arrctl.sources.launcher import explain_execution
 
+    name = execution_name(execution)
     with signals_handled() as receiver, config_errors(EXIT_USAGE):
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             from arrctl.config import require_project
 
-            require_project(refresher.config)
-            name = execution.rsplit("/", 1)[-1]
+            config = refresher.config
+            require_project(config)
             result = refresher.run_one("explain", explain_execution, {"execution": name})
     if result.state != "ok" or not result.facts:
         fail(f"could not read the logs of {name}: {result.error or 'no answer'}", EXIT_FAIL)
     analysis = result.facts[0]
-    note = None if analysis.get("entries") else f"no log entries found for {name}"
+    if analysis.get("found") is False:
+        where = ", ".join(config.regions) if len(config.regions) <= 3 else f"any of its {len(config.regions)} regions"
+        fail(f"execution {name} not found: job {config.runner_job} of project {config.project} has no such "
+             f"execution in {where}", EXIT_FAIL)
+    note = None if analysis.get("entries") else f"no log entries found for {name} (Cloud Logging may lag by minutes)"
     return analysis, note
 
 

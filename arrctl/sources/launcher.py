@@ -69,7 +69,12 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
 
 
 def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
-    """All logs of one execution (bounded paging), analysed in the worker."""
+    """All logs of one execution (bounded paging), analysed in the worker.
+
+    With no log entry at all, the execution is looked up in every configured region, so that a
+    name that does not exist is told apart from logs that are not there (yet): the fact carries
+    `found` (True, False, or None when the lookup itself failed).
+    """
     from arrctl import clients
     from arrctl.extract import analyze, lines_from_entries
     from arrctl.sources.gcp_errors import describe_error
@@ -92,7 +97,33 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
             if not answer.get("nextPageToken"):
                 break
             body = {**body, "pageToken": answer["nextPageToken"]}
-    except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"logs of {short}: {describe_error(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 — the CLI says whose logs these were
+        raise SourceError(describe_error(exc)) from None
     analysis = analyze(lines_from_entries(entries))
-    emit.facts([{**analysis.to_dict(), "entries": len(entries)}])
+    found = True if entries else execution_exists(ctx, emit, short)
+    emit.facts([{**analysis.to_dict(), "entries": len(entries), "found": found}])
+
+
+def execution_exists(ctx: FetchContext, emit: Emitter, short: str) -> bool | None:
+    """Whether an execution of the runner job has this name in a configured region (None: cannot tell)."""
+    from google.api_core import exceptions as api_exceptions
+
+    from arrctl import clients
+
+    config = ctx.config
+    client = clients.run_executions_client(ctx)
+    locked = clients.LockedEmitter(emit)
+
+    def get(region: str) -> bool:
+        name = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}/executions/{short}"
+        locked.call("run")
+        try:
+            client.get_execution(request={"name": name}, **clients.call_kwargs(ctx))
+        except api_exceptions.NotFound:
+            return False
+        return True
+
+    answers = [found for _, found, _ in clients.fan_out(config.regions, get, ctx.call_timeout_s)]
+    if any(found is True for found in answers):
+        return True
+    return False if answers and all(found is False for found in answers) else None
