@@ -103,7 +103,12 @@ class App:
             return demo_config(self.env)
         explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
         path = self.config_path or default_config_path(self.env)
-        return load_config(path, self.env, explicit=explicit)
+        config = load_config(path, self.env, explicit=explicit)
+        if config.regions_defaulted:  # once per command: the config is loaded once
+            where = str(path) if path.exists() else f"no config file ({path})"
+            self.warn(f"{where}: no `regions` key, so only {', '.join(config.regions)} is watched "
+                      '(set e.g. regions = ["us-central1", "europe-west2"])')
+        return config
 
     def state_path(self) -> Path:
         """The state directory (a demo/ folder inside it for --demo)."""
@@ -237,8 +242,14 @@ def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, de
             raise click.UsageError(f"ARRCTL_KILL_GRACE={grace!r}: expected a number of seconds from 0 to 60")
 
 
+def _deadline_seconds() -> "Seconds":
+    from arrctl.config import MAX_DEADLINE_S, MIN_DEADLINE_S  # the bounds of [deadlines] too
+
+    return Seconds(MIN_DEADLINE_S, MAX_DEADLINE_S)
+
+
 deadline_option = click.option(
-    "--deadline", type=Seconds(0.1, 3600), default=None, metavar="SECONDS",
+    "--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
     help="Seconds each source's worker may take before it is killed [default: from config, 30].")
 
 
