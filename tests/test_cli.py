@@ -48,7 +48,7 @@ def test_bad_config_is_one_line_exit_2_for_get_and_3_for_check(tmp_path: Path):
     config.write_text("[runner]\nlimit = 'five'\n")
     result = invoke("--config", str(config), "--state-dir", str(tmp_path / "s"), "get")
     assert result.exit_code == 2
-    assert result.stderr == f"arrctl: error: {config}: [runner] limit: expected a whole number of at least 1, got 'five'\n"
+    assert result.stderr == f"arrctl: error: {config}: [runner] limit: expected a whole number of at least 1, got \"five\"\n"
     check = invoke("--config", str(config), "--state-dir", str(tmp_path / "s"), "check")
     assert check.exit_code == 3
     assert check.output.startswith(f"ARRCTL UNKNOWN - {config}: [runner] limit: expected")
@@ -64,7 +64,7 @@ def test_missing_project_names_the_fix(tmp_path: Path):
 def test_check_json_unknown_has_spec_keys(tmp_path: Path):
     result = invoke("--state-dir", str(tmp_path / "s"), "check", "--format", "json")
     assert result.exit_code == 3
-    obj = orjson.loads(result.output)
+    obj = orjson.loads(result.stdout)
     assert list(obj) == ["state", "code", "summary", "problems", "sources"] and obj["state"] == "UNKNOWN"
 
 
@@ -131,7 +131,7 @@ def test_wandb_not_configured_fails_its_sources_only_and_check_says_unknown(tmp_
     assert (record["state"], record["error"]) == (
         "error", "W&B entity/project not configured: set [wandb] entity and project, or WANDB_ENTITY/WANDB_PROJECT")
     check = invoke("--state-dir", str(tmp_path / "s"), "check", env={"GOOGLE_CLOUD_PROJECT": "p"})
-    assert check.exit_code == 3 and "not configured" in check.output.splitlines()[0]
+    assert check.exit_code == 3 and "not configured" in check.stdout.splitlines()[0]
 
 
 def test_nan_and_bad_grace_are_usage_errors():
