@@ -175,10 +175,17 @@ def parse_sources(values: tuple[str, ...]) -> list[str]:
     return [s for s in SOURCES if s in chosen] if chosen else list(SOURCES)
 
 
-def use_color(no_color: bool) -> bool:
-    """Colour only on a TTY, and never with --no-color or NO_COLOR set."""
-    # no-color.org: NO_COLOR counts when set to a non-empty value
-    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout is not None and sys.stdout.isatty()
+def use_color(choice: str, env: Any, stream: Any) -> bool:
+    """--color: `always` and `never` as said; `auto` colours a TTY whose TERM is not dumb, unless NO_COLOR."""
+    if choice != "auto":
+        return choice == "always"  # no-color.org: an explicit option beats NO_COLOR
+    # no-color.org: NO_COLOR counts when set to a non-empty value; TERM=dumb has no escape sequences
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return False
 
 
 @contextmanager
@@ -225,11 +232,18 @@ Examples:
 @click.option("--state-dir", type=click.Path(path_type=Path),
               help="State directory [default: $ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl].")
 @click.option("--demo", is_flag=True, help="Run against the embedded fake cloud: no config, credentials or network.")
-@click.option("--no-color", is_flag=True, help="Never colour the output (NO_COLOR is honoured too).")
+@click.option("--color", "color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the output: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always (e.g. for "
+                   "less -R), never.")
+@click.option("--no-color", is_flag=True, help="Never colour the output: --color=never.")
 @click.version_option(__version__, "--version", prog_name="arrctl")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, no_color: bool) -> None:
-    ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo, color=use_color(no_color))
+def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, color: str,
+        no_color: bool) -> None:
+    if no_color and color == "always":
+        raise click.UsageError("--no-color and --color=always contradict each other: give one")
+    ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo,
+                  color=use_color("never" if no_color else color, os.environ, sys.stdout))
     grace = os.environ.get("ARRCTL_KILL_GRACE")
     if grace:
         import math

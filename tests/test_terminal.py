@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 def env(**extra: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items()
            if not k.startswith(("ARRCTL_SANDBOX", "WANDB_", "ARRCTL_GCP")) and k not in ("COLUMNS", "LINES")}
-    out.update(TERM="xterm-256color", **extra)
+    out.update({"TERM": "xterm-256color", **extra})
     return out
 
 
@@ -38,11 +38,11 @@ def set_size(fd: int, columns: int, rows: int = 50) -> None:
 class Pty:
     """`arrctl` with stdout (and stdin) on a new pseudo-terminal of a given size; stderr on a pipe."""
 
-    def __init__(self, args: list[str], columns: int) -> None:
+    def __init__(self, args: list[str], columns: int, **extra_env: str) -> None:
         self.master, slave = os.openpty()
         set_size(slave, columns)
         self.proc = subprocess.Popen([ARRCTL, *args], stdin=slave, stdout=slave, stderr=subprocess.PIPE,
-                                     env=env(), start_new_session=True)
+                                     env=env(**extra_env), start_new_session=True)
         os.close(slave)
         self.data = b""
 
@@ -138,3 +138,43 @@ def test_watch_follows_a_resize(demo_state: Path) -> None:
     finally:
         os.killpg(term.proc.pid, signal.SIGINT)
         assert term.finish() == 130
+
+
+@pytest.mark.parametrize(("args", "extra", "coloured"), [
+    ([], {}, True),
+    ([], {"TERM": "dumb"}, False),
+    (["--color=never"], {}, False),
+    (["--color=always"], {"TERM": "dumb"}, True),
+], ids=["auto", "term-dumb", "never", "always-beats-dumb"])
+def test_colour_on_a_terminal(args: list[str], extra: dict[str, str], coloured: bool, demo_state: Path) -> None:
+    term = Pty([*args, "--state-dir", str(demo_state), "--demo", "get", "builds"], 100, **extra)
+    assert term.finish() == 0
+    assert "Active builds" in term.text()
+    assert ("\x1b[" in term.text()) is coloured, term.text()
+
+
+def test_colour_choice() -> None:
+    from arrctl.cli import use_color
+
+    class Stream:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    tty, pipe = Stream(True), Stream(False)
+    assert use_color("auto", {"TERM": "xterm"}, tty) and not use_color("auto", {"TERM": "xterm"}, pipe)
+    assert not use_color("auto", {"TERM": "dumb"}, tty)
+    assert not use_color("auto", {"NO_COLOR": "1"}, tty) and use_color("auto", {"NO_COLOR": ""}, tty)
+    assert use_color("always", {"NO_COLOR": "1", "TERM": "dumb"}, pipe)
+    assert not use_color("never", {}, tty) and not use_color("auto", {}, None)
+
+
+def test_colour_always_in_a_pipe_for_less_r(demo_state: Path) -> None:
+    done = subprocess.run([ARRCTL, "--color=always", "--state-dir", str(demo_state), "--demo", "get", "builds"],
+                          capture_output=True, text=True, timeout=60, env=env())
+    assert done.returncode == 0 and "\x1b[1mActive builds\x1b[0m" in done.stdout
+    both = subprocess.run([ARRCTL, "--color=always", "--no-color", "get"], capture_output=True, text=True,
+                          timeout=30, env=env())
+    assert both.returncode == 2 and "contradict" in both.stderr
