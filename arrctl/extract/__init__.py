@@ -25,7 +25,10 @@ CONTEXT_BEFORE = 20
 CONTEXT_AFTER = 80
 SUCCESS_CONTEXT = 5
 CONTEXT_LINE_LIMIT = 2000
-_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*(?:Error|Exception|Failure|Exit|Interrupt)\w*:)")
+MESSAGE_LIMIT = 300
+_REQUEST_ID = re.compile(r"\s*\(Request ID: [^)]{0,120}\)")
+_INLINE_EXCEPTION = re.compile(r"(?<![\w.])(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Exit|Failure)): (?:(?!\bFile \").)+")
+_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*:)")
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,27 @@ def _message(log: Lines, best: Candidate) -> str:
         text = best.match.group("msg")
     if text is None:
         text = _MODULE_PATH.sub("", best.text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
+    if "Traceback (most recent call last):" in text:  # a traceback flattened into one line
+        last = None
+        for last in _INLINE_EXCEPTION.finditer(text):
+            pass
+        if last is not None:
+            text = last.group(0)
     text = gcp.tidy(text)
     if not text and best.rule is not None and best.rule.name == "wrapper.bailout":
         text = "FATAL ERROR DETECTED"
-    return one_line(text)
+    return one_line(_shorten(one_line(text, limit=100_000)))
+
+
+def _shorten(text: str) -> str:
+    """Without request ids; an error chain longer than MESSAGE_LIMIT keeps its start and end
+    (`filestream: api: failed sending: Post ...: x509: certificate signed by unknown authority`)
+    names its root last."""
+    text = _REQUEST_ID.sub("", text)
+    if len(text) <= MESSAGE_LIMIT or text.count(": ") < 4:
+        return text
+    head = MESSAGE_LIMIT * 2 // 5
+    return text[:head].rstrip() + " … " + text[-(MESSAGE_LIMIT - head - 3):].lstrip()
 
 
 def _failed(log: Lines, best: Candidate) -> Analysis:

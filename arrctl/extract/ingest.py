@@ -52,11 +52,18 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^\[(?:rank|default|local_rank)?\d+\]:[ \t]?",
     r"^\[\d+,\d+\]<std(?:out|err)>:",
     r"^(?:rank|Rank) ?\d+: ",
+    # syslog priority `<3>`; a process and its pid before a level: `WSL (2912) ERROR: `
+    r"^<\d>",
+    r"^[\w.-]+ \(\d+\) (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
+    # Ray's autoscaler and raylet: `(autoscaler +34s) `, `(raylet) `
+    r"^\((?:autoscaler|raylet|scheduler|monitor|gcs_server)[^)]{0,20}\) ",
     # Ray: `(RayTrainWorker pid=1234) `, `(pid=1234, ip=10.0.0.1) `
     r"^\((?:\w+ )?pid=\d+(?:, ip=[\d.]+)?\) ",
     # Cloud Build `Step #0 - "build": ` and BuildKit's plain progress `#12 0.345 `
     r"^Step #\d+(?: - \"[^\"]*\")?: ?",
     r"^#\d+ (?:\d+\.\d+ )?",
+    # BuildKit's error summary repeats the step's output after its time: `0.238 `
+    r"^\d{1,4}\.\d{3} ",
     # SkyPilot: `I 05-13 20:14:34 instance.py:991] `
     r"^(?P<lvl>[DIWEF]) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [\w./-]+:\d+\] ",
     # subprocess output relayed by a launcher

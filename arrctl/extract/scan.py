@@ -31,7 +31,8 @@ LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
 LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.0, "DEBUG": -2.0}
 RETRIED_PENALTY = 2.0
-WRAPPER_WITH_CAUSE = 1.5  # a wrapper whose words name the cause: better than a bare wrapper
+WRAPPER_WITH_CAUSE = 1.5
+PRECEDING_SCORE = 1.6  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
 THREAD_PENALTY = 1.0
 BARE_STATUS_PENALTY = 0.2
@@ -58,7 +59,7 @@ _WORDS = (
     "UNKNOWN", "StatusCode", "esolve", "nmet", "ndefined", "Go files", "pace left", "topped",
     "rash", "abort", "Abort", "ate-limit", "ate limit", "ogin Required", "ogged in", "xpired",
     "401", "403", "404", "429", "onnection", "erminate", "probe", "nd listen", "xecutable",
-    "🚨", "❌", "✗", "×",
+    "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires",
     # success and the run's own verdicts
     "Runs:", "omplete", "inished", "ucceed", "UCCE", "ccessful", "DONE", "train_runtime",
     "Marking task", "Finished in state", "return code", "(0)", "STATE_",
@@ -305,12 +306,50 @@ def scan(log: Lines) -> list[Candidate]:
         by_line.pop(i, None)
     for exc in exceptions:  # the traceback parser knows more of its lines than a line alone
         by_line[exc.line] = exc
+    for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)]:
+        found = _statement_before(log, wrapper, by_line)
+        if found is not None:
+            by_line[found.line] = found
     candidates = [by_line[i] for i in sorted(by_line)]
     for c in candidates:
         if _DETAIL_FOLLOWS.search(c.text):
             _append_detail(log, c)
     _apply_retries(candidates)
     return candidates
+
+
+_LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
+                     r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*)$")
+LOOKBACK = 12
+_EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
+
+
+def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
+    """The tool's own words just before a wrapper that only says a step failed ("The command
+    ... returned a non-zero code: 1" after poetry's "version solving failed"), as a candidate."""
+    seen = 0
+    for j in range(wrapper.line - 1, max(-1, wrapper.line - 4 * LOOKBACK), -1):
+        held = known.get(j)
+        if held is not None and held.kind in (Kind.CAUSE, Kind.ERROR):
+            return None  # a line the rules already know: scoring weighs it
+        if held is not None:
+            continue  # another wrapper, a retry, a noise line
+        text = log.body(j).strip()
+        if not text or _LAYOUT.match(text) or log.norm(j).level in ("WARNING", "INFO", "DEBUG"):
+            continue
+        seen += 1
+        if seen > LOOKBACK:
+            return None
+        labelled = label(text)
+        if labelled is not None and labelled[0].kind in (Kind.NOISE, Kind.TRANSIENT, Kind.SUCCESS,
+                                                         Kind.STEP_SUCCESS):
+            continue
+        if FAILURE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+            cause = cause_in(text)
+            category = cause.category if cause is not None else wrapper.category
+            return Candidate(j, Kind.ERROR, RULES_BY_NAME["wrapper.preceding"], category, text,
+                             PRECEDING_SCORE)
+    return None
 
 
 def _append_detail(log: Lines, c: Candidate) -> None:
@@ -324,9 +363,14 @@ def _append_detail(log: Lines, c: Candidate) -> None:
     while q < n and log.body(q).strip() and len(more) < 3:
         text = log.body(q).strip()
         labelled = label(text)
-        other = log.norm(q).level is not None or (labelled is not None and labelled[0].kind is Kind.NOISE)
-        if not other:  # not another logger's or process's line
-            more.append(text)
+        if (labelled is not None and labelled[0].kind is Kind.NOISE) \
+                or log.norm(q).level in ("INFO", "DEBUG", "WARNING"):
+            q += 1  # another process's progress bar or log line, interleaved
+            continue
+        if (labelled is not None and labelled[0].kind not in (Kind.CAUSE, Kind.ERROR)) \
+                or log.norm(q).level is not None or log.norm(q).wandb:
+            break  # a line of another kind, or another logger's
+        more.append(text)
         q += 1
     if more:
         cause = cause_in(" ".join(more))
