@@ -111,10 +111,10 @@ def execution_exists(ctx: FetchContext, emit: Emitter, short: str) -> bool | Non
     from arrctl import clients
 
     config = ctx.config
-    client = clients.run_executions_client(ctx)
     locked = clients.LockedEmitter(emit)
 
     def get(region: str) -> bool:
+        client = clients.run_executions_client(ctx)  # one per thread, as the runner's listing does
         name = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}/executions/{short}"
         locked.call("run")
         try:
