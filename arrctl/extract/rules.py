@@ -120,6 +120,7 @@ RULES: tuple[Rule, ...] = (
         r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
     _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
     _r("noise.thread", N, None, [r"^Exception in thread\b"]),
+    _r("noise.deferral", N, None, [r"\(task deferral\)"]),
     _r("noise.handled", N, None, [
         r"(?i)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
@@ -152,7 +153,8 @@ RULES: tuple[Rule, ...] = (
         r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
         r"\bProcess finished with exit code 0\b", r"\bTask exited with return code 0\b",
         r"\bJOB_STATE_SUCCEEDED\b", r"\bstate: (?:SUCCEEDED|SUCCESS)\b",
-        r"'train_runtime': ",
+        r"'train_runtime': ", r"\bProgram ended successfully\b",
+        r"\bWaiting for W&B process to finish\b.*\(success\)",
         r"`Trainer\.fit` stopped: `max_(?:epochs|steps)=\d+` reached", r"\bSTATUS: SUCCESS\b",
         r"^\s*\w+\s+\d\d:\d\d:\d\d\s+\S+\s+SUCCESS\b"]),
     _r("success.step", Kind.STEP_SUCCESS, None, [
@@ -359,7 +361,7 @@ RULES: tuple[Rule, ...] = (
         r"\bTask exited with return code (?!0\b)-?\w+", r"\bCrash detected!", r"^ERROR$", r"^FAILURE$",
         r"(?i)\bThe DAG (?:run )?failed\b", r"\bDag run .*\bfailed\b", r"\bstate: (?:FAILED|FAILURE)\b",
         r"\bJOB_STATE_FAILED\b", r"\bJobState\.JOB_STATE_FAILED\b", r"\bPipelineState\.PIPELINE_STATE_FAILED\b",
-        r"\bSTATUS: FAILURE\b"]),
+        r"\bSTATUS: FAILURE\b", r"\bProgram failed with code -?\d+", r"\bWaiting for W&B process to finish\b.*\(failed\b"]),
     _r("build.step_failed", W, "build", [
         r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
         r"(?P<msg>\bfailed to solve: process .+ did not complete successfully.*)", r"\berror building image\b",

@@ -29,8 +29,8 @@ EXCEPTION_SPECIFICITY = 2.3
 # A generic line printed at ERROR level: with failure words it is an error, without, barely.
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
-LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.0, "DEBUG": -2.0}
-RETRIED_PENALTY = 2.0
+LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
+RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
 PRECEDING_SCORE = 1.6  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
