@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, NoReturn
@@ -54,6 +55,16 @@ class Output:
             raise StdoutClosed()
         self.stream = sys.stdout.buffer
 
+    def columns(self) -> int | None:
+        """The terminal's width now (read at every call: it follows a resize), or None in a pipe."""
+        try:
+            fd = self.stream.fileno()
+            if not os.isatty(fd):
+                return None
+            return os.get_terminal_size(fd).columns or None
+        except (AttributeError, OSError, ValueError):
+            return None
+
     def line(self, text: str) -> None:
         """Write one text line and flush it."""
         self.bytes(text.encode("utf-8", "replace") + b"\n")
@@ -99,6 +110,10 @@ class App:
             explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
             path = self.config_path or default_config_path(self.env)
             config = load_config(path, self.env, explicit=explicit)
+            if config.regions_defaulted:  # once per command: the config is loaded once
+                where = str(path) if path.exists() else f"no config file ({path})"
+                self.warn(f"{where}: no `regions` key, so only {', '.join(config.regions)} is watched "
+                          '(set e.g. regions = ["us-central1", "europe-west2"])')
         add_known_secret(config.wandb_api_key)  # masked wherever it would show, in any output
         return config
 
@@ -115,30 +130,36 @@ class App:
         from arrctl.refresh import Endpoints, Refresher
         from arrctl.store import Store
 
-        config = self.load_config()
         with ExitStack() as stack:
-            if self.demo:
-                from arrctl.sandbox import Sandbox
+            # Reading the config (a FIFO blocks until a writer comes), starting the sandbox and
+            # waiting for another process's lock on the store block outside any loop: a signal
+            # there ends the command at once (SPEC: within 1 s, 130/143).
+            with receiver.interruptible() if receiver is not None else nullcontext():
+                config = self.load_config()
+                if self.demo:
+                    from arrctl.sandbox import Sandbox
 
-                from arrctl.config import ConfigError
+                    from arrctl.config import ConfigError
 
-                scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
-                try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
-                    sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
-                except ValueError as exc:  # a bad ARRCTL_SANDBOX_FAULTS or ARRCTL_SANDBOX_SCENARIO
-                    raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
-                except RuntimeError as exc:
-                    raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
-                endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
-            else:
-                endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
-                                      wandb=self.env.get("WANDB_BASE_URL") or None)
-            store = Store(self.state_path(), warn=self.warn)
-            stack.callback(store.close)
-            try:
-                store.prune(config.retention_days)
-            except Exception as exc:  # noqa: BLE001 — pruning is housekeeping, never fatal
-                self.warn(f"could not prune state: {exc}")
+                    scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
+                    try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
+                        sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
+                    except ValueError as exc:  # a bad ARRCTL_SANDBOX_FAULTS or ARRCTL_SANDBOX_SCENARIO
+                        raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
+                    except RuntimeError as exc:
+                        raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
+                    endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
+                else:
+                    endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
+                                          wandb=self.env.get("WANDB_BASE_URL") or None)
+                # later waits on the store's lock (each refresh's save) look for a recorded signal
+                store = Store(self.state_path(), warn=self.warn,
+                              interrupted=receiver.check if receiver is not None else None)
+                stack.callback(store.close)
+                try:
+                    store.prune(config.retention_days)
+                except Exception as exc:  # noqa: BLE001 — pruning is housekeeping, never fatal
+                    self.warn(f"could not prune state: {exc}")
             yield Refresher(config, store, endpoints, grace_s=self.grace_s, receiver=receiver,
                             deadline_s=deadline_s, warn=self.warn)
 
@@ -168,10 +189,17 @@ def parse_sources(values: tuple[str, ...]) -> list[str]:
     return [s for s in SOURCES if s in chosen] if chosen else list(SOURCES)
 
 
-def use_color(no_color: bool) -> bool:
-    """Colour only on a TTY, and never with --no-color or NO_COLOR set."""
-    # no-color.org: NO_COLOR counts when set to a non-empty value
-    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout is not None and sys.stdout.isatty()
+def use_color(choice: str, env: Any, stream: Any) -> bool:
+    """--color: `always` and `never` as said; `auto` colours a TTY whose TERM is not dumb, unless NO_COLOR."""
+    if choice != "auto":
+        return choice == "always"  # no-color.org: an explicit option beats NO_COLOR
+    # no-color.org: NO_COLOR counts when set to a non-empty value; TERM=dumb has no escape sequences
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return False
 
 
 @contextmanager
@@ -218,13 +246,20 @@ Examples:
 @click.option("--state-dir", type=click.Path(path_type=Path),
               help="State directory [default: $ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl].")
 @click.option("--demo", is_flag=True, help="Run against the embedded fake cloud: no config, credentials or network.")
-@click.option("--no-color", is_flag=True, help="Never colour the output (NO_COLOR is honoured too).")
+@click.option("--color", "color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the output: auto (a terminal, unless NO_COLOR is set or TERM=dumb), always (e.g. for "
+                   "less -R), never.")
+@click.option("--no-color", is_flag=True, help="Never colour the output: --color=never.")
 @click.version_option(__version__, "--version", prog_name="arrctl")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, color: str,
+        no_color: bool) -> None:
     from arrctl.sanitize import add_known_secret
 
-    ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo, color=use_color(no_color))
+    if no_color and color == "always":
+        raise click.UsageError("--no-color and --color=always contradict each other: give one")
+    ctx.obj = App(config_path=config_path, state_dir=state_dir, demo=demo,
+                  color=use_color("never" if no_color else color, os.environ, sys.stdout))
     add_known_secret(os.environ.get("WANDB_API_KEY"))  # also for explain --from-file, which reads no config
     grace = os.environ.get("ARRCTL_KILL_GRACE")
     if grace:
@@ -238,8 +273,14 @@ def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, de
             raise click.UsageError(f"ARRCTL_KILL_GRACE={grace!r}: expected a number of seconds from 0 to 60")
 
 
+def _deadline_seconds() -> "Seconds":
+    from arrctl.config import MAX_DEADLINE_S, MIN_DEADLINE_S  # the bounds of [deadlines] too
+
+    return Seconds(MIN_DEADLINE_S, MAX_DEADLINE_S)
+
+
 deadline_option = click.option(
-    "--deadline", type=Seconds(0.1, 3600), default=None, metavar="SECONDS",
+    "--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
     help="Seconds each source's worker may take before it is killed [default: from config, 30].")
 
 
@@ -271,7 +312,7 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | Non
     if as_json:
         out.bytes(b"".join(render.ndjson_records(results)))
     else:
-        for line in render.tables(results, time.time(), render.Style(app.color)):
+        for line in render.tables(results, time.time(), render.Style(app.color), width=out.columns()):
             out.line(line)
     sys.exit(EXIT_OK if all(r.state == "ok" for r in results.values()) else EXIT_FAIL)
 
@@ -426,9 +467,12 @@ def write_atomically(path: Path, text: str) -> None:
 def explain(app: App, execution: str | None, from_file: Any, as_json: bool, deadline: float | None) -> None:
     """The root cause of a runner execution, from its logs (or from log text on a file or stdin).
 
+    EXECUTION is an execution name (vertex-ai-launcher-x7k2p) or its full resource name.
     Prints the one-line error, the rule that found it and the context lines around it
     (20 before, 80 after); for a successful execution, the success summary with the number
-    of jobs it ran. Exit 0 when the analysis ran, whatever the verdict; 2 on a usage error.
+    of jobs it ran. When its logs cannot be read in full, Cloud Run's own words stand in, with a
+    note saying why. Exit 0 when the analysis ran, whatever the verdict; 1 when the execution
+    does not exist or nothing about it could be read; 2 on a usage error.
 
     \b
     Examples:
@@ -456,22 +500,45 @@ def explain(app: App, execution: str | None, from_file: Any, as_json: bool, dead
     sys.exit(EXIT_OK)
 
 
+# Cloud Run names (jobs and their executions): lowercase letters, digits and hyphens, starting
+# with a letter, not ending with a hyphen, at most 63 characters (an RFC 1035 label).
+EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/([^/]+)")
+
+
+def execution_name(value: str) -> str:
+    """The short execution name of EXECUTION (a name or its full resource name); UsageError otherwise."""
+    resource = EXECUTION_RESOURCE.fullmatch(value.strip())
+    name = resource.group(1) if resource else value.strip()
+    if not EXECUTION_NAME.fullmatch(name):
+        raise click.UsageError(
+            f"EXECUTION {value!r} is not a Cloud Run execution name: expected lowercase letters, digits and "
+            "hyphens (e.g. vertex-ai-launcher-x7k2p), or projects/P/locations/R/jobs/J/executions/NAME")
+    return name
+
+
 def _explain_execution(app: App, execution: str, deadline: float | None) -> tuple[dict[str, Any], str | None]:
-    """Fetch and analyse one execution's logs in a killable worker."""
+    """Fetch and analyse one execution's logs in a killable worker (exit 1 when that cannot be done)."""
     from arrctl.sources.launcher import explain_execution
 
+    name = execution_name(execution)
     with signals_handled() as receiver, config_errors(EXIT_USAGE):
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             from arrctl.config import require_project
 
-            require_project(refresher.config)
-            name = execution.rsplit("/", 1)[-1]
+            config = refresher.config
+            require_project(config)
             extra = {"execution": name, "created": _remembered_created(refresher.store, name)}
             result = refresher.run_one("explain", explain_execution, extra)
     if result.state != "ok" or not result.facts:
         fail(f"could not read the logs of {name}: {result.error or 'no answer'}", EXIT_FAIL)
     analysis = result.facts[0]
-    note = analysis.get("note") or (None if analysis.get("entries") else f"no log entries found for {name}")
+    if analysis.get("found") is False:
+        where = ", ".join(config.regions) if len(config.regions) <= 3 else f"any of its {len(config.regions)} regions"
+        fail(f"execution {name} not found: job {config.runner_job} of project {config.project} has no such "
+             f"execution in {where}", EXIT_FAIL)
+    note = analysis.get("note") or (
+        None if analysis.get("entries") else f"no log entries found for {name} (Cloud Logging may lag by minutes)")
     return analysis, note
 
 

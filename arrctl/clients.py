@@ -20,7 +20,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_PAGES = 5  # no list walks further than this many pages (the newest items come first)
-NO_ADC = "no Google credentials: run `gcloud auth application-default login`, or use --demo"
 
 _credentials_lock = threading.Lock()
 _credentials_cache: dict[str, Any] = {}
@@ -39,8 +38,13 @@ def credentials(ctx: FetchContext) -> Any:
             try:
                 creds, _project = google.auth.default(
                     scopes=["https://www.googleapis.com/auth/cloud-platform"])
-            except auth_exceptions.DefaultCredentialsError as exc:
-                raise SourceError(NO_ADC) from exc
+            except (auth_exceptions.DefaultCredentialsError, OSError) as exc:
+                import os
+
+                from arrctl.sources.gcp_errors import CREDENTIALS_VARIABLE, credentials_error, gcloud_adc_file
+
+                raise SourceError(credentials_error(exc, os.environ.get(CREDENTIALS_VARIABLE),
+                                                    gcloud_adc_file())) from exc
             _credentials_cache["adc"] = creds
         return _credentials_cache["adc"]
 

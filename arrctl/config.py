@@ -11,6 +11,9 @@ from arrctl.model import SOURCES
 
 DEFAULT_DEADLINE_S = 30.0
 MAX_SECONDS = 86400  # every duration is bounded: no wait in arrctl may be endless (inf, nan, 1e9)
+# a source's deadline, in [deadlines] as with --deadline: the same bounds in both places
+MIN_DEADLINE_S, MAX_DEADLINE_S = 0.1, 3600.0
+DEFAULT_REGIONS = ("us-central1",)
 
 
 class ConfigError(Exception):
@@ -23,8 +26,10 @@ class Config:
 
     project: str | None = None
     """Google Cloud project id (`project`, else GOOGLE_CLOUD_PROJECT)."""
-    regions: list[str] = field(default_factory=lambda: ["us-central1"])
+    regions: list[str] = field(default_factory=lambda: list(DEFAULT_REGIONS))
     """Regions where the runner job and Vertex AI jobs live (`regions`)."""
+    regions_defaulted: bool = False
+    """No `regions` key was given: only DEFAULT_REGIONS are watched (the CLI says so once)."""
     runner_job: str = "vertex-ai-launcher"
     """Cloud Run job that runs the W&B Launch agent (`[runner] job`)."""
     runner_limit: int = 5
@@ -98,6 +103,12 @@ def _pos_float(v: Any) -> float:
     return float(v)
 
 
+def _deadline(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not MIN_DEADLINE_S <= v <= MAX_DEADLINE_S:
+        raise TypeError(f"a number of seconds from {MIN_DEADLINE_S:g} to {MAX_DEADLINE_S:g} (as --deadline)")
+    return float(v)
+
+
 def _days(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3650:
         raise TypeError("a number of days greater than 0 and at most 3650")
@@ -143,7 +154,7 @@ def parse_config(data: Mapping[str, Any], path: str) -> dict[str, Any]:
                 if top_key == "deadlines":
                     if key not in SOURCES:
                         raise ConfigError(f"{path}: [deadlines] {key}: unknown source (expected one of: {', '.join(SOURCES)})")
-                    deadlines[key] = _validate(path, f"[deadlines] {key}", _pos_float, value)
+                    deadlines[key] = _validate(path, f"[deadlines] {key}", _deadline, value)
                     continue
                 if (top_key, key) not in _KEYS:
                     known = sorted(k for t, k in _KEYS if t == top_key)
@@ -163,7 +174,38 @@ def _validate(path: str, where: str, check: Callable[[Any], Any], value: Any) ->
     try:
         return check(value)
     except TypeError as exc:
-        raise ConfigError(f"{path}: {where}: expected {exc}, got {value!r}") from None
+        raise ConfigError(f"{path}: {where}: expected {exc}, got {toml_value(value)}") from None
+
+
+def toml_value(value: Any) -> str:
+    """A parsed TOML value written back as TOML (true, "text", [1, 2], {a = 1}), for messages."""
+    import datetime as _dt
+    import json
+    import math
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string has JSON's escapes
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
 
 
 def load_config(path: Path | None, env: Mapping[str, str], *, explicit: bool) -> Config:
@@ -193,6 +235,8 @@ def load_config(path: Path | None, env: Mapping[str, str], *, explicit: bool) ->
             values[name] = env[var].strip()
     if env.get("WANDB_API_KEY", "").strip():
         values["wandb_api_key"] = env["WANDB_API_KEY"].strip()
+    if "regions" not in values:
+        values["regions_defaulted"] = True
     return Config(path=shown if path else None, **values)
 
 

@@ -13,6 +13,10 @@ DIFF_FIELDS: tuple[str, ...] = (
 
 Event = dict[str, Any]
 
+# An item that leaves one source for another within one refresh is one `changed` event on the
+# source it moved to (SPEC "watch events"): a W&B run that ends leaves `active` for `completed`.
+MOVES: tuple[tuple[str, str], ...] = (("active", "completed"),)
+
 
 def diff_rows(source: str, old: dict[str, Row], new: Iterable[Row], ts: str, *,
               removals: bool = True) -> list[Event]:
@@ -35,6 +39,35 @@ def diff_rows(source: str, old: dict[str, Row], new: Iterable[Row], ts: str, *,
             if row_id not in seen:
                 events.append({"type": "removed", "ts": ts, "source": source, "id": row_id, "row": before})
     return events
+
+
+def merge_moves(events: list[Event]) -> list[Event]:
+    """A `removed` from one source and an `added` of the same id to the source it moves to: one `changed`.
+
+    The `changed` event takes the place of the `added` one, on the new source, with the fields
+    that differ between the last row of the old source and the new row, and `"source": [old, new]`.
+    """
+    for old_source, new_source in MOVES:
+        removed = {e["id"]: e for e in events if e["type"] == "removed" and e["source"] == old_source}
+        moved = {e["id"] for e in events if e["type"] == "added" and e["source"] == new_source and e["id"] in removed}
+        out: list[Event] = []
+        for event in events:
+            if event["type"] == "removed" and event["source"] == old_source and event["id"] in moved:
+                continue
+            if event["type"] == "added" and event["source"] == new_source and event["id"] in moved:
+                event = _moved(removed[event["id"]], event)
+            out.append(event)
+        events = out
+    return events
+
+
+def _moved(removed: Event, added: Event) -> Event:
+    """The one `changed` event of an item that moved from `removed`'s source to `added`'s."""
+    old_row, new_row = removed["row"], added["row"]
+    changes = {f: [old_row.get(f), new_row.get(f)] for f in DIFF_FIELDS if old_row.get(f) != new_row.get(f)}
+    changes["source"] = [removed["source"], added["source"]]
+    return {"type": "changed", "ts": added["ts"], "source": added["source"], "id": added["id"],
+            "row": new_row, "changes": changes}
 
 
 def diff_source_state(previous: SourceResult | None, current: SourceResult, ts: str) -> Event | None:
@@ -68,4 +101,4 @@ class Differ:
                 current = {**old, **current}
             self.rows[source] = current
             self.results[source] = result
-        return events
+        return merge_moves(events)

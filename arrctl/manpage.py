@@ -1,8 +1,15 @@
-"""Generate man/arrctl.1 (roff, man(7) macros) from the click definitions, so they never drift."""
+"""Generate man/arrctl.1 (roff, man(7) macros) from the click definitions and the README, so they never drift.
+
+The options and commands come from click; the config sample and the environment table are read
+from README.md (the page says what the README says); records and check formats are written here
+and tested against the code (tests/test_docs.py).
+"""
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -13,11 +20,14 @@ from arrctl.cli import cli
 DATE = "2026-11-22"
 HELP_NAMES = ["-h", "--help"]  # as the CLI sets them for every command
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+
 EXIT_STATUS = [
     ("get, watch, explain, launch", [
         ("0", "success: every source answered (get), the watch ended by --cycles, the analysis ran (explain), "
               "the job made it (launch)."),
-        ("1", "a source failed or timed out (get); the launch failed."),
+        ("1", "a source failed or timed out (get); the execution does not exist or its logs could not be read "
+              "(explain); the launch failed."),
         ("2", "usage or configuration error."),
         ("124", "launch: no conclusive signal before --timeout."),
         ("130, 143", "stopped by SIGINT or SIGTERM."),
@@ -29,28 +39,56 @@ EXIT_STATUS = [
     ]),
 ]
 
-ENVIRONMENT = [
-    ("ARRCTL_CONFIG", "Config file, when --config is not given."),
-    ("ARRCTL_STATE_DIR", "State directory, when --state-dir is not given."),
-    ("XDG_CONFIG_HOME, XDG_STATE_HOME", "Base directories for the default config file and state directory."),
-    ("ARRCTL_GCP_ENDPOINT", "Send every Google API call to http://HOST:PORT with anonymous credentials (emulators, tests)."),
-    ("WANDB_BASE_URL", "Send every W&B call to this address."),
-    ("GOOGLE_CLOUD_PROJECT", "Project, when the config file has none."),
-    ("WANDB_ENTITY, WANDB_PROJECT", "W&B entity and project, when the config file has none."),
-    ("WANDB_API_KEY", "W&B API key."),
-    ("ARRCTL_SANDBOX_FAULTS", "Faults for the embedded fake cloud (--demo, sandbox serve), comma separated SERVICE:KIND[:ARG]."),
-    ("ARRCTL_SANDBOX_SCENARIO", "Scenario of the embedded fake cloud for --demo (default: default)."),
-    ("NO_COLOR", "Never colour the output."),
-    ("ARRCTL_KILL_GRACE", "Seconds between SIGTERM and SIGKILL of a worker past its deadline (default 0.5)."),
-    ("ARRCTL_DEBUG", "Show tracebacks of internal errors."),
+FILES = [
+    ("~/.config/arrctl/config.toml", "The configuration (see CONFIGURATION): --config, else $ARRCTL_CONFIG, else "
+     "$XDG_CONFIG_HOME/arrctl/config.toml. A missing default file is fine (the environment fills in); a missing "
+     "--config file is an error."),
+    ("~/.local/state/arrctl/state.sqlite3", "The state store (SQLite, mode 0600, in a 0700 directory): what each "
+     "FAILED/FINISHED item was found to say (its logs are read once), the last good rows of each source (shown, "
+     "with their age, when a source fails), what check has reported. Directory: --state-dir, else "
+     "$ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl. Safe with several arrctl processes at once; a damaged file "
+     "is renamed state.sqlite3.corrupt-TIME and rebuilt. --demo keeps its own in demo/ inside it."),
+    ("man/arrctl.1", "This page, in the source tree: read it with man ./man/arrctl.1 (a wheel install puts it "
+     "in share/man/man1)."),
 ]
 
-FILES = [
-    ("~/.config/arrctl/config.toml", "Configuration (TOML): project, regions, [runner] job, region, limit; [builds] recent, "
-     "queued_warn_s; [vertex] limit; [wandb] entity, project, completed_limit, heartbeat_warn_s; "
-     "[deadlines] SOURCE = seconds; [watch] interval, heartbeat; [state] retention_days."),
-    ("~/.local/state/arrctl/state.sqlite3", "Terminal-state memory, last good rows, what check reported (0600). "
-     "--demo keeps its own in demo/."),
+# (record, what it is): `get --json`, `watch --json`; the keys are those of SPEC.md, tested against model.py
+RECORDS = [
+    ("row", '{"type":"row", "source", "id", "status", "raw_status", "region", "name", "created", "started", '
+     '"finished", "duration_s", "message", "category", "url", "links", "extra":{...}}: one item of a source. '
+     "status is one of QUEUED PENDING RUNNING SUCCEEDED FAILED CANCELLED TIMEOUT UNKNOWN; raw_status keeps the "
+     "API's own word (JOB_STATE_RUNNING, WORKING, crashed, ...). message: the root error of a FAILED row (from its "
+     "own logs where it has any), the success summary of a SUCCEEDED runner row (Completed: 5 jobs). category: "
+     "the category of the root error of a FAILED or TIMEOUT row, else null. links: what the row is known to be "
+     'part of, e.g. {"wandb_run": "abc123"}, {} when nothing is known.'),
+    ("source", '{"type":"source", "source", "state":"ok|error|timeout", "rows", "took_s", "error", "stale_s"}: '
+     "one per source after its rows (get), or when a source's state changes (watch, with ts). error is one line; "
+     "stale_s is the age of rows shown from memory when this refresh failed, else null."),
+    ("added, changed, removed", '{"type", "ts", "source", "id", "row":{...}, "changes":{"field":[old, new]}}: '
+     "watch events. changes only on changed; row is the full new row, or the last known row on removed. A W&B "
+     "run that moves from active to completed within one refresh is one changed event on source completed whose "
+     'changes include "status" and "source": ["active", "completed"].'),
+    ("heartbeat", '{"type":"heartbeat", "ts", "cycle", "sources":{"runner":"ok", ...}, "running"}: watch, after '
+     "--heartbeat seconds without another line."),
+    ("explain --json", '{"verdict":"failed|succeeded|unknown", "message", "category", "rule", "line", "jobs", '
+     '"context":[...]}.'),
+    ("launch --json", '{"result":"success|failure|timeout", "via", "message", "execution", "rule", "elapsed_s", '
+     '"job":{"id", "name", "status", "raw_status", "region", "url"}|null}; --no-wait: {"result":"started", '
+     '"execution"}.'),
+]
+
+CHECK_FORMATS = [
+    ("nagios (default)", "The Monitoring Plugins convention: a first line ARRCTL STATE - summary | perfdata "
+     "(perfdata label=value[UOM];warn;crit;min;max, space separated: new_failures, running, sources_ok, "
+     "SOURCE_time), then one line per problem (SEVERITY: source id: message). Under 8 KB."),
+    ("json", 'One object {"state":"OK|WARNING|CRITICAL|UNKNOWN", "code":0-3, "summary", "problems":[...], '
+     '"sources":{...}}; each problem {"severity", "kind", "source", "id", "message", "category", "url"} '
+     "(category null where the problem is not a failure); sources holds each source record without type and "
+     "source."),
+    ("prom", "Prometheus text exposition format, for node_exporter's textfile collector (write it with --output, "
+     "atomically; no timestamps on samples): arrctl_source_up, arrctl_source_duration_seconds, "
+     "arrctl_source_stale_seconds, arrctl_rows, arrctl_new_failures, arrctl_problems, arrctl_check_state, "
+     "arrctl_check_timestamp_seconds."),
 ]
 
 EXAMPLES = [
@@ -120,8 +158,43 @@ def _help_text(command: click.Command) -> list[str]:
     return out
 
 
-def render() -> str:
+def _markdown(text: str) -> str:
+    """A README phrase as plain text: no backticks, no emphasis, links as their text."""
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
+    return text.replace("`", "").replace("**", "").replace("\\|", "|")
+
+
+def readme_section(title: str, readme: str) -> str:
+    """The text of the README section `## title` (up to the next `## `)."""
+    found = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", readme, re.S | re.M)
+    if found is None:
+        raise LookupError(f"README.md has no section '## {title}'")
+    return found.group(1)
+
+
+def config_sample(readme: str) -> list[str]:
+    """The config file of the README (its first TOML block)."""
+    found = re.search(r"^```toml\n(.*?)^```", readme, re.S | re.M)
+    if found is None:
+        raise LookupError("README.md has no ```toml block")
+    return found.group(1).rstrip("\n").splitlines()
+
+
+def environment(readme: str) -> list[tuple[str, str]]:
+    """(variables, effect) rows of the README's environment table."""
+    rows = []
+    for line in readme_section("Environment", readme).splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if len(cells) == 2 and cells[0] not in ("variable",) and not set(cells[0]) <= set("-: "):
+            rows.append((_markdown(cells[0]), _markdown(cells[1])))
+    if not rows:
+        raise LookupError("README.md's Environment section has no table")
+    return rows
+
+
+def render(readme_text: str | None = None) -> str:
     """The whole man page."""
+    readme = readme_text if readme_text is not None else README.read_text(encoding="utf-8")
     lines = [
         f'.TH ARRCTL 1 "{DATE}" "arrctl {__version__}" "User Commands"',
         ".SH NAME", "arrctl \\- monitor an ML training pipeline on Google Cloud and W&B without ever hanging",
@@ -141,14 +214,30 @@ def render() -> str:
         lines += ([".PP"] if n else []) + [esc(title) + ":"]
         for code, meaning in items:
             lines += [".TP", f".B {esc(code)}", esc(meaning)]
+    lines += [".SH RECORDS", esc("get --json and watch --json print NDJSON: one JSON object per line, nothing "
+                                 "else on stdout. Times are RFC 3339 UTC strings ending in Z, durations are "
+                                 "seconds, absent values are null; the keys are stable.")]
+    for name, meaning in RECORDS:
+        lines += [".TP", f".B {esc(name)}", esc(meaning)]
+    lines += [".SH CHECK OUTPUT", esc("arrctl check --format FORMAT; the exit status and the state are the "
+                                      "same (see EXIT STATUS).")]
+    for name, meaning in CHECK_FORMATS:
+        lines += [".TP", f".B {esc(name)}", esc(meaning)]
+    lines += [".SH CONFIGURATION",
+              esc("A TOML file (see FILES); GOOGLE_CLOUD_PROJECT, WANDB_ENTITY, WANDB_PROJECT and WANDB_API_KEY "
+                  "fill what it leaves out. A bad file is one line naming the file, the key and what was expected "
+                  "(exit 2; 3 for check). Without a regions key only us-central1 is watched (said once on stderr); "
+                  "[deadlines] takes 0.1 to 3600 seconds, as --deadline does. The README's sample:"),
+              ".PP", ".RS", ".nf"] + [esc(line) for line in config_sample(readme)] + [".fi", ".RE"]
     lines.append(".SH ENVIRONMENT")
-    for name, meaning in ENVIRONMENT:
+    for name, meaning in environment(readme):
         lines += [".TP", f".B {esc(name)}", esc(meaning)]
     lines.append(".SH FILES")
     for name, meaning in FILES:
         lines += [".TP", f".I {esc(name)}", esc(meaning)]
     lines += [".SH EXAMPLES", ".nf"] + [_flag(e) for e in EXAMPLES] + [".fi"]
-    lines += [".SH SEE ALSO", "README.md in the source distribution."]
+    lines += [".SH SEE ALSO", esc("README.md in the source distribution (set-up, IAM permissions, recipes "
+                                  "with jq, cron and monitoring, troubleshooting).")]
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ import orjson
 
 from arrctl.model import ACTIVE_STATUSES, Row, SourceResult, epoch
 from arrctl.sanitize import printable
+from arrctl.textfit import Segment, cut, display_width, fit, fit_segments, pad
 
 TITLES: dict[str, str] = {
     "runner": "Runner executions",
@@ -139,9 +140,13 @@ def _table_groups(source: str, rows: list[Row]) -> list[tuple[str, list[Row]]]:
 
 
 def table(title: str, rows: list[Row], now: float, style: Style, tz: _dt.tzinfo | None = None,
-          message_width: int = 80) -> list[str]:
-    """An aligned table: a title line, a header and one line per row; "(none)" when empty."""
-    lines = [style._paint(title, None, bold=True)]
+          width: int | None = None) -> list[str]:
+    """An aligned table: a title line, a header and one line per row; "(none)" when empty.
+
+    With `width` (a terminal's columns) every line fits it: the MESSAGE column shrinks first,
+    then NAME, and a line still too wide is cut. Without it (a pipe) every cell is whole.
+    """
+    lines = [style._paint(fit(title, width), None, bold=True)]
     if not rows:
         return lines + ["  (none)", ""]
     show_name = any(display_name(r) for r in rows)
@@ -149,29 +154,55 @@ def table(title: str, rows: list[Row], now: float, style: Style, tz: _dt.tzinfo 
     cells: list[list[str]] = []
     for r in rows:
         cells.append(
-            [r["status"], clean(r["id"], 40)] + ([clean(display_name(r) or "", 32)] if show_name else [])
+            [r["status"], clean(r["id"])] + ([clean(display_name(r) or "")] if show_name else [])
             + [clean(r["region"] or "-"), local_stamp(r["started"] or r["created"], tz),
-               human_duration(live_duration(r, now)), clean(r["message"], message_width)]
+               human_duration(live_duration(r, now)), clean(r["message"])]
         )
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    widths = [max(display_width(h), *(display_width(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    if width is not None:
+        widths = _shrink_columns(widths, width, name=2 if show_name else None)
+        cells = [[cut(v, w) for v, w in zip(c, widths)] for c in cells]
+        headers = [cut(h, w) for h, w in zip(headers, widths)]
+
+    def line(values: list[str], paint: Any = None) -> str:
+        padded = [pad(v, w) for v, w in zip(values, widths)]
+        rest = "  ".join(padded[1:]).rstrip()
+        return fit_segments([Segment(padded[0], prefix="  ", paint=paint), Segment(rest, prefix="  ")], width)
+
+    lines.append(line(headers).rstrip())
     for c in cells:
-        padded = [c[0].ljust(widths[0])] + [v.ljust(w) for v, w in zip(c[1:], widths[1:])]
-        padded[0] = style.status(c[0], padded[0])
-        lines.append("  " + "  ".join(padded).rstrip())
+        lines.append(line(c, lambda text, status=c[0]: style.status(status, text)))
     return lines + [""]
 
 
-def source_note(result: SourceResult, style: Style) -> str | None:
+def _shrink_columns(widths: list[int], width: int, name: int | None) -> list[int]:
+    """Column widths that fit `width`: the last (MESSAGE) column shrinks first, then NAME.
+
+    A table line is two spaces, then the cells with two spaces between them.
+    """
+    widths = list(widths)
+    total = 2 + sum(widths) + 2 * (len(widths) - 1)
+    message = len(widths) - 1
+    for column, keep in ((message, 20), (name, 10), (message, 0), (name, 0)):
+        excess = total - width
+        if excess <= 0 or column is None or widths[column] <= keep:
+            continue
+        give = min(excess, widths[column] - keep)
+        widths[column] -= give
+        total -= give
+    return widths
+
+
+def source_note(result: SourceResult, style: Style, width: int | None = None) -> str | None:
     """The status line of a source that failed, timed out or is shown from memory."""
     if result.state == "ok":
         return None
-    text = f"! {result.source}: {result.state}: {clean(result.error, 300)}"
+    text = f"! {result.source}: {result.state}: {clean(result.error)}"
     if result.stale_s is not None:
         text += f" (showing {_stale_what(result)} from {human_duration(result.stale_s)} ago)"
     elif not result.rows:
         text += " (no earlier rows to show)"
-    return style.warn(text)
+    return style.warn(fit(text, width))
 
 
 def _stale_what(result: SourceResult) -> str:
@@ -183,8 +214,12 @@ def _stale_what(result: SourceResult) -> str:
     return f"the rows of {parts}" if parts else f"{len(result.from_memory)} rows"
 
 
-def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.tzinfo | None = None) -> list[str]:
-    """The whole `get` text output: one table per source (builds as two), then status lines."""
+def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.tzinfo | None = None,
+           width: int | None = None) -> list[str]:
+    """The whole `get` text output: one table per source (builds as two), then status lines.
+
+    `width`: the terminal's columns, which every line fits; None in a pipe (lines are whole).
+    """
     lines: list[str] = []
     for source, result in results.items():
         for key, rows in _table_groups(source, result.rows):
@@ -195,8 +230,8 @@ def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.t
                     partly = "partly " if 0 < len(result.from_memory) < len(result.rows) else ""
                     old = f", {partly}{human_duration(result.stale_s)} old"
                 title += f"  [{result.state}{old}]"
-            lines.extend(table(title, rows, now, style, tz))
-    notes = [n for n in (source_note(r, style) for r in results.values()) if n]
+            lines.extend(table(title, rows, now, style, tz, width))
+    notes = [n for n in (source_note(r, style, width) for r in results.values()) if n]
     return lines + notes
 
 
@@ -204,46 +239,46 @@ def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo |
                width: int | None = None) -> str:
     """One watch line: time, source, what changed, and the message of a failure.
 
-    With `width` (a terminal's columns) the message is cut so the line fits; in a pipe it is whole.
+    With `width` (a terminal's columns) the line fits it: the message shrinks first, then the
+    name, then the line is cut. In a pipe (`width` None) it is whole.
     """
     clock = local_clock(event.get("ts"), tz)
     kind = event["type"]
     if kind == "heartbeat":
         states = " ".join(f"{s}={st}" for s, st in event["sources"].items())
         text = f"{clock}  · heartbeat  cycle {event['cycle']}, {event['running']} running"
-        return style.dim(f"{text}; {states}" if states else text)
+        return style.dim(fit(f"{text}; {states}" if states else text, width))
     source = f"{event['source']:<9}"
     if kind == "source":
         if event["state"] == "ok":
-            return f"{clock}  {source} ✓ answering again"
-        note = f"! {event['state']}: {clean(event.get('error'), 200)}"
+            return fit(f"{clock}  {source} ✓ answering again", width)
+        note = f"! {event['state']}: {clean(event.get('error'))}"
         if event.get("stale_s") is not None:
             note += f" (showing rows from {human_duration(event['stale_s'])} ago)"
-        return f"{clock}  {source} " + style.warn(note)
+        return fit_segments([Segment(f"{clock}  {source} "), Segment(note, paint=style.warn)], width)
     row: Row = event["row"]
-    ident = clean(row["id"], 40)
-    if display_name(row):
-        ident += f" ({clean(display_name(row), 30)})"
+    name = display_name(row)
+    head = [Segment(f"{clock}  {source} "), Segment(clean(row["id"]))]
+    if name:
+        head.append(Segment(clean(name), prefix=" (", suffix=")", role="name"))
     if kind == "removed":
-        return f"{clock}  {source} - {ident} " + style.dim(f"gone (was {row['status']})")
+        return fit_segments([head[0], Segment("- "), *head[1:],
+                             Segment(f"gone (was {row['status']})", prefix=" ", paint=style.dim)], width)
+    marker = "+ " if kind == "added" else "~ "
+    segments = [head[0], Segment(marker), *head[1:]]
     if kind == "changed" and "status" in event["changes"]:
         old, new = event["changes"]["status"]
-        status, plain_status = f"{style.status(old)} → {style.status(new)}", f"{old} → {new}"
+        segments += [Segment(old, prefix="  ", paint=style.status), Segment(new, prefix=" → ", paint=style.status)]
     else:
-        status, plain_status = style.status(row["status"]), row["status"]
-    marker = "+" if kind == "added" else "~"
+        segments.append(Segment(row["status"], prefix="  ", paint=style.status))
     detail = _detail(row, now)
     if kind == "changed" and "status" not in event["changes"]:
-        detail = ", ".join(f"{k}: {clean(v[1], 60)}" for k, v in event["changes"].items() if k != "message") or detail
-    parts = [f"{clock}  {source} {marker} {ident}  {status}"]
-    used = len(clock) + 2 + len(source) + 3 + len(ident) + 2 + len(plain_status)
+        detail = ", ".join(f"{k}: {clean(v[1])}" for k, v in event["changes"].items() if k != "message") or detail
     if detail:
-        parts.append(style.dim(detail))
-        used += 2 + len(detail)
+        segments.append(Segment(detail, prefix="  ", paint=style.dim))
     if row["message"] and (row["status"] in ("FAILED", "SUCCEEDED", "TIMEOUT", "CANCELLED")):
-        limit = 300 if width is None else max(20, width - used - 2)
-        parts.append(clean(row["message"], limit))
-    return "  ".join(parts)
+        segments.append(Segment(clean(row["message"]), prefix="  ", role="message"))
+    return fit_segments(segments, width)
 
 
 def _detail(row: Row, now: float) -> str:

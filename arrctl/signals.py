@@ -1,14 +1,25 @@
-"""Signal handling for the supervisor: handlers only record; the main loop acts (supervisor's SignalReceiver)."""
+"""Signal handling for the supervisor: handlers only record; the main loop acts (supervisor's SignalReceiver).
+
+The one exception is a blocking call outside any loop (reading a config file that is a FIFO,
+starting the sandbox, importing the client libraries): no loop would look at the record until the
+call returns, which may be never. Inside `interruptible()` the handler raises `Interrupted` itself,
+so the call is abandoned at once (PEP 475: a handler that raises ends the interrupted system call).
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+from contextlib import contextmanager
 from types import FrameType
+from typing import Iterator
 
 
-class Interrupted(Exception):
-    """The user or the system asked us to stop (SIGINT or SIGTERM)."""
+class Interrupted(BaseException):
+    """The user or the system asked us to stop (SIGINT or SIGTERM).
+
+    A BaseException, as KeyboardInterrupt is: no `except Exception` on the way may swallow it.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -30,6 +41,7 @@ class SignalReceiver:
         os.set_blocking(self._write_fd, False)
         self._previous: dict[int, object] = {}
         self._previous_wakeup = -1
+        self._raise_at_once = 0  # > 0 inside interruptible()
 
     @property
     def fd(self) -> int:
@@ -46,6 +58,18 @@ class SignalReceiver:
     def _record(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
+        if self._raise_at_once:
+            raise Interrupted(self.received)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A stretch of blocking calls that a signal abandons at once (raising Interrupted)."""
+        self.check()
+        self._raise_at_once += 1
+        try:
+            yield
+        finally:
+            self._raise_at_once -= 1
 
     def drain(self) -> None:
         """Empty the wakeup pipe."""

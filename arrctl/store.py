@@ -21,6 +21,9 @@ from arrctl.model import Row
 SCHEMA_VERSION = 2  # 2: `reported` has a consumer column (the CLI uses one: "check") and a last_seen
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_S = 15.0
+# sqlite's own busy wait sleeps in C and never returns to Python, so a signal would wait for it;
+# the write lock is asked for in tries this short, with a look for a recorded signal between them
+LOCK_TRY_MS = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminal (
@@ -50,10 +53,12 @@ class Store:
     """One open state database (or an in-memory stand-in when the directory is unusable)."""
 
     def __init__(self, directory: Path | None, warn: Callable[[str], None] = lambda m: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, interrupted: Callable[[], None] | None = None) -> None:
         self.directory = directory
         self.warn = warn
         self.clock = clock
+        # raises when the command must stop (SignalReceiver.check); called while waiting for a lock
+        self.interrupted = interrupted or (lambda: None)
         self.persistent = False
         self.db = self._open()
 
@@ -90,6 +95,7 @@ class Store:
                 if "locked" in str(exc) or "busy" in str(exc):
                     if time.monotonic() < give_up:
                         time.sleep(0.05)
+                        self.interrupted()
                         continue
                 self.warn(f"state file {path} cannot be used ({exc}); running without persistence")
                 return self._memory()
@@ -102,7 +108,8 @@ class Store:
     def _connect(self, path: Path) -> sqlite3.Connection:
         old_umask = os.umask(0o077)  # files 0600, including -wal and -shm
         try:
-            db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, factory=_Connection)
+            db.interrupted = self.interrupted
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -276,10 +283,41 @@ class Store:
         return int(gone)
 
 
+class _Connection(sqlite3.Connection):
+    """A connection to the state file that knows how to look for a signal while it waits for a lock."""
+
+    interrupted: Callable[[], None] = staticmethod(lambda: None)
+
+
+def _begin_immediate(db: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_S for another process's write lock.
+
+    The wait is made of LOCK_TRY_MS tries with `db.interrupted()` between them, so Ctrl-C or
+    SIGTERM ends a command within a fraction of a second even while another process holds the lock.
+    """
+    if not isinstance(db, _Connection):  # the in-memory stand-in: no other process to wait for
+        db.execute("BEGIN IMMEDIATE")
+        return
+    give_up = time.monotonic() + BUSY_TIMEOUT_S
+    db.execute(f"PRAGMA busy_timeout={LOCK_TRY_MS}")
+    try:
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() >= give_up:
+                    raise
+            db.interrupted()
+    finally:
+        db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """A write transaction that takes the lock up front (no deadlock on upgrade)."""
-    db.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db)
     try:
         yield
     except BaseException:

@@ -28,29 +28,20 @@ def preload(sources: list[str]) -> None:
             pass
 
 
-def terminal_width(out: Any) -> int | None:
-    """Columns of the terminal stdout is, or None in a pipe (where lines stay whole)."""
-    import os
-    import shutil
-
-    stream = getattr(out, "stream", None)
-    try:
-        if stream is None or not os.isatty(stream.fileno()):
-            return None
-    except (AttributeError, OSError, ValueError):
-        return None
-    return shutil.get_terminal_size((100, 24)).columns
-
-
 def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: SignalReceiver, *,
                as_json: bool, color: bool, interval: float, heartbeat: float, cycles: int | None,
                clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-               do_preload: bool = True) -> int:
-    """Run until `cycles` refreshes are done (or forever); return the number of refreshes."""
+               do_preload: bool = True, width: Callable[[], int | None] | None = None) -> int:
+    """Run until `cycles` refreshes are done (or forever); return the number of refreshes.
+
+    `width` gives the terminal's columns now (None in a pipe); it is asked for every line, so a
+    resized terminal (SIGWINCH) gets lines that fit from the next line on. By default `out.columns`.
+    """
     if do_preload:
-        preload(sources)
+        with receiver.interruptible():  # seconds of imports: a signal must not wait for them
+            preload(sources)
     style = render.Style(color)
-    width = terminal_width(out)
+    columns = width if width is not None else getattr(out, "columns", lambda: None)
     differ = Differ()
     last_output = clock()
     cycle = 0
@@ -61,7 +52,7 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
         if as_json:
             out.bytes(render.ndjson(event))
         else:
-            out.line(render.event_line(event, wall(), style, width=width))
+            out.line(render.event_line(event, wall(), style, width=columns()))
         last_output = clock()
 
     def beat_if_due() -> None:

@@ -95,12 +95,32 @@ class Baseline:
     state_dir: Path
     rows: dict[str, list[dict[str, Any]]]
     started: float  # epoch just before the clean run started
+    took_s: dict[str, float] = field(default_factory=dict)  # each source's time in the clean run
+    wall_s: float = 0.0  # the clean command's wall time (start-up, sandbox and refresh)
+
+    @property
+    def slowest_s(self) -> float:
+        """The slowest source of the clean refresh: how fast this machine is right now."""
+        return max(self.took_s.values(), default=0.0)
 
 
-def make_baseline(root: Path, deadline_s: float = 20.0) -> Baseline:
+# A case's deadline is this many times the slowest clean source (so a loaded machine gets a
+# longer one), never below the floor and never above the cap. A case must then be conclusive by
+# construction: a source that answers (ok or an error) has several times what it needs, a fault
+# that must time out (hang, latency beyond the deadline, trickle) can never answer in time.
+DEADLINE_FACTOR = 3.0
+DEADLINE_CAP_S = 30.0
+
+
+def scaled_deadline(baseline: Baseline, floor_s: float) -> float:
+    """The deadline for the cases: DEADLINE_FACTOR x the slowest clean source, within [floor, cap]."""
+    return round(min(DEADLINE_CAP_S, max(floor_s, DEADLINE_FACTOR * baseline.slowest_s)), 1)
+
+
+def make_baseline(root: Path, deadline_s: float = 60.0) -> Baseline:
     """One clean `get` into root/seed (every source must answer), and a copy without runner facts."""
     seed = root / "seed"
-    code, records, stderr, _, began = run_get(seed, deadline_s)
+    code, records, stderr, wall, began = run_get(seed, deadline_s, timeout_s=deadline_s + 60)
     sources = {r["source"]: r for r in records if r["type"] == "source"}
     if code != 0 or any(sources[s]["state"] != "ok" for s in SOURCES):
         raise RuntimeError(f"the clean refresh failed (exit {code}): {sources} {stderr[-500:]}")
@@ -112,7 +132,8 @@ def make_baseline(root: Path, deadline_s: float = 20.0) -> Baseline:
     with db:
         db.execute("DELETE FROM terminal WHERE source='runner'")
     db.close()
-    return Baseline(seed, rows_by_source(records), began)
+    return Baseline(seed, rows_by_source(records), began,
+                    {s: float(sources[s]["took_s"]) for s in SOURCES}, wall)
 
 
 def rows_by_source(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -127,24 +148,57 @@ def rows_by_source(records: list[dict[str, Any]]) -> dict[str, list[dict[str, An
 _TIMES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?")
 
 
-def settled_view(rows: list[dict[str, Any]], before: float) -> list[tuple[Any, ...]]:
-    """What must not differ between two refreshes of the moving scenario, sorted.
+ACTIVE = ("QUEUED", "PENDING", "RUNNING")
 
-    Rows that appeared after `before` (the scenario adds some within seconds) are left out, and
-    an active row's status is not compared (builds and jobs move on their own).
+
+def unexplained_differences(source: str, rows: list[dict[str, Any]], case_start: float,
+                            clean: list[dict[str, Any]], clean_start: float) -> list[str]:
+    """How a case's rows differ from the clean refresh's in ways the scenario's motion cannot explain.
+
+    The scenario keeps moving (its times are offsets from each sandbox's start) and how far it
+    has moved when a refresh reads it depends on the machine's speed, in either refresh. So,
+    whichever of the two came later in the scenario: an item active in one may have ended (or
+    moved from W&B's active list to the completed one) in the other; an item that appeared or
+    ended during a run of the scenario may be absent from the other refresh, and push as many
+    old items out of a limited list. An item finished in both must look the same (status and
+    message; times inside messages move with the sandbox's start). Nothing else may differ.
     """
+    problems = _one_way(source, rows, case_start, clean, clean_start, "is not in the clean refresh")
+    problems += _one_way(source, clean, clean_start, rows, case_start, "is missing")
+    now = {r["id"]: r for r in rows}
+    for old in clean:
+        new = now.get(old["id"])
+        if new is None or old["status"] in ACTIVE or new["status"] in ACTIVE:
+            continue
+        if new["status"] != old["status"]:
+            problems.append(f"{source}: {old['id']} is {new['status']}, was {old['status']}")
+        elif _TIMES.sub("<time>", new["message"] or "") != _TIMES.sub("<time>", old["message"] or ""):
+            problems.append(f"{source}: {old['id']} says {new['message']!r}, said {old['message']!r}")
+    return problems
+
+
+ACTIVE = ("QUEUED", "PENDING", "RUNNING")
+
+
+def _moved(row: dict[str, Any], start: float) -> bool:
+    """Whether an item appeared or ended while this refresh's scenario ran (or is still active)."""
     from arrctl.model import epoch
 
-    out = []
-    for row in rows:
-        created = epoch(row["created"])
-        if created is not None and created >= before:
-            continue
-        settled = row["status"] not in ("QUEUED", "PENDING", "RUNNING")
-        # the sandbox's past is relative to its start, so times inside messages move between runs
-        message = _TIMES.sub("<time>", row["message"]) if settled and row["message"] else None
-        out.append((row["id"], row["status"] if settled else "active", message))
-    return sorted(out, key=repr)
+    if row["status"] in ACTIVE:
+        return True
+    return any((epoch(row.get(key)) or 0.0) >= start for key in ("created", "finished"))
+
+
+def _one_way(source: str, rows: list[dict[str, Any]], start: float, other: list[dict[str, Any]],
+             other_start: float, what: str) -> list[str]:
+    """Rows absent from `other` that no motion of the scenario explains."""
+    other_ids = {r["id"] for r in other}
+    absent = [r for r in rows if r["id"] not in other_ids]
+    ids = {r["id"] for r in rows}
+    # old items that a newer one may have pushed out of the other refresh's limited list
+    pushers = sum(1 for r in other if r["id"] not in ids and _moved(r, other_start))
+    settled = [r["id"] for r in absent if not _moved(r, start)]
+    return [f"{source}: {row_id} {what}" for row_id in settled[pushers:]]
 
 
 @dataclass
@@ -190,8 +244,8 @@ def judge(service: str, kind: Kind, code: int, records: list[dict[str, Any]], st
         if not faulted:
             if record["state"] != "ok" or record["error"] is not None or record["stale_s"] is not None:
                 problems.append(f"{source}: {record['state']} ({record['error']}), expected ok")
-            if settled_view(rows[source], case_start) != settled_view(baseline.rows[source], baseline.started):
-                problems.append(f"{source}: rows differ from the clean refresh")
+            problems += unexplained_differences(source, rows[source], case_start, baseline.rows[source],
+                                                baseline.started)
             continue
         if record["state"] not in ("error", "timeout"):
             problems.append(f"{source}: state {record['state']}, expected error or timeout")
@@ -219,7 +273,8 @@ def run_case(service: str, kind: Kind, baseline: Baseline, work: Path,
     state = work / f"{service}-{kind.label.replace('>', 'gt').replace('<', 'lt').replace(':', '')}"
     shutil.copytree(seed, state)
     try:
-        code, records, stderr, wall, began = run_get(state, deadline_s, kind.fault(service, deadline_s))
+        code, records, stderr, wall, began = run_get(state, deadline_s, kind.fault(service, deadline_s),
+                                                     timeout_s=deadline_s + 60)
     finally:
         shutil.rmtree(state, ignore_errors=True)
     return judge(service, kind, code, records, stderr, wall, began, baseline)

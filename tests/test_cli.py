@@ -48,7 +48,7 @@ def test_bad_config_is_one_line_exit_2_for_get_and_3_for_check(tmp_path: Path):
     config.write_text("[runner]\nlimit = 'five'\n")
     result = invoke("--config", str(config), "--state-dir", str(tmp_path / "s"), "get")
     assert result.exit_code == 2
-    assert result.stderr == f"arrctl: error: {config}: [runner] limit: expected a whole number of at least 1, got 'five'\n"
+    assert result.stderr == f"arrctl: error: {config}: [runner] limit: expected a whole number of at least 1, got \"five\"\n"
     check = invoke("--config", str(config), "--state-dir", str(tmp_path / "s"), "check")
     assert check.exit_code == 3
     assert check.output.startswith(f"ARRCTL UNKNOWN - {config}: [runner] limit: expected")
@@ -64,18 +64,34 @@ def test_missing_project_names_the_fix(tmp_path: Path):
 def test_check_json_unknown_has_spec_keys(tmp_path: Path):
     result = invoke("--state-dir", str(tmp_path / "s"), "check", "--format", "json")
     assert result.exit_code == 3
-    obj = orjson.loads(result.output)
+    obj = orjson.loads(result.stdout)
     assert list(obj) == ["state", "code", "summary", "problems", "sources"] and obj["state"] == "UNKNOWN"
 
 
-def test_no_credentials_is_a_source_error_naming_the_fix(tmp_path: Path):
-    env = {"GOOGLE_CLOUD_PROJECT": "p"}
+def test_a_missing_key_file_is_a_source_error_naming_the_file(tmp_path: Path):
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent.json"}
     result = invoke("--state-dir", str(tmp_path / "s"), "get", "runner", "--json", env=env)
     assert result.exit_code == 1
     records = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert records == [{"type": "source", "source": "runner", "state": "error", "rows": 0,
                         "took_s": records[0]["took_s"], "stale_s": None,
-                        "error": "no Google credentials: run `gcloud auth application-default login`, or use --demo"}]
+                        "error": "Google credentials: File /nonexistent.json was not found "
+                                 "(set by GOOGLE_APPLICATION_CREDENTIALS)"}]
+
+
+def test_a_malformed_key_file_is_one_line_on_stderr_too(tmp_path: Path):
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account", "project_id": "p"}')
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    result = invoke("--state-dir", str(tmp_path / "s"), "get", "vertex", env=env)
+    assert result.exit_code == 1
+    note = [line for line in result.stdout.splitlines() if line.startswith("! vertex")]
+    assert len(note) == 1
+    assert note[0].startswith(f"! vertex: error: Google credentials: Failed to load service account credentials "
+                              f"from {key}: Service account info was not in the expected format, missing fields ")
+    assert note[0].endswith("(set by GOOGLE_APPLICATION_CREDENTIALS) (no earlier rows to show)")
+    assert "client_email" in note[0] and "token_uri" in note[0]
+    assert "Traceback" not in result.output
 
 
 def test_explain_needs_exactly_one_input():
@@ -115,7 +131,7 @@ def test_wandb_not_configured_fails_its_sources_only_and_check_says_unknown(tmp_
     assert (record["state"], record["error"]) == (
         "error", "W&B entity/project not configured: set [wandb] entity and project, or WANDB_ENTITY/WANDB_PROJECT")
     check = invoke("--state-dir", str(tmp_path / "s"), "check", env={"GOOGLE_CLOUD_PROJECT": "p"})
-    assert check.exit_code == 3 and "not configured" in check.output.splitlines()[0]
+    assert check.exit_code == 3 and "not configured" in check.stdout.splitlines()[0]
 
 
 def test_nan_and_bad_grace_are_usage_errors():

@@ -56,13 +56,64 @@ def test_logging_connection_points_at_the_endpoint():
     assert connection.build_api_url("/entries:list") == ENDPOINT + "/v2/entries:list?prettyPrint=false"
 
 
-def test_missing_adc_is_one_clear_source_error():
+def test_a_missing_key_file_is_named_not_blamed_on_a_login(tmp_path):
     # conftest points GOOGLE_APPLICATION_CREDENTIALS at a file that does not exist
     clients._credentials_cache.clear()
     with pytest.raises(SourceError) as caught:
         clients.run_executions_client(ctx(endpoint=None))
+    missing = tmp_path / "no-such-credentials.json"
     assert str(caught.value) == (
-        "no Google credentials: run `gcloud auth application-default login`, or use --demo")
+        f"Google credentials: File {missing} was not found (set by GOOGLE_APPLICATION_CREDENTIALS)")
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ('{"type": "service_account", "project_id": "p"}',
+     "Failed to load service account credentials from {path}: "
+     "Service account info was not in the expected format, missing fields "),  # a set: any order
+    ("not json", "File {path} is not a valid json file: Expecting value: line 1 column 1 (char 0)"),
+    ('{"type": "authorised"}', "The file {path} does not have a valid type. Type is authorised, expected one of "),
+], ids=["missing-fields", "not-json", "unknown-type"])
+def test_a_malformed_key_file_says_what_google_auth_says(tmp_path, monkeypatch, content, words):
+    key = tmp_path / "key.json"
+    key.write_text(content)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    clients._credentials_cache.clear()
+    with pytest.raises(SourceError) as caught:
+        clients.vertex_job_client(ctx(endpoint=None), "us-central1")
+    message = str(caught.value)
+    assert message.startswith("Google credentials: " + words.format(path=key)), message
+    assert message.endswith("(set by GOOGLE_APPLICATION_CREDENTIALS)")
+    assert "\n" not in message and "gcloud auth" not in message
+    if "missing fields" in words:
+        assert "client_email" in message and "token_uri" in message
+
+
+def test_a_key_path_that_is_a_directory_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path))
+    clients._credentials_cache.clear()
+    with pytest.raises(SourceError) as caught:
+        clients.build_client(ctx(endpoint=None))
+    assert str(caught.value) == (
+        f"Google credentials: cannot read {tmp_path}: Is a directory (set by GOOGLE_APPLICATION_CREDENTIALS)")
+
+
+def test_only_no_credentials_at_all_asks_for_a_login(tmp_path):
+    from google.auth import exceptions as auth_exceptions
+
+    from arrctl.sources.gcp_errors import NO_ADC, credentials_error
+
+    none = auth_exceptions.DefaultCredentialsError("Your default credentials were not found.")
+    assert credentials_error(none, None, None) == NO_ADC
+    adc = tmp_path / "application_default_credentials.json"
+    broken = auth_exceptions.DefaultCredentialsError(
+        f"Failed to load authorized user credentials from {adc}",
+        ValueError("Authorized user info was not in the expected format, missing fields refresh_token."))
+    assert credentials_error(broken, None, str(adc)) == (
+        f"Google credentials: Failed to load authorized user credentials from {adc}: Authorized user info was "
+        "not in the expected format, missing fields refresh_token (gcloud's application default credentials: "
+        "run `gcloud auth application-default login` again)")
+    assert credentials_error(none, "", None) == (
+        "Google credentials: GOOGLE_APPLICATION_CREDENTIALS is set but empty (set by GOOGLE_APPLICATION_CREDENTIALS)")
 
 
 def test_vertex_without_endpoint_uses_the_regional_host(monkeypatch):
@@ -206,9 +257,10 @@ def test_retry_error_names_the_last_cause():
     assert describe_error(exc) == "gave up after retries: 503 Service Unavailable: backend unavailable"
 
 
-def test_auth_errors():
-    assert describe_error(auth_exceptions.DefaultCredentialsError("File x was not found")) == (
-        "no Google credentials: run `gcloud auth application-default login`, or use --demo")
+def test_auth_errors(monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "x")
+    assert describe_error(auth_exceptions.DefaultCredentialsError("File x was not found.")) == (
+        "Google credentials: File x was not found (set by GOOGLE_APPLICATION_CREDENTIALS)")
     refresh = auth_exceptions.RefreshError("Anonymous credentials cannot be refreshed.")
     assert describe_error(refresh) == "credentials: Anonymous credentials cannot be refreshed."
 

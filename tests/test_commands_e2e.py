@@ -74,10 +74,31 @@ def test_explain_an_execution_through_the_logs(tmp_path: Path):
     assert text.stdout.splitlines()[0] == "SUCCEEDED: Completed: 3 jobs"
 
 
-def test_explain_an_unknown_execution_says_so(tmp_path: Path):
+def test_explain_an_unknown_execution_says_it_was_not_found(tmp_path: Path):
     done = run(tmp_path, "explain", "vertex-ai-launcher-nosuch")
-    assert done.returncode == 0
-    assert done.stdout.splitlines()[0] == "UNKNOWN: no log entries found for vertex-ai-launcher-nosuch"
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == ("arrctl: error: execution vertex-ai-launcher-nosuch not found: job vertex-ai-launcher "
+                           "of project arr-demo has no such execution in any of its 18 regions\n")
+    # its full resource name is accepted as well
+    full = "projects/arr-demo/locations/europe-west2/jobs/vertex-ai-launcher/executions/vertex-ai-launcher-kbflt"
+    found = run(tmp_path, "explain", full, "--json")
+    assert found.returncode == 0 and orjson.loads(found.stdout)["verdict"] == "failed"
+
+
+def test_explain_when_the_logs_cannot_be_read_says_so_once_with_cloud_runs_words(tmp_path: Path):
+    done = run(tmp_path, "explain", "vertex-ai-launcher-kbflt", ARRCTL_SANDBOX_FAULTS="logging:status:503")
+    assert done.returncode == 0 and done.stderr == ""
+    head, note = done.stdout.splitlines()[:2]
+    assert head.startswith("FAILED: ") and head.endswith("(Cloud Run's words)")
+    assert note.startswith("note: logs of vertex-ai-launcher-kbflt not fully read: 503 Service Unavailable")
+    assert done.stdout.count("vertex-ai-launcher-kbflt not fully read") == 1
+
+
+@pytest.mark.parametrize("name", ['x" OR "y', "Vertex-AI", "a/b", "trailing-", "x" * 64, ""])
+def test_explain_refuses_what_is_not_an_execution_name(tmp_path: Path, name: str):
+    done = run(tmp_path, "explain", name)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "is not a Cloud Run execution name" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("shell, marker", [("bash", "complete -o"), ("zsh", "compdef"), ("fish", "function _arrctl_completion")])

@@ -61,12 +61,19 @@ def test_missing_default_file_is_fine_but_missing_explicit_file_is_an_error(tmp_
 
 
 @pytest.mark.parametrize("text, message", [
-    ('regions = "us-central1"', 'regions: expected a non-empty list of region names, e.g. ["us-central1", "europe-west2"], got \'us-central1\''),
+    ('regions = "us-central1"', 'regions: expected a non-empty list of region names, e.g. ["us-central1", "europe-west2"], got "us-central1"'),
+    ('regions = [""]', 'regions: expected a non-empty list of region names, e.g. ["us-central1", "europe-west2"], got [""]'),
+    ("project = true", "project: expected a non-empty string, got true"),
+    ("[runner]\nlimit = 2.5", "[runner] limit: expected a whole number of at least 1, got 2.5"),
+    ("[wandb]\nentity = {name = 'x', \"a b\" = [1, false]}",
+     '[wandb] entity: expected a non-empty string, got {name = "x", "a b" = [1, false]}'),
+    ("[runner]\njob = 1979-05-27T07:32:00Z", "[runner] job: expected a non-empty string, got 1979-05-27T07:32:00+00:00"),
     ("[runner]\nlimit = 0", "[runner] limit: expected a whole number of at least 1, got 0"),
     ("[runner]\nlimt = 3", "[runner] limt: unknown key (expected one of: job, limit, region)"),
     ("[deadlines]\nrunnr = 3", "[deadlines] runnr: unknown source (expected one of: runner, builds, vertex, active, completed)"),
     ("[watch]\ninterval = -1", "[watch] interval: expected a number of seconds greater than 0 and at most 86400, got -1"),
-    ("[deadlines]\nrunner = inf", "[deadlines] runner: expected a number of seconds greater than 0 and at most 86400, got inf"),
+    ("[deadlines]\nrunner = inf", "[deadlines] runner: expected a number of seconds from 0.1 to 3600 (as --deadline), got inf"),
+    ("[deadlines]\nvertex = 86400", "[deadlines] vertex: expected a number of seconds from 0.1 to 3600 (as --deadline), got 86400"),
     ("[vertx]\nlimit = 3", "unknown table [vertx] (expected one of: builds, deadlines, runner, state, vertex, wandb, watch)"),
     ("projct = 'x'", "projct: unknown key (expected project, regions, or a table such as [runner])"),
 ])
@@ -102,3 +109,30 @@ def test_runner_region_is_where_launch_runs_the_job(tmp_path: Path):
     path.write_text('project = "p"\n[runner]\nregion = ""\n')
     with pytest.raises(ConfigError, match=r"\[runner\] region: expected a non-empty string"):
         load_config(path, {}, explicit=True)
+
+
+def test_deadlines_have_the_bounds_of_the_deadline_option(tmp_path: Path):
+    from arrctl.cli import deadline_option, get
+
+    assert load_config(write(tmp_path, "[deadlines]\nrunner = 3600\nvertex = 0.1"), {}, explicit=True).deadlines[
+        "runner"] == 3600.0
+    option = next(p for p in get.params if p.name == "deadline")
+    assert (option.type.low, option.type.high) == (0.1, 3600.0)
+    assert deadline_option is not None
+
+
+def test_no_regions_key_is_said_once_on_stderr(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from arrctl.cli import cli
+
+    path = write(tmp_path, 'project = "p"\n')
+    assert load_config(path, {}, explicit=True).regions_defaulted
+    assert not load_config(write(tmp_path, 'regions = ["europe-west2"]\n'), {}, explicit=True).regions_defaulted
+    path = write(tmp_path, 'project = "p"\n')
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(path), "--state-dir", str(tmp_path / "s"), "explain", "x-1"],
+                           env={"ARRCTL_GCP_ENDPOINT": "http://127.0.0.1:9"})
+    warning = (f"arrctl: warning: {path}: no `regions` key, so only us-central1 is watched "
+               '(set e.g. regions = ["us-central1", "europe-west2"])')
+    assert result.stderr.splitlines().count(warning) == 1, result.stderr

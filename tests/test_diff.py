@@ -48,3 +48,35 @@ def test_source_that_fails_emits_its_state_once_and_removes_nothing():
 def test_first_refresh_reports_a_failed_source():
     events = Differ().update({"active": SourceResult("active", state="error", error="403")}, TS)
     assert [(e["type"], e["state"], e["error"]) for e in events] == [("source", "error", "403")]
+
+
+def wandb_row(source: str, status: str, raw: str, **kw):
+    return make_row(source, "r1", status, raw_status=raw, name="bright-sun-7",
+                    created="2026-11-22T04:00:00Z", **kw)
+
+
+def test_a_run_that_ends_moves_from_active_to_completed_as_one_changed_event():
+    differ = Differ()
+    first = differ.update({"active": SourceResult("active", rows=[wandb_row("active", "RUNNING", "running")]),
+                           "completed": SourceResult("completed", rows=[])}, TS)
+    assert [(e["type"], e["source"]) for e in first] == [("added", "active")]
+    ended = wandb_row("completed", "FAILED", "failed", finished="2026-11-22T04:30:00Z", message="CUDA OOM")
+    events = differ.update({"active": SourceResult("active", rows=[]),
+                            "completed": SourceResult("completed", rows=[ended])}, TS)
+    assert events == [{"type": "changed", "ts": TS, "source": "completed", "id": "r1", "row": ended,
+                       "changes": {"status": ["RUNNING", "FAILED"], "raw_status": ["running", "failed"],
+                                   "finished": [None, "2026-11-22T04:30:00Z"], "message": [None, "CUDA OOM"],
+                                   "source": ["active", "completed"]}}]
+    # the next refresh knows it in `completed` only: nothing more to say
+    assert differ.update({"active": SourceResult("active", rows=[]),
+                          "completed": SourceResult("completed", rows=[ended])}, TS) == []
+
+
+def test_a_run_removed_without_reappearing_is_still_removed_and_other_sources_never_merge():
+    differ = Differ()
+    differ.update({"active": SourceResult("active", rows=[wandb_row("active", "RUNNING", "running")]),
+                   "vertex": SourceResult("vertex", rows=[row("r1")])}, TS)
+    events = differ.update({"active": SourceResult("active", rows=[]),
+                            "vertex": SourceResult("vertex", rows=[row("r1"), row("r2")])}, TS)
+    assert [(e["type"], e["source"], e["id"]) for e in events] == [("removed", "active", "r1"),
+                                                                    ("added", "vertex", "r2")]

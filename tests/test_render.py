@@ -137,3 +137,62 @@ def test_a_partial_failure_says_which_rows_are_from_memory():
     assert lines[0] == "Runner executions  [error, partly 1m old]"
     assert lines[-1] == ("! runner: error: 1 of 2 regions failed: europe-west4: 403 Forbidden "
                          "(showing the rows of europe-west4 from 1m ago)")
+
+
+def build_row(message: str | None = None, name: str = "arr-trainer:latest-with-a-long-tag"):
+    return make_row("builds", "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", "FAILED", name=name, region="global",
+                    created="2026-11-22T05:50:00Z", started="2026-11-22T05:50:10Z", duration_s=30.0,
+                    message=message, extra={"table": "recent"})
+
+
+LONG = " ".join(['Step #2 - "push": denied: Permission "artifactregistry.repositories.uploadArtifacts" denied'] * 2)
+
+
+def test_tables_fit_the_terminal_message_first_then_the_name():
+    from arrctl.textfit import display_width
+
+    results = {"builds": SourceResult("builds", rows=[build_row(LONG), build_row("short", name="n")])}
+    whole = render.tables(results, NOW, PLAIN, UTC)
+    assert any(LONG in line for line in whole)  # a pipe: no cut at all
+    at200 = render.tables(results, NOW, PLAIN, UTC, width=200)
+    assert max(display_width(line) for line in at200) == 200
+    assert "arr-trainer:latest-with-a-long-tag" in at200[5]  # the message gave way, the name is whole
+    assert at200[5].endswith("…") and "Permission" in at200[5]
+    at120 = render.tables(results, NOW, PLAIN, UTC, width=120)
+    assert max(display_width(line) for line in at120) == 120
+    # the message kept its 20 columns minimum, then the name shrank
+    assert "  arr-trainer:latest-wit…  global" in at120[5]
+    assert at120[5].endswith('  30s   Step #2 - "push": d…')
+    at40 = render.tables(results, NOW, PLAIN, UTC, width=40)
+    assert all(display_width(line) <= 40 for line in at40)
+    assert at40[5] == "  FAILED  4f5e6d7c-8b9a-4a0b-9c1d-2e3f4…"
+
+
+def test_watch_lines_fit_the_terminal_message_first_then_the_name():
+    from arrctl.textfit import display_width
+
+    event = {"type": "changed", "ts": "2026-11-22T06:00:00.000Z", "source": "builds", "id": "x",
+             "row": build_row(LONG), "changes": {"status": ["RUNNING", "FAILED"]}}
+    whole = render.event_line(event, NOW, PLAIN, UTC)
+    assert whole.endswith(LONG)
+    for width in (200, 120, 80, 60, 30):
+        line = render.event_line(event, NOW, PLAIN, UTC, width=width)
+        assert display_width(line) <= width, (width, line)
+    assert "(arr-trainer:latest-with-a-long-tag)  RUNNING → FAILED  global  Step #2" in \
+        render.event_line(event, NOW, PLAIN, UTC, width=200)
+    at80 = render.event_line(event, NOW, PLAIN, UTC, width=80)
+    assert "RUNNING → FAILED" in at80 and "(arr-trainer" not in at80  # the name went after the message
+    assert render.event_line(event, NOW, PLAIN, UTC, width=76) == (
+        "06:00:00  builds    ~ 4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66  RUNNING → FAILED")
+
+
+def test_colour_does_not_count_and_wide_characters_count_twice():
+    from arrctl.sanitize import strip_escapes
+    from arrctl.textfit import cut, display_width
+
+    assert display_width("日本語") == 6 and display_width("e\u0301") == 1
+    assert cut("日本語テキスト", 7) == "日本語…" and display_width(cut("日本語テキスト", 7)) == 7
+    event = {"type": "added", "ts": "2026-11-22T06:00:00.000Z", "source": "runner", "id": "x",
+             "row": make_row("runner", "exec-1", "FAILED", message="失敗しました " * 20)}
+    line = render.event_line(event, NOW, render.Style(True), UTC, width=80)
+    assert "\x1b[" in line and display_width(strip_escapes(line)) <= 80

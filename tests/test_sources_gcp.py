@@ -84,6 +84,14 @@ def test_newest_and_needs_logs():
     assert [r["id"] for r in todo] == ["vertex-ai-launcher-8kx2p"]  # TIMEOUT/CANCELLED: no log read
 
 
+def test_every_value_in_a_log_filter_is_quoted():
+    text = runner.log_filter('job"x', ['a") OR ("b', "c\\"], "2025-11-19T00:00:00Z")
+    assert text == ('resource.type="cloud_run_job" AND resource.labels.job_name="job\\"x" AND '
+                    '(labels."run.googleapis.com/execution_name"="a\\") OR (\\"b" OR '
+                    'labels."run.googleapis.com/execution_name"="c\\\\") AND timestamp>="2025-11-19T00:00:00Z"')
+    assert runner.filter_string("line\nbreak") == '"line\\nbreak"'
+
+
 def test_log_filter_ors_the_executions():
     assert runner.log_filter("vertex-ai-launcher", ["a-1", "a-2"], "2025-11-19T00:00:00Z") == (
         'resource.type="cloud_run_job" AND resource.labels.job_name="vertex-ai-launcher" AND '

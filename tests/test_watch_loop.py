@@ -99,3 +99,60 @@ def test_heartbeats_keep_coming_while_a_refresh_hangs_until_its_deadline():
     beats = [orjson.loads(line) for line in lines if orjson.loads(line)["type"] == "heartbeat"]
     assert len(beats) == 5  # one every 2 s of the 10 s refresh
     assert {b["cycle"] for b in beats} == {1}
+
+
+def wandb_snapshot(active, completed):
+    def rows(source, items):
+        return [make_row(source, run_id, status, raw_status=status.lower(), created="2026-11-22T04:00:00Z",
+                         message="CUDA out of memory" if status == "FAILED" else None)
+                for run_id, status in items]
+    return {"active": SourceResult("active", rows=rows("active", active)),
+            "completed": SourceResult("completed", rows=rows("completed", completed))}
+
+
+def jq_select_changed_status(event: dict) -> bool:
+    """The README recipe `select(.type=="changed" and .changes.status)` with jq's semantics:
+    a missing key is null, and only null and false are falsy (an empty list is true)."""
+    changes = event.get("changes")
+    status = changes.get("status") if isinstance(changes, dict) else None
+    return event.get("type") == "changed" and status is not None and status is not False
+
+
+README_RECIPE = 'select(.type=="changed" and .changes.status)'
+
+
+def test_a_failing_wandb_run_is_one_changed_event_the_readme_recipe_shows():
+    script = [wandb_snapshot([("r1", "RUNNING"), ("r2", "RUNNING")], [("r0", "SUCCEEDED")]),
+              wandb_snapshot([("r2", "RUNNING")], [("r1", "FAILED"), ("r0", "SUCCEEDED")])]
+    clock = FakeClock()
+    out = FakeOutput()
+    watch_loop(FakeRefresher(script, clock), ["active", "completed"], out, FakeReceiver(clock), as_json=True,
+               color=False, clock=clock, wall=clock, do_preload=False, interval=5, heartbeat=60, cycles=2)
+    events = [orjson.loads(line) for line in out.lines]
+    second = events[3:]  # three rows added by the first refresh
+    assert [(e["type"], e["source"], e["id"]) for e in second] == [("changed", "completed", "r1")]
+    assert second[0]["changes"]["status"] == ["RUNNING", "FAILED"]
+    assert second[0]["changes"]["source"] == ["active", "completed"]
+    shown = [e for e in events if jq_select_changed_status(e)]
+    assert [(e["id"], e["changes"]["status"]) for e in shown] == [("r1", ["RUNNING", "FAILED"])]
+    import shutil
+    import subprocess
+
+    if shutil.which("jq"):  # the recipe itself, through real jq
+        done = subprocess.run(["jq", "-c", README_RECIPE], input="".join(out.lines), capture_output=True,
+                              text=True, timeout=10, check=True)
+        assert [orjson.loads(line) for line in done.stdout.splitlines()] == shown
+
+    clock = FakeClock()
+    text = FakeOutput()
+    watch_loop(FakeRefresher(script, clock), ["active", "completed"], text, FakeReceiver(clock), as_json=False,
+               color=False, clock=clock, wall=clock, do_preload=False, interval=5, heartbeat=60, cycles=2)
+    assert len(text.lines) == 4
+    assert text.lines[3].endswith("  completed ~ r1  RUNNING → FAILED  CUDA out of memory")
+
+
+def test_the_recipe_is_the_readmes():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"jq -c --unbuffered '{README_RECIPE}'" in readme

@@ -59,6 +59,41 @@ def _host(exc: BaseException) -> str:
 
 
 TIMEOUT_PREFIX = "no answer"  # every "the server did not answer in time" reason starts with it
+NO_ADC = "no Google credentials: run `gcloud auth application-default login`, or use --demo"
+CREDENTIALS_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"
+
+
+def credentials_error(exc: BaseException, env_file: str | None, gcloud_file: str | None) -> str:
+    """One line for credentials google.auth could not load: its own words, which name the file.
+
+    `env_file` is $GOOGLE_APPLICATION_CREDENTIALS (None when unset), `gcloud_file` gcloud's
+    application default credentials file when it exists. Only when there is neither is the advice
+    to log in: a missing or malformed key file needs that file fixed, not a login.
+    """
+    if env_file is None and gcloud_file is None:
+        return NO_ADC
+    if env_file == "":
+        words = f"{CREDENTIALS_VARIABLE} is set but empty"
+    elif isinstance(exc, OSError):  # a directory or an unreadable file: google.auth lets it through
+        words = f"cannot read {exc.filename or env_file or gcloud_file}: {exc.strerror or exc}"
+    else:  # DefaultCredentialsError(message[, cause]): "File k.json was not found.", "Failed to load ... from k.json"
+        words = ": ".join(str(arg).strip().rstrip(".") for arg in exc.args if str(arg).strip()) or type(exc).__name__
+    where = f"set by {CREDENTIALS_VARIABLE}" if env_file is not None else \
+        "gcloud's application default credentials: run `gcloud auth application-default login` again"
+    return f"Google credentials: {_flat(words)} ({where})"
+
+
+def gcloud_adc_file() -> str | None:
+    """gcloud's application default credentials file, when it exists (google.auth's own notion of where)."""
+    import os
+
+    try:
+        from google.auth import _cloud_sdk
+
+        path = _cloud_sdk.get_application_default_credentials_path()
+    except Exception:  # noqa: BLE001 — a private helper of google.auth; without it, no file to name
+        return None
+    return path if os.path.isfile(path) else None
 
 
 def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
@@ -82,7 +117,9 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
         detail = _flat(_server_message(exc))
         return f"{head}: {detail}" if detail else head
     if isinstance(exc, auth_exceptions.DefaultCredentialsError):
-        return "no Google credentials: run `gcloud auth application-default login`, or use --demo"
+        import os
+
+        return credentials_error(exc, os.environ.get(CREDENTIALS_VARIABLE), gcloud_adc_file())
     if isinstance(exc, auth_exceptions.GoogleAuthError):
         return f"credentials: {_flat(str(exc) or type(exc).__name__)}"
     if isinstance(exc, requests.exceptions.ReadTimeout):

@@ -115,6 +115,8 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     The read is bounded below by the execution's creation (from memory, else from Cloud Run,
     else the bucket's 30-day retention); a cut read is retried with a short backoff while the
     deadline allows; when the logs cannot be read, Cloud Run's own condition is the answer.
+    The fact carries `found`: whether the execution exists in a configured region, so that a
+    name that does not exist is told apart from logs that are not there (yet).
     """
     from arrctl import clients
     from arrctl.extract import analyze, lines_from_entries

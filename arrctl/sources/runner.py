@@ -119,14 +119,27 @@ def needs_logs(rows: list[Row], known_terminal: frozenset[str]) -> list[Row]:
     return [r for r in rows if r["status"] in ("SUCCEEDED", "FAILED") and r["id"] not in known_terminal]
 
 
-def log_filter(job: str, executions: list[str], since: str) -> str:
-    """The Cloud Logging filter for the logs of several executions of one job, from `since` on.
+def filter_string(value: str) -> str:
+    """A value as a quoted string of the Logging query language: nothing in it can end the string.
 
-    The lower time bound is required: the API has no default window (sources/logs.py).
+    The language follows Google's filtering grammar (https://google.aip.dev/160, which
+    https://cloud.google.com/logging/docs/view/logging-query-language names as its formal
+    specification): a string is double-quoted and a backslash escapes the next character, so
+    backslashes and double quotes are escaped. Line breaks have
+    no place in a name; they are escaped too rather than passed on raw.
     """
-    names = " OR ".join(f'labels."{EXECUTION_LABEL}"="{name}"' for name in executions)
-    return logs.bounded(f'resource.type="cloud_run_job" AND resource.labels.job_name="{job}" AND ({names})',
-                        since)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def log_filter(job: str, executions: list[str], since: str) -> str:
+    """The Cloud Logging filter for the logs of several executions of one job, from `since` on;
+    every value quoted. The lower time bound is required: the API has no default window
+    (sources/logs.py)."""
+    names = " OR ".join(f'labels."{EXECUTION_LABEL}"={filter_string(name)}' for name in executions)
+    return logs.bounded(
+        f'resource.type="cloud_run_job" AND resource.labels.job_name={filter_string(job)} AND ({names})', since)
 
 
 def logs_since(rows: list[Row], now: _dt.datetime) -> str:
