@@ -14,7 +14,7 @@ the W&B run id it launched — W&B Launch labels the job `wandb-run-id=<run id>`
 (wandb/sdk/launch/runner/vertex_runner.py, WANDB_RUN_ID_KEY) and puts WANDB_RUN_ID in its env
 — and the run queue item, which it puts in the job's env as WANDB_LAUNCH_TRACE_ID
 (wandb/sdk/launch/_project_spec.py `get_env_vars_dict`). The time window is the fallback, used
-only when nothing better exists (the logs cannot be read, or they show a launch without naming
+only when nothing better exists (the logs cannot be read, or they showed a launch UNNAMED_WAIT_S ago without naming
 it), and the outcome says which it was (`match`: log, label, config or time).
 """
 
@@ -91,11 +91,13 @@ def evidence_from_lines(lines: Sequence[str]) -> Evidence:
 
 
 def match_job(jobs: Sequence[Row], evidence: Evidence, started_at: float,
-              logs_readable: bool | None) -> tuple[Row | None, str | None]:
+              logs_readable: bool | None, unnamed_wait_over: bool = True) -> tuple[Row | None, str | None]:
     """This execution's Vertex job among `jobs` and how it was matched; (None, None) when none is yet.
 
     `logs_readable`: None before the logs were first tried (they may name it: wait), False when
     they could not be read (the time window is all there is), True when they were.
+    `unnamed_wait_over`: the logs showed a launch long enough ago (UNNAMED_WAIT_S) that they will
+    not name its job (an agent that prints no ids).
     """
     for via, key, wanted in (("log", lambda j: j["id"], evidence.vertex_jobs),
                              ("label", lambda j: (j.get("links") or {}).get("wandb_run"), evidence.run_ids),
@@ -105,10 +107,17 @@ def match_job(jobs: Sequence[Row], evidence: Evidence, started_at: float,
             return min(found, key=lambda j: epoch(j["created"]) or 0.0), via
     if evidence.names_a_job or logs_readable is None or (logs_readable and not evidence.launched):
         return None, None  # the logs will name it (or nothing was launched yet): never guess
+    if logs_readable and not unnamed_wait_over:
+        # The agent prints the run id and the resource name a few lines after it took the job:
+        # wait a while for them rather than guess a colleague's job by its time.
+        return None, None
     fresh = [j for j in jobs if (epoch(j["created"]) or 0.0) >= started_at - CLOCK_SLACK_S]
     if not fresh:
         return None, None
     return min(fresh, key=lambda j: epoch(j["created"]) or 0.0), "time"
+
+
+UNNAMED_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,8 @@ class LaunchWaiter:
     evidence: Evidence = field(default_factory=Evidence)
     logs_readable: bool | None = None  # None: not tried yet; False: they could not be read; True: read
     jobs: list[Row] = field(default_factory=list)  # the latest Vertex AI jobs seen
+    now: float | None = None  # the latest clock reading (on_clock)
+    launched_at: float | None = None  # when the logs first showed a launch
 
     def on_logs(self, evidence: Evidence | None) -> Outcome | None:
         """What the execution's logs say so far (None: they could not be read this time)."""
@@ -156,6 +167,8 @@ class LaunchWaiter:
             return self.outcome
         if evidence is not None:
             self.evidence, self.logs_readable = evidence, True
+            if evidence.launched and self.launched_at is None:
+                self.launched_at = self.now if self.now is not None else self.started_at
         elif not self.logs_readable:
             self.logs_readable = False  # never read: the time window is the fallback
         return self._judge_jobs()
@@ -168,7 +181,9 @@ class LaunchWaiter:
         return self._judge_jobs()
 
     def _judge_jobs(self) -> Outcome | None:
-        job, via = match_job(self.jobs, self.evidence, self.started_at, self.logs_readable)
+        waited = self.launched_at is not None and self.now is not None \
+            and self.now - self.launched_at >= UNNAMED_WAIT_S
+        job, via = match_job(self.jobs, self.evidence, self.started_at, self.logs_readable, waited)
         if job is None:
             self.seen["vertex"] = "no Vertex AI job yet" if not self.evidence.names_a_job else \
                 "its Vertex AI job not listed yet"
@@ -206,6 +221,7 @@ class LaunchWaiter:
         """Time passing: the timeout."""
         if self.outcome:
             return self.outcome
+        self.now = now
         if now >= (self.ends_at if self.ends_at is not None else self.started_at + self.timeout_s):
             return self._end("timeout", "timeout",
                              f"no conclusive signal within {self.timeout_s:g}s; "

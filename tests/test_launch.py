@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from arrctl import launch
 from arrctl.launch import Evidence, LaunchWaiter, evidence_from_lines, match_job
 from arrctl.model import iso_z, make_row
 
@@ -154,3 +155,18 @@ def test_a_runner_that_idles_out_with_runs_0_launched_nothing():
     outcome = w.on_execution(execution("SUCCEEDED", "Completed: 0 jobs"))
     assert (outcome.result, outcome.exit_code, outcome.message) == (
         "failure", 1, "the runner finished without launching anything (Runs: 0)")
+
+
+def test_a_launch_the_logs_show_but_do_not_name_yet_waits_before_the_time_window():
+    # the agent prints the run id and the resource name a few lines after "received job":
+    # a colleague's job created meanwhile must not be taken for ours at once
+    colleague = job("QUEUED", created_offset=1.0, id="777", run="c0ll3agu")
+    w = waiter(logs_unreadable=False)
+    w.on_clock(START + 1)
+    w.on_logs(Evidence(launched=True))
+    assert w.on_vertex([colleague]) is None
+    w.on_clock(START + 1 + launch.UNNAMED_WAIT_S - 0.5)
+    assert w.on_vertex([colleague]) is None
+    w.on_clock(START + 1 + launch.UNNAMED_WAIT_S)
+    outcome = w.on_vertex([colleague])
+    assert (outcome.result, outcome.match) == ("success", "time")  # an agent that prints no ids
