@@ -34,10 +34,10 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
         for row in result.rows:
             if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
                     and row["id"] not in worker_facts:
-                if source == "runner" and row["message"] is None:
+                if source == "runner" and (row["message"] is None or row["extra"].get("logs_unread")):
                     continue  # its logs were not read yet (e.g. the log read timed out): try again next time
                 facts.append({"source": source, "id": row["id"], "status": row["status"],
-                              "verdict": "failed" if row["status"] == "FAILED" else "succeeded",
+                              "verdict": "failed" if row["status"] in ("FAILED", "TIMEOUT") else "succeeded",
                               "message": row["message"], "rule": None, "jobs": None, "line": None,
                               "finished": row["finished"]})
     return facts

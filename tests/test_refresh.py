@@ -55,3 +55,13 @@ def test_parts_of_a_killed_worker_are_merged_newest_first_and_cut():
     rows = [make_row("runner", f"{region}-{n}", "RUNNING", created=f"2026-11-22T0{n}:00:00Z")
             for region in ("a", "b") for n in (1, 3, 2)]
     assert [r["id"] for r in newest_first(rows, 3)] == ["a-3", "b-3", "a-2"]
+
+
+def test_runner_rows_in_cloud_runs_words_are_not_remembered():
+    # shown while Logging is down (issue 12), but their logs must still be read later
+    unread = make_row("runner", "e2", "FAILED", message="Cloud Run: Task e2-task0 failed",
+                      extra={"condition": "Task e2-task0 failed", "logs_unread": True})
+    timed_out = make_row("runner", "e3", "TIMEOUT", message="ReadTimeout: read timed out")
+    results = {"runner": SourceResult("runner", rows=[unread, timed_out])}
+    facts = facts_from_rows(results, {"runner": {}})
+    assert [(f["id"], f["verdict"]) for f in facts] == [("e3", "failed")]
