@@ -79,6 +79,15 @@ def row_limit(config: Config, source: str) -> int | None:
             "completed": config.wandb_completed_limit}.get(source)
 
 
+def merge_parts(config: Config, source: str, rows: list[Row]) -> list[Row]:
+    """The rows of several parts (regions, build locations) as one set, as the worker would send it."""
+    if source == "builds":  # two tables: every active build, the newest finished ones
+        from arrctl.sources.builds import merge_locations
+
+        return merge_locations([rows], config.builds_recent)
+    return newest_first(rows, row_limit(config, source))
+
+
 def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: float) -> SourceResult:
     """A failed or timed-out source keeps what arrived and shows its last good rows for the rest."""
     if result.state == "ok" or last is None:
@@ -152,8 +161,8 @@ class Refresher:
         for source, result in results.items():
             if result.state != "ok":
                 with_stale(result, self._last_good(source), now)
-                if result.missing and source != "builds":  # parts of a cut-off worker: merge them here
-                    result.rows = newest_first(result.rows, row_limit(self.config, source))
+                if result.missing:  # parts of a cut-off worker: merge them here
+                    result.rows = merge_parts(self.config, source, result.rows)
         return {source: results[source] for source in sources}
 
     def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float,

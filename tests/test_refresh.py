@@ -65,3 +65,17 @@ def test_runner_rows_in_cloud_runs_words_are_not_remembered():
     results = {"runner": SourceResult("runner", rows=[unread, timed_out])}
     facts = facts_from_rows(results, {"runner": {}})
     assert [(f["id"], f["verdict"]) for f in facts] == [("e3", "failed")]
+
+
+def test_build_locations_of_a_killed_worker_are_merged_as_two_tables():
+    from arrctl.config import Config
+    from arrctl.refresh import merge_parts
+
+    def build(id, table, hour):
+        return make_row("builds", id, "QUEUED" if table == "active" else "SUCCEEDED",
+                        created=f"2026-11-22T0{hour}:00:00Z", extra={"table": table})
+
+    parts = [build("g-old", "recent", 1), build("g-q", "active", 2), build("r-new", "recent", 5),
+             build("r-q", "active", 4), build("r-mid", "recent", 3)]
+    merged = merge_parts(Config(project="p", builds_recent=2), "builds", parts)
+    assert [r["id"] for r in merged] == ["r-q", "g-q", "r-new", "r-mid"]

@@ -31,9 +31,9 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
 def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
     """The execution's state and the first fatal line of its logs so far (one log query)."""
     from arrctl import clients
-    from arrctl.extract import analyze, first_fatal, lines_from_entries
+    from arrctl.extract import first_fatal, lines_from_entries
     from arrctl.sources.gcp_errors import describe_error
-    from arrctl.sources.runner import log_filter, parse_execution
+    from arrctl.sources.runner import judge_attempts, last_attempts, log_filter, parse_execution
     import datetime as _dt
 
     config = ctx.config
@@ -56,10 +56,11 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
             method="POST", path="/entries:list", data=body, timeout=ctx.call_timeout_s)
     except Exception as exc:  # noqa: BLE001
         raise SourceError(f"logs of {short}: {describe_error(exc)}") from None
-    lines = lines_from_entries(answer.get("entries") or [])
+    entries = answer.get("entries") or []
+    lines = lines_from_entries(last_attempts(entries))  # a retried task's earlier attempts are history
     if row["status"] in ("FAILED", "CANCELLED", "TIMEOUT"):
         # the execution ended: its whole log names the root error better than Cloud Run's condition
-        analysis = analyze(lines)
+        analysis = judge_attempts(row, entries)
         message = analysis.message if analysis.verdict == "failed" else row["extra"].get("condition")
         emit.rows([{**row, "message": message or row["message"]}])  # type: ignore[misc]
         return
@@ -73,7 +74,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     from arrctl import clients
     from arrctl.extract import analyze, lines_from_entries
     from arrctl.sources.gcp_errors import describe_error
-    from arrctl.sources.runner import log_filter
+    from arrctl.sources.runner import last_attempts, log_filter
 
     config = ctx.config
     short = ctx.extra["execution"]
@@ -94,5 +95,5 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
             body = {**body, "pageToken": answer["nextPageToken"]}
     except Exception as exc:  # noqa: BLE001
         raise SourceError(f"logs of {short}: {describe_error(exc)}") from None
-    analysis = analyze(lines_from_entries(entries))
+    analysis = analyze(lines_from_entries(last_attempts(entries)))  # each task's last attempt
     emit.facts([{**analysis.to_dict(), "entries": len(entries)}])
