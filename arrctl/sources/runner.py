@@ -264,6 +264,9 @@ def read_logs(ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: fl
     return group_entries(entries), False
 
 
+_OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
+
+
 def explain_rows(rows: list[Row], groups: dict[str, list[dict[str, Any]]], complete: bool,
                  now: _dt.datetime) -> list[dict[str, Any]]:
     """Facts for the executions whose logs are conclusive (pure, given the entries)."""
@@ -285,14 +288,15 @@ def judge_attempts(row: Row, entries: list[dict[str, Any]]) -> Any:
     from arrctl.extract import analyze, lines_from_entries
 
     kept = last_attempts(entries)
-    if row["status"] in ("FAILED", "TIMEOUT"):
+    outcome = _OUTCOMES.get(row["status"])  # the platform's word is an input, not a guess
+    if outcome == "failed":
         tasks = by_task(kept)
-        if len(tasks) > 1:
+        if len(tasks) > 1:  # which task failed the execution only its own log can say
             for group in tasks.values():
                 analysis = analyze(lines_from_entries(group))
                 if analysis.verdict == "failed":
                     return analysis
-    return analyze(lines_from_entries(kept))
+    return analyze(lines_from_entries(kept), outcome)
 
 
 def by_task(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
