@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 
-from arrctl.extract.rules import Kind, class_category, http_category
+from arrctl.extract.rules import Kind, cause_in, class_category, http_category
 from arrctl.extract.scan import Candidate
 
 EVIDENCE = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED)
@@ -65,16 +65,23 @@ def success_marker(candidates: list[Candidate]) -> Candidate | None:
     return next((c for c in reversed(candidates) if c.kind is Kind.SUMMARY), None)
 
 
-_SIGKILL = re.compile(r"\b(?:137|SIGKILL)\b|exitcode\s*:\s*-9\b")
 _CLASS = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception)): ")
 
 
+GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exception",
+                     "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
+
+
 def category(best: Candidate, message: str) -> str:
-    """The failure category of the chosen candidate."""
+    """The failure category of the chosen candidate: its rule's, else what its words name."""
     found = best.category
-    if found == "exit" and _SIGKILL.search(message):
-        return "oom"  # the kernel's OOM killer, in the words of whatever saw the child die
-    if found is None or found == "unknown":
+    generic = best.rule is None or best.rule.name in GENERIC
+    if generic or found in (None, "unknown"):
+        cause = cause_in(message)  # `failed to calculate checksum ...: "/x": not found`
+        if cause is not None and cause.category:
+            return cause.category
         cls = _CLASS.match(message)
-        found = http_category(message) or (class_category(cls.group("cls")) if cls else None)
+        from_class = class_category(cls.group("cls")) if cls else None
+        if from_class not in (None, "code", "unknown") or found in (None, "unknown"):
+            found = http_category(message) or from_class or found
     return found or "unknown"
