@@ -377,10 +377,11 @@ class CheckCommand(click.Command):
 def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> None:
     """One refresh, judged for cron and monitoring systems (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
 
-    CRITICAL: a runner execution, Vertex AI job or W&B run that failed since the previous
-    check, with its root error; each failure is reported by one check only. WARNING: a
-    source failed or timed out, a running W&B run's heartbeat is too old, a build is
-    queued too long. UNKNOWN: configuration, credentials or state prevent a judgement.
+    CRITICAL: a runner execution that failed or timed out, a Vertex AI job or W&B run that
+    failed since the previous check, with its root error; each failure is reported by one
+    check only. WARNING: a source failed or timed out, a running W&B run's heartbeat is too
+    old, a build is queued or pending (e.g. awaiting approval) too long. UNKNOWN:
+    configuration, credentials or state prevent a judgement.
 
     \b
     Examples:

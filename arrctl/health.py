@@ -13,6 +13,7 @@ STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNK
 FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # builds failing is not a paging event
 NAGIOS_LIMIT = 8000  # bytes; Nagios truncates plugin output beyond 8 KB
 FIRST_LINE_LIMIT = 1024  # bytes of the first line, perfdata included
+WAITING_BUILD = {"QUEUED": "queued", "PENDING": "pending"}  # build statuses the queue limit covers
 CREDENTIAL_WORDS = ("no Google credentials", "credentials:", "authentication failed", "check WANDB_API_KEY",
                     "not configured")
 
@@ -49,8 +50,13 @@ def failure_keys(results: dict[str, SourceResult]) -> list[tuple[str, str]]:
     logs not read yet: a later check pages it with the error rather than this one without).
     """
     return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES
-            for row in r.rows if row["status"] == "FAILED" and row["id"] not in r.from_memory
-            and (row["message"] or s != "runner")]
+            for row in r.rows if is_failure(s, row) and row["id"] not in r.from_memory
+            and (s != "runner" or (row["message"] and not row["extra"].get("logs_unread")))]
+
+
+def is_failure(source: str, row: Row) -> bool:
+    """A failure `check` pages for: FAILED, and a runner execution that timed out (SPEC)."""
+    return row["status"] == "FAILED" or (source == "runner" and row["status"] == "TIMEOUT")
 
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
@@ -59,7 +65,7 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     problems: list[dict[str, Any]] = []
     for source, result in results.items():
         for row in result.rows:
-            if (source, row["id"]) in new_failures and row["status"] == "FAILED":
+            if (source, row["id"]) in new_failures and is_failure(source, row):
                 problems.append(_problem(CRITICAL, "new_failure", source, row,
                                          row["message"] or f"{row['raw_status'] or 'failed'} (no error text)"))
     for source, result in results.items():
@@ -72,10 +78,12 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
             problems.append(_problem(WARNING, "stale_heartbeat", "active", row,
                                      f"no heartbeat for {_ago(now - beat)} (limit {_ago(limits.heartbeat_warn_s)})"))
     for row in results.get("builds", SourceResult("builds")).rows:
-        created = epoch(row["created"]) if row["status"] == "QUEUED" else None
+        # PENDING (e.g. waiting for approval) is waiting as much as QUEUED: the same limit
+        created = epoch(row["created"]) if row["status"] in WAITING_BUILD else None
         if created is not None and now - created > limits.queued_warn_s:
             problems.append(_problem(WARNING, "queued_build", "builds", row,
-                                     f"queued for {_ago(now - created)} (limit {_ago(limits.queued_warn_s)})"))
+                                     f"{WAITING_BUILD[row['status']]} for {_ago(now - created)} "
+                                     f"(limit {_ago(limits.queued_warn_s)})"))
     criticals = [p for p in problems if p["severity"] == "CRITICAL"]
     warnings = [p for p in problems if p["severity"] == "WARNING"]
     all_down = bool(results) and all(r.state != "ok" for r in results.values())

@@ -33,7 +33,7 @@ EXIT_STATUS = [
         ("130, 143", "stopped by SIGINT or SIGTERM."),
     ]),
     ("check (Monitoring Plugins convention)", [
-        ("0", "OK."), ("1", "WARNING: a source failed or timed out, a stale W&B heartbeat, a build queued too long."),
+        ("0", "OK."), ("1", "WARNING: a source failed or timed out, a stale W&B heartbeat, a build queued or pending too long."),
         ("2", "CRITICAL: a failure first seen since the previous check."),
         ("3", "UNKNOWN: configuration, credentials or state make a judgement impossible."),
     ]),

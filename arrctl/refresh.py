@@ -34,10 +34,10 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
         for row in result.rows:
             if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
                     and row["id"] not in worker_facts:
-                if source == "runner" and row["message"] is None:
+                if source == "runner" and (row["message"] is None or row["extra"].get("logs_unread")):
                     continue  # its logs were not read yet (e.g. the log read timed out): try again next time
                 facts.append({"source": source, "id": row["id"], "status": row["status"],
-                              "verdict": "failed" if row["status"] == "FAILED" else "succeeded",
+                              "verdict": "failed" if row["status"] in ("FAILED", "TIMEOUT") else "succeeded",
                               "message": row["message"], "rule": None, "jobs": None, "line": None,
                               "finished": row["finished"]})
     return facts
@@ -90,6 +90,15 @@ def row_limit(config: Config, source: str) -> int | None:
     """How many rows a source shows (None: no limit, e.g. builds keep their two tables)."""
     return {"runner": config.runner_limit, "vertex": config.vertex_limit,
             "completed": config.wandb_completed_limit}.get(source)
+
+
+def merge_parts(config: Config, source: str, rows: list[Row]) -> list[Row]:
+    """The rows of several parts (regions, build locations) as one set, as the worker would send it."""
+    if source == "builds":  # two tables: every active build, the newest finished ones
+        from arrctl.sources.builds import merge_locations
+
+        return merge_locations([rows], config.builds_recent)
+    return newest_first(rows, row_limit(config, source))
 
 
 def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: float) -> SourceResult:
@@ -173,8 +182,8 @@ class Refresher:
         for source, result in results.items():
             if result.state != "ok":
                 with_stale(result, self._last_good(source), now)
-                if result.missing and source != "builds":  # parts of a cut-off worker: merge them here
-                    result.rows = newest_first(result.rows, row_limit(self.config, source))
+                if result.missing:  # parts of a cut-off worker: merge them here
+                    result.rows = merge_parts(self.config, source, result.rows)
         return {source: results[source] for source in sources}
 
     def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float,

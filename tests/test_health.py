@@ -124,3 +124,30 @@ def test_prometheus_text_parses_and_has_no_timestamps():
     assert all(s.timestamp is None for f in families.values() for s in f.samples)
     for name in families:
         assert text.count(f"# HELP {name} ") == 1 and text.count(f"# TYPE {name} ") == 1
+
+
+def test_a_build_pending_approval_is_covered_by_the_queue_limit():
+    pending = make_row("builds", "b2", "PENDING", created="2026-11-22T05:30:00Z", raw_status="PENDING")
+    fresh = make_row("builds", "b3", "PENDING", created="2026-11-22T05:55:00Z")
+    verdict = health.judge(results(builds=[pending, fresh]), set(), NOW, LIMITS)
+    assert verdict.state == "WARNING"
+    assert [(p["kind"], p["id"], p["message"]) for p in verdict.problems] == [
+        ("queued_build", "b2", "pending for 30m (limit 10m)")]
+
+
+def test_a_runner_timeout_pages_like_a_failure():
+    timed_out = make_row("runner", "exec-t", "TIMEOUT", message="ReadTimeout: read timed out")
+    vertex_expired = make_row("vertex", "j-x", "TIMEOUT", message="expired")  # SPEC: JOB_STATE_FAILED only
+    res = results(runner=[timed_out], vertex=[vertex_expired])
+    assert health.failure_keys(res) == [("runner", "exec-t")]
+    verdict = health.judge(res, {("runner", "exec-t"), ("vertex", "j-x")}, NOW, LIMITS)
+    assert (verdict.state, verdict.summary) == ("CRITICAL", "1 new failure: runner exec-t: ReadTimeout: read timed out")
+
+
+def test_cloud_runs_words_shown_while_the_logs_are_unread_do_not_page():
+    # the condition text stands in for the message (issue 12); the page waits for the root error
+    unread = make_row("runner", "exec-u", "FAILED", message="Cloud Run: Task exec-u-task0 failed",
+                      extra={"condition": "Task exec-u-task0 failed", "logs_unread": True})
+    assert health.failure_keys(results(runner=[unread])) == []
+    read = {**unread, "message": "KeyError: 'runQueueItemId'", "extra": {"condition": "Task exec-u-task0 failed"}}
+    assert health.failure_keys(results(runner=[read])) == [("runner", "exec-u")]

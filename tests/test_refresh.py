@@ -55,3 +55,27 @@ def test_parts_of_a_killed_worker_are_merged_newest_first_and_cut():
     rows = [make_row("runner", f"{region}-{n}", "RUNNING", created=f"2026-11-22T0{n}:00:00Z")
             for region in ("a", "b") for n in (1, 3, 2)]
     assert [r["id"] for r in newest_first(rows, 3)] == ["a-3", "b-3", "a-2"]
+
+
+def test_runner_rows_in_cloud_runs_words_are_not_remembered():
+    # shown while Logging is down (issue 12), but their logs must still be read later
+    unread = make_row("runner", "e2", "FAILED", message="Cloud Run: Task e2-task0 failed",
+                      extra={"condition": "Task e2-task0 failed", "logs_unread": True})
+    timed_out = make_row("runner", "e3", "TIMEOUT", message="ReadTimeout: read timed out")
+    results = {"runner": SourceResult("runner", rows=[unread, timed_out])}
+    facts = facts_from_rows(results, {"runner": {}})
+    assert [(f["id"], f["verdict"]) for f in facts] == [("e3", "failed")]
+
+
+def test_build_locations_of_a_killed_worker_are_merged_as_two_tables():
+    from arrctl.config import Config
+    from arrctl.refresh import merge_parts
+
+    def build(id, table, hour):
+        return make_row("builds", id, "QUEUED" if table == "active" else "SUCCEEDED",
+                        created=f"2026-11-22T0{hour}:00:00Z", extra={"table": table})
+
+    parts = [build("g-old", "recent", 1), build("g-q", "active", 2), build("r-new", "recent", 5),
+             build("r-q", "active", 4), build("r-mid", "recent", 3)]
+    merged = merge_parts(Config(project="p", builds_recent=2), "builds", parts)
+    assert [r["id"] for r in merged] == ["r-q", "g-q", "r-new", "r-mid"]

@@ -345,7 +345,7 @@ def test_rfc3339_is_utc_with_microseconds() -> None:
 
 def test_scenarios_and_their_base_chain() -> None:
     assert available() == ["default", "hostile", "launch-crowded", "launch-exec-fails", "launch-fatal-log",
-                           "launch-idle", "launch-stuck", "launch-vertex-fails"]
+                           "launch-idle", "launch-stuck", "launch-vertex-fails", "real-apis"]
     stuck = scenario_dir("launch-stuck")
     meta = read_meta(stuck)
     assert meta["speed"] == 1.0  # inherited from default

@@ -92,9 +92,14 @@ def executions(c: SimpleNamespace, region: str = "us-central1", **request: Any) 
 
 
 def custom_jobs(c: SimpleNamespace, region: str = "us-central1", **request: Any) -> list[Any]:
-    """Every custom job of a region, through the pager."""
+    """Every custom job of a region, through the pager, in the order the API gave them."""
     return list(c.vertex.list_custom_jobs(
         request={"parent": f"projects/{P}/locations/{region}", **request}, timeout=T, retry=None))
+
+
+def newest_first(jobs: list[Any]) -> list[Any]:
+    """Jobs sorted client-side, as the Vertex SDK's `_list_with_local_order` does (no order_by)."""
+    return sorted(jobs, key=lambda j: (j.create_time.timestamp(), j.name), reverse=True)
 
 
 def entries(c: SimpleNamespace, flt: str, page_size: int = 1000,
@@ -160,6 +165,72 @@ def test_executions_are_listed_newest_first_with_parsed_values(cloud: Any) -> No
     assert completed.message == ("Task vertex-ai-launcher-8hd4k-task0 failed with message: "
                                  "The container exited with an error.")
     assert "execution_name%22%3D%22vertex-ai-launcher-8hd4k%22" in failed.log_uri
+
+
+def by_id(found: list[Any]) -> dict[str, Any]:
+    return {e.name.rsplit("/", 1)[1].removeprefix("vertex-ai-launcher-"): e for e in found}
+
+
+def test_executions_retry_tasks_and_say_why_they_ended(cloud: Any) -> None:
+    c = cloud(scenario="real-apis")
+    C = run_v2.Condition
+    us = by_id(executions(c))
+    eu = by_id(executions(c, "europe-west2"))
+    asia = by_id(executions(c, "asia-northeast1"))
+    retried_ok, retried_failed, cancelling = us["rt2s0"], us["rt3f9"], us["cx7n8"]
+    assert (retried_ok.succeeded_count, retried_ok.failed_count, retried_ok.retried_count) == (1, 0, 1)
+    assert retried_ok.template.max_retries == 3
+    assert [x.type_ for x in retried_ok.conditions] == ["Completed", "ResourcesAvailable", "Started", "Retry"]
+    retry = retried_ok.conditions[3]
+    assert (retry.state, retry.reason, retry.severity) == (
+        C.State.CONDITION_SUCCEEDED, C.CommonReason.IMMEDIATE_RETRY, C.Severity.INFO)
+    assert retried_ok.conditions[0].state == C.State.CONDITION_SUCCEEDED
+    assert (retried_failed.failed_count, retried_failed.retried_count) == (1, 1)
+    assert retried_failed.conditions[0].execution_reason == C.ExecutionReason.NON_ZERO_EXIT_CODE
+
+    tasks = eu["mt4k1"]  # one task failed, its sibling was cancelled: the execution FAILED
+    assert (tasks.task_count, tasks.succeeded_count, tasks.failed_count, tasks.cancelled_count) == (3, 1, 1, 1)
+    assert tasks.conditions[0].state == C.State.CONDITION_FAILED
+    assert tasks.conditions[0].execution_reason == C.ExecutionReason.NON_ZERO_EXIT_CODE
+    assert tasks.conditions[0].message.startswith("Task vertex-ai-launcher-mt4k1-task1 failed")
+
+    timed_out = asia["to5x2"].conditions[0]  # the common reason instead of executionReason (a oneof)
+    assert timed_out.reason == C.CommonReason.PROGRESS_DEADLINE_EXCEEDED
+    assert "execution_reason" not in timed_out and "reason" in timed_out
+    assert us["dl6w3"].conditions[0].execution_reason == C.ExecutionReason.NON_ZERO_EXIT_CODE
+
+    completed = cancelling.conditions[0]
+    assert (completed.state, completed.execution_reason) == (
+        C.State.CONDITION_RECONCILING, C.ExecutionReason.CANCELLING)
+    assert cancelling.running_count == 1 and cancelling.start_time and not cancelling.completion_time
+    c.clock.set(31)
+    done = by_id(executions(c))["cx7n8"]
+    assert done.conditions[0].execution_reason == C.ExecutionReason.CANCELLED
+    assert done.completion_time.timestamp() == at(30)
+
+
+def test_every_attempt_logs_under_the_execution_label(cloud: Any) -> None:
+    c = cloud(scenario="real-apis")
+    logs = Path(__file__).resolve().parents[1] / "arrctl/sandbox/scenarios/real-apis/logs"
+    found, _ = entries(c, by_execution("vertex-ai-launcher-rt3f9"))
+    attempts = {}
+    for entry in found:
+        labels = entry["labels"]
+        assert labels["run.googleapis.com/execution_name"] == "vertex-ai-launcher-rt3f9"
+        key = (labels["run.googleapis.com/task_index"], labels["run.googleapis.com/task_attempt"])
+        attempts.setdefault(key, []).append(entry)
+    assert sorted(attempts) == [("0", "0"), ("0", "1"), ("0", "2"), ("0", "3")]
+    for (_, number), group in attempts.items():
+        lines = [line for line in (logs / f"rt3f9-task0-attempt{number}.log").read_text().splitlines()
+                 if line.strip()]
+        assert len(group) == len(lines) + 1  # + Cloud Run's "Container called exit(1)." per failed attempt
+    # attempts follow each other in time
+    last_of = {n: max(e["timestamp"] for e in g) for (_, n), g in attempts.items()}
+    first_of = {n: min(e["timestamp"] for e in g) for (_, n), g in attempts.items()}
+    assert last_of["0"] < first_of["1"] < last_of["1"] < first_of["2"] < last_of["2"] < first_of["3"]
+    tasks, _ = entries(c, by_execution("vertex-ai-launcher-mt4k1"))
+    assert {(e["labels"]["run.googleapis.com/task_index"], e["labels"]["run.googleapis.com/task_attempt"])
+            for e in tasks} == {("0", "0"), ("1", "0"), ("2", "0")}
 
 
 def test_other_regions_and_a_missing_job(cloud: Any) -> None:
@@ -306,7 +377,7 @@ def test_launch_stuck_never_concludes(cloud: Any) -> None:
 
 def test_custom_jobs_states_errors_and_specs(cloud: Any) -> None:
     c = cloud()
-    jobs = custom_jobs(c, page_size=100)
+    jobs = newest_first(custom_jobs(c, page_size=100))
     S = aiplatform_v1.JobState
     assert [(j.name.rsplit("/", 1)[1], j.state) for j in jobs] == [
         ("1428571428571428031", S.JOB_STATE_PENDING),
@@ -328,7 +399,7 @@ def test_custom_jobs_states_errors_and_specs(cloud: Any) -> None:
     assert failed.error.message.startswith("The replica workerpool0-0 exited with a non-zero")
     assert (cancelled.error.code, cancelled.error.message) == (1, "CANCELED")
 
-    (quota, ok) = custom_jobs(c, "europe-west4")
+    (quota, ok) = newest_first(custom_jobs(c, "europe-west4"))
     assert quota.state == S.JOB_STATE_FAILED
     assert "custom_model_training_nvidia_l4_gpus" in quota.error.message
     assert ok.job_spec.worker_pool_specs[0].machine_spec.accelerator_type == \
@@ -353,11 +424,52 @@ def test_custom_job_moves_pending_running_succeeded(cloud: Any) -> None:
 def test_custom_jobs_filter_on_state_and_paging(cloud: Any) -> None:
     c = cloud("vertex:pages:4")
     failed = custom_jobs(c, filter='state="JOB_STATE_FAILED" OR state="JOB_STATE_CANCELLED"')
-    assert [j.name.rsplit("/", 1)[1] for j in failed] == [
+    assert sorted(j.name.rsplit("/", 1)[1] for j in failed) == [
         "1428571428571428013", "1428571428571428041"]
     before = c.server.counters.snapshot()["vertex"]
     assert len(custom_jobs(c)) == 6
     assert c.server.counters.snapshot()["vertex"] - before == 3  # ceil(6/4)=2 per page
+
+
+def test_custom_jobs_come_in_no_particular_order(cloud: Any) -> None:
+    # ListCustomJobs has no order_by and documents no order; the SDK sorts client-side
+    c = cloud("vertex:pages:3")
+    listed = custom_jobs(c)
+    created = [j.create_time.timestamp() for j in listed]
+    assert created != sorted(created, reverse=True) and created != sorted(created)
+    assert newest_first(listed)[0].name.endswith("/1428571428571428031")
+    assert [j.name for j in custom_jobs(c, page_size=2)] == [j.name for j in listed]  # pages hold together
+
+
+def test_custom_jobs_create_time_filter(cloud: Any) -> None:
+    c = cloud()
+    since = rfc3339(at(-13000))
+    recent = custom_jobs(c, filter=f'create_time>="{since}"')
+    assert sorted(j.name.rsplit("/", 1)[1] for j in recent) == [
+        "1428571428571428013", "1428571428571428022", "1428571428571428031"]
+    assert {j.name.rsplit("/", 1)[1] for j in custom_jobs(c, filter=f'create_time>"{since}"')} == {
+        "1428571428571428022", "1428571428571428031"}
+    both = custom_jobs(c, filter=f'create_time>="{since}" AND state="JOB_STATE_RUNNING"')
+    assert [j.name.rsplit("/", 1)[1] for j in both] == ["1428571428571428022"]
+
+
+@pytest.mark.parametrize("bad", ['create_time>="yesterday"', "create_time>=2025-06-15T00:00:00Z",
+                                 'create_time>="2025-06-15"', 'create_time>="2025-06-15T00:00:00'])
+def test_custom_jobs_malformed_create_time_is_invalid_argument(cloud: Any, bad: str) -> None:
+    c = cloud()
+    with pytest.raises(gexc.BadRequest, match="400 .*Provided filter is not valid"):
+        custom_jobs(c, filter=bad)
+
+
+def test_custom_job_cancelling_then_cancelled(cloud: Any) -> None:
+    c = cloud(scenario="real-apis")
+    S = aiplatform_v1.JobState
+    name = f"projects/{P}/locations/us-central1/customJobs/3571428571428570520"
+    job = c.vertex.get_custom_job(name=name, timeout=T, retry=None)
+    assert job.state == S.JOB_STATE_CANCELLING and not job.end_time
+    c.clock.set(41)
+    job = c.vertex.get_custom_job(name=name, timeout=T, retry=None)
+    assert job.state == S.JOB_STATE_CANCELLED and job.end_time.timestamp() == at(40)
 
 
 # --- Cloud Build -----------------------------------------------------------------------------
@@ -410,19 +522,44 @@ def test_builds_move_queued_working_success_failure(cloud: Any) -> None:
     assert [b.id[:8] for b in builds(c, filter=ACTIVE)] == ["d3c2b1a0"]
 
 
-def test_regional_builds_route(cloud: Any) -> None:
-    c = cloud()
-    only_parent = list(c.build.list_builds(
-        request={"parent": f"projects/{P}/locations/us-central1"}, timeout=T, retry=None))
-    assert only_parent == []
+def test_legacy_builds_path_lists_global_builds_only(cloud: Any) -> None:
+    # projects.builds.list: "only lists builds in the "global" region when using the legacy
+    # resource path"; the client takes that path whenever project_id is set, `parent` or not
+    c = cloud(scenario="real-apis")
+    legacy = {b.id[:8] for b in builds(c)}
+    assert legacy == {"a1e0c3d2"}
+    with_parent = {b.id[:8] for b in builds(c, parent=f"projects/{P}/locations/us-central1")}
+    assert with_parent == legacy
     regional = list(c.build.list_builds(
-        request={"project_id": P, "parent": f"projects/{P}/locations/us-central1"},
-        timeout=T, retry=None))
-    assert regional == []
+        request={"parent": f"projects/{P}/locations/us-central1"}, timeout=T, retry=None))
+    assert [(b.id[:8], b.status) for b in regional] == [
+        ("b2f1d4e3", cloudbuild_v1.Build.Status.WORKING), ("b2f1d4e3", cloudbuild_v1.Build.Status.FAILURE)]
+    assert regional[0].name == f"projects/123456789012/locations/us-central1/builds/{regional[0].id}"
+    assert regional[0].log_url.startswith(
+        "https://console.cloud.google.com/cloud-build/builds;region=us-central1/")
     global_ = list(c.build.list_builds(
-        request={"project_id": P, "parent": f"projects/{P}/locations/global"},
+        request={"parent": f"projects/{P}/locations/global"}, timeout=T, retry=None))
+    assert sorted(b.id for b in global_) == sorted(b.id for b in builds(c))
+    assert list(c.build.list_builds(
+        request={"parent": f"projects/{P}/locations/us-east1"}, timeout=T, retry=None)) == []
+
+
+def test_builds_pending_approval(cloud: Any) -> None:
+    c = cloud(scenario="real-apis")
+    B = cloudbuild_v1.Build.Status
+    pending = list(c.build.list_builds(
+        request={"parent": f"projects/{P}/locations/europe-west2",
+                 "filter": 'status="PENDING" OR status="QUEUED" OR status="WORKING"'},
         timeout=T, retry=None))
-    assert len(global_) == 7
+    assert [(b.id[:8], b.status) for b in pending] == [("c3a2e5f4", B.PENDING)]
+    build = pending[0]
+    assert build.approval.state == cloudbuild_v1.BuildApproval.State.PENDING
+    assert build.approval.config.approval_required
+    assert build.create_time.timestamp() == at(-1800) and not build.start_time
+    assert [s.status for s in build.steps] == [B.PENDING]
+    assert list(c.build.list_builds(
+        request={"parent": f"projects/{P}/locations/europe-west2", "filter": 'status="QUEUED"'},
+        timeout=T, retry=None)) == []
 
 
 # --- Cloud Logging ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from google.cloud import aiplatform_v1, run_v2
 from google.cloud.devtools import cloudbuild_v1
 
 from arrctl.config import Config
-from arrctl.model import make_row
+from arrctl.model import TERMINAL_STATUSES, epoch, make_row
 from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.faults import parse_faults
 from arrctl.sandbox.scenario import ManualClock
@@ -28,60 +28,99 @@ CONSOLE_VERTEX = "https://console.cloud.google.com/vertex-ai/locations"
 LOG_VIEWER = "https://console.cloud.google.com/logs/viewer?project=arr-demo"
 
 
-def recorded(name: str, field: str, cls):
-    """The objects of a recorded list response, as the client library would build them."""
-    items = json.loads((RECORDED / name).read_text())[field]
+def recorded(name: str, field: str, cls, regions):
+    """The objects of recorded list responses, one per region, as the client library builds them."""
+    items = [item for region in regions
+             for item in json.loads((RECORDED / name / f"{region}.json").read_text())[field]]
     return [cls.from_json(json.dumps(item), ignore_unknown_fields=True) for item in items]
+
+
+RUN_REGIONS = ("us-central1", "europe-west2", "asia-northeast1")
+BUILD_LOCATIONS = ("global", "us-central1")
+VERTEX_REGIONS = ("us-central1", "europe-west4", "us-west1")
+
+
+def recorded_executions():
+    return recorded("run_list_executions", "executions", run_v2.Execution, RUN_REGIONS)
+
+
+@pytest.mark.parametrize("name, field", [("run_list_executions", "executions"),
+                                         ("build_list_builds", "builds"),
+                                         ("vertex_list_custom_jobs", "customJobs")])
+def test_recorded_responses_hold_one_region_each(name, field):
+    # a list call names one parent: its answer never mixes regions (issue 14, item 9)
+    files = sorted((RECORDED / name).glob("*.json"))
+    assert len(files) >= 2
+    for path in files:
+        for item in json.loads(path.read_text())[field]:
+            parts = item.get("name", f"projects/p/locations/global/x/{item.get('id')}").split("/")
+            assert parts[parts.index("locations") + 1] == path.stem, (path.name, item.get("name"))
 
 
 # --- runner: parse ------------------------------------------------------------------------
 
 def run_row(execution: str, status: str, raw: str, region: str = "us-central1", **fields):
-    extra = {"job": "vertex-ai-launcher", "task_count": 1, "succeeded": 0, "failed": 0, "running": 0,
-             "log_uri": None, "condition": None, **fields.pop("extra", {})}
+    extra = {"job": "vertex-ai-launcher", "task_count": 1, "succeeded": 0, "failed": 0, "cancelled": 0,
+             "retried": 0, "running": 0, "log_uri": None, "condition": None, **fields.pop("extra", {})}
     return make_row("runner", execution, status, raw_status=raw, region=region, name="vertex-ai-launcher",
                     url=f"{CONSOLE_RUN}/{region}/{execution}/tasks?project=arr-demo", extra=extra, **fields)
 
 
 def test_parse_execution_of_every_state():
-    executions = recorded("run_list_executions.json", "executions", run_v2.Execution)
-    rows = [runner.parse_execution(e, NOW) for e in executions]
+    rows = [runner.parse_execution(e, NOW) for e in recorded_executions()]
     assert rows == [
-        run_row("vertex-ai-launcher-q7m2d", "RUNNING", "RUNNING",
+        run_row("vertex-ai-launcher-p0d3k", "PENDING", "CONDITION_PENDING", created="2025-11-19T00:46:01Z"),
+        run_row("vertex-ai-launcher-q7m2d", "RUNNING", "CONDITION_PENDING",
                 created="2025-11-19T00:44:58.318Z", started="2025-11-19T00:45:04.911Z", duration_s=115.1,
                 extra={"running": 1, "log_uri": LOG_VIEWER + "&advancedFilter=resource.type%3D%22cloud_run_job%22"}),
-        run_row("vertex-ai-launcher-8kx2p", "FAILED", "CONDITION_FAILED",
+        # being cancelled: still running; the API's word says what it is doing
+        run_row("vertex-ai-launcher-x4c8n", "RUNNING", "CANCELLING",
+                created="2025-11-19T00:30:00Z", started="2025-11-19T00:30:04Z", duration_s=1016.0,
+                extra={"running": 1}),
+        run_row("vertex-ai-launcher-8kx2p", "FAILED", "NON_ZERO_EXIT_CODE",
                 created="2025-11-19T00:12:03.512Z", started="2025-11-19T00:12:09.004Z",
                 finished="2025-11-19T00:14:40.873Z", duration_s=151.9,  # message: from its logs, later
                 extra={"failed": 1, "log_uri": LOG_VIEWER, "condition":
                        "Task vertex-ai-launcher-8kx2p-task0 failed with message: The container exited with an error."}),
+        run_row("vertex-ai-launcher-c1n5b", "CANCELLED", "CANCELLED",
+                created="2025-11-18T19:00:00Z", started="2025-11-18T19:00:04Z",
+                finished="2025-11-18T19:01:10Z", duration_s=66.0, message="The execution was cancelled.",
+                extra={"cancelled": 1, "condition": "The execution was cancelled."}),
+        # three tasks: one failed for good, one cancelled with it, one retried: FAILED, not CANCELLED
+        run_row("vertex-ai-launcher-k3t5p", "FAILED", "NON_ZERO_EXIT_CODE", region="europe-west2",
+                created="2025-11-18T23:30:00Z", started="2025-11-18T23:30:05Z",
+                finished="2025-11-18T23:41:05Z", duration_s=660.0,
+                extra={"task_count": 3, "succeeded": 1, "failed": 1, "cancelled": 1, "retried": 1, "condition":
+                       "Task vertex-ai-launcher-k3t5p-task1 failed with message: The container exited with an error."}),
         run_row("vertex-ai-launcher-w4c9t", "SUCCEEDED", "CONDITION_SUCCEEDED", region="europe-west2",
                 created="2025-11-18T22:00:00Z", started="2025-11-18T22:00:06.500Z",
                 finished="2025-11-18T22:03:36.500Z", duration_s=210.0,
                 extra={"succeeded": 1, "log_uri": LOG_VIEWER,
                        "condition": "Execution completed successfully in 3m30s."}),
-        run_row("vertex-ai-launcher-z2r6h", "TIMEOUT", "CONDITION_FAILED", region="asia-northeast1",
+        # TIMEOUT because the API's reason says so; its logs are read like a failure's
+        run_row("vertex-ai-launcher-t9m4e", "TIMEOUT", "PROGRESS_DEADLINE_EXCEEDED", region="asia-northeast1",
+                created="2025-11-18T21:00:00Z", started="2025-11-18T21:00:04Z",
+                finished="2025-11-18T22:00:04Z", duration_s=3600.0,
+                extra={"failed": 1, "condition":
+                       "Task vertex-ai-launcher-t9m4e-task0 failed with message: The configured timeout was reached."}),
+        # the same words with NON_ZERO_EXIT_CODE: a failure (no decision from a message's wording)
+        run_row("vertex-ai-launcher-z2r6h", "FAILED", "NON_ZERO_EXIT_CODE", region="asia-northeast1",
                 created="2025-11-18T20:10:00Z", started="2025-11-18T20:10:05Z",
                 finished="2025-11-18T20:20:05Z", duration_s=600.0,
-                message="Task vertex-ai-launcher-z2r6h-task0 failed with message: The configured timeout was reached.",
                 extra={"failed": 1, "condition":
                        "Task vertex-ai-launcher-z2r6h-task0 failed with message: The configured timeout was reached."}),
-        run_row("vertex-ai-launcher-c1n5b", "CANCELLED", "CONDITION_FAILED",
-                created="2025-11-18T19:00:00Z", started="2025-11-18T19:00:04Z",
-                finished="2025-11-18T19:01:10Z", duration_s=66.0, message="The execution was cancelled.",
-                extra={"condition": "The execution was cancelled."}),
-        run_row("vertex-ai-launcher-p0d3k", "PENDING", "CONDITION_PENDING", created="2025-11-19T00:46:01Z"),
     ]
 
 
 def test_newest_and_needs_logs():
-    rows = [runner.parse_execution(e, NOW)
-            for e in recorded("run_list_executions.json", "executions", run_v2.Execution)]
+    rows = [runner.parse_execution(e, NOW) for e in recorded_executions()]
     top = runner.newest(rows, 3)
     assert [r["id"] for r in top] == ["vertex-ai-launcher-p0d3k", "vertex-ai-launcher-q7m2d",
-                                      "vertex-ai-launcher-8kx2p"]
+                                      "vertex-ai-launcher-x4c8n"]
     todo = runner.needs_logs(rows, frozenset({"vertex-ai-launcher-w4c9t"}))
-    assert [r["id"] for r in todo] == ["vertex-ai-launcher-8kx2p"]  # TIMEOUT/CANCELLED: no log read
+    # CANCELLED: no log read; TIMEOUT: read like a failure
+    assert [r["id"] for r in todo] == ["vertex-ai-launcher-8kx2p", "vertex-ai-launcher-k3t5p",
+                                       "vertex-ai-launcher-t9m4e", "vertex-ai-launcher-z2r6h"]
 
 
 def test_every_value_in_a_log_filter_is_quoted():
@@ -175,7 +214,8 @@ def build_row(build_id: str, status: str, raw: str, table: str, project: str = "
 
 
 def test_parse_build_of_every_status():
-    rows = [builds.parse_build(b, NOW) for b in recorded("build_list_builds.json", "builds", cloudbuild_v1.Build)]
+    rows = [builds.parse_build(b, NOW)
+            for b in recorded("build_list_builds", "builds", cloudbuild_v1.Build, BUILD_LOCATIONS)]
     step_failure = ('Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: '
                     'step exited with non-zero status: 1')
     assert rows == [
@@ -183,12 +223,6 @@ def test_parse_build_of_every_status():
                   name="arr-trainer-push", created="2025-11-19T00:40:00.250Z",
                   extra={"queued_s": 419.8, "images": ["arr-trainer:latest"], "trigger": "arr-trainer-push",
                          "branch": "main", "commit": "a1b2c3d"}),
-        build_row("b2d7e8f1-0c1d-4e2f-a3b4-c5d6e7f80912", "RUNNING", "WORKING", "active", region="us-central1",
-                  name="arr-launcher:latest", created="2025-11-19T00:38:00Z", started="2025-11-19T00:38:12Z",
-                  duration_s=528.0,
-                  url=("https://console.cloud.google.com/cloud-build/builds;region=us-central1/"
-                       "b2d7e8f1-0c1d-4e2f-a3b4-c5d6e7f80912?project=123456789012"),
-                  extra={"images": ["arr-launcher:latest"], "branch": "main"}),
         build_row("1a2b3c4d-0000-4000-8000-00000000f001", "FAILED", "FAILURE", "recent", project="123456789012",
                   name="arr-trainer-push", created="2025-11-18T23:00:00Z", started="2025-11-18T23:00:05Z",
                   finished="2025-11-18T23:07:35.500Z", duration_s=450.5, message=step_failure,
@@ -206,6 +240,12 @@ def test_parse_build_of_every_status():
                   finished="2025-11-18T21:00:01Z", duration_s=3600.0),
         build_row("1a2b3c4d-0000-4000-8000-00000000f005", "CANCELLED", "EXPIRED", "recent",
                   created="2025-11-18T18:00:00Z", finished="2025-11-18T19:00:00Z"),
+        build_row("b2d7e8f1-0c1d-4e2f-a3b4-c5d6e7f80912", "RUNNING", "WORKING", "active", region="us-central1",
+                  name="arr-launcher:latest", created="2025-11-19T00:38:00Z", started="2025-11-19T00:38:12Z",
+                  duration_s=528.0,
+                  url=("https://console.cloud.google.com/cloud-build/builds;region=us-central1/"
+                       "b2d7e8f1-0c1d-4e2f-a3b4-c5d6e7f80912?project=123456789012"),
+                  extra={"images": ["arr-launcher:latest"], "branch": "main"}),
     ]
 
 
@@ -225,25 +265,26 @@ def vertex_row(job_id: str, status: str, raw: str, region: str = "us-central1", 
 
 
 def test_parse_custom_job_of_every_state():
-    jobs = recorded("vertex_list_custom_jobs.json", "customJobs", aiplatform_v1.CustomJob)
+    jobs = recorded("vertex_list_custom_jobs", "customJobs", aiplatform_v1.CustomJob, VERTEX_REGIONS)
     rows = [vertex.parse_custom_job(j, NOW) for j in jobs]
     assert rows == [
         vertex_row("4417205563728084992", "RUNNING", "JOB_STATE_RUNNING", name="arr-coc-train-ethereal-sun-42",
                    created="2025-11-19T00:30:00.120Z", started="2025-11-19T00:34:10Z", duration_s=770.0,
                    extra={"machine_type": "a2-highgpu-1g", "accelerator": "NVIDIA_TESLA_A100 x1"}),
+        vertex_row("1203398456127127552", "SUCCEEDED", "JOB_STATE_SUCCEEDED", name="arr-coc-train-brisk-fog-40",
+                   created="2025-11-18T20:00:00Z", started="2025-11-18T20:03:00Z",
+                   finished="2025-11-18T21:03:00Z", duration_s=3600.0, extra={"machine_type": "n1-standard-4"}),
+        vertex_row("9006161225127542784", "PENDING", "JOB_STATE_PENDING", name="arr-coc-train-quiet-leaf-43",
+                   created="2025-11-19T00:44:00Z"),
         vertex_row("7781204436192288768", "FAILED", "JOB_STATE_FAILED", region="europe-west4",
                    name="arr-coc-train-misty-river-41", created="2025-11-18T23:10:00Z",
                    started="2025-11-18T23:10:40Z", finished="2025-11-18T23:12:00Z", duration_s=80.0,
                    message=("The following quota metrics exceed quota limits: "
                             "aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus ⏎ (limit 0)"),
                    extra={"machine_type": "g2-standard-8", "accelerator": "NVIDIA_L4 x2"}),
-        vertex_row("1203398456127127552", "SUCCEEDED", "JOB_STATE_SUCCEEDED", name="arr-coc-train-brisk-fog-40",
-                   created="2025-11-18T20:00:00Z", started="2025-11-18T20:03:00Z",
-                   finished="2025-11-18T21:03:00Z", duration_s=3600.0, extra={"machine_type": "n1-standard-4"}),
-        vertex_row("9006161225127542784", "PENDING", "JOB_STATE_PENDING", name="arr-coc-train-quiet-leaf-43",
-                   created="2025-11-19T00:44:00Z"),
-        vertex_row("3001", "CANCELLED", "JOB_STATE_CANCELLING", region="us-west1", name="cancel-me",
-                   created="2025-11-18T19:00:00Z", started="2025-11-18T19:00:30Z",
+        # being cancelled is not cancelled yet: it may still end SUCCEEDED or FAILED
+        vertex_row("3001", "UNKNOWN", "JOB_STATE_CANCELLING", region="us-west1", name="cancel-me",
+                   created="2025-11-18T19:00:00Z", started="2025-11-18T19:00:30Z", duration_s=20790.0,
                    message="CustomJob projects/123456789012/locations/us-west1/customJobs/3001 is cancelled."),
         vertex_row("3002", "TIMEOUT", "JOB_STATE_EXPIRED", region="us-west1", created="2025-11-18T18:00:00Z"),
     ]
@@ -309,19 +350,19 @@ class FakeEmitter:
         return {part: rows for part, rows in self.parts if part is not None}
 
 
-def start_sandbox(t: float = 0.0, faults=()) -> SandboxServer:
+def start_sandbox(t: float = 0.0, faults=(), scenario: str = "default") -> SandboxServer:
     clock = ManualClock(now=time.time())  # scenario time pinned; wall time is today's
     clock.set(t)
-    return SandboxServer("default", faults=parse_faults(faults), clock=clock).start()
+    return SandboxServer(scenario, faults=parse_faults(faults), clock=clock).start()
 
 
 @pytest.fixture
 def make_sandbox():
-    """Start in-process sandboxes (scenario time `t`, `faults`); all stopped after the test."""
+    """Start in-process sandboxes (scenario time `t`, `faults`, `scenario`); all stopped after the test."""
     started = []
 
-    def make(t: float = 0.0, faults=()) -> SandboxServer:
-        started.append(start_sandbox(t, faults))
+    def make(t: float = 0.0, faults=(), scenario: str = "default") -> SandboxServer:
+        started.append(start_sandbox(t, faults, scenario))
         return started[-1]
 
     yield make
@@ -379,7 +420,7 @@ def test_runner_newest_five_of_18_regions_with_one_log_read(sandbox):
     row = emit.final()[4]
     assert row["url"] == ("https://console.cloud.google.com/run/jobs/executions/details/us-central1/"
                           "vertex-ai-launcher-t2v6b/tasks?project=arr-demo")
-    assert row["duration_s"] == 90.0 and row["raw_status"] == "CONDITION_FAILED"
+    assert row["duration_s"] == 90.0 and row["raw_status"] == "NON_ZERO_EXIT_CODE"
 
 
 def test_runner_explains_every_terminal_execution_with_one_query(make_sandbox):
@@ -438,7 +479,15 @@ def test_runner_failed_log_read_keeps_the_rows(make_sandbox):
     assert str(caught.value).startswith("logs: 403 Forbidden: ")
     assert [r[0] for r in summary(emit.final())] == [r[0] for r in RUNNER_AT_0]
     assert emit.facts_sent == []  # nothing remembered: the next refresh reads them again
-    assert [r["message"] for r in emit.final()] == [None] * 5  # unexplained, so not remembered
+    # unexplained, so not remembered; meanwhile Cloud Run's own words, marked as such (issue 12)
+    final = emit.final()
+    assert [r["message"] for r in final] == [
+        None, None, "Cloud Run: Execution completed successfully in 15m0.00s.",
+        "Cloud Run: Execution completed successfully in 29m52.00s.",
+        "Cloud Run: Task vertex-ai-launcher-t2v6b-task0 failed with message: The container exited with an error."]
+    assert [r["extra"].get("logs_unread") for r in final] == [None, None, True, True, True]
+    assert final[4]["extra"]["condition"] == (
+        "Task vertex-ai-launcher-t2v6b-task0 failed with message: The container exited with an error.")
 
 
 def test_runner_malformed_answers(make_sandbox):
@@ -481,30 +530,39 @@ BUILDS_AT_0 = {
 }
 
 
-def builds_by_table(emit: FakeEmitter) -> dict:
-    return {part: [(r["id"], r["status"]) for r in rows] for part, rows in emit.by_part().items()}
+def builds_by_table(rows) -> dict:
+    tables: dict = {"active": [], "recent": []}
+    for row in rows:
+        tables[row["extra"]["table"]].append((row["id"], row["status"]))
+    return tables
+
+
+BUILD_LOCATIONS_AT_0 = ["global", *DEMO_REGIONS]
 
 
 def test_builds_active_and_recent(sandbox):
     emit = FakeEmitter()
     builds.fetch(context(sandbox), emit)
-    assert emit.planned == ["active", "recent"]
-    assert builds_by_table(emit) == BUILDS_AT_0
-    rows = {r["id"]: r for _, rs in emit.parts for r in rs}
+    assert emit.planned == BUILD_LOCATIONS_AT_0  # every location is a part
+    assert sorted(emit.by_part()) == sorted(BUILD_LOCATIONS_AT_0)
+    assert builds_by_table(emit.final()) == BUILDS_AT_0
+    assert builds_by_table(emit.by_part()["global"]) == BUILDS_AT_0  # the default cloud builds in global
+    rows = {r["id"]: r for r in emit.final()}
     queued = rows["d3c2b1a0-9f8e-4d7c-a6b5-c4d3e2f1a065"]
     assert queued["extra"]["table"] == "active" and queued["extra"]["queued_s"] == 900.0
     assert rows["2b4d6f80-a1c3-4e5f-b7d9-0e2f4a6c8e62"]["message"] == "Build timed out after 1200s"
     assert rows["9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"]["message"] == (
         'Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: step exited with non-zero status: 1')
-    assert emit.calls == {"build": 2} and requests_made(sandbox)["build"] == 2
+    calls = 2 * len(BUILD_LOCATIONS_AT_0)  # active and recent of each location
+    assert emit.calls == {"build": calls} and requests_made(sandbox)["build"] == calls
 
 
 def test_builds_paged_answers_give_the_same_rows(make_sandbox):
     sandbox = make_sandbox(faults=["build:pages:3"])
     emit = FakeEmitter()
     builds.fetch(context(sandbox), emit)
-    assert builds_by_table(emit) == BUILDS_AT_0
-    assert requests_made(sandbox)["build"] == emit.calls["build"] > 2
+    assert builds_by_table(emit.final()) == BUILDS_AT_0
+    assert requests_made(sandbox)["build"] == emit.calls["build"] > 2 * len(BUILD_LOCATIONS_AT_0)
 
 
 def test_builds_unavailable_is_not_retried_for_ten_minutes(make_sandbox):
@@ -513,8 +571,9 @@ def test_builds_unavailable_is_not_retried_for_ten_minutes(make_sandbox):
     with pytest.raises(SourceError) as caught:
         builds.fetch(context(sandbox), FakeEmitter())
     assert time.monotonic() - started < 3
-    assert str(caught.value).startswith("2 of 2 lists failed: active, recent: 503 Service Unavailable: ")
-    assert requests_made(sandbox)["build"] == 2
+    assert str(caught.value).startswith(
+        "19 of 19 locations failed: global, us-central1 and 17 more: 503 Service Unavailable: ")
+    assert requests_made(sandbox)["build"] == 2 * len(BUILD_LOCATIONS_AT_0)  # no hidden retries
 
 
 VERTEX_AT_0 = [
@@ -592,3 +651,160 @@ def test_runner_job_deployed_nowhere(sandbox):
         runner.fetch(context(sandbox, runner_job="no-such-job"), emit)
     assert str(caught.value) == "job no-such-job not found in any of the 18 regions"
     assert requests_made(sandbox)["logging"] == 0
+
+
+# --- what the real APIs do (issue 14), through the real clients against the fake ---------------
+
+def test_builds_of_every_location_through_regional_paths(make_sandbox):
+    # the legacy path lists global builds only: regional ones (private pools, 2nd-gen
+    # repositories, regional triggers) appear only through projects/P/locations/R/builds
+    sandbox = make_sandbox(scenario="real-apis")
+    emit = FakeEmitter()
+    builds.fetch(context(sandbox), emit)
+    assert builds_by_table(emit.final()) == {
+        "active": [("a1e0c3d2-1112-4a0b-9c1d-2e3f4a5b6c02", "QUEUED"),
+                   ("b2f1d4e3-2221-4b1c-8d2e-3f4a5b6c7d01", "RUNNING"),
+                   ("c3a2e5f4-3331-4c2d-9e3f-4a5b6c7d8e01", "PENDING")],
+        "recent": [("d4b3f6a5-4441-4d3e-8f4a-5b6c7d8e9f01", "SUCCEEDED"),
+                   ("b2f1d4e3-2222-4b1c-8d2e-3f4a5b6c7d02", "FAILED"),
+                   ("a1e0c3d2-1111-4a0b-9c1d-2e3f4a5b6c01", "SUCCEEDED")]}
+    rows = {r["id"][:8]: r for r in emit.final()}
+    assert {k: r["region"] for k, r in rows.items()} == {
+        "a1e0c3d2": "global", "b2f1d4e3": "us-central1", "c3a2e5f4": "europe-west2", "d4b3f6a5": "asia-northeast1"}
+    pending = rows["c3a2e5f4"]  # waiting for approval: active, with its time in the queue
+    assert (pending["raw_status"], pending["extra"]["table"], pending["extra"]["queued_s"]) == (
+        "PENDING", "active", 1800.0)
+    assert [r["id"][:8] for r in emit.by_part()["europe-west2"]] == ["c3a2e5f4"]
+
+
+def test_builds_never_send_project_id_beside_parent():
+    # with project_id set the client keeps the legacy path (cloudbuild_v1 rest_base.py
+    # _BaseListBuilds: "/v1/projects/{project_id}/builds" is tried first)
+    from google.api_core import path_template
+    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports.rest_base import (
+        _BaseCloudBuildRestTransport as Base)
+
+    request = builds.list_request("arr-demo", "us-central1", "active", 50)
+    assert set(request) == {"parent", "filter", "page_size"}
+    assert request["filter"] == 'status="PENDING" OR status="QUEUED" OR status="WORKING"'
+    rules = Base._BaseListBuilds._get_http_options()
+    wire = path_template.transcode(rules, cloudbuild_v1.ListBuildsRequest.pb(cloudbuild_v1.ListBuildsRequest(**request)))
+    assert wire["uri"] == "/v1/projects/arr-demo/locations/us-central1/builds"
+    both = path_template.transcode(rules, cloudbuild_v1.ListBuildsRequest.pb(
+        cloudbuild_v1.ListBuildsRequest(project_id="arr-demo", **request)))
+    assert both["uri"] == "/v1/projects/arr-demo/builds"  # what the old request did
+    assert builds.locations(["us-central1", "global", "europe-west2", "us-central1"]) == [
+        "global", "us-central1", "europe-west2"]
+
+
+def test_builds_one_location_failing_keeps_the_others(make_sandbox):
+    sandbox = make_sandbox(scenario="real-apis")
+    emit = FakeEmitter()
+    with pytest.raises(SourceError) as caught:
+        builds.fetch(context(sandbox, regions=["us-central1", "bad/region"]), emit)
+    assert str(caught.value) == "1 of 3 locations failed: bad/region: ValueError: Invalid request."
+    assert sorted(p for p, _ in emit.parts if p) == ["global", "us-central1"]
+    assert {r["region"] for r in emit.final()} == {"global", "us-central1"}
+
+
+def vertex_truth(sandbox: SandboxServer, regions, window_s: float) -> list[str]:
+    """Ids of every job of the regions created in the window, newest first, from the fake's own world."""
+    from arrctl.sandbox.scenario import World
+
+    world = World.shared(sandbox.directory, sandbox.clock)
+    t = sandbox.clock.t()
+    jobs = [j for j in world.custom_jobs if j.region in regions and j.timeline.visible(t)
+            and t - j.timeline.created <= window_s]
+    return [j.id for j in sorted(jobs, key=lambda j: (j.timeline.created, j.id), reverse=True)]
+
+
+def test_vertex_sorts_an_unordered_list_itself(make_sandbox):
+    # the fake lists in no particular order over 3 pages: the first pages are not the newest
+    sandbox = make_sandbox(faults=["vertex:pages:3"])
+    emit = FakeEmitter()
+    vertex.fetch(context(sandbox, regions=["us-central1"], vertex_limit=2), emit)
+    assert [r["id"] for r in emit.final()] == ["1428571428571428031", "1428571428571428022"]
+    assert emit.calls == {"vertex": 3}  # every page of the window: the newest may be on the last
+
+
+def test_vertex_lists_the_window_shown(make_sandbox):
+    sandbox = make_sandbox(scenario="real-apis")
+    emit = FakeEmitter()
+    vertex.fetch(context(sandbox, regions=["us-central1", "europe-west4"], vertex_limit=30), emit)
+    ids = [r["id"] for r in emit.final()]
+    assert "3571428571428570599" not in ids  # created 40 days ago: outside the 30-day window
+    assert ids == vertex_truth(sandbox, ("us-central1", "europe-west4"), 30 * 86400)
+    assert len(ids) == 15 and ids[:2] == ["3571428571428570521", "3571428571428570520"]
+    assert vertex.window_filter(dt.datetime(2025, 11, 19, tzinfo=dt.timezone.utc), 86400) == \
+        'create_time>="2025-11-18T00:00:00Z"'
+
+
+def test_vertex_busy_region_narrows_the_window(make_sandbox, monkeypatch):
+    # more jobs in the window than the walk may read: the newest are found in a narrower one
+    monkeypatch.setattr(vertex, "PAGE_SIZE", 2)
+    monkeypatch.setattr(vertex, "MAX_PAGES", 2)
+    sandbox = make_sandbox(scenario="real-apis")
+    emit = FakeEmitter()
+    vertex.fetch(context(sandbox, regions=["us-central1"], vertex_limit=2), emit)
+    assert [r["id"] for r in emit.final()] == ["3571428571428570521", "3571428571428570520"]
+    assert emit.calls == {"vertex": 2 + 2 + 1}  # 30 days: cut short; 1 day: cut short; 1 hour: whole
+    assert requests_made(sandbox)["vertex"] == 5
+
+
+def test_vertex_cancelling_is_neither_cancelled_nor_a_started_job(make_sandbox):
+    from arrctl.launch import JOB_STARTED, LaunchWaiter
+
+    sandbox = make_sandbox(scenario="real-apis")
+    emit = FakeEmitter()
+    vertex.fetch(context(sandbox, regions=["us-central1"], vertex_limit=2), emit)
+    cancelling = emit.final()[1]
+    assert (cancelling["id"], cancelling["raw_status"]) == ("3571428571428570520", "JOB_STATE_CANCELLING")
+    assert cancelling["status"] not in TERMINAL_STATUSES | JOB_STARTED
+    assert cancelling["finished"] is None and cancelling["duration_s"] == 1100.0  # still running its course
+    waiter = LaunchWaiter("vertex-ai-launcher-x", started_at=(epoch(cancelling["created"]) or 0) - 1, timeout_s=60)
+    assert waiter.on_vertex([cancelling]) is None  # launch neither succeeds nor fails on it
+
+
+REAL_APIS_RUNNER = [
+    ("vertex-ai-launcher-cx7n8", "RUNNING", "CANCELLING", None),
+    ("vertex-ai-launcher-dl6w3", "FAILED", "NON_ZERO_EXIT_CODE", "DeadlineExceeded: 504 Deadline Exceeded"),
+    ("vertex-ai-launcher-to5x2", "TIMEOUT", "PROGRESS_DEADLINE_EXCEEDED",
+     "ReadTimeout: HTTPSConnectionPool(host='asia-northeast1-aiplatform.googleapis.com', port=443): "
+     "Read timed out. (read timeout=600)"),
+    ("vertex-ai-launcher-mt4k1", "FAILED", "NON_ZERO_EXIT_CODE", "KeyError: 'runQueueItemId'"),
+    ("vertex-ai-launcher-rt3f9", "FAILED", "NON_ZERO_EXIT_CODE",
+     "ResourceExhausted: 429 Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-central1."),
+    ("vertex-ai-launcher-rt2s0", "SUCCEEDED", "CONDITION_SUCCEEDED", "Completed: 2 jobs"),
+]
+
+
+def test_runner_judges_the_last_attempt_of_each_task(make_sandbox):
+    sandbox = make_sandbox(scenario="real-apis")
+    emit = FakeEmitter()
+    runner.fetch(context(sandbox, runner_limit=10), emit)
+    rows = emit.final()
+    assert [(r["id"], r["status"], r["raw_status"], r["message"]) for r in rows] == REAL_APIS_RUNNER
+    facts = {f["id"]: f for f in emit.facts_sent}
+    # retried then succeeded: the success summary, never the first attempt's LaunchError
+    assert facts["vertex-ai-launcher-rt2s0"]["verdict"] == "succeeded"
+    assert facts["vertex-ai-launcher-rt2s0"]["jobs"] == 2
+    # a TIMEOUT has its logs read, like a failure
+    assert facts["vertex-ai-launcher-to5x2"]["status"] == "TIMEOUT"
+    assert facts["vertex-ai-launcher-to5x2"]["verdict"] == "failed"
+    assert {r["id"]: r["extra"]["retried"] for r in rows if r["extra"]["retried"]} == {
+        "vertex-ai-launcher-rt3f9": 1, "vertex-ai-launcher-rt2s0": 1}
+    assert requests_made(sandbox)["logging"] == 1
+
+
+def test_last_attempts_keeps_each_tasks_newest_attempt():
+    def entry(task, attempt, text):
+        labels = {"run.googleapis.com/execution_name": "x"}
+        if task is not None:
+            labels.update({"run.googleapis.com/task_index": task, "run.googleapis.com/task_attempt": attempt})
+        return {"labels": labels, "textPayload": text}
+
+    entries = [entry("0", "1", "t0 a1"), entry("1", "0", "t1 a0"), entry("0", "0", "t0 a0"),
+               entry("0", "10", "t0 a10"), entry(None, None, "no labels"), entry("1", "x", "bad label")]
+    assert [e["textPayload"] for e in runner.last_attempts(entries)] == [
+        "t1 a0", "t0 a10", "no labels", "bad label"]
+    assert list(runner.by_task(runner.last_attempts(entries))) == ["0", "1", ""]

@@ -1,4 +1,14 @@
-"""Fake Cloud Build API v1: builds (global and regional routes, status filter, paging, get)."""
+"""Fake Cloud Build API v1: builds (global and regional routes, status filter, paging, get).
+
+The legacy route `GET /v1/projects/P/builds` lists the `global` region only, whatever else the
+request says; each region's builds are listed by `GET /v1/projects/P/locations/R/builds`
+(API reference, projects.builds.list: "This method only lists builds in the "global" region
+when using the legacy resource path projects/{projectId}/builds. For all regions, use the
+regional resource path", https://cloud.google.com/build/docs/api/reference/rest/v1/projects.builds/list).
+The client picks the legacy route whenever `project_id` is set, sending `parent` as a mere query
+parameter (cloudbuild_v1 transports/rest_base.py `_BaseListBuilds._get_http_options`, tried in
+order by google.api_core.path_template.transcode).
+"""
 
 from __future__ import annotations
 
@@ -33,8 +43,8 @@ def _steps(build: Build, status: str) -> list[dict[str, Any]]:
     out = []
     for index, raw in enumerate(steps):
         step = {k: v for k, v in raw.items() if k != "status"}
-        if status == "QUEUED":
-            step_status = "QUEUED"
+        if status in ("PENDING", "QUEUED"):
+            step_status = status
         elif status == "WORKING":
             step_status = "WORKING" if index == 0 else "QUEUED"
         elif status == "SUCCESS":
@@ -79,6 +89,12 @@ def build_json(world: World, project: str, build: Build) -> dict[str, Any]:
     for key in ("substitutions", "images", "buildTriggerId"):
         if key in fixture:
             body[key] = fixture[key]
+    if fixture.get("approvalRequired"):
+        # A trigger that requires approval creates its build PENDING until someone approves it
+        # (https://cloud.google.com/build/docs/automating-builds/approve-builds); the Build says
+        # so in `approval` (cloudbuild_v1 types BuildApproval: state PENDING, APPROVED, ...).
+        body["approval"] = {"state": "PENDING" if status == "PENDING" else "APPROVED",
+                            "config": {"approvalRequired": True}}
     started = build.timeline.first({"WORKING"}, t)
     finished = build.timeline.first(TERMINAL, t)
     if started is not None:
@@ -110,9 +126,8 @@ class BuildService:
         m = BUILDS.match(request.path)
         if not m or request.method != "GET":
             return None
-        # the client sends `parent` as a query parameter when project_id is set too
-        parent = re.match(r"projects/[^/]+/locations/([^/]+)$", request.arg("parent") or "")
-        region = m["region"] or (parent.group(1) if parent else "global")
+        # the legacy route is the global region's, even with a `parent` query parameter
+        region = m["region"] or "global"
         t = self.world.clock.t()
         builds = [b for b in self.world.builds if b.region == region and b.timeline.visible(t)]
         builds.sort(key=lambda b: b.timeline.created, reverse=True)

@@ -43,6 +43,8 @@ from arrctl.sandbox.scenario import Execution, World
 
 RESOURCE_TYPE = "cloud_run_job"
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
+TASK_INDEX_LABEL = "run.googleapis.com/task_index"
+TASK_ATTEMPT_LABEL = "run.googleapis.com/task_attempt"
 SEVERITIES = {"DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400,
               "ERROR": 500, "CRITICAL": 600, "ALERT": 700, "EMERGENCY": 800}
 INGEST_DELAY_S = 0.4  # receiveTimestamp - timestamp
@@ -280,39 +282,59 @@ class LoggingService:
         return found
 
     def _execution_entries(self, project: str, e: Execution, t: float) -> list[dict[str, Any]]:
-        """The entries an execution has written by scenario time t."""
+        """The entries an execution has written by scenario time t, every attempt of every task.
+
+        Each attempt's entries carry the same execution label and their own
+        `run.googleapis.com/task_index` and `run.googleapis.com/task_attempt` (strings, from 0),
+        as Cloud Run writes them (e.g. `"labels": {"instanceId": ..., "run.googleapis.com/task_attempt":
+        "0", "run.googleapis.com/task_index": "0", "run.googleapis.com/execution_name": ...}` in a
+        `gcloud logging read` of a job's stdout).
+        """
         out = []
-        lines = [(offset, index, text, False)
-                 for offset, index, text in (e.log.timed() if e.log else [])]
-        ended = e.timeline.first({"FAILED"}, t)
-        if ended is not None:  # Cloud Run's own line when the container exits non-zero
-            lines.append((ended, len(lines), "Container called exit(1).", True))
-        for offset, index, text, system in lines:
-            if offset > t:
-                continue
-            stream, severity, as_json = classify_line(text, index)
-            log = "varlog%2Fsystem" if system else stream
-            moment = epoch_at(self.world.clock, offset)
-            entry: dict[str, Any] = {
-                "insertId": hashlib.sha1(f"{e.id}/{index}".encode()).hexdigest()[:16],
-                "logName": f"projects/{project}/logs/run.googleapis.com%2F{log}",
-                "resource": {"type": RESOURCE_TYPE, "labels": {
-                    "job_name": self.world.job, "location": e.region, "project_id": project}},
-                "labels": {EXECUTION_LABEL: e.id, "run.googleapis.com/task_index": "0",
-                           "run.googleapis.com/task_attempt": "0"},
-                "timestamp": rfc3339(moment),
-                "receiveTimestamp": rfc3339(moment + INGEST_DELAY_S),
-            }
-            if system:
-                entry["severity"] = "WARNING"
-            elif severity is not None:
-                entry["severity"] = severity
-            if as_json and not system:
-                entry["jsonPayload"] = {"message": text}
+        single = len(e.attempts) == 1
+        for attempt in e.attempts:
+            lines = [(offset, index, text, False)
+                     for offset, index, text in (attempt.log.timed() if attempt.log else [])]
+            if single:
+                ended = e.timeline.first({"FAILED"}, t)
             else:
-                entry["textPayload"] = text
-            out.append(entry)
+                ended = attempt.end if attempt.outcome == "FAILED" else None
+            if ended is not None:  # Cloud Run's own line when the container exits non-zero
+                lines.append((ended, len(lines), "Container called exit(1).", True))
+            labels = {EXECUTION_LABEL: e.id, TASK_INDEX_LABEL: str(attempt.task),
+                      TASK_ATTEMPT_LABEL: str(attempt.number)}
+            key = e.id if single else f"{e.id}/{attempt.task}/{attempt.number}"
+            for offset, index, text, system in lines:
+                if offset > t:
+                    continue
+                out.append(self._entry(project, e, labels, f"{key}/{index}", offset, index,
+                                       text, system))
         return out
+
+    def _entry(self, project: str, e: Execution, labels: dict[str, str], key: str, offset: float,
+               index: int, text: str, system: bool) -> dict[str, Any]:
+        """One LogEntry of an execution's attempt."""
+        stream, severity, as_json = classify_line(text, index)
+        log = "varlog%2Fsystem" if system else stream
+        moment = epoch_at(self.world.clock, offset)
+        entry: dict[str, Any] = {
+            "insertId": hashlib.sha1(key.encode()).hexdigest()[:16],
+            "logName": f"projects/{project}/logs/run.googleapis.com%2F{log}",
+            "resource": {"type": RESOURCE_TYPE, "labels": {
+                "job_name": self.world.job, "location": e.region, "project_id": project}},
+            "labels": dict(labels),
+            "timestamp": rfc3339(moment),
+            "receiveTimestamp": rfc3339(moment + INGEST_DELAY_S),
+        }
+        if system:
+            entry["severity"] = "WARNING"
+        elif severity is not None:
+            entry["severity"] = severity
+        if as_json and not system:
+            entry["jsonPayload"] = {"message": text}
+        else:
+            entry["textPayload"] = text
+        return entry
 
 
 def _matches(entry: dict[str, Any], query: Query) -> bool:

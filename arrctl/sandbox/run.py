@@ -1,4 +1,20 @@
-"""Fake Cloud Run Admin API v2: executions of the runner job, `jobs/J:run` and its operations."""
+"""Fake Cloud Run Admin API v2: executions of the runner job, `jobs/J:run` and its operations.
+
+What the Execution resource says is modelled on run_v2 types/execution.py and condition.py:
+- the outcome is the `Completed` condition: its state (CONDITION_SUCCEEDED / CONDITION_FAILED
+  are terminal) and its reason, `executionReason` NON_ZERO_EXIT_CODE ("A task reached its
+  retry limit and the last attempt failed"), CANCELLED, CANCELLING, or a common `reason`
+  (a oneof: one of them at most), e.g. PROGRESS_DEADLINE_EXCEEDED ("Timed out waiting for
+  completion") for an execution whose task ran out of time;
+- tasks retry (`template.maxRetries`, 3 by default: https://cloud.google.com/run/docs/configuring/max-retries);
+  `retriedCount` counts the tasks that retried, and a `Retry` condition (common reason
+  IMMEDIATE_RETRY, "System will retry immediately.", severity INFO; the condition type a
+  retrying resource shows, e.g. `{"type": "Retry", "severity": "Info", "message": "System will
+  retry after ..."}` in gcloud's describe output) stays among the conditions;
+- `succeededCount`/`failedCount`/`cancelledCount` count tasks by their last attempt: a task
+  that failed for good fails the execution and its running siblings are cancelled, so a failed
+  multi-task execution has a `cancelledCount` too and is still FAILED.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +33,7 @@ from arrctl.sandbox.base import (
 from arrctl.sandbox.scenario import Execution, Launch, World
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+LIVE = {"RUNNING", "CANCELLING"}  # started, not ended
 _PREFIX = r"^/v2/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
 EXECUTIONS = re.compile(_PREFIX + r"/jobs/(?P<job>[^/:]+)/executions(?:/(?P<execution>[^/:]+))?$")
 JOB = re.compile(_PREFIX + r"/jobs/(?P<job>[^/:]+)(?P<run>:run)?$")
@@ -55,7 +72,7 @@ def execution_json(world: World, project: str, e: Execution) -> dict[str, Any]:
     state = e.timeline.state(t) or "PENDING"
     at = lambda offset: epoch_at(clock, offset)  # noqa: E731
     name = f"projects/{project}/locations/{e.region}/jobs/{world.job}/executions/{e.id}"
-    started = e.timeline.first({"RUNNING"} | TERMINAL, t)
+    started = e.timeline.first(LIVE | TERMINAL, t)
     finished = e.timeline.first(TERMINAL, t)
     created = e.timeline.created
     body: dict[str, Any] = {
@@ -63,9 +80,10 @@ def execution_json(world: World, project: str, e: Execution) -> dict[str, Any]:
         "labels": {"run.googleapis.com/jobUid": _uid(world.job)},
         "createTime": rfc3339(at(created)),
         "updateTime": rfc3339(at(e.timeline.changed(t))),
-        "launchStage": "GA", "job": world.job, "parallelism": 1, "taskCount": 1,
+        "launchStage": "GA", "job": world.job, "parallelism": e.task_count,
+        "taskCount": e.task_count,
         "template": {  # a TaskTemplate here (a Job's template is an ExecutionTemplate)
-            "containers": [{"image": world.image}], "maxRetries": 0, "timeout": "3600s",
+            "containers": [{"image": world.image}], "maxRetries": e.max_retries, "timeout": "3600s",
             "serviceAccount": f"arr-launcher@{project}.iam.gserviceaccount.com"},
         "reconciling": state not in TERMINAL, "observedGeneration": "1",
         "logUri": (
@@ -79,18 +97,47 @@ def execution_json(world: World, project: str, e: Execution) -> dict[str, Any]:
         body["startTime"] = rfc3339(at(started))
     if finished is not None:
         body["completionTime"] = rfc3339(at(finished))
-    counts = {"RUNNING": "runningCount", "SUCCEEDED": "succeededCount",
-              "FAILED": "failedCount", "CANCELLED": "cancelledCount"}
-    if state in counts:
-        body[counts[state]] = 1  # zero counts are omitted, as proto3 JSON does
-    body["conditions"] = _conditions(e, state, started, finished, at)
+    for key, count in _task_counts(e, state, t).items():
+        if count:  # zero counts are omitted, as proto3 JSON does
+            body[key] = count
+    body["conditions"] = _conditions(e, state, started, finished, at, t)
     body["etag"] = '"' + hashlib.sha1(f"{name}/{state}".encode()).hexdigest()[:16] + '"'
     return body
 
 
+def _task_counts(e: Execution, state: str, t: float) -> dict[str, int]:
+    """runningCount, succeededCount, failedCount, cancelledCount and retriedCount at t."""
+    counts = {"runningCount": 0, "succeededCount": 0, "failedCount": 0, "cancelledCount": 0,
+              "retriedCount": 0}
+    for attempts in e.tasks():
+        if any(a.number > 0 and a.start <= t for a in attempts):
+            counts["retriedCount"] += 1
+        if state in LIVE:
+            if any(a.start <= t and (a.end is None or t < a.end) for a in attempts):
+                counts["runningCount"] += 1
+            continue
+        if state in TERMINAL and attempts:
+            outcome = attempts[-1].outcome if len(e.attempts) > 1 else state
+            key = {"SUCCEEDED": "succeededCount", "FAILED": "failedCount",
+                   "CANCELLED": "cancelledCount"}.get(outcome)
+            if key:
+                counts[key] += 1
+    if state in LIVE and not counts["runningCount"]:
+        counts["runningCount"] = 1  # between two attempts the task is still the execution's
+    return counts
+
+
+def _failed_task(e: Execution) -> int:
+    """The index of the task that failed the execution (the first that failed for good)."""
+    for index, attempts in enumerate(e.tasks()):
+        if attempts and attempts[-1].outcome == "FAILED":
+            return index
+    return 0
+
+
 def _conditions(e: Execution, state: str, started: float | None, finished: float | None,
-                at: Any) -> list[dict[str, Any]]:
-    """The execution's conditions: Completed first, then ResourcesAvailable and Started."""
+                at: Any, t: float) -> list[dict[str, Any]]:
+    """The execution's conditions: Completed first, then ResourcesAvailable, Started and Retry."""
     created = at(e.timeline.created)
     if state == "PENDING":
         return [_condition("Completed", "CONDITION_PENDING", created),
@@ -99,8 +146,18 @@ def _conditions(e: Execution, state: str, started: float | None, finished: float
     began = at(started) if started is not None else created
     ready = [_condition("ResourcesAvailable", "CONDITION_SUCCEEDED", began),
              _condition("Started", "CONDITION_SUCCEEDED", began)]
+    retried = [a for a in e.attempts if a.outcome == "FAILED" and a.end is not None and a.end <= t
+               and any(b.task == a.task and b.number == a.number + 1 for b in e.attempts)]
+    if retried:
+        last = max(retried, key=lambda a: a.end or 0.0)
+        ready.append(_condition("Retry", "CONDITION_SUCCEEDED", at(last.end), reason="IMMEDIATE_RETRY",
+                                severity="INFO", message="System will retry immediately."))
     if state == "RUNNING":
         return [_condition("Completed", "CONDITION_RECONCILING", began)] + ready
+    if state == "CANCELLING":
+        return [_condition("Completed", "CONDITION_RECONCILING", at(e.timeline.changed(t)),
+                           executionReason="CANCELLING",
+                           message="The execution is being cancelled.")] + ready
     ended = at(finished) if finished is not None else began
     if state == "SUCCEEDED":
         took = (finished or 0.0) - (started or e.timeline.created)
@@ -111,9 +168,11 @@ def _conditions(e: Execution, state: str, started: float | None, finished: float
                           message="The execution was cancelled.", executionReason="CANCELLED")
     else:
         message = e.message or (
-            f"Task {e.id}-task0 failed with message: The container exited with an error.")
+            f"Task {e.id}-task{_failed_task(e)} failed with message: "
+            "The container exited with an error.")
+        why = {"reason": e.reason} if e.reason else {"executionReason": "NON_ZERO_EXIT_CODE"}
         done = _condition("Completed", "CONDITION_FAILED", ended, severity="ERROR",
-                          message=message, executionReason="NON_ZERO_EXIT_CODE")
+                          message=message, **why)
     return [done] + ready
 
 
@@ -222,7 +281,7 @@ class RunService:
             "createTime": rfc3339(epoch_at(self.world.clock, -30 * 86400)),
             "updateTime": rfc3339(epoch_at(self.world.clock, -30 * 86400)),
             "template": {"taskCount": 1, "parallelism": 1, "template": {
-                "containers": [{"image": self.world.image}], "maxRetries": 0,
+                "containers": [{"image": self.world.image}], "maxRetries": 3,
                 "timeout": "3600s"}},
             "executionCount": len(executions), "observedGeneration": "1",
             "terminalCondition": _condition("Ready", "CONDITION_SUCCEEDED", None),

@@ -176,15 +176,44 @@ class LogSpec:
 
 
 @dataclass
+class Attempt:
+    """One attempt of one task of an execution: its own span of time, log and outcome.
+
+    Cloud Run retries a failed task (`maxRetries`, 3 by default:
+    https://cloud.google.com/run/docs/configuring/max-retries); every attempt logs under the
+    same execution label, told apart by `run.googleapis.com/task_index` and
+    `run.googleapis.com/task_attempt` (0, 1, ...).
+    """
+
+    task: int
+    number: int
+    start: float
+    end: float | None  # None: still running when the scenario ends
+    outcome: str  # SUCCEEDED | FAILED | CANCELLED, or the execution's state while it runs
+    log: LogSpec | None = None
+
+
+@dataclass
 class Execution:
     """One runner execution of the scenario."""
 
     id: str
     region: str
     timeline: Timeline
-    log: LogSpec | None = None
+    log: LogSpec | None = None  # the log of a one-task, one-attempt execution (attempts[0])
     message: str | None = None  # the Completed condition's message when it failed
     launched: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+    task_count: int = 1
+    reason: str | None = None  # the Completed condition's common `reason` (instead of executionReason)
+    max_retries: int = 3
+
+    def tasks(self) -> list[list[Attempt]]:
+        """The attempts of each task, by task index, in order."""
+        out: list[list[Attempt]] = [[] for _ in range(self.task_count)]
+        for attempt in self.attempts:
+            out[attempt.task].append(attempt)
+        return out
 
 
 @dataclass
@@ -280,12 +309,36 @@ class World:
 
     def _execution(self, raw: dict[str, Any], shift: float = 0.0, id: str | None = None,
                    region: str | None = None) -> Execution:
-        """An Execution from its fixture object."""
+        """An Execution from its fixture object (`tasks` of `attempts`, or one `log`)."""
         timeline = Timeline.parse(raw["timeline"], shift)
-        return Execution(
+        execution = Execution(
             id=id or raw["id"], region=region or raw["region"], timeline=timeline,
-            log=self._log(raw.get("log"), raw.get("log_span"), timeline, shift),
-            message=raw.get("message"), launched=id is not None)
+            message=raw.get("message"), launched=id is not None, reason=raw.get("reason"),
+            max_retries=int(raw.get("maxRetries", 3)))
+        begun = timeline.first({"RUNNING"}, FOREVER) or timeline.created
+        ended = timeline.first({"SUCCEEDED", "FAILED", "CANCELLED"}, FOREVER)
+        final = timeline.steps[-1][1]
+        tasks = raw.get("tasks")
+        if not tasks:
+            log = self._log(raw.get("log"), raw.get("log_span"), timeline, shift)
+            execution.log = log
+            execution.attempts = [Attempt(0, 0, begun, ended, final, log)]
+            return execution
+        execution.task_count = len(tasks)
+        for index, task in enumerate(tasks):
+            attempts = task.get("attempts") or [{}]
+            span = ((ended - begun) / len(attempts)) if ended is not None else None
+            for number, spec in enumerate(attempts):
+                start = begun + number * span if span is not None else begun + number * 60.0
+                end = start + span if span is not None else None
+                # like an execution's log: from 1 s after the attempt starts to 1 s before it ends
+                log = self._log(spec.get("log"), spec.get("log_span"),
+                                Timeline([(start, "RUNNING")] + (
+                                    [(end, "SUCCEEDED")] if end is not None else [])),
+                                shift)
+                execution.attempts.append(Attempt(index, number, start, end,
+                                                  spec.get("outcome", final), log))
+        return execution
 
     def _custom_job(self, raw: dict[str, Any], shift: float = 0.0) -> CustomJob:
         """A CustomJob from its fixture object."""
@@ -348,9 +401,10 @@ class World:
                 self.custom_jobs.append(self._custom_job(raw, shift=t0))
             exec_spec = spec.get("execution", {"timeline": [[0, "PENDING"], [0.5, "RUNNING"]]})
             execution = self._execution(exec_spec, shift=t0, id=exec_id, region=region)
-            if execution.log is not None:  # launch logs name the job they submitted
-                execution.log.lines = [line.replace("{vertex_job}", job_id or "unknown").replace("{run_id}", run_id)
-                                       .replace("{queue_item}", queue_item) for line in execution.log.lines]
+            for attempt in execution.attempts:  # launch logs name the job they submitted
+                if attempt.log is not None:
+                    attempt.log.lines = [line.replace("{vertex_job}", job_id or "unknown").replace("{run_id}", run_id)
+                                         .replace("{queue_item}", queue_item) for line in attempt.log.lines]
             self.executions.append(execution)
             launch = Launch(operation=str(uuid.uuid4()), project=project, execution=execution)
             self.launches[launch.operation] = launch

@@ -1,9 +1,17 @@
-"""Fake Vertex AI API v1: custom jobs per region (list with filter and paging, get)."""
+"""Fake Vertex AI API v1: custom jobs per region (list with filter and paging, get).
+
+ListCustomJobs has no `order_by` and documents no order (aiplatform_v1 types/job_service.py
+`ListCustomJobsRequest`: parent, filter, page_size, page_token, read_mask; Google's own SDK
+sorts client-side: google/cloud/aiplatform/base.py `_list_with_local_order`, "Provides
+client-side sorting when a list API doesn't support `order_by`"). So this fake answers in no
+particular order (a stable shuffle by a hash of the job id), across pages too.
+"""
 
 from __future__ import annotations
 
 import pathlib
 import re
+import hashlib
 from typing import Any
 
 from arrctl.sandbox import DEMO_PROJECT_NUMBER
@@ -64,16 +72,46 @@ def custom_job_json(world: World, project: str, job: CustomJob) -> dict[str, Any
     return body
 
 
+class FilterError(ValueError):
+    """A list filter the real API would refuse with 400 INVALID_ARGUMENT."""
+
+
+INVALID_FILTER = "Provided filter is not valid."  # Vertex AI's words for a malformed filter
+_CREATE_TIME = re.compile(r'\bcreate_time\s*(>=|<=|!=|>|<|=)\s*("[^"]*"?|\S*)')
+_RFC3339 = re.compile(r'^"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"$')
+
+
+def no_particular_order(jobs: list[CustomJob]) -> list[CustomJob]:
+    """The jobs in an order that says nothing about their age (stable, so pages hold together)."""
+    return sorted(jobs, key=lambda j: hashlib.sha1(f"{j.region}/{j.id}".encode()).hexdigest())
+
+
+def _create_times(text: str) -> list[tuple[str, Any]]:
+    """(operator, datetime) of every create_time comparison; FilterError when one is malformed.
+
+    `create_time` must be in RFC 3339 format (ListCustomJobsRequest.filter), a quoted string as
+    in its example `create_time>"2021-05-18T00:00:00Z"`; anything else is refused with 400
+    "Provided filter is not valid." (Vertex AI troubleshooting, "Error when filtering the list":
+    https://cloud.google.com/vertex-ai/generative-ai/docs/agent-engine/troubleshooting/manage).
+    """
+    found = []
+    for op, value in _CREATE_TIME.findall(text):
+        moment = parse_rfc3339(value[1:-1]) if _RFC3339.match(value) else None
+        if moment is None:
+            raise FilterError(INVALID_FILTER)
+        found.append((op, moment))
+    return found
+
+
 def job_filter(text: str | None):  # type: ignore[no-untyped-def]
     """A predicate over CustomJob JSON for the filter forms arrctl may send; others ignored.
 
-    Honoured: state=S (OR-ed), create_time>|>=|<|<= "RFC3339", display_name="X" or :"X",
-    labels.K="V". Different fields are AND-ed.
+    Honoured: state=S (OR-ed), create_time>|>=|<|<=|=|!= "RFC3339" (malformed: FilterError),
+    display_name="X" or :"X", labels.K="V". Different fields are AND-ed.
     """
     text = text or ""
     states = set(re.findall(r'\bstate\s*=\s*"?(JOB_STATE_[A-Z_]+)"?', text))
-    times = [(op, parse_rfc3339(value)) for op, value in
-             re.findall(r'\bcreate_time\s*(>=|<=|>|<)\s*"([^"]+)"', text)]
+    times = _create_times(text)
     names = re.findall(r'\bdisplay_name\s*([=:])\s*"([^"]*)"', text)
     labels = re.findall(r'\blabels\.([\w-]+)\s*=\s*"([^"]*)"', text)
 
@@ -82,10 +120,8 @@ def job_filter(text: str | None):  # type: ignore[no-untyped-def]
             return False
         created = parse_rfc3339(job["createTime"])
         for op, moment in times:
-            if moment is None:
-                continue
-            ok = {">": created > moment, ">=": created >= moment,
-                  "<": created < moment, "<=": created <= moment}[op]
+            ok = {">": created > moment, ">=": created >= moment, "<": created < moment,
+                  "<=": created <= moment, "=": created == moment, "!=": created != moment}[op]
             if not ok:
                 return False
         if names and not any(
@@ -114,14 +150,16 @@ class VertexService:
         with self.world.lock:
             jobs = [j for j in self.world.custom_jobs
                     if j.region == m["region"] and j.timeline.visible(t)]
-        jobs.sort(key=lambda j: j.timeline.created, reverse=True)
-        rendered = [custom_job_json(self.world, m["project"], j) for j in jobs]
+        rendered = [custom_job_json(self.world, m["project"], j) for j in no_particular_order(jobs)]
         if m["job"]:
             for job in rendered:
                 if job["name"].endswith(f"/customJobs/{m['job']}"):
                     return Response(200, job)
             return google_error(404, f'The CustomJob "{m["job"]}" does not exist.')
-        keep = job_filter(request.arg("filter"))
+        try:
+            keep = job_filter(request.arg("filter"))
+        except FilterError as exc:
+            return google_error(400, str(exc))
         try:
             page, token = paginate([j for j in rendered if keep(j)],
                                    int_or_none(request.arg("pageSize")), request.arg("pageToken"),

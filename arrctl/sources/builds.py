@@ -1,7 +1,10 @@
 """Source `builds`: Cloud Build builds, the active ones and the most recent finished ones.
 
-Two list calls run at once (parts `active` and `recent`); rows carry `extra.table` so the
-text renderer can print them as two tables.
+Builds live in a location: `global`, or a region (private pools, 2nd-gen repositories,
+regional triggers). The legacy path `projects/P/builds` lists the global ones only (API
+reference, projects.builds.list), so every location is listed through its regional path:
+`global` and each configured region, each one a part. Two list calls per location run at once
+(active and recent); rows carry `extra.table` so the text renderer prints two tables.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from arrctl.sources import Emitter, FetchContext
 
 SOURCE = "builds"
 ACTIVE_PAGE_SIZE = 50
-ACTIVE_FILTER = 'status="QUEUED" OR status="WORKING"'
+# PENDING: created but not queued yet, e.g. waiting for approval (cloudbuild_v1 Build.Status;
+# https://cloud.google.com/build/docs/automating-builds/approve-builds). It is active too.
+ACTIVE_FILTER = 'status="PENDING" OR status="QUEUED" OR status="WORKING"'
 TERMINAL = ("SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED")
 RECENT_FILTER = " OR ".join(f'status="{s}"' for s in TERMINAL)
 
@@ -83,8 +88,34 @@ def newest_first(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
 
 
+def locations(regions: list[str]) -> list[str]:
+    """`global` and every configured region, once each, in that order."""
+    return list(dict.fromkeys(["global", *regions]))
+
+
+def list_request(project: str, location: str, part: str, page_size: int) -> dict[str, Any]:
+    """The ListBuilds request of one location and table.
+
+    `parent` only, never `project_id` too: with `project_id` set the client takes the legacy
+    path `/v1/projects/P/builds` (the first http rule of cloudbuild_v1 transports/rest_base.py
+    `_BaseListBuilds`, chosen by google.api_core.path_template.transcode) and the server lists
+    the global region, whatever `parent` says.
+    """
+    return {"parent": f"projects/{project}/locations/{location}",
+            "filter": RECENT_FILTER if part == "recent" else ACTIVE_FILTER,
+            "page_size": page_size}
+
+
+def merge_locations(per_location: list[list[Row]], recent: int) -> list[Row]:
+    """Every location's rows as one set: all active builds, the `recent` newest finished ones."""
+    rows = [row for part in per_location for row in part]
+    active = newest_first([r for r in rows if r["extra"]["table"] == "active"])
+    finished = newest_first([r for r in rows if r["extra"]["table"] == "recent"])[:recent]
+    return active + finished
+
+
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
-    """The active builds (all of them) and the `builds_recent` latest finished ones."""
+    """The active builds (all of them) and the `builds_recent` latest finished ones, every location."""
     from arrctl import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
@@ -92,14 +123,14 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     config = ctx.config
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    emit.plan(["active", "recent"])
+    places = locations(list(config.regions))
+    emit.plan(places)
 
-    def list_part(part: str) -> list[Row]:
+    def list_part(job: tuple[str, str]) -> list[Row]:
+        location, part = job
         client = clients.build_client(ctx)
         want = config.builds_recent if part == "recent" else None
-        request = {"project_id": config.project,
-                   "filter": RECENT_FILTER if part == "recent" else ACTIVE_FILTER,
-                   "page_size": want or ACTIVE_PAGE_SIZE}
+        request = list_request(config.project, location, part, want or ACTIVE_PAGE_SIZE)
         emit.call("build")
         pager = client.list_builds(request=request, **clients.call_kwargs(ctx))
         builds = clients.take_pages(pager, lambda: emit.call("build"),
@@ -109,12 +140,21 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         rows = newest_first([r for r in rows if r["extra"]["table"] == part])
         return rows[:want] if want is not None else rows
 
-    failures: list[tuple[str, str]] = []
-    for part, result, error in clients.fan_out(["active", "recent"], list_part,
-                                               max(1.0, ctx.deadline_s - 0.5)):
+    jobs = [(location, part) for location in places for part in ("active", "recent")]
+    answered: dict[str, dict[str, list[Row]]] = {}
+    failed: dict[str, str] = {}
+    for (location, part), result, error in clients.fan_out(jobs, list_part,
+                                                           max(1.0, ctx.deadline_s - 0.5)):
         if error is not None:
-            failures.append((part, error))
-        else:
-            emit.rows(result or [], part=part)
-    if failures:
-        raise failure_error(in_order(failures, ["active", "recent"]), 2, noun="lists")
+            failed.setdefault(location, error)
+            continue
+        tables = answered.setdefault(location, {})
+        tables[part] = result or []
+        if len(tables) == 2 and location not in failed:  # a location is whole with both tables
+            emit.rows(tables["active"] + tables["recent"], part=location)
+    complete = [answered[p]["active"] + answered[p]["recent"] for p in places
+                if p not in failed and len(answered.get(p, {})) == 2]
+    if complete:
+        emit.rows(merge_locations(complete, config.builds_recent))
+    if failed:
+        raise failure_error(in_order(list(failed.items()), places), len(places), noun="locations")

@@ -45,10 +45,10 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
     the time window to tell its job.
     """
     from arrctl import clients
-    from arrctl.extract import analyze, first_fatal, lines_from_entries
+    from arrctl.extract import first_fatal, lines_from_entries
     from arrctl.launch import evidence_from_lines
     from arrctl.sources.gcp_errors import describe_error
-    from arrctl.sources.runner import log_filter, logs_since, parse_execution
+    from arrctl.sources.runner import judge_attempts, last_attempts, log_filter, logs_since, parse_execution
 
     started = time.monotonic()
     config = ctx.config
@@ -72,10 +72,11 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
     if read.cut is not None and not read.entries:
         emit.facts([{"logs": "unread", "reason": read.reason}])
         return
-    lines = lines_from_entries(read.entries)
+    entries = read.entries
+    lines = lines_from_entries(last_attempts(entries))  # a retried task's earlier attempts are history
     if row["status"] in ("FAILED", "CANCELLED", "TIMEOUT"):
         # the execution ended: its whole log names the root error better than Cloud Run's condition
-        analysis = analyze(lines)
+        analysis = judge_attempts(row, entries)
         message = analysis.message if analysis.verdict == "failed" else row["extra"].get("condition")
         emit.rows([{**row, "message": message or row["message"]}])  # type: ignore[misc]
     fatal = first_fatal(lines)
@@ -120,7 +121,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     """
     from arrctl import clients
     from arrctl.extract import analyze, lines_from_entries
-    from arrctl.sources.runner import log_filter, logs_since
+    from arrctl.sources.runner import last_attempts, log_filter, logs_since
 
     started = time.monotonic()
     deadline_at = started + ctx.deadline_s - 0.5
@@ -144,7 +145,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
         if read.complete or read.cut in (logs.Cut.PAGES, logs.Cut.DEADLINE) or attempt == len(EXPLAIN_RETRY_S):
             break
         wait = logs.hold_s(1) if read.cut is logs.Cut.RATE_LIMITED else EXPLAIN_RETRY_S[attempt]
-    analysis = analyze(lines_from_entries(read.entries)).to_dict()
+    analysis = analyze(lines_from_entries(last_attempts(read.entries))).to_dict()  # each task's last attempt
     note = None
     if not read.complete:
         note = f"logs of {short} not fully read: {read.reason}"

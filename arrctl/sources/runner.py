@@ -4,19 +4,28 @@ Every configured region is listed at once (daemon threads); the newest execution
 and those that became terminal since the last refresh have their logs read with ONE Cloud
 Logging query, from which the root error (or the success summary) is extracted.
 
+Tasks retry (3 times by default: https://cloud.google.com/run/docs/configuring/max-retries) and
+an execution may have several tasks; every attempt logs under the same execution label, told
+apart by `run.googleapis.com/task_index` and `run.googleapis.com/task_attempt`. Only the last
+attempt of each task is judged: a retry that succeeded is a success, whatever the attempt
+before it said.
+
+Until its logs are read (a failed or cut-short log read, logs that explain nothing yet), a
+terminal row shows Cloud Run's own condition message, prefixed `Cloud Run: ` and marked
+`extra.logs_unread: true`; such a row is neither remembered nor paged, so the next refresh
+reads those logs again. Cloud Run's message is also kept in `extra.condition`, and becomes the
+message when the settled logs explain nothing.
+
 A log read cut short (an error, a 429, the page cap, the deadline) keeps the rows: they are
-sent complete, their FAILED and SUCCEEDED rows without a message, then the source reports
-`logs: <reason>`; no fact is sent, and the read is retried with backoff (the state store keeps
-the count for every process, `sources/logs.py`). After `logs.MAX_TRIES` cut reads an execution
-is concluded with what Cloud Run itself said, so that `check` still reports it. Cloud Run's own
-condition message is kept in `extra.condition`, and becomes the message when the settled logs
-explain nothing.
+sent complete, then the source reports `logs: <reason>`; no fact is sent for what it did not
+read, and the read is retried with backoff (the state store keeps the count for every process,
+`sources/logs.py`). After `logs.MAX_TRIES` cut reads an execution is concluded with what Cloud
+Run itself said, so that `check` still reports it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import re
 import time
 from typing import Any, Callable
 
@@ -28,9 +37,18 @@ PAGE_SIZE = 50
 LOG_SETTLE_S = 300.0  # logs arrive late: an execution whose logs say nothing is re-read until then
 REGION_SHARE = 0.6  # of the deadline for listing regions; the rest is for the log read
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
-_TIMEOUT_WORDS = re.compile(r"\b(timeout|timed out|deadline exceeded)\b", re.IGNORECASE)
-_CANCEL_REASONS = {"CANCELLED", "CANCELLING"}
+TASK_INDEX_LABEL = "run.googleapis.com/task_index"
+TASK_ATTEMPT_LABEL = "run.googleapis.com/task_attempt"
+PLATFORM_PREFIX = "Cloud Run: "  # a message in Cloud Run's words, shown until the logs are read
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMEOUT", "CANCELLED")
+READ_LOGS = ("SUCCEEDED", "FAILED", "TIMEOUT")  # the outcomes whose logs say why
+# The Completed condition's reasons (run_v2 types/condition.py). `executionReason` CANCELLED:
+# "The execution was cancelled by users"; DELETED: "The execution was deleted" — ended by a
+# person, not a failure. The common `reason` PROGRESS_DEADLINE_EXCEEDED, "Timed out waiting for
+# completion", is the one word of the Execution resource for a timeout: TIMEOUT is decided from
+# it alone, never from the wording of a message.
+_CANCEL_REASONS = frozenset({"CANCELLED", "DELETED"})
+_TIMEOUT_REASONS = frozenset({"PROGRESS_DEADLINE_EXCEEDED"})
 
 
 def _name_part(name: str, key: str) -> str | None:
@@ -55,23 +73,40 @@ def _completed_condition(execution: Any) -> Any | None:
     return None
 
 
+def _reason(condition: Any) -> str | None:
+    """The condition's reason: `executionReason` or the common `reason` (a oneof), if set."""
+    for field in ("execution_reason", "reason"):
+        if field in condition:  # proto-plus: whether the oneof member is set
+            name = _enum_name(getattr(condition, field))
+            if not name.endswith("_UNDEFINED"):
+                return name
+    return None
+
+
 def execution_status(execution: Any) -> tuple[str, str]:
-    """(normalised status, Cloud Run's own word) of a run_v2.Execution."""
+    """(normalised status, Cloud Run's own word) of a run_v2.Execution.
+
+    Decided from the `Completed` condition alone: its state (CONDITION_SUCCEEDED and
+    CONDITION_FAILED are terminal) and its reason. Task counts are not the outcome: a task
+    that fails for good cancels its siblings, so a failed multi-task execution has a
+    `cancelledCount` and is FAILED. The raw word is the reason when the condition has one
+    (NON_ZERO_EXIT_CODE, CANCELLED, CANCELLING, PROGRESS_DEADLINE_EXCEEDED, ...), else its state.
+    """
     completed = _completed_condition(execution)
-    state = _enum_name(completed.state) if completed is not None else None
-    reasons = {_enum_name(c.execution_reason) for c in execution.conditions}
-    cancelled = execution.cancelled_count > 0 or bool(reasons & _CANCEL_REASONS)
-    if state in ("CONDITION_SUCCEEDED", "CONDITION_FAILED"):
-        if cancelled:
-            return "CANCELLED", state
-        if state == "CONDITION_SUCCEEDED":
-            return "SUCCEEDED", state
-        if completed is not None and _TIMEOUT_WORDS.search(completed.message or ""):
-            return "TIMEOUT", state
-        return "FAILED", state
+    state = _enum_name(completed.state) if completed is not None else "STATE_UNSPECIFIED"
+    reason = _reason(completed) if completed is not None else None
+    raw = reason or state
+    if state == "CONDITION_SUCCEEDED":
+        return "SUCCEEDED", raw
+    if state == "CONDITION_FAILED":
+        if reason in _CANCEL_REASONS:
+            return "CANCELLED", raw
+        if reason in _TIMEOUT_REASONS:
+            return "TIMEOUT", raw
+        return "FAILED", raw
     if execution.running_count > 0 or execution.start_time is not None:
-        return "RUNNING", "RUNNING"
-    return "PENDING", state or "PENDING"
+        return "RUNNING", raw
+    return "PENDING", raw
 
 
 def parse_execution(execution: Any, now: _dt.datetime) -> Row:
@@ -92,9 +127,9 @@ def parse_execution(execution: Any, now: _dt.datetime) -> Row:
         duration = duration_between(started, finished)
     completed = _completed_condition(execution)
     condition = one_line(completed.message) if completed is not None and completed.message else None
-    # FAILED and SUCCEEDED rows get their message from the logs; until then it stays None,
-    # which tells the supervisor that they are not explained yet (and must not be remembered).
-    message = condition if status in ("TIMEOUT", "CANCELLED") else None
+    # FAILED, TIMEOUT and SUCCEEDED rows get their message from the logs; until then it stays
+    # None, which tells the supervisor that they are not explained yet (see `provisional`).
+    message = condition if status == "CANCELLED" else None
     return make_row(
         SOURCE, short, status, raw_status=raw_status, region=region, name=job,
         created=created, started=started, finished=finished, duration_s=duration,
@@ -103,6 +138,7 @@ def parse_execution(execution: Any, now: _dt.datetime) -> Row:
              f"{region}/{short}/tasks?project={project}"),
         extra={"job": job, "task_count": execution.task_count,
                "succeeded": execution.succeeded_count, "failed": execution.failed_count,
+               "cancelled": execution.cancelled_count, "retried": execution.retried_count,
                "running": execution.running_count, "log_uri": execution.log_uri or None,
                "condition": condition if status in TERMINAL else None},
     )
@@ -116,7 +152,48 @@ def newest(rows: list[Row], limit: int) -> list[Row]:
 
 def needs_logs(rows: list[Row], known_terminal: frozenset[str]) -> list[Row]:
     """Rows whose logs must be read: terminal with a readable outcome and not yet remembered."""
-    return [r for r in rows if r["status"] in ("SUCCEEDED", "FAILED") and r["id"] not in known_terminal]
+    return [r for r in rows if r["status"] in READ_LOGS and r["id"] not in known_terminal]
+
+
+def provisional(rows: list[Row], unexplained: set[str]) -> list[Row]:
+    """Rows whose logs are not read yet show Cloud Run's condition message, marked as its words."""
+    out: list[Row] = []
+    for row in rows:
+        condition = row["extra"].get("condition")
+        if row["id"] in unexplained and row["message"] is None and condition:
+            row = {**row, "message": PLATFORM_PREFIX + condition,  # type: ignore[misc]
+                   "extra": {**row["extra"], "logs_unread": True}}
+        out.append(row)
+    return out
+
+
+def _attempt(entry: dict[str, Any]) -> tuple[str, int] | None:
+    """(task index, attempt number) of a log entry, from its Cloud Run labels; None without them."""
+    labels = entry.get("labels") or {}
+    try:
+        return str(labels.get(TASK_INDEX_LABEL, "0")), int(labels[TASK_ATTEMPT_LABEL])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def last_attempts(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries of the last attempt of each task (entries without attempt labels are kept).
+
+    Cloud Run retries a failed task; the earlier attempts' errors are history, the outcome is
+    the last attempt's (a task that succeeded on its second try succeeded).
+    """
+    latest: dict[str, int] = {}
+    for entry in entries:
+        found = _attempt(entry)
+        if found is not None:
+            task, number = found
+            latest[task] = max(number, latest.get(task, number))
+    kept = []
+    for entry in entries:
+        found = _attempt(entry)
+        if found is None or latest[found[0]] == found[1]:
+            kept.append(entry)
+    return kept
 
 
 def filter_string(value: str) -> str:
@@ -163,15 +240,15 @@ def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
 def conclude(row: Row, analysis: Any) -> dict[str, Any]:
     """The terminal fact of one execution from the analysis of its logs (pure)."""
     verdict = analysis.verdict
-    message = row["message"] or row["extra"].get("condition")  # logs that say nothing: Cloud Run's words
-    if verdict == "failed" and analysis.message:
-        message = analysis.message
-    elif row["status"] == "SUCCEEDED":
+    message = row["extra"].get("condition")  # logs that say nothing: Cloud Run's words
+    if row["status"] == "SUCCEEDED":  # Cloud Run says it succeeded: never an error (SPEC)
         if verdict == "succeeded":
             jobs = analysis.jobs
             message = analysis.message or (f"Completed: {jobs} jobs" if jobs is not None else "Completed")
         else:
             message = "Completed"
+    elif verdict == "failed" and analysis.message:
+        message = analysis.message
     return {"source": SOURCE, "id": row["id"], "status": row["status"], "verdict": verdict,
             "message": message, "rule": analysis.rule, "jobs": analysis.jobs,
             "line": analysis.line, "finished": row["finished"]}
@@ -213,8 +290,6 @@ def log_read_outcome(due: list[Row], groups: dict[str, list[dict[str, Any]]], re
     A finished read explains what it can; a cut one too, and the executions it leaves unexplained
     are retried later, unless this was their last try: then they are concluded with Cloud Run's words.
     """
-    from arrctl.extract import analyze, lines_from_entries
-
     if read.complete:
         facts = explain_rows(due, groups, True, now)
         return facts, {"called": read.calls > 0, "rate_limited": False, "read": [r["id"] for r in due], "cut": {}}
@@ -227,8 +302,7 @@ def log_read_outcome(due: list[Row], groups: dict[str, list[dict[str, Any]]], re
         if row["id"] in explained:
             continue
         if retry.get(row["id"], (0, 0.0, None))[0] + 1 >= logs.MAX_TRIES:
-            analysis = analyze(lines_from_entries(groups.get(row["id"], [])))
-            facts.append(conclude_unread(row, analysis, read.reason))
+            facts.append(conclude_unread(row, judge_attempts(row, groups.get(row["id"], [])), read.reason))
             explained.add(row["id"])
         else:
             cut[row["id"]] = read.reason or (read.cut.value if read.cut else "cut short")
@@ -242,16 +316,50 @@ _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
 def explain_rows(rows: list[Row], groups: dict[str, list[dict[str, Any]]], complete: bool,
                  now: _dt.datetime) -> list[dict[str, Any]]:
     """Facts for the executions whose logs are conclusive (pure, given the entries)."""
-    from arrctl.extract import analyze, lines_from_entries
-
     facts = []
     for row in rows:
-        entries = groups.get(row["id"], [])
-        outcome = _OUTCOMES.get(row["status"])  # the platform's word is an input, not a guess
-        analysis = analyze(lines_from_entries(entries), outcome)
+        analysis = judge_attempts(row, groups.get(row["id"], []))
         if analysis.verdict != "unknown" or (complete and settled(row, now)):
             facts.append(conclude(row, analysis))
     return facts
+
+
+def judge_attempts(row: Row, entries: list[dict[str, Any]]) -> Any:
+    """The analysis (arrctl.extract.Analysis) of an execution's logs: the last attempt of each task.
+
+    A failed execution with several tasks is judged by the first task whose last attempt failed
+    (its siblings' success summaries or shutdown lines do not explain it); otherwise, and for a
+    success, by the last attempts of all tasks together.
+    """
+    from arrctl.extract import analyze, lines_from_entries
+
+    kept = last_attempts(entries)
+    outcome = _OUTCOMES.get(row["status"])  # the platform's word is an input, not a guess
+    if outcome == "failed":
+        tasks = by_task(kept)
+        if len(tasks) > 1:  # which task failed the execution only its own log can say
+            for group in tasks.values():
+                analysis = analyze(lines_from_entries(group))
+                if analysis.verdict == "failed":
+                    return analysis
+    return analyze(lines_from_entries(kept), outcome)
+
+
+def by_task(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Entries per task index, in task order (entries without the label last, under "")."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        found = _attempt(entry)
+        groups.setdefault(found[0] if found else "", []).append(entry)
+    return dict(sorted(groups.items(), key=lambda item: (item[0] == "", _task_number(item[0]))))
+
+
+def _task_number(task: str) -> int:
+    """A task index label as a number (unparsable ones sort first)."""
+    try:
+        return int(task)
+    except ValueError:
+        return -1
 
 
 def with_facts(rows: list[Row], facts: list[dict[str, Any]]) -> list[Row]:
@@ -261,7 +369,9 @@ def with_facts(rows: list[Row], facts: list[dict[str, Any]]) -> list[Row]:
     for row in rows:
         fact = by_id.get(row["id"])
         if fact is not None:
-            extra = row["extra"] if fact.get("jobs") is None else {**row["extra"], "jobs": fact["jobs"]}
+            extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
+            if fact.get("jobs") is not None:
+                extra["jobs"] = fact["jobs"]
             row = {**row, "message": fact["message"], "extra": extra}  # type: ignore[assignment]
         out.append(row)
     return out
@@ -312,10 +422,11 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     if len(not_deployed) == len(regions):
         raise SourceError(f"job {config.runner_job} not found in any of the {len(regions)} regions")
     rows = newest(rows, limit)
-    emit.rows(rows)  # the complete set already, should the log read be cut short
+    todo = needs_logs(rows, ctx.known_terminal)
+    unexplained = {r["id"] for r in todo}
+    emit.rows(provisional(rows, unexplained))  # the complete set already, should the log read be cut short
 
     problems = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
-    todo = needs_logs(rows, ctx.known_terminal)
     due, waiting = due_for_logs(todo, ctx.log_retry)
     if todo and ctx.logging_hold_s > 0:  # a 429 (ours or another process's): the project's quota is spent
         problems.append(f"logs: Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429 "
@@ -327,7 +438,8 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         emit.log_reads(report)
         if facts:
             emit.facts(facts)
-            emit.rows(with_facts(rows, facts))
+            unexplained -= {fact["id"] for fact in facts}
+            emit.rows(provisional(with_facts(rows, facts), unexplained))
         if not read.complete:
             problems.append(f"logs: {read.reason}")
     if waiting:

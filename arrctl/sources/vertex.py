@@ -2,18 +2,28 @@
 
 Only `google.cloud.aiplatform_v1` is imported (the full `google.cloud.aiplatform` SDK costs
 1.5 s of import); one client per region, as the real API is served from regional hosts.
+
+ListCustomJobs has no `order_by` and documents no order (aiplatform_v1 types/job_service.py
+`ListCustomJobsRequest`; Google's own SDK sorts client-side, google/cloud/aiplatform/base.py
+`_list_with_local_order`). So a region is listed with a `create_time>=` filter for the window
+shown (`LIST_WINDOWS_S`), every page of it within a bound, and sorted here; a region with more
+jobs in that window than the bound is listed again over a narrower window, whose newest jobs
+are then complete.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import Any, Callable
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
 from arrctl.sources import Emitter, FetchContext
 
 SOURCE = "vertex"
 PAGE_SIZE = 100
+MAX_PAGES = 5  # per window: at most PAGE_SIZE * MAX_PAGES jobs read per window and region
+# The window shown (30 days), then narrower ones for a region too busy to list in full.
+LIST_WINDOWS_S = (30 * 86400.0, 86400.0, 3600.0)
 
 STATUS = {
     "JOB_STATE_UNSPECIFIED": "UNKNOWN",
@@ -22,8 +32,11 @@ STATUS = {
     "JOB_STATE_RUNNING": "RUNNING",
     "JOB_STATE_SUCCEEDED": "SUCCEEDED",
     "JOB_STATE_FAILED": "FAILED",
-    # Cancelling is where a cancel ends: never count it as a live job (launch's fast path).
-    "JOB_STATE_CANCELLING": "CANCELLED",
+    # "From this state the job may only go to either JOB_STATE_SUCCEEDED, JOB_STATE_FAILED or
+    # JOB_STATE_CANCELLED" (aiplatform_v1 types/job_state.py), and the SDK counts it among the
+    # pending states (google/cloud/aiplatform/jobs.py `_JOB_PENDING_STATES`): not terminal, so not
+    # remembered as ended; not RUNNING either, so launch neither succeeds nor fails on it.
+    "JOB_STATE_CANCELLING": "UNKNOWN",
     "JOB_STATE_CANCELLED": "CANCELLED",
     "JOB_STATE_PAUSED": "PENDING",  # waiting to be resumed: not running, not finished
     "JOB_STATE_EXPIRED": "TIMEOUT",
@@ -31,6 +44,7 @@ STATUS = {
     "JOB_STATE_PARTIALLY_SUCCEEDED": "SUCCEEDED",
 }
 _LIVE = {"RUNNING"}
+_NOT_ENDED = {"JOB_STATE_CANCELLING"}  # still running its course: its duration grows
 
 
 def _accelerator(machine_spec: Any) -> str | None:
@@ -71,7 +85,7 @@ def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
     raw = getattr(job.state, "name", None) or str(job.state)
     status = STATUS.get(raw, "UNKNOWN")
     created, started, finished = iso_z(job.create_time), iso_z(job.start_time), iso_z(job.end_time)
-    if status in _LIVE and finished is None:
+    if (status in _LIVE or raw in _NOT_ENDED) and finished is None:
         duration = duration_between(started, iso_z(now))
     else:
         duration = duration_between(started, finished)
@@ -93,8 +107,31 @@ def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
 
 
 def newest(rows: list[Row], limit: int) -> list[Row]:
-    """The `limit` newest rows, newest first."""
+    """The `limit` newest rows, newest first (ties: the larger id first)."""
     return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)[:limit]
+
+
+def window_filter(now: _dt.datetime, window_s: float) -> str:
+    """`create_time>="..."` for the jobs created in the last `window_s` seconds (RFC 3339)."""
+    since = now - _dt.timedelta(seconds=window_s)
+    return f'create_time>="{iso_z(since)}"'
+
+
+def walk_pages(pager: Any, on_request: Callable[[], None], max_pages: int = MAX_PAGES,
+               ) -> tuple[list[Any], bool]:
+    """Every custom job of a pager up to `max_pages` pages; (jobs, whether the list ended)."""
+    jobs: list[Any] = []
+    pages = pager.pages
+    page = next(pages)
+    for number in range(1, max_pages + 1):
+        jobs.extend(page.custom_jobs)
+        if not page.next_page_token:
+            return jobs, True
+        if number == max_pages:
+            break
+        on_request()
+        page = next(pages)
+    return jobs, False
 
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
@@ -112,14 +149,20 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
 
     def list_region(region: str) -> list[Row]:
         client = clients.vertex_job_client(ctx, region)
-        emit.call("vertex")
-        pager = client.list_custom_jobs(
-            request={"parent": f"projects/{config.project}/locations/{region}", "page_size": PAGE_SIZE},
-            **clients.call_kwargs(ctx))
-        # Newest come first; a region never needs more than `limit` of them.
-        jobs = clients.take_pages(pager, lambda: emit.call("vertex"), lambda n: n >= limit,
-                                  "custom_jobs")
-        return newest([parse_custom_job(j, now) for j in jobs], limit)
+        seen: dict[str, Any] = {}
+        for window in LIST_WINDOWS_S:
+            emit.call("vertex")
+            pager = client.list_custom_jobs(
+                request={"parent": f"projects/{config.project}/locations/{region}",
+                         "filter": window_filter(now, window), "page_size": PAGE_SIZE},
+                **clients.call_kwargs(ctx))
+            jobs, ended = walk_pages(pager, lambda: emit.call("vertex"), MAX_PAGES)
+            seen.update((job.name, job) for job in jobs)
+            # A list read to its end holds every job of the window: the newest are all known.
+            # Cut short, it may miss newer ones anywhere (no order): narrow the window.
+            if ended:
+                break
+        return newest([parse_custom_job(j, now) for j in seen.values()], limit)
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
