@@ -25,7 +25,8 @@ EXIT_STATUS = [
     ("check (Monitoring Plugins convention)", [
         ("0", "OK."), ("1", "WARNING: a source failed or timed out, a stale W&B heartbeat, a build queued too long."),
         ("2", "CRITICAL: a failure first seen since the previous check."),
-        ("3", "UNKNOWN: configuration, credentials or state make a judgement impossible."),
+        ("3", "UNKNOWN: configuration, credentials or state make a judgement impossible, or the report "
+              "could not be delivered (nothing counts as reported then)."),
     ]),
 ]
 
@@ -48,9 +49,10 @@ ENVIRONMENT = [
 FILES = [
     ("~/.config/arrctl/config.toml", "Configuration (TOML): project, regions, [runner] job, limit; [builds] recent, "
      "queued_warn_s; [vertex] limit; [wandb] entity, project, completed_limit, heartbeat_warn_s; "
-     "[deadlines] SOURCE = seconds; [watch] interval, heartbeat; [state] retention_days."),
-    ("~/.local/state/arrctl/state.sqlite3", "Terminal-state memory, last good rows, what check reported (0600). "
-     "--demo keeps its own in demo/."),
+     "[deadlines] SOURCE = seconds; [watch] interval, heartbeat; [state] retention_days; "
+     "[check] first_window_s (the first check records failures that ended longer ago as seen, not paged; 3600)."),
+    ("~/.local/state/arrctl/state.sqlite3", "Terminal-state memory, last good rows, what check reported (0600), "
+     "each kept apart per project, runner job, W&B entity/project and endpoint. --demo keeps its own in demo/."),
 ]
 
 EXAMPLES = [
