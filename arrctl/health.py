@@ -121,10 +121,10 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     else:
         code = OK
         summary = f"{len(results)} sources answered, {running} running, no new failures"
-    if skipped and code != UNKNOWN:
+    if skipped:
         summary += (f"; first check: {skipped} failure{'s' if skipped > 1 else ''} that ended over "
                     f"{_ago(first_window_s)} ago recorded as seen, not paged")
-    return Verdict(code, summary, problems, results, len(criticals), skipped if code != UNKNOWN else 0)
+    return Verdict(code, summary, problems, results, len(criticals), skipped)
 
 
 def _about(problem: dict[str, Any]) -> str:
