@@ -595,6 +595,8 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
     head = {"failed": "FAILED", "succeeded": "SUCCEEDED"}.get(verdict, "UNKNOWN")
     message = analysis["message"] or (note or "no error and no success summary found in the logs")
     lines = [f"{head}: {clean(message)}"]
+    if analysis.get("category"):
+        lines.append(f"category: {analysis['category']}")
     if analysis["rule"]:
         where = f" (line {analysis['line']})" if analysis["line"] else ""
         lines.append(f"rule: {analysis['rule']}{where}")
@@ -602,7 +604,8 @@ def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str
         lines.append(f"jobs: {analysis['jobs']}")
     context = analysis.get("context") or []
     if context:
-        first = max(1, (analysis["line"] or 1) - 20) if analysis["line"] else 1
+        before = 20 if verdict == "failed" else 5  # the windows extract cuts (SPEC: 20 and 80)
+        first = max(1, analysis["line"] - before) if analysis["line"] else 1
         width = len(str(first + len(context)))
         lines.append("")
         for offset, text in enumerate(context):

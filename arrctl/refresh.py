@@ -84,8 +84,21 @@ def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = 
             row["message"] = fact["message"]
             if fact.get("jobs") is not None:
                 row["extra"] = {**row["extra"], "jobs": fact["jobs"]}
-        out.append(row)
+        out.append(with_category(row))
     return out
+
+
+def with_category(row: Row) -> Row:
+    """A FAILED or TIMEOUT row with the category of its root error (SPEC), else as it is."""
+    if row["status"] not in ("FAILED", "TIMEOUT") or row.get("category"):
+        return row
+    from arrctl.extract import categorize
+
+    message = row["message"]
+    category = categorize(message) if message else None
+    if category in (None, "unknown") and row["status"] == "TIMEOUT":
+        category = "timeout"  # the platform says so, whatever its words
+    return {**row, "category": category or "unknown"}  # type: ignore[typeddict-item]
 
 
 def call_timeout(deadline: float) -> float:

@@ -182,7 +182,7 @@ def test_text_table_shows_names_with_their_keys_redacted(
 @pytest.mark.timeout(60)
 def test_root_error_is_found_and_redacted(outputs: dict[str, subprocess.CompletedProcess[bytes]]) -> None:
     from_sandbox = orjson.loads(outputs["explain-json"].stdout)
-    assert (from_sandbox["verdict"], from_sandbox["rule"]) == ("failed", "python.traceback")
+    assert (from_sandbox["verdict"], from_sandbox["rule"]) == ("failed", "python.exception")
     assert from_sandbox["message"] == ("RuntimeError: W&B login failed for WANDB_API_KEY=[REDACTED] "
                                        "(Authorization: Bearer [REDACTED], [REDACTED])")
     assert outputs["explain"].stdout.decode().splitlines()[0] == f"FAILED: {from_sandbox['message']}"

@@ -359,7 +359,7 @@ def test_runner_newest_five_of_18_regions_with_one_log_read(sandbox):
     assert [f["id"] for f in emit.facts_sent] == [
         "vertex-ai-launcher-m6y2r", "vertex-ai-launcher-q7m2x", "vertex-ai-launcher-t2v6b"]
     failed = emit.facts_sent[2]
-    assert failed["verdict"] == "failed" and failed["rule"] == "python.traceback"
+    assert failed["verdict"] == "failed" and failed["rule"] == "python.exception"
     assert failed["status"] == "FAILED" and failed["line"] == 40
     assert emit.facts_sent[1]["jobs"] == 3
     assert emit.calls == {"run": 18, "logging": 1}

@@ -190,6 +190,9 @@ def read_logs(ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: fl
     return group_entries(entries), False
 
 
+_OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
+
+
 def explain_rows(rows: list[Row], groups: dict[str, list[dict[str, Any]]], complete: bool,
                  now: _dt.datetime) -> list[dict[str, Any]]:
     """Facts for the executions whose logs are conclusive (pure, given the entries)."""
@@ -198,7 +201,8 @@ def explain_rows(rows: list[Row], groups: dict[str, list[dict[str, Any]]], compl
     facts = []
     for row in rows:
         entries = groups.get(row["id"], [])
-        analysis = analyze(lines_from_entries(entries))
+        outcome = _OUTCOMES.get(row["status"])  # the platform's word is an input, not a guess
+        analysis = analyze(lines_from_entries(entries), outcome)
         if analysis.verdict != "unknown" or (complete and settled(row, now)):
             facts.append(conclude(row, analysis))
     return facts

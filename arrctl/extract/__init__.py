@@ -1,0 +1,177 @@
+"""The root error (or success summary) of a run, from its log lines.
+
+`ingest` turns text or Cloud Logging entries into normalised lines, `scan` finds candidates
+(rule-labelled lines and the exceptions of traceback blocks), `rules` labels them, `score`
+decides, `gcp` prints Google errors in one canonical form. Pure functions throughout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from arrctl.extract import gcp
+from arrctl.extract.ingest import (
+    EntryLines, drop_console_filler, lines_from_entries, split_text, unflatten,
+)
+from arrctl.extract.rules import CATEGORIES, RULES, RULES_BY_NAME, Kind, Rule
+from arrctl.extract.scan import Candidate, Lines, scan
+from arrctl.extract.score import Outcome, category, choose, conclusive, success_marker
+from arrctl.sanitize import one_line, redact_lines, safe_line
+
+CONTEXT_BEFORE = 20
+CONTEXT_AFTER = 80
+SUCCESS_CONTEXT = 5
+CONTEXT_LINE_LIMIT = 2000
+MESSAGE_LIMIT = 300
+_REQUEST_ID = re.compile(r"\s*\(Request ID: [^)]{0,120}\)")
+_INLINE_EXCEPTION = re.compile(r"(?<![\w.])(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Exit|Failure)): (?:(?!\bFile \").)+")
+_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*:)")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What a log says: the verdict, the one-line reason, its category, the rule and line."""
+
+    verdict: str
+    message: str | None
+    rule: str | None
+    line: int | None
+    jobs: int | None
+    context: list[str] = field(default_factory=list)
+    category: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of `arrctl explain --json` (keys fixed by SPEC)."""
+        return {
+            "verdict": self.verdict, "message": self.message, "category": self.category,
+            "rule": self.rule, "line": self.line, "jobs": self.jobs, "context": list(self.context),
+        }
+
+
+UNKNOWN = Analysis("unknown", None, None, None, None, [])
+
+
+def _log(lines: Sequence[str]) -> Lines:
+    levels = getattr(lines, "severities", None)
+    flat = drop_console_filler(unflatten(lines))
+    if len(flat) != len(lines):
+        levels = None
+    return Lines(flat, levels)
+
+
+def analyze(lines: Sequence[str], outcome: Outcome | str | None = None) -> Analysis:
+    """The verdict of a whole log: failed (with the root error), succeeded, or unknown.
+
+    `outcome` is what the platform says of the run ("failed", "succeeded" or None when unknown).
+    """
+    if isinstance(outcome, str):
+        outcome = Outcome(outcome)
+    log = _log(lines)
+    candidates = scan(log)
+    best = choose(candidates, outcome)
+    if best is not None:
+        return _failed(log, best)
+    summary = success_marker(candidates)
+    if summary is not None and summary.match is not None:
+        jobs = int(summary.match.group("jobs"))
+        i = summary.line
+        context = _context(log.raw, max(0, i - SUCCESS_CONTEXT), i + SUCCESS_CONTEXT + 1)
+        noun = "job" if jobs == 1 else "jobs"
+        return Analysis("succeeded", f"Completed: {jobs} {noun}", "wrapper.summary", i + 1, jobs,
+                        context)
+    if outcome is Outcome.SUCCEEDED or any(c.kind is Kind.SUCCESS for c in candidates):
+        marker = next((c for c in reversed(candidates) if c.kind is Kind.SUCCESS), None)
+        if marker is None:
+            return Analysis("succeeded", None, None, None, None, [])
+        i = marker.line
+        context = _context(log.raw, max(0, i - SUCCESS_CONTEXT), i + SUCCESS_CONTEXT + 1)
+        return Analysis("succeeded", None, marker.rule.name if marker.rule else None, i + 1, None,
+                        context)
+    return UNKNOWN
+
+
+def categorize(message: str) -> str:
+    """The category of a one-line error (a row's message, an API's error text)."""
+    return analyze([message], Outcome.FAILED).category or "unknown"
+
+
+def first_fatal(lines: Sequence[str]) -> Analysis | None:
+    """The first line of a fatal rule in a live log, as a failed Analysis; None if none yet.
+
+    A wrapper's bailout marker is fatal, but its cause is what came before it."""
+    log = _log(lines)
+    candidates = scan(log)
+    for c in candidates:
+        if c.rule is not None and c.rule.fatal and c.kind in (Kind.CAUSE, Kind.WRAPPER) \
+                and conclusive(c):
+            if c.kind is Kind.WRAPPER:
+                before = [d for d in candidates if d.line < c.line]
+                c = choose(before, Outcome.FAILED) or c
+            return _failed(log, c)
+    return None
+
+
+def _message(log: Lines, best: Candidate) -> str:
+    """The one-line message of the chosen candidate: redacted, printable, at most 300 chars."""
+    text: str | None = None
+    if best.rule is not None and best.rule.gcp:
+        # An exception's record may be on its continuation lines (gRPC's status block).
+        last = best.block_end if best.block_end is not None else best.line
+        for i in range(best.line, min(last, best.line + 8) + 1):
+            text = gcp.record(log, i)
+            if text:
+                break
+    if text is None and best.match is not None and "msg" in best.match.re.groupindex \
+            and best.match.group("msg"):
+        text = best.match.group("msg")
+    if text is None:
+        text = _MODULE_PATH.sub("", best.text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
+    if "Traceback (most recent call last):" in text:  # a traceback flattened into one line
+        last = None
+        for last in _INLINE_EXCEPTION.finditer(text):
+            pass
+        if last is not None:
+            text = last.group(0)
+    text = gcp.tidy(text)
+    if not text and best.rule is not None and best.rule.name == "wrapper.bailout":
+        text = "FATAL ERROR DETECTED"
+    return one_line(_shorten(one_line(text, limit=100_000)))
+
+
+def _shorten(text: str) -> str:
+    """Without request ids; an error chain longer than MESSAGE_LIMIT keeps its start and end
+    (`filestream: api: failed sending: Post ...: x509: certificate signed by unknown authority`)
+    names its root last."""
+    text = _REQUEST_ID.sub("", text)
+    if len(text) <= MESSAGE_LIMIT or text.count(": ") < 4:
+        return text
+    head = MESSAGE_LIMIT * 2 // 5
+    return text[:head].rstrip() + " … " + text[-(MESSAGE_LIMIT - head - 3):].lstrip()
+
+
+def _failed(log: Lines, best: Candidate) -> Analysis:
+    i = best.line
+    message = _message(log, best)
+    context = _context(log.raw, max(0, i - CONTEXT_BEFORE), i + CONTEXT_AFTER + 1)
+    rule = best.rule.name if best.rule is not None else "level.error"
+    return Analysis("failed", message, rule, i + 1, None, context, category(best, message))
+
+
+def _context(lines: Sequence[str], start: int, end: int) -> list[str]:
+    """lines[start:end], each redacted and printable; private-key blocks hidden line by line."""
+    end = min(end, len(lines))
+    if any("PRIVATE KEY-----" in line for line in lines[:end]):
+        # A key block may begin before the window: redact from the top to know where it is.
+        window = redact_lines([line[:CONTEXT_LINE_LIMIT] for line in lines[:end]])[start:end]
+    else:
+        window = [line[:CONTEXT_LINE_LIMIT] for line in lines[start:end]]
+    return [safe_line(line) for line in window]
+
+
+__all__ = [
+    "Analysis", "CATEGORIES", "categorize", "EntryLines", "Outcome", "RULES", "RULES_BY_NAME", "Rule", "analyze",
+    "first_fatal", "lines_from_entries", "split_text",
+]

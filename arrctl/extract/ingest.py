@@ -1,0 +1,282 @@
+"""Log text and Cloud Logging entries → structured lines: text without prefixes, and a level.
+
+Real logs reach us wrapped in prefixes that carry no meaning for the rules, often several deep:
+a Logs Explorer timestamp, then `[rank3]:`, then a Python logging header, then the message. The
+normaliser strips them repeatedly and remembers the level any of them named (ERROR, W, E1203…),
+so a rule sees `RuntimeError: CUDA out of memory` whatever printed it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arrctl.sanitize import strip_escapes
+
+# Rules look at this many characters of a line: messages are cut to 300 anyway, and it keeps a
+# 100 KB line from costing more than a normal one.
+MATCH_LIMIT = 8192
+
+LEVELS = {
+    "E": "ERROR", "ERROR": "ERROR", "ERR": "ERROR", "FATAL": "ERROR", "F": "ERROR",
+    "CRITICAL": "ERROR", "CRIT": "ERROR", "EMERGENCY": "ERROR", "ALERT": "ERROR",
+    "W": "WARNING", "WARN": "WARNING", "WARNING": "WARNING",
+    "I": "INFO", "INFO": "INFO", "NOTICE": "INFO", "D": "DEBUG", "DEBUG": "DEBUG",
+    "TRACE": "DEBUG", "V": "DEBUG",
+}
+
+_TS = (r"\d{4}-\d\d-\d\d(?:[T ]|, )\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|UTC|[+-]\d\d:?\d\d|[A-Z]{3,4}))?")
+_LEVEL_WORD = r"(?P<lvl>CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|DEBUG|NOTICE|TRACE)"
+# Each alternative is one prefix; the normaliser applies them until none matches.
+_PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
+    # Logs Explorer / kubectl logs --timestamps / docker logs -t / plain files
+    r"^(?:" + _TS + r")(?:[ \t]|: )",
+    # TensorFlow / XLA C++ logging after its time: `E tensorflow/compiler/xla/x.cc:11] `
+    r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
+    r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
+    r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
+    # rich's logging handler: `[08/06/24 17:14:56] `
+    r"^\[\d\d/\d\d/\d\d \d\d:\d\d:\d\d\]\s+",
+    # Logs Explorer's severity column: `E 2024-...` or `ERROR 2024-...` before the time
+    r"^(?P<lvl>[EWIDF]|ERROR|WARNING|INFO|DEBUG|CRITICAL|DEFAULT)[ \t]+(?=\d{4}-\d\d-\d\d)",
+    # glog / absl: `E1203 10:00:00.123456 12345 file.cc:123] `
+    r"^(?P<lvl>[EWIF])\d{4} \d\d:\d\d:\d\d(?:\.\d+)?\s+\d+\s+[\w./-]+:\d+\] ?",
+    # c10 / torch: `[E ProcessGroupNCCL.cpp:1234] `, `[W socket.cpp:601] `, `[E1203 10:00:00 ...]`
+    r"^\[(?P<lvl>[EWIF])(?:\d{4}[^\]]*| [\w./-]+:\d+[^\]]*)\] ?",
+    # torchrun / accelerate / deepspeed rank prefixes: `[rank0]:`, `[default3]:`, `[1,0]<stderr>:`
+    r"^\[(?:rank|default|local_rank)?\d+\]:[ \t]?",
+    r"^\[\d+,\d+\]<std(?:out|err)>:",
+    r"^(?:rank|Rank) ?\d+: ",
+    # syslog priority `<3>`; a process and its pid before a level: `WSL (2912) ERROR: `
+    r"^<\d>",
+    r"^[\w.-]+ \(\d+\) (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
+    # Ray's autoscaler and raylet: `(autoscaler +34s) `, `(raylet) `
+    r"^\((?:autoscaler|raylet|scheduler|monitor|gcs_server)[^)]{0,20}\) ",
+    # Ray: `(RayTrainWorker pid=1234) `, `(pid=1234, ip=10.0.0.1) `
+    r"^\((?:\w+ )?pid=\d+(?:, ip=[\d.]+)?\) ",
+    # Cloud Build `Step #0 - "build": ` and BuildKit's plain progress `#12 0.345 `
+    r"^Step #\d+(?: - \"[^\"]*\")?: ?",
+    r"^#\d+ (?:\d+\.\d+ )?",
+    # BuildKit's error summary repeats the step's output after its time: `0.238 `
+    r"^\d{1,4}\.\d{3} ",
+    # SkyPilot: `I 05-13 20:14:34 instance.py:991] `
+    r"^(?P<lvl>[DIWEF]) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [\w./-]+:\d+\] ",
+    # subprocess output relayed by a launcher
+    r"^(?:stdout|stderr): ?",
+    # `torch._dynamo.convert_frame: [WARNING] `
+    r"^[\w.]+: \[" + _LEVEL_WORD + r"\] ",
+    # `[google.auth._default][WARNING] - `
+    r"^\[[\w.]+\]\[" + _LEVEL_WORD + r"\] - ",
+    # docker compose `svc_1  | `
+    r"^[a-z][\w.-]{0,40}(?:[-_]\d+\s+|\s{2,})\|\s+",
+    # Airflow: `{taskinstance.py:1851} ERROR - `
+    r"^\{[\w.]+:\d+\} " + _LEVEL_WORD + r" - ",
+    # Prefect: `| ERROR   | Task run 'x' - `, `| ERROR   | prefect.flow_runs - `
+    r"^\| " + _LEVEL_WORD + r"\s*\| (?:[\w.]+ - |Task run '[^']*' - )?",
+    # a console's line-number gutter `  | `, buildpacks' phase `[builder] `
+    r"^\|\s+(?=\S)", r"^\d{1,6}\s*\| (?=\S)",
+    r"^\[(?:builder|detector|exporter|analyzer|restorer|extender)\] ",
+    r"^Unhandled exception\. ",
+    # Python logging: `ERROR:root:`, `ERROR:__main__:`
+    r"^" + _LEVEL_WORD + r":[\w.]+:",
+    # `ERROR   MainThread:123 [file.py:fn():45] ` (W&B's debug log), `- ERROR - `, `ERROR - `
+    r"^" + _LEVEL_WORD + r"\s+\w+:\d+ \[[^\]]*\] ",
+    r"^(?:[\w.]+ )?- " + _LEVEL_WORD + r" - ",
+    r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)",
+    r"^\[" + _LEVEL_WORD + r"\][ \t:]*",
+    # sbt / Maven: `[info] `, `[error] `, `[warn] `
+    r"^\[(?P<lvl>info|error|warn|debug)\] ",
+    r"^" + _LEVEL_WORD + r"\s*\|\s*",
+    # W&B's console prefix `wandb: ` with its level
+    r"^wandb: (?:(?P<lvl>ERROR|WARNING|INFO) )?(?:launch: )?",
+    # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)
+    r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
+))
+_WANDB = next(p for p in _PREFIXES if p.pattern.startswith("^wandb: "))
+_QUICK = re.compile(r"^[\d\[{|(#A-Za-z]")  # first characters any prefix can start with
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line: as printed, as the rules see it, and what level its prefixes named."""
+
+    raw: str
+    text: str
+    level: str | None
+    wandb: bool = False
+    """Printed by W&B (`wandb: ` carrier), which prints its own errors at ERROR."""
+
+
+@functools.lru_cache(maxsize=8192)
+def normalise(raw: str, level: str | None = None) -> LogLine:
+    """Strip escapes and meaning-free prefixes (repeatedly); keep the last level they named."""
+    text = raw[:MATCH_LIMIT].rstrip("\r\n")
+    if "\x1b" in text:
+        text = strip_escapes(text)
+    wandb = False
+    for _ in range(6):
+        stripped = text.lstrip()
+        if stripped[:2] == '{"' and stripped.endswith("}"):
+            text, level = _structured(stripped, level)
+            if text is not stripped:
+                continue
+        if not stripped or not _QUICK.match(stripped):
+            break
+        for pattern in _PREFIXES:
+            found = pattern.match(stripped)
+            if found and found.end() > 0:
+                named = found.groupdict().get("lvl")
+                if named:
+                    level = LEVELS.get(named.upper(), level)
+                wandb = wandb or pattern is _WANDB
+                text = stripped[found.end():]
+                break
+        else:
+            break
+    return LogLine(raw, text, level, wandb)
+
+
+def _structured(text: str, level: str | None) -> tuple[str, str | None]:
+    """A JSON log line (`{"level":"ERROR","msg":"..."}`, slog, structlog, wandb-core): its message
+    and level; the line as it is when it is no such object."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return text, level
+    if not isinstance(record, dict):
+        return text, level
+    message = next((record[k] for k in ("msg", "message", "textPayload", "event")
+                    if isinstance(record.get(k), str)), None)
+    if message is None:
+        return text, level
+    named = next((record[k] for k in ("level", "severity", "levelname")
+                  if isinstance(record.get(k), str)), None)
+    if named:
+        word = re.match(r"[A-Za-z]+", named)
+        level = LEVELS.get(word.group().upper(), level) if word else level
+    extra = record.get("error") or record.get("err")
+    if isinstance(extra, str) and extra not in message:
+        message = f"{message}: {extra}"
+    return message, level
+
+
+# A log copied from the Logs Explorer or the Vertex console: each entry's text between its
+# resource (`workerpool0-0`) and its time on lines of their own, with blank lines between.
+_FILLER = re.compile(r"^\s*(?:" + _TS + r"|(?:UTC|GMT|[A-Z]{1,2}[SD]T|CES?T|EES?T|WES?T|IST|JST|KST)|workerpool\d+-\d+|(?:chief|worker|evaluator|ps)-\d+|)\s*$")
+
+
+def drop_console_filler(lines: Sequence[str]) -> list[str]:
+    """Without the filler lines of a console rendering, when most of the log is such filler."""
+    def filler(line: str) -> bool:
+        return bool(_FILLER.match(line[:200]) or _FILLER.match(normalise(line[:200]).text))
+
+    head = lines[:60]
+    fills = sum(1 for line in head if filler(line))
+    blank = sum(1 for line in head if not line.strip())
+    if len(lines) < 6 or fills - blank < len(head) // 4:
+        return list(lines)
+    return [line for line in lines if not filler(line)]
+
+
+def split_text(text: str) -> list[str]:
+    """Raw log text → lines: \\n or \\r\\n ends a line; a final newline adds no empty line."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+_FLAT_TRACEBACK = re.compile(r"Traceback \(most recent call last\):\\n|\\n\s+File \"")
+
+
+def unflatten(lines: Sequence[str]) -> list[str]:
+    """Tracebacks flattened into one string (`...\\n  File "x"...` with literal backslash-n, as a
+    JSON log field or a repr prints them) become lines again; other lines stay as they are."""
+    out: list[str] = []
+    for line in lines:
+        if "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
+            out.extend(line.replace("\\r\\n", "\\n").replace('\\"', '"').split("\\n"))
+        else:
+            out.append(line)
+    return out
+
+
+class EntryLines(list):  # type: ignore[type-arg]
+    """Lines from LogEntries (a list of str), with the entries' severities beside them."""
+
+    severities: list[str | None]
+
+
+def lines_from_entries(entries: Iterable[dict[str, Any]]) -> EntryLines:
+    """Cloud Logging LogEntry dicts (any order, newest first from the API) → lines, oldest first."""
+    # The API lists newest first; reversing before a stable sort keeps entries that share a
+    # timestamp in the order they were written.
+    ordered = [e for e in list(entries)[::-1] if isinstance(e, dict)]
+    keys: list[tuple[int, int]] = []
+    last = (0, 0)
+    for entry in ordered:
+        key = _timestamp_key(entry.get("timestamp"))
+        last = key if key is not None else last  # no timestamp: stay beside its neighbour
+        keys.append(last)
+    order = sorted(range(len(ordered)), key=keys.__getitem__)
+    lines = EntryLines()
+    severities: list[str | None] = []
+    for index in order:
+        entry = ordered[index]
+        severity = entry.get("severity")
+        for line in split_text(entry_text(entry)):
+            lines.append(line)
+            severities.append(severity if isinstance(severity, str) else None)
+    lines.severities = severities
+    return lines
+
+
+def entry_text(entry: dict[str, Any]) -> str:
+    """The text of one LogEntry: textPayload, jsonPayload's message, an audit log's status."""
+    text = entry.get("textPayload")
+    if isinstance(text, str):
+        return text
+    payload = entry.get("jsonPayload")
+    if isinstance(payload, dict):
+        for key in ("message", "msg", "textPayload"):
+            if isinstance(payload.get(key), str):
+                return str(payload[key])
+        return ""
+    proto = entry.get("protoPayload")
+    if isinstance(proto, dict):
+        status = proto.get("status")
+        if isinstance(status, dict) and isinstance(status.get("message"), str):
+            return str(status["message"])
+    return ""
+
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d{1,9})\d*)?(Z|[+-]\d\d:?\d\d)?$")
+
+
+def _timestamp_key(value: Any) -> tuple[int, int] | None:
+    """(epoch seconds, nanoseconds) of an RFC 3339 string or {seconds, nanos}; None if absent."""
+    if isinstance(value, dict):
+        try:
+            return int(value.get("seconds", 0)), int(value.get("nanos", 0))
+        except (TypeError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    found = _TIMESTAMP.match(value.strip())
+    if not found:
+        return None
+    day, clock, fraction, zone = found.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    try:
+        moment = _dt.datetime.fromisoformat(f"{day}T{clock}{zone}")
+    except ValueError:
+        return None
+    return int(moment.timestamp()), int((fraction or "0").ljust(9, "0"))

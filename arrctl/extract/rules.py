@@ -1,0 +1,429 @@
+"""Rules that LABEL a line: what kind of line it is, its category, whether it dooms a run.
+
+A rule never decides which line is the root error (scoring does, over every candidate): it says
+"this is a CUDA OOM (oom, a specific cause)", "this is Cloud Build's summary of a failed step (a
+wrapper)", "this is a retry (what came before may recover)". The table is ordered: the first rule
+whose pattern matches a line labels it, so more specific rules come first.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CATEGORIES: tuple[str, ...] = (
+    "oom", "quota", "capacity", "preempted", "permission", "auth", "not_found", "invalid_config",
+    "timeout", "network", "service", "distributed", "dependency", "build", "code", "exit", "unknown",
+)
+
+
+class Kind(enum.Enum):
+    """What a labelled line is."""
+
+    CAUSE = "cause"          # names what went wrong
+    ERROR = "error"          # an error in general words
+    WRAPPER = "wrapper"      # says that something failed, not why
+    FAILED = "failed"        # the run's own statement that it failed (a wrapper, and a verdict)
+    TRANSIENT = "transient"  # a retry or back-off: what came just before may still recover
+    NOISE = "noise"          # never a failure, whatever words it holds
+    TEARDOWN = "teardown"    # cleanup noise follows (Exception ignored in ...)
+    SUCCESS = "success"      # the run says it ended well
+    STEP_SUCCESS = "step"    # one step or task of the run ended well (later ones may fail)
+    SUMMARY = "summary"      # the launch wrapper's `Runs: N`
+
+
+SPECIFICITY = {Kind.CAUSE: 3.0, Kind.ERROR: 2.0, Kind.WRAPPER: 1.0, Kind.FAILED: 0.9}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named kind of line."""
+
+    name: str
+    """Dotted name, origin first: `cuda.oom`, `gcp.permission_denied`, `build.step_failed`."""
+    kind: Kind
+    category: str | None
+    """The failure category (CATEGORIES), or None for kinds that are not failures."""
+    patterns: tuple[re.Pattern[str], ...]
+    fatal: bool = False
+    """Seeing it in live logs means the run is doomed (launch's slow path stops on it)."""
+    gcp: bool = False
+    """The message is the canonical GCP error record found on or around the line."""
+    weight: float = 0.0
+    """Added to the score: among lines of one kind, a rule whose lines say more ranks higher."""
+
+    def match(self, text: str) -> re.Match[str] | None:
+        """The first pattern's match on this (normalised) line, or None."""
+        for pattern in self.patterns:
+            found = pattern.search(text)
+            if found:
+                return found
+        return None
+
+
+def _r(name: str, kind: Kind, category: str | None, patterns: Sequence[str], *,
+       fatal: bool = False, gcp: bool = False, weight: float = 0.0) -> Rule:
+    return Rule(name, kind, category, tuple(re.compile(p) for p in patterns), fatal, gcp, weight)
+
+
+C, E, W, F, T, N, D, S = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED, Kind.TRANSIENT,
+                          Kind.NOISE, Kind.TEARDOWN, Kind.SUCCESS)
+I = re.IGNORECASE
+_VERTEX_CREATE = r"\bFailed to create (?:Vertex|custom) job: "
+
+RULES: tuple[Rule, ...] = (
+    # ── lines that are never the failure ──────────────────────────────────────────────────
+    _r("noise.progress", N, None, [r"\d{1,3}(?:\.\d+)?%\|", r"^\s*[━╸╺]{3,}", r"\|[█▏▎▍▌▋▊▉ ]{6,}\|",
+                                   r"^\s*\d+/\d+ \[[=>.]+\]"]),
+    _r("noise.pip_resolver", N, None, [
+        r"pip's dependency resolver does not currently take into account",
+        r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b"]),
+    _r("noise.python_warning", N, None, [r"^(?:[\w./\\:-]+:\d+: )?[A-Z]\w*Warning: ",
+                                         r"^\s*warnings\.warn\(", r"^[\w.]+Warning: "]),
+    _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
+                               r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
+    _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
+    _r("noise.tf_startup", N, None, [
+        r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",
+        r"\bTF-TRT Warning\b", r"\bCould not find TensorRT\b", r"\bcould not open file to read NUMA node\b",
+        r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
+    _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
+    _r("noise.thread", N, None, [r"^Exception in thread\b"]),
+    _r("noise.handled", N, None, [
+        r"(?i)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
+    _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
+    _r("noise.clean_exit", N, None, [r"^SystemExit(?:: 0)?$", r"^(?:builtins\.)?StopIteration$"]),
+    # source lines and frames of a traceback whose header was cut off
+    _r("noise.source_line", N, None, [r"^raise [\w.]+(?:\(|$)", r"^File \"[^\"]+\", line \d+", r"^[\^~]+$"]),
+    _r("teardown.ignored", D, None, [r"^Exception ignored (?:in|on)\b",
+                                     r"^Error in atexit\._run_exitfuncs:"]),
+    # ── retries: what came before may still recover ──────────────────────────────────────
+    _r("transient.retry", T, None, [
+        r"(?i)\bretrying\b(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
+        r"(?i)\bwill (?:be )?retr(?:y|ied)\b", r"(?i)\bretry(?:ing)? in [\d.]+ ?(?:s|ms|sec|seconds)\b",
+        r"(?i)\battempt \d+ (?:of|/) ?\d+ failed\b.*\bretry", r"(?i)\bbacking off\b",
+        r"(?i)\bMarking task as UP_FOR_RETRY\b", r"\bretrying the (?:request|call)\b",
+        r"(?i)\bretry \d+ ?(?:/|of) ?\d+\b", r"(?i)\b(?:recovered|resolved|reconnected)\b"]),
+    _r("wrapper.bailout", W, "unknown", [
+        r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
+        r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"], fatal=True),
+    _r("wandb.docker", C, None, [r"(?P<msg>\bError response from daemon: .+)"], fatal=True),
+    _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)"], fatal=True),
+    _r("kubernetes.pull_backoff", C, "not_found", [r"(?P<msg>\bBack-off pulling image \"[^\"]+\".*)"], fatal=True,
+       weight=0.1),
+    # ── success ───────────────────────────────────────────────────────────────────────────
+    _r("wrapper.summary", Kind.SUMMARY, None, [r"^\W*Runs:\s*(?P<jobs>\d+)\b"]),
+    _r("success.statement", S, None, [
+        r"(?i)\btraining (?:run )?(?:is )?(?:complete|completed|finished|done|succeeded)\b",
+        r"\bMarking task as SUCCESS\b", r"\bFlow run '[^']*' - Finished in state Completed\(",
+        r"(?i)\b(?:completed|finished|succeeded|exited) successfully\b",
+        r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)",
+        r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
+        r"\bProcess finished with exit code 0\b", r"\bTask exited with return code 0\b",
+        r"\bJOB_STATE_SUCCEEDED\b", r"\bstate: (?:SUCCEEDED|SUCCESS)\b",
+        r"'train_runtime': ",
+        r"`Trainer\.fit` stopped: `max_(?:epochs|steps)=\d+` reached", r"\bSTATUS: SUCCESS\b",
+        r"^\s*\w+\s+\d\d:\d\d:\d\d\s+\S+\s+SUCCESS\b"]),
+    _r("success.step", Kind.STEP_SUCCESS, None, [
+        r"^Successfully (?:built|tagged|installed|pushed|uploaded|downloaded) \S",
+        r"\bFinished in state Completed\("]),
+    # a C++ abort: the `what():` line after it says why
+    _r("process.terminate", W, "exit", [r"\bterminate called after throwing\b"]),
+    _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.2),
+    # ── out of memory ─────────────────────────────────────────────────────────────────────
+    _r("memory.cuda_oom", C, "oom", [
+        r"\bCUDA out of memory\b", r"\bOutOfMemoryError\b", r"\bCUDA error: out of memory\b",
+        r"\bCUBLAS_STATUS_ALLOC_FAILED\b", r"\bOOM when allocating tensor\b",
+        r"\bRESOURCE_EXHAUSTED: Out of memory\b", r"\bOut of memory while trying to allocate\b",
+        r"\bcudaErrorMemoryAllocation\b", r"\bResource exhausted: OOM\b",
+        r"\bfailed to allocate \d+(?:\.\d+)? ?[KMG]i?B? .*\bout of memory\b"], fatal=True),
+    _r("memory.limit", C, "oom", [
+        r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
+        r"\boom[-_]kill", r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
+        r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
+        r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out of memory\b",
+        r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
+        ], fatal=True),
+    # ── distributed training ──────────────────────────────────────────────────────────────
+    _r("distributed.nccl", C, "distributed", [
+        r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
+        r"\bNCCL (?:error|Error|communicator was aborted|timeout)\b", r"\bnccl(?:Internal|System|UnhandledCuda|Remote|InvalidUsage)Error\b",
+        r"\bDistBackendError\b", r"\bProcessGroupNCCL\b.*\b(?:timeout|timed out|error|abort)",
+        r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b",
+        r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
+        r"\bTimed out initializing process group\b", r"\bThe client socket has timed out\b",
+        r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
+        r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b"], fatal=True),
+    # ── capacity, preemption, quota ───────────────────────────────────────────────────────
+    _r("gcp.capacity", C, "capacity", [
+        r"\bZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?\b", r"\bdoes not have enough resources available\b",
+        r"\bResourcesUnavailableError\b", r"(?i)\bFailed to acquire resources\b",
+        r"(?i)\binsufficient (?:instance )?capacity\b", r"\bInsufficientInstanceCapacity\b",
+        r"(?i)\b(?:stockout|out of capacity|no (?:available )?capacity)\b",
+        r"(?i)\bresources? (?:are |is )?(?:currently )?(?:unavailable|not available) in (?:the )?(?:zone|region)",
+        r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b"], gcp=True),
+    _r("cloud.preempted", C, "preempted", [
+        r"(?i)\b(?:was|been|got|is being|is|were) preempted\b", r"(?i)\bpreemption (?:notice|event|detected)\b",
+        r"\binstances\.preempted\b", r"(?i)\bspot (?:instance|vm|node|cluster)s? (?:was |were |is |has been )?(?:preempted|interrupted|reclaimed)",
+        r"(?i)\bdue to (?:spot )?preemption\b", r"(?i)\bPreempted\b.*\b(?:job|node|instance|vm|task)\b",
+        r"(?i)\b(?:job|node|instance|vm|task) (?:was )?preempted\b"], fatal=True),
+    _r("gcp.quota", C, "quota", [
+        r"(?P<msg>\bQuota '[\w.-]+' exceeded\b.*)", r"(?P<msg>\b(?:The following )?quota metrics exceed quota limits\b.*)",
+        r"(?P<msg>\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b",
+        r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
+        r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
+        r"(?i)\binsufficient quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
+        r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
+        r"(?i)\btoo many requests\b"], fatal=True, gcp=True),
+    _r("network.connection", C, "network", [
+        r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"\bConnection refused\b", r"\bConnection reset by peer\b",
+        r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
+        r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
+        r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
+        r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
+        r"\bRemoteDisconnected\b", r"\bNetwork is unreachable\b", r"\bNo route to host\b",
+        r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
+        r"\bWe couldn't connect to\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
+        r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
+        r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b"]),
+    # ── GCP status errors, in every printed form ──────────────────────────────────────────
+    _r("gcp.machine_type", C, "invalid_config", [
+        r"(?P<msg>\bMachine type \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)",
+        r"(?P<msg>\b(?:GPU|[Aa]ccelerator(?: type)?|accelerator_type) \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)"],
+        fatal=True, gcp=True),
+    _r("gcp.permission_denied", C, "permission", [
+        r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
+        _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
+        r"\bIAM_PERMISSION_DENIED\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b",
+        r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
+        r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
+        r"\bCaller does not have\b", r"(?i)\berror checking push permissions\b", r"\bstatus code 403\b",
+        r"\bHTTP(?:Error)? 403\b", r"\b403: Forbidden\b"], fatal=True, gcp=True),
+    _r("gcp.unauthenticated", C, "auth", [
+        r"\bUNAUTHENTICATED\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
+        _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
+        r"\bDefaultCredentialsError\b", r"\bCould not automatically determine credentials\b",
+        r"\bRefreshError\b", r"\binvalid_grant\b", r"(?i)\bapi[_ ]key (?:not configured|is invalid|must be)\b",
+        r"(?i)\binvalid (?:api[_ ]key|credentials|authentication credentials|token)\b",
+        r"\bAuthenticationError\b", r"\bLogin Required\b", r"(?i)\bnot logged in\b",
+        r"(?i)\bauthentication (?:failed|required|error)\b", r"(?i)\btoken (?:has )?expired\b",
+        r"\bGatedRepoError\b", r"\bCannot access gated repo\b", r"\bUNAUTHORIZED\b",
+        r"\bHTTP(?:Error)? 401\b", r"(?i)\bunauthorized\b", r"(?i)\breauthentication (?:is )?(?:needed|required)\b",
+        r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b"],
+        fatal=True, gcp=True),
+    _r("gcp.invalid_argument", C, "invalid_config", [
+        r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
+        r"<HttpError 400\b", _VERTEX_CREATE + r"400\b", r"\b400 (?:Bad Request|Client Error)\b",
+        r"\bFAILED_PRECONDITION\b", r"\bFailedPrecondition: 400\b", r"\bUNIMPLEMENTED\b",
+        r"\bALREADY_EXISTS\b", r"\bAlreadyExists: 409\b", r"\bConflict: 409\b"], fatal=True, gcp=True),
+    _r("gcp.not_found", C, "not_found", [
+        r"\bNOT_FOUND\b", r"\bNotFound: 404\b", r"<HttpError 404\b", _VERTEX_CREATE + r"404\b",
+        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b"],
+        fatal=True, gcp=True),
+    _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b"],
+       gcp=True),
+    _r("gcp.service", C, "service", [
+        r"\b(?:InternalServerError: 500|Unknown: 500|BadGateway: 502|ServiceUnavailable: 503|Aborted: 409)\b",
+        r"\bstatus = StatusCode\.(?:INTERNAL|UNAVAILABLE|UNKNOWN|ABORTED|DATA_LOSS)\b",
+        r"[\"']status[\"']\s*:\s*[\"'](?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN)[\"']",
+        r"^(?:ERROR: \(gcloud\.[\w.-]+\) )?(?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN): ",
+        r"(?P<msg>\b500 Internal error encountered\b.*)", r"\bInternal error encountered\b",
+        r"<HttpError 5\d\d\b", _VERTEX_CREATE + r"5\d\d\b", r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|Server Error)\b",
+        r"\bbackendError\b", r"(?i)\bservice (?:is )?(?:currently |temporarily )?unavailable\b",
+        r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b"], gcp=True),
+    _r("gcp.retry_error", C, "timeout", [r"(?P<msg>\bRetryError: .+)", r"\bTimeout of [\d.]+s exceeded\b"],
+       gcp=True),
+    # ── images and containers ─────────────────────────────────────────────────────────────
+    _r("image.not_found", C, "not_found", [
+        r"(?P<msg>\bImage '[^']+' not found\b.*)", r"\bmanifest (?:for \S+ )?(?:not found|unknown)\b",
+        r"\bMANIFEST_UNKNOWN\b", r"\bpull access denied\b", r"\brepository does not exist\b",
+        r"\b(?:ImagePullBackOff|ErrImagePull)\b"], fatal=True),
+    _r("container.start", C, "exit", [
+        r"\bexec format error\b", r"\bexecutable file not found in \$PATH\b", r"(?:^|: )command not found\b",
+        r"\bfailed to start and listen on the port\b", r"(?i)\bcontainer failed to start\b",
+        r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b",
+        r"\bno such file or directory: unknown\b", r"\bOCI runtime (?:create|exec) failed\b",
+        r"\bstandard_init_linux\.go:\d+: exec user process caused\b"], fatal=True),
+    _r("process.signal", C, "exit", [
+        r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
+        r"\bBus error\b", r"\bFatal Python error\b",
+        r"\bfatal signal\b"]),
+    _r("wandb.service", C, "service", [
+        r"(?i)\bwandb backend process has shutdown\b", r"\bW&B process failed to launch\b",
+        r"\bW&B process \(PID \d+\) did not respond\b", r"\bwandb-core\b.*\b(?:exited|crashed|failed)\b"]),
+    # ── network ───────────────────────────────────────────────────────────────────────────
+    # ── time limits ───────────────────────────────────────────────────────────────────────
+    _r("task.timeout", C, "timeout", [
+        r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process) (?:has )?timed out\b",
+        r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b", r"(?i)\bconfigured timeout (?:was|has been) reached\b",
+        r"(?i)\bexceeded (?:the )?(?:maximum )?(?:execution |run ?)?(?:time|deadline|timeout)\b",
+        r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
+        r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"^TIMEOUT$", r"\bstatus: TIMEOUT\b",
+        r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
+        r"\bstatus \"?TIMEOUT\b"]),
+    # ── dependencies ──────────────────────────────────────────────────────────────────────
+    _r("python.pip_candidates", C, "dependency", [r"\bCould not find a version that satisfies the requirement\b"],
+       weight=-0.1),
+    _r("disk.full", C, "unknown", [r"\bNo space left on device\b", r"\bDisk quota exceeded\b"]),
+    _r("python.pip", C, "dependency", [
+        r"^ERROR: (?P<msg>(?:No matching distribution found for|Could not find a version that satisfies"
+        r"|Could not install packages due to|Cannot install|ResolutionImpossible|Failed building wheel"
+        r"|Could not build wheels|Invalid requirement|Failed to build) .*)",
+        r"\bNo matching distribution found for\b", r"\bResolutionImpossible\b",
+        r"\bCould not build wheels for\b", r"\bunable to execute '[^']+': No such file", r"\bconflicting dependencies\b", r"\bdependency conflict",
+        r"\bModuleNotFoundError\b", r"\bNo module named\b", r"\bcannot import name\b", r"^ImportError\b",
+        r"\bcannot open shared object file\b", r"\bundefined symbol\b", r"\bGLIBC_[\d.]+' not found\b",
+        r"\bnpm (?:ERR!|error) (?:ERESOLVE|Could not resolve dependency)",
+        r"\bunable to resolve dependency tree\b", r"(?i)\bUnable to locate package\b", r"\bhas no installation candidate\b",
+        r"\bUnmet dependencies\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
+        r"\bcannot find module providing package\b", r"\bno required module provides package\b",
+        r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
+        r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
+        r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\bInvalid requirement\b",
+        r"\bDistribution not found\b", r"\bCould not parse version constraint\b", r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b",
+        r"\bwhich doesn't match any versions\b", r"\bversion solving failed\b", r"\bPackagesNotFoundError\b",
+        r"\bResolvePackageNotFound\b", r"\bUnsatisfiableError\b", r"\bNo solution found when resolving\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
+    # ── builds ────────────────────────────────────────────────────────────────────────────
+    _r("build.compile", C, "build", [
+        r"\.(?:c|cc|cpp|cxx|h|hpp|cu|go|rs|ts|js|java):\d+(?::\d+)?: (?:fatal )?error:",
+        r"^error\[E\d+\]", r"^\S+\.go:\d+:\d+: \S", r"^error: (?:could not compile|failed to compile|aborting due to)",
+        r"\bDockerfile parse error\b", r"\bfailed to read dockerfile\b", r"\bCOPY failed\b",
+        r"\bfailed to compute cache key\b", r"\bunknown instruction\b", r"(?P<msg>\bfailed to solve: (?!process ).+)",
+        r"^ERROR: (?P<msg>failed to build: (?!.*exit status).+)", r"\bNo buildpack groups passed detection\b",
+        r"\bBUILD FAILED\b", r"\bno Go files in\b", r"\bCompilation failed\b", r"\bSyntaxError\b", r"\bIndentationError\b",
+        r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b", r"\binvalid reference format\b"]),
+    # ── not found, invalid input ──────────────────────────────────────────────────────────
+    _r("resource.not_found", C, "not_found", [
+        r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",
+        r"\bEntryNotFoundError\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
+        r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
+        r"(?i)\b(?:does not|doesn't) exist\b", r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
+        r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
+    _r("config.invalid", C, "invalid_config", [
+        r"\berror: (?:unrecognized arguments|the following arguments are required|argument \S+: invalid)",
+        r"\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
+        r"\bConfigError\b", r"\bConfigAttributeError\b", r"\bMissingMandatoryValue\b",
+        r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter)\b",
+        r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
+        r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field)\b",
+        r"(?i)\bunrecognized (?:flag|option|argument|field)\b"]),
+    # ── code ──────────────────────────────────────────────────────────────────────────────
+    _r("cuda.device_assert", C, "code", [
+        r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
+        r"\bsize mismatch\b", r"\bshape mismatch\b", r"\bExpected all tensors to be on the same device\b"]),
+    _r("go.panic", E, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
+    # ── wrappers: something failed, here is not why ──────────────────────────────────────
+    _r("orchestrator.failed", F, "exit", [
+        r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
+        r"\bTask exited with return code (?!0\b)-?\w+", r"\bCrash detected!", r"^ERROR$", r"^FAILURE$",
+        r"(?i)\bThe DAG (?:run )?failed\b", r"\bDag run .*\bfailed\b", r"\bstate: (?:FAILED|FAILURE)\b",
+        r"\bJOB_STATE_FAILED\b", r"\bJobState\.JOB_STATE_FAILED\b", r"\bPipelineState\.PIPELINE_STATE_FAILED\b",
+        r"\bSTATUS: FAILURE\b"]),
+    _r("build.step_failed", W, "build", [
+        r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
+        r"(?P<msg>\bfailed to solve: process .+ did not complete successfully.*)", r"\berror building image\b",
+        r"\bmake(?:\[\d+\])?: \*\*\* \[.*\] Error \d+", r"\bnpm (?:ERR!|error) code \w+",
+        r"\bprocess \".+\" did not complete successfully\b",
+        r"\bnpm (?:ERR!|error) (?:Failed at|errno|Lifecycle script)", r"(?i)^build failed\b", r"\bbuild completed with status \"?FAILURE",
+        r"\berror: subprocess-exited-with-error\b", r"did not run successfully\.$", r"^ERROR: (?P<msg>\(gcloud\.builds\.[\w.-]+\) .+)",
+        r"\bexecuting build steps? failed\b", r"\bERROR: failed to build\b"]),
+    _r("exit.code", W, "exit", [
+        r"^(?P<msg>Task \S+ failed with message: The container exited with an exit code of \d+.*)",
+        r"^(?P<msg>Execution \S+ has failed to complete\b.*)", r"(?P<msg>\bContainer called exit\([1-9]\d*\)\.?)",
+        r"(?P<msg>\bThe container exited with an exit code of [1-9]\d*\b.*)",
+        r"(?P<msg>\bThe replica \S+ exited with a non-zero status of \d+.*)",
+        r"\bexited with (?:a )?(?:non-zero )?(?:exit )?(?:status )?(?:code|status)(?: of)?:? [1-9-]\d*",
+        r"\bexit (?:status|code):? [1-9]\d*\b", r"\breturned non-zero exit status\b", r"\bCalledProcessError\b",
+        r"\bChildFailedError\b", r"\bProcess completed with exit code [1-9]", r"\bexitcode\s*:\s*-?[1-9]",
+        r"^SystemExit: [1-9]", r"(?i)\bAbnormal program exit\b", r"\bProcessExitedException\b",
+        r"\bKeyboardInterrupt\b", r"(?i)^(?:job|run|task|pipeline|workflow|step) failed\b",
+        r"(?i)\b(?:job|run|task|pipeline) (?:\S+ )?(?:has )?failed\b(?![-\w])", r"(?P<msg>\bTask \S+ failed with message: .+)",
+        r"\bNonZeroExitCode\b", r"(?i)\bfailed with exit code\b", r"(?i)\bexited with an error\b",
+        r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
+        r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b"]),
+    # ── errors in general words ───────────────────────────────────────────────────────────
+    # the last link of a chain (Rust's anyhow, Java, uv): more specific than the error above it
+    _r("chain.caused_by", E, None, [r"^\s*Caused by: (?P<msg>\S.+)"], weight=0.3),
+    _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
+    # W&B's own error lines (`wandb: ERROR ...`), made by the scanner from the line's carrier.
+    _r("wandb.error", E, None, []),
+    _r("generic.error", E, None, [
+        r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Exception|E): (?P<msg>\S.*)",
+        r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
+        r"^(?P<msg>Check failed: .+)",
+        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+\.)*\w+(?:Error|Exception|Failure|Fault): \S",
+        # an exception printed with its module path: `google.resumable_media.common.InvalidResponse: `
+        r"^(?:[a-z_]\w*\.)+[A-Z]\w+: ", r"^[A-Z]\w*(?:NotFound|Failed|Invalid\w*|Exhausted|Denied)(?:Error)?:(?: |$)"]),
+    # The exception of a traceback that no rule above names (made by the traceback parser).
+    _r("python.exception", E, None, []),
+    # A line printed at ERROR level that no rule names (made by the scanner).
+    _r("level.error", E, None, []),
+    # The last words before a wrapper that says only that a step failed (made by the scanner).
+    _r("wrapper.preceding", E, None, []),
+)
+
+RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
+
+# Words whose presence makes an ERROR-level line with no rule a failure statement.
+FAILURE_WORDS = re.compile(
+    r"(?i)\b(?:fail(?:ed|s|ure)?|error|exception|cannot|can't|could not|couldn't|unable|invalid|"
+    r"denied|refused|not found|missing|crash(?:ed)?|abort(?:ed)?|fatal|panic|unexpected|"
+    r"terminated|killed|no longer)\b|\b[45]\d\d (?:response|error|status)\b|\bstatus(?: code)?:? [45]\d\d\b")
+
+# An exception class's own words → its category, for exceptions no rule names.
+_CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), c) for p, c in (
+    (r"(?:ModuleNotFound|Import)Error$", "dependency"),
+    (r"(?:FileNotFound|NotFound|NoSuchKey|EntryNotFound|RepositoryNotFound)(?:Error|Exception)?$", "not_found"),
+    (r"(?:Permission(?:Denied)?|Forbidden|AccessDenied)(?:Error|Exception)?$", "permission"),
+    (r"(?:Unauthenticated|Unauthorized|Authentication|Auth|Credentials?)(?:Error|Exception)?$", "auth"),
+    (r"(?:Timeout|DeadlineExceeded|TimedOut)(?:Error|Exception)?$", "timeout"),
+    (r"(?:Connection\w*|SSL|Proxy|ReadTimeout|ConnectTimeout|Network|Socket|HTTP|Http|Comm)(?:Error|Exception)$", "network"),
+    (r"(?:Memory|OutOfMemory|ResourceExhausted)(?:Error|Exception)?$", "oom"),
+    (r"(?:Config|Validation|Usage|Argument|Parser|Scanner)(?:Error|Exception)$", "invalid_config"),
+    (r"(?:CalledProcess|ChildFailed|SystemExit|ProcessExited)\w*$", "exit"),
+    (r"(?:Error|Exception|Failure|Fault|Interrupt|Exit)$", "code"),
+    (r"^[A-Z]\w+$", "code"),
+))
+
+
+def class_category(cls: str) -> str:
+    """The category an exception class's name implies (`code` for an ordinary exception)."""
+    for pattern, category in _CLASS_CATEGORIES:
+        if pattern.search(cls):
+            return category
+    return "unknown"
+
+
+_HTTP_CODE = re.compile(r"\b(400|401|403|404|409|429|5\d\d)\b(?! ?(?:ms|MB|KB|GB|bytes|s\b|%))")
+_HTTP_CATEGORIES = {"400": "invalid_config", "401": "auth", "403": "permission", "404": "not_found",
+                    "409": "invalid_config", "429": "quota"}
+
+
+def http_category(text: str) -> str | None:
+    """The category an HTTP status code in an error line implies, if it holds one."""
+    found = _HTTP_CODE.search(text)
+    if not found:
+        return None
+    return _HTTP_CATEGORIES.get(found.group(1), "service")
+
+
+CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE)
+
+
+def cause_in(text: str) -> Rule | None:
+    """The first cause rule matching a text (a wrapper's words may name the cause)."""
+    return next((rule for rule in CAUSES if rule.match(text)), None)
+
+
+@functools.lru_cache(maxsize=8192)
+def label(text: str) -> tuple[Rule, re.Match[str]] | None:
+    """The first rule that matches a normalised line, with its match."""
+    for rule in RULES:
+        found = rule.match(text)
+        if found:
+            return rule, found
+    return None

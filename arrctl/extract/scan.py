@@ -1,0 +1,393 @@
+"""One pass over a log: candidate lines, each labelled and scored; traceback blocks parsed.
+
+Only lines holding one of a broad set of words are looked at closely (one regex pass over the
+joined text), so a 10,000-line log of ordinary output costs little. A candidate's score is its
+specificity (a cause beats a general error, which beats a wrapper), moved by the level the line
+was printed at and by what follows it: an error followed by a retry may still recover.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arrctl.extract.ingest import LogLine, normalise
+from arrctl.extract.rules import (
+    FAILURE_WORDS, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
+)
+
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+CHAIN_SEPARATORS = frozenset({
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+})
+# An uncaught exception says more than a line in general words, less than a named cause.
+EXCEPTION_SPECIFICITY = 2.3
+# A generic line printed at ERROR level: with failure words it is an error, without, barely.
+LEVEL_ERROR_WORDS = 1.6
+LEVEL_ERROR_BARE = 1.2
+LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.0, "DEBUG": -2.0}
+RETRIED_PENALTY = 2.0
+WRAPPER_WITH_CAUSE = 1.5
+PRECEDING_SCORE = 1.6  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
+RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
+THREAD_PENALTY = 1.0
+BARE_STATUS_PENALTY = 0.2
+CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is what went wrong
+
+_DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request ID: [^)]*\)$")
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*)(?P<rest>:.*)?$")
+_EXCEPTION_CLASS = re.compile(r"(?:Error|Exception|Exit|Interrupt|Failure|Fault|Timeout|Denied|"
+                              r"NotFound|Exhausted|Unavailable|Exceeded|Aborted|Cancelled|Warning)$")
+
+_WORDS = (
+    # errors, as words (a line with `errors_total=0` only is dropped again by _ERROR_WORD)
+    "Error", "error", "ERROR", "xception", "Traceback", "ailed", "ailure", "FAIL", "atal", "ATAL",
+    "ERR!", "err:", "anic",
+    # what went wrong
+    "enied", "ENIED", "xceed", "XCEED", "illed", "KILL", "exit", "Exit", "EXIT", "xited",
+    "imed out", "IMEOUT", "imeout", "nable to", "annot", "ould not", "ot found", "NOT_FOUND",
+    "exist", "o such", "nvalid", "INVALID", "efused", "reset by", "uota", "XHAUSTED", "emory",
+    "OOM", "reempt", "apacity", "nough resources", "navailable", "UNAVAILABLE", "uthori",
+    "UTHORI", "UNAUTH", "uthentic", "redential", "etry", "etries", "NCCL", "egmentation", "SIG",
+    "dumped", "ommand not found", "xec format", "upported", "anifest", "ackOff", "ack-off",
+    "endezvous", "atchdog", "ismatch", "ssert", "Killing agent", "ALREADY", "ABORTED",
+    "CANCELLED", "PRECONDITION", "DEADLINE", "UNIMPLEMENTED", "OUT_OF_RANGE", "INTERNAL",
+    "UNKNOWN", "StatusCode", "esolve", "nmet", "ndefined", "Go files", "pace left", "topped",
+    "rash", "abort", "Abort", "ate-limit", "ate limit", "ogin Required", "ogged in", "xpired",
+    "401", "403", "404", "429", "onnection", "erminate", "probe", "nd listen", "xecutable",
+    "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires",
+    # success and the run's own verdicts
+    "Runs:", "omplete", "inished", "ucceed", "UCCE", "ccessful", "DONE", "train_runtime",
+    "Marking task", "Finished in state", "return code", "(0)", "STATE_",
+)
+# Error words are read as words: `errors_total=0` and `val_error` are metric names, not errors.
+_WEAK = frozenset({"Error", "error", "ERROR"})
+_ERROR_WORD = re.compile(r"Error\b|\berror\b|\bERROR\b")
+
+
+def _minimal_words(words: Sequence[str]) -> list[str]:
+    """The words that hold no other word: enough to answer "does any of them occur"."""
+    unique = sorted(set(words))
+    return [w for w in unique if not any(o != w and o in w for o in unique)]
+
+
+def _trie_pattern(words: Sequence[str]) -> str:
+    """One regex for a set of literals, as a trie: a few branches per position instead of every
+    word. No word may hold another (see _minimal_words), so at most one matches at a position."""
+    tree: dict[str, Any] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        if "" in node:
+            return ""
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items())]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return emit(tree)
+
+
+PREFILTER = re.compile(_trie_pattern(_minimal_words(_WORDS)))
+
+
+@dataclass
+class Candidate:
+    """A line that may be the root error (or a success statement), labelled and scored."""
+
+    line: int
+    kind: Kind
+    rule: Rule | None
+    category: str | None
+    text: str
+    score: float
+    match: re.Match[str] | None = None
+    block_end: int | None = None  # the last line of its traceback, for a traceback's exception
+
+
+class Lines:
+    """The log's lines with their normalised forms, computed once and only when needed."""
+
+    def __init__(self, raw: Sequence[str], levels: Sequence[str | None] | None = None) -> None:
+        self.raw = raw
+        self.levels = levels
+        self._norm: list[LogLine | None] = [None] * len(raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def norm(self, i: int) -> LogLine:
+        """Line i normalised (prefixes and escapes removed, level read)."""
+        cached = self._norm[i]
+        if cached is None:
+            cached = self._norm[i] = normalise(self.raw[i], self._entry_level(i))
+        return cached
+
+    def body(self, i: int) -> str:
+        """The text of line i as the rules see it."""
+        return self.norm(i).text
+
+    def _entry_level(self, i: int) -> str | None:
+        # A LogEntry's severity says little: Cloud Run and Vertex file all of stderr (tqdm bars,
+        # Python logging at INFO) as ERROR. Only WARNING is kept, as a hint, never ERROR.
+        if self.levels is None or i >= len(self.levels):
+            return None
+        return "WARNING" if self.levels[i] == "WARNING" else None
+
+
+def candidate_indexes(lines: Sequence[str]) -> list[int]:
+    """Indexes of the lines holding any prefilter word: one regex pass over the joined text."""
+    text = "\n".join(line[:8192] for line in lines)
+    starts: list[int] = []
+    offset = 0
+    for line in lines:
+        starts.append(offset)
+        offset += min(len(line), 8192) + 1
+    found: list[int] = []
+    search = PREFILTER.search
+    position = 0
+    while True:
+        hit = search(text, position)
+        if hit is None:
+            return found
+        index = bisect.bisect_right(starts, hit.start()) - 1
+        end = starts[index + 1] if index + 1 < len(starts) else len(text)
+        if hit.group() not in _WEAK or _ERROR_WORD.search(text, hit.start() - 1, end) \
+                or PREFILTER.search(text, hit.end(), end):
+            found.append(index)
+        if index + 1 >= len(starts):
+            return found
+        position = starts[index + 1]
+
+
+def _line_candidate(log: Lines, i: int) -> Candidate | None:
+    """The candidate line i makes on its own, or None."""
+    line = log.norm(i)
+    text = line.text.strip()
+    if not text:
+        return None
+    labelled = label(text)
+    if labelled is not None:
+        rule, match = labelled
+        score = SPECIFICITY.get(rule.kind, 0.0) + rule.weight
+        category = rule.category
+        if rule.kind in (Kind.CAUSE, Kind.ERROR):
+            # A low level lowers any line; ERROR raises only a line in general words (a cause
+            # re-printed at ERROR by whoever caught it is not more than the exception itself).
+            adjust = LEVEL_ADJUST.get(line.level or "", 0.0)
+            score += min(adjust, 0.0) if rule.kind is Kind.CAUSE else adjust
+        elif rule.kind in (Kind.WRAPPER, Kind.FAILED):
+            cause = cause_in(text)  # "build step 3 failed: context deadline exceeded"
+            if cause is not None:
+                score, category = WRAPPER_WITH_CAUSE, cause.category
+        return Candidate(i, rule.kind, rule, category, text, score, match)
+    if line.level == "ERROR":
+        if line.wandb:  # W&B prints ERROR for its own errors
+            return Candidate(i, Kind.ERROR, RULES_BY_NAME["wandb.error"], None, text,
+                             SPECIFICITY[Kind.ERROR])
+        score = LEVEL_ERROR_WORDS if FAILURE_WORDS.search(text) else LEVEL_ERROR_BARE
+        return Candidate(i, Kind.ERROR, RULES_BY_NAME["level.error"], None, text, score)
+    return None
+
+
+def _short_exception(text: str) -> tuple[str, str]:
+    """`google.api_core.exceptions.NotFound: 404 x` → (`NotFound`, `NotFound: 404 x`)."""
+    found = _EXCEPTION_LINE.match(text)
+    if not found:
+        return "", text
+    return found.group("cls"), found.group("cls") + (found.group("rest") or "")
+
+
+def _is_frame(text: str) -> bool:
+    return text[:1] in (" ", "\t") or text.startswith(("File \"", "^", "~"))
+
+
+def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[int], set[int]]:
+    """The exceptions of each traceback chain as candidates; frame lines; ignored lines."""
+    found: list[Candidate] = []
+    frames: set[int] = set()
+    ignored: set[int] = set()
+    n = len(log)
+    done = -1
+    for header in headers:
+        if header <= done:
+            continue
+        chain: list[tuple[int, str, str]] = []
+        j = end = header
+        while True:
+            k = j + 1
+            while k < n and _is_frame(log.body(k)):
+                frames.add(k)
+                k += 1
+            end = k - 1
+            if k >= n or not _EXCEPTION_LINE.match(log.body(k).strip()):
+                break  # cut short, or something else interleaved: no exception line to show
+            cls, text = _short_exception(log.body(k).strip())
+            # An exception's message may go on over indented lines (gRPC's status block).
+            m = k + 1
+            more: list[str] = []
+            while m < n and log.body(m)[:1] in (" ", "\t") and len(more) < 8:
+                more.append(log.body(m).strip())
+                frames.add(m)
+                m += 1
+            chain.append((k, cls, " ".join([text, *more])))
+            end = m - 1
+            p = m
+            while p < n and not log.body(p).strip():
+                p += 1
+            if p < n and log.body(p).strip() in CHAIN_SEPARATORS:
+                q = p + 1
+                while q < n and not log.body(q).strip():
+                    q += 1
+                if q < n and log.body(q).endswith(TRACEBACK_HEADER):
+                    j = q
+                    continue
+            break
+        done = end
+        before = log.body(header - 1).strip() if header > 0 else ""
+        if before.startswith(("Exception ignored in", "Exception ignored on", "Error in atexit")):
+            ignored.update(range(header, end + 1))
+            continue
+        # A thread's death is printed and the program goes on: it may or may not be the end.
+        # A traceback a logger printed at WARNING (`exc_info=True`) was handled.
+        in_thread = before.startswith("Exception in thread")
+        handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING"
+        for position, (line, cls, text) in enumerate(chain):
+            exc = _exception_candidate(log, line, cls, text, position, end)
+            if in_thread:
+                exc.score -= THREAD_PENALTY
+            if handled:
+                exc.score -= RETRIED_PENALTY
+            found.append(exc)
+    return found, frames, ignored
+
+
+def _exception_candidate(log: Lines, line: int, cls: str, text: str, position: int,
+                         end: int) -> Candidate:
+    """A candidate for one exception of a traceback: labelled by the rules, else by its class."""
+    labelled = label(text)
+    # An uncaught exception is printed on stderr as an error, whatever carried the lines.
+    penalty = CHAIN_PENALTY * position - LEVEL_ADJUST["ERROR"]
+    if labelled is not None and labelled[0].kind is Kind.NOISE:  # SystemExit: 0
+        return Candidate(line, Kind.NOISE, labelled[0], None, text, 0.0, labelled[1], end)
+    if "StatusCode." in text and 'details = "' not in text:
+        penalty += BARE_STATUS_PENALTY  # a gRPC status with no details says less than its twin
+    if labelled is not None and labelled[0].kind in (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER) \
+            and labelled[0].name != "generic.error":
+        rule, match = labelled
+        score = max(SPECIFICITY[rule.kind], EXCEPTION_SPECIFICITY if rule.kind is Kind.ERROR else 0)
+        score += rule.weight
+        category = rule.category or class_category(cls)
+        return Candidate(line, rule.kind, rule, category, text, score - penalty, match, end)
+    return Candidate(line, Kind.ERROR, RULES_BY_NAME["python.exception"],
+                     class_category(cls), text, EXCEPTION_SPECIFICITY - penalty, None, end)
+
+
+def scan(log: Lines) -> list[Candidate]:
+    """Every candidate of a log, in line order, with retries and teardown applied."""
+    by_line: dict[int, Candidate] = {}
+    headers: list[int] = []
+    for i in candidate_indexes(log.raw):
+        body = log.body(i)
+        if body.endswith(TRACEBACK_HEADER):
+            headers.append(i)
+            continue
+        found = _line_candidate(log, i)
+        if found is not None:
+            by_line[i] = found
+    exceptions, frames, ignored = _tracebacks(log, headers)
+    for i in frames | ignored:
+        by_line.pop(i, None)
+    for exc in exceptions:  # the traceback parser knows more of its lines than a line alone
+        by_line[exc.line] = exc
+    for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)]:
+        found = _statement_before(log, wrapper, by_line)
+        if found is not None:
+            by_line[found.line] = found
+    candidates = [by_line[i] for i in sorted(by_line)]
+    for c in candidates:
+        if _DETAIL_FOLLOWS.search(c.text):
+            _append_detail(log, c)
+    _apply_retries(candidates)
+    return candidates
+
+
+_LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
+                     r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*)$")
+LOOKBACK = 12
+_EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
+
+
+def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
+    """The tool's own words just before a wrapper that only says a step failed ("The command
+    ... returned a non-zero code: 1" after poetry's "version solving failed"), as a candidate."""
+    seen = 0
+    for j in range(wrapper.line - 1, max(-1, wrapper.line - 4 * LOOKBACK), -1):
+        held = known.get(j)
+        if held is not None and held.kind in (Kind.CAUSE, Kind.ERROR):
+            return None  # a line the rules already know: scoring weighs it
+        if held is not None:
+            continue  # another wrapper, a retry, a noise line
+        text = log.body(j).strip()
+        if not text or _LAYOUT.match(text) or log.norm(j).level in ("WARNING", "INFO", "DEBUG"):
+            continue
+        seen += 1
+        if seen > LOOKBACK:
+            return None
+        labelled = label(text)
+        if labelled is not None and labelled[0].kind in (Kind.NOISE, Kind.TRANSIENT, Kind.SUCCESS,
+                                                         Kind.STEP_SUCCESS):
+            continue
+        if FAILURE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+            cause = cause_in(text)
+            category = cause.category if cause is not None else wrapper.category
+            return Candidate(j, Kind.ERROR, RULES_BY_NAME["wrapper.preceding"], category, text,
+                             PRECEDING_SCORE)
+    return None
+
+
+def _append_detail(log: Lines, c: Candidate) -> None:
+    """requests/huggingface_hub print "403 Client Error. (Request ID: ...)" and the reason on the
+    lines after a blank one: the reason joins the message, and may name the category."""
+    n = len(log)
+    q = (c.block_end if c.block_end is not None else c.line) + 1
+    if q < n and not log.body(q).strip():
+        q += 1
+    more: list[str] = []
+    while q < n and log.body(q).strip() and len(more) < 3:
+        text = log.body(q).strip()
+        labelled = label(text)
+        if (labelled is not None and labelled[0].kind is Kind.NOISE) \
+                or log.norm(q).level in ("INFO", "DEBUG", "WARNING"):
+            q += 1  # another process's progress bar or log line, interleaved
+            continue
+        if (labelled is not None and labelled[0].kind not in (Kind.CAUSE, Kind.ERROR)) \
+                or log.norm(q).level is not None or log.norm(q).wandb:
+            break  # a line of another kind, or another logger's
+        more.append(text)
+        q += 1
+    if more:
+        cause = cause_in(" ".join(more))
+        c.text = " ".join([c.text, *more])
+        if cause is not None and cause.category:
+            c.category = cause.category
+
+
+def _apply_retries(candidates: list[Candidate]) -> None:
+    """An error just before a retry line may recover: lower it (a later one is not retried)."""
+    retries = [c.line for c in candidates if c.kind is Kind.TRANSIENT]
+    if not retries:
+        return
+    for c in candidates:
+        if c.kind not in (Kind.CAUSE, Kind.ERROR):
+            continue
+        last = c.block_end if c.block_end is not None else c.line
+        k = bisect.bisect_right(retries, last)
+        if k < len(retries) and retries[k] - last <= RETRY_REACH:
+            c.score -= RETRIED_PENALTY

@@ -1,0 +1,87 @@
+"""One function decides: which candidate is the root error, and whether the log failed at all.
+
+- The specific cause beats the generic wrapper that reports it (scores by specificity).
+- Among equals, the first: later errors of one incident are its consequences (other ranks'
+  watchdog timeouts after one rank died, api_core re-raising a gRPC error) — unless the first was
+  retried, which lowered its score.
+- The platform's outcome, when the caller knows it, is believed: a SUCCEEDED run never gets an
+  error as its message; a FAILED one gets the best candidate there is.
+- Without an outcome (a log given on a file), the log must show a failure: an error after the
+  last statement of success, strong enough; teardown after success is not a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from arrctl.extract.rules import Kind, cause_in, class_category, http_category
+from arrctl.extract.scan import Candidate
+
+EVIDENCE = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED)
+# Without an outcome, how strong a line must be to call the log failed.
+CONCLUSIVE = {Kind.CAUSE: 1.5, Kind.ERROR: 1.5, Kind.WRAPPER: 0.5, Kind.FAILED: 0.5}
+
+
+class Outcome(enum.Enum):
+    """What the platform says of the run the log belongs to."""
+
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+
+
+def choose(candidates: list[Candidate], outcome: Outcome | None) -> Candidate | None:
+    """The root error of a failed log, or None when the log shows no failure."""
+    if outcome is Outcome.SUCCEEDED:
+        return None
+    evidence = [c for c in candidates if c.kind in EVIDENCE]
+    if outcome is None:
+        success = max((c.line for c in candidates if c.kind is Kind.SUCCESS), default=-1)
+        if any(c.line > success and c.kind is Kind.FAILED for c in candidates):
+            success = -1  # a part succeeded, then the run said it failed: all errors count
+        summary = max((c.line for c in candidates if c.kind is Kind.SUMMARY), default=None)
+        if summary is not None:
+            # The launch wrapper's summary ends its run: what follows is teardown.
+            evidence = [c for c in evidence if c.line < summary or _fatal_marker(c)]
+        # After the run said it ended well, errors are teardown; before, they were recovered.
+        evidence = [c for c in evidence
+                    if c.line > success and c.score >= CONCLUSIVE[c.kind]]
+    if not evidence:
+        return None
+    return max(evidence, key=lambda c: (c.score, -c.line))
+
+
+def _fatal_marker(c: Candidate) -> bool:
+    return c.kind is Kind.WRAPPER and c.rule is not None and c.rule.fatal
+
+
+def conclusive(c: Candidate) -> bool:
+    """Whether a candidate alone shows that a live run is failing."""
+    return c.kind in CONCLUSIVE and c.score >= CONCLUSIVE[c.kind]
+
+
+def success_marker(candidates: list[Candidate]) -> Candidate | None:
+    """The launch wrapper's last `Runs: N` summary, if any."""
+    return next((c for c in reversed(candidates) if c.kind is Kind.SUMMARY), None)
+
+
+_CLASS = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception)): ")
+
+
+GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exception",
+                     "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
+
+
+def category(best: Candidate, message: str) -> str:
+    """The failure category of the chosen candidate: its rule's, else what its words name."""
+    found = best.category
+    generic = best.rule is None or best.rule.name in GENERIC
+    if generic or found in (None, "unknown"):
+        cause = cause_in(message)  # `failed to calculate checksum ...: "/x": not found`
+        if cause is not None and cause.category:
+            return cause.category
+        cls = _CLASS.match(message)
+        from_class = class_category(cls.group("cls")) if cls else None
+        if from_class not in (None, "code", "unknown") or found in (None, "unknown"):
+            found = http_category(message) or from_class or found
+    return found or "unknown"

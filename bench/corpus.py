@@ -1,0 +1,102 @@
+"""Score the extractor on the corpus of real logs (fixtures/real): recall, false alarms, speed.
+
+    python bench/corpus.py            # every family, the tuning split and the held-out third
+    python bench/corpus.py -v         # and each case that is missed or misnamed
+
+A case is named when the verdict is `failed`, the message holds the case's key phrase (case
+insensitive) and the category is the labelled one; a false alarm is a `failed` verdict on a
+case that did not fail. The held-out third is chosen by a hash of the case's path, so it never
+changes as cases are added: tune on the rest, report the third separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from arrctl.extract import analyze, split_text  # noqa: E402
+
+CORPUS = ROOT / "fixtures" / "real"
+
+
+def cases() -> list[tuple[str, dict, list[str]]]:
+    """(family/slug, labels, lines) of every case, sorted."""
+    found = []
+    for meta_path in sorted(CORPUS.glob("*/*.json")):
+        log_path = meta_path.with_suffix(".log")
+        if not log_path.exists():
+            continue
+        name = f"{meta_path.parent.name}/{meta_path.stem}"
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        found.append((name, meta, split_text(log_path.read_text(encoding="utf-8"))))
+    return found
+
+
+def held_out(name: str) -> bool:
+    """Whether a case is in the third kept aside while tuning."""
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 3 == 0
+
+
+def judge(meta: dict, result: dict) -> str:
+    """named | misnamed | wrong_category | missed | ok | false_alarm."""
+    if not meta["failed"]:
+        return "false_alarm" if result["verdict"] == "failed" else "ok"
+    if result["verdict"] != "failed":
+        return "missed"
+    if meta["key"].lower() not in (result["message"] or "").lower():
+        return "misnamed"
+    if result["category"] != meta["category"]:
+        return "wrong_category"
+    return "named"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--split", choices=("all", "tune", "holdout"), default="all")
+    args = parser.parse_args()
+    table: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    misses = []
+    started = time.perf_counter()
+    for name, meta, lines in cases():
+        split = "holdout" if held_out(name) else "tune"
+        if args.split != "all" and split != args.split:
+            continue
+        result = analyze(lines).to_dict()
+        verdict = judge(meta, result)
+        for key in ((name.split("/")[0], split), ("ALL", split), ("ALL", "all")):
+            table[key][verdict] += 1
+        if verdict not in ("named", "ok"):
+            misses.append((name, split, verdict, meta, result))
+    took = time.perf_counter() - started
+    print(f"{'family':<14}{'split':<9}{'named':>7}{'fails':>7}{'recall':>8}{'cat':>6}"
+          f"{'falarm':>8}{'clean':>7}")
+    for (family, split), counts in sorted(table.items()):
+        failures = sum(counts[k] for k in ("named", "misnamed", "wrong_category", "missed"))
+        named_key = counts["named"] + counts["wrong_category"]
+        clean = counts["ok"] + counts["false_alarm"]
+        recall = f"{100 * named_key / failures:.0f}%" if failures else "-"
+        cat = f"{100 * counts['named'] / named_key:.0f}%" if named_key else "-"
+        print(f"{family:<14}{split:<9}{named_key:>7}{failures:>7}{recall:>8}{cat:>6}"
+              f"{counts['false_alarm']:>8}{clean:>7}")
+    print(f"\n{sum(1 for _ in cases())} cases analysed in {took * 1000:.0f} ms")
+    if args.verbose:
+        for name, split, verdict, meta, result in misses:
+            print(f"\n[{verdict}] {name} ({split})  want {meta['category']}: {meta['key']!r}")
+            print(f"   got {result['verdict']} {result['category']} {result['rule']}: "
+                  f"{result['message']!r}")
+            if meta.get("line"):
+                print(f"   line: {meta['line'][:200]!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
