@@ -25,6 +25,7 @@ slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
+	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/run.py --soak 1000
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/chaos.py

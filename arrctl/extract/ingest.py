@@ -68,6 +68,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>[DIWEF]) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [\w./-]+:\d+\] ",
     # subprocess output relayed by a launcher
     r"^(?:stdout|stderr): ?",
+    # `[MainThread] [W] [google.auth._default] `
+    r"^\[[\w-]+\] \[(?P<lvl>[DIWEF])\] (?:\[[\w.]+\] )?",
     # `torch._dynamo.convert_frame: [WARNING] `
     r"^[\w.]+: \[" + _LEVEL_WORD + r"\] ",
     # `[google.auth._default][WARNING] - `
@@ -89,8 +91,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:[\w.]+ )?- " + _LEVEL_WORD + r" - ",
     r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)",
     r"^\[" + _LEVEL_WORD + r"\][ \t:]*",
-    # sbt / Maven: `[info] `, `[error] `, `[warn] `
-    r"^\[(?P<lvl>info|error|warn|debug)\] ",
+    # sbt / Maven: `[error] `, `[warn] `; their `[info] ` relays a program's output, whatever it says
+    r"^\[(?:info|INFO)\] ", r"^\[(?P<lvl>error|warn|debug)\] ",
     r"^" + _LEVEL_WORD + r"\s*\|\s*",
     # W&B's console prefix `wandb: ` with its level
     r"^wandb: (?:(?P<lvl>ERROR|WARNING|INFO) )?(?:launch: )?",

@@ -54,19 +54,46 @@ class Rule:
     """The message is the canonical GCP error record found on or around the line."""
     weight: float = 0.0
     """Added to the score: among lines of one kind, a rule whose lines say more ranks higher."""
+    guards: tuple[tuple[str, bool], ...] = ()
+    """Per pattern, a substring every match holds (and whether case-folded): a cheap prefilter."""
 
-    def match(self, text: str) -> re.Match[str] | None:
+    def match(self, text: str, lower: str | None = None) -> re.Match[str] | None:
         """The first pattern's match on this (normalised) line, or None."""
-        for pattern in self.patterns:
+        for pattern, (literal, folded) in zip(self.patterns, self.guards):
+            if literal and literal not in (text if not folded else
+                                           (lower if lower is not None else text.lower())):
+                continue  # a substring test is ~50x cheaper than the search it saves
             found = pattern.search(text)
             if found:
                 return found
         return None
 
 
+def required_literal(pattern: re.Pattern[str]) -> tuple[str, bool]:
+    """The longest run of plain characters every match of the pattern contains (at its top
+    level), and whether it must be looked for case-folded; ("", False) when there is none."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    folded = bool(pattern.flags & re.IGNORECASE)
+    best = run = ""
+    for op, arg in _parser.parse(pattern.pattern, pattern.flags):
+        if op is _parser.LITERAL:
+            run += chr(arg)
+            best = max(best, run, key=len)
+        elif op is _parser.AT and arg in (_parser.AT_BOUNDARY, _parser.AT_BEGINNING):
+            continue  # \b and ^ take no characters: the run goes on across them
+        else:
+            run = ""
+    if len(best) < 3:
+        return "", False
+    return (best.lower() if folded else best), folded
+
+
 def _r(name: str, kind: Kind, category: str | None, patterns: Sequence[str], *,
        fatal: bool = False, gcp: bool = False, weight: float = 0.0) -> Rule:
-    return Rule(name, kind, category, tuple(re.compile(p) for p in patterns), fatal, gcp, weight)
+    compiled = tuple(re.compile(p) for p in patterns)
+    return Rule(name, kind, category, compiled, fatal, gcp, weight,
+                tuple(required_literal(p) for p in compiled))
 
 
 C, E, W, F, T, N, D, S = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED, Kind.TRANSIENT,
@@ -93,6 +120,7 @@ RULES: tuple[Rule, ...] = (
         r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
     _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
     _r("noise.thread", N, None, [r"^Exception in thread\b"]),
+    _r("noise.deferral", N, None, [r"\(task deferral\)"]),
     _r("noise.handled", N, None, [
         r"(?i)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
@@ -125,7 +153,8 @@ RULES: tuple[Rule, ...] = (
         r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
         r"\bProcess finished with exit code 0\b", r"\bTask exited with return code 0\b",
         r"\bJOB_STATE_SUCCEEDED\b", r"\bstate: (?:SUCCEEDED|SUCCESS)\b",
-        r"'train_runtime': ",
+        r"'train_runtime': ", r"\bProgram ended successfully\b",
+        r"\bWaiting for W&B process to finish\b.*\(success\)",
         r"`Trainer\.fit` stopped: `max_(?:epochs|steps)=\d+` reached", r"\bSTATUS: SUCCESS\b",
         r"^\s*\w+\s+\d\d:\d\d:\d\d\s+\S+\s+SUCCESS\b"]),
     _r("success.step", Kind.STEP_SUCCESS, None, [
@@ -146,6 +175,7 @@ RULES: tuple[Rule, ...] = (
         r"\boom[-_]kill", r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out of memory\b",
+        r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
         ], fatal=True),
     # ── distributed training ──────────────────────────────────────────────────────────────
@@ -155,7 +185,7 @@ RULES: tuple[Rule, ...] = (
         r"\bDistBackendError\b", r"\bProcessGroupNCCL\b.*\b(?:timeout|timed out|error|abort)",
         r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b",
         r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
-        r"\bTimed out initializing process group\b", r"\bThe client socket has timed out\b",
+        r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
         r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
         r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b"], fatal=True),
     # ── capacity, preemption, quota ───────────────────────────────────────────────────────
@@ -170,7 +200,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\b(?:was|been|got|is being|is|were) preempted\b", r"(?i)\bpreemption (?:notice|event|detected)\b",
         r"\binstances\.preempted\b", r"(?i)\bspot (?:instance|vm|node|cluster)s? (?:was |were |is |has been )?(?:preempted|interrupted|reclaimed)",
         r"(?i)\bdue to (?:spot )?preemption\b", r"(?i)\bPreempted\b.*\b(?:job|node|instance|vm|task)\b",
-        r"(?i)\b(?:job|node|instance|vm|task) (?:was )?preempted\b"], fatal=True),
+        r"(?i)\b(?:job|node|instance|vm|task) (?:was )?preempted\b", r"(?i)\btermination (?:is )?imminent\b",
+        r"\blame workers found\b"], fatal=True),
     _r("gcp.quota", C, "quota", [
         r"(?P<msg>\bQuota '[\w.-]+' exceeded\b.*)", r"(?P<msg>\b(?:The following )?quota metrics exceed quota limits\b.*)",
         r"(?P<msg>\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b",
@@ -178,7 +209,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
         r"(?i)\binsufficient quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
-        r"(?i)\btoo many requests\b"], fatal=True, gcp=True),
+        r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b"],
+       fatal=True, gcp=True),
     _r("network.connection", C, "network", [
         r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"\bConnection refused\b", r"\bConnection reset by peer\b",
         r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
@@ -187,7 +219,7 @@ RULES: tuple[Rule, ...] = (
         r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
         r"\bRemoteDisconnected\b", r"\bNetwork is unreachable\b", r"\bNo route to host\b",
         r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
-        r"\bWe couldn't connect to\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
+        r"\bWe couldn't connect to\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
         r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
@@ -198,7 +230,7 @@ RULES: tuple[Rule, ...] = (
     _r("gcp.permission_denied", C, "permission", [
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
-        r"\bIAM_PERMISSION_DENIED\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b",
+        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b",
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
         r"\bCaller does not have\b", r"(?i)\berror checking push permissions\b", r"\bstatus code 403\b",
@@ -251,7 +283,7 @@ RULES: tuple[Rule, ...] = (
     _r("process.signal", C, "exit", [
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
-        r"\bfatal signal\b"]),
+        r"\bfatal signal\b", r"\breceived SIGTERM\b"]),
     _r("wandb.service", C, "service", [
         r"(?i)\bwandb backend process has shutdown\b", r"\bW&B process failed to launch\b",
         r"\bW&B process \(PID \d+\) did not respond\b", r"\bwandb-core\b.*\b(?:exited|crashed|failed)\b"]),
@@ -279,12 +311,12 @@ RULES: tuple[Rule, ...] = (
         r"\bcannot open shared object file\b", r"\bundefined symbol\b", r"\bGLIBC_[\d.]+' not found\b",
         r"\bnpm (?:ERR!|error) (?:ERESOLVE|Could not resolve dependency)",
         r"\bunable to resolve dependency tree\b", r"(?i)\bUnable to locate package\b", r"\bhas no installation candidate\b",
-        r"\bUnmet dependencies\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
+        r"\bUnmet dependencies\b", r"\bNO_PUBKEY\b", r"\bis not signed\b", r"\bWeights only load failed\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
         r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\bInvalid requirement\b",
-        r"\bDistribution not found\b", r"\bCould not parse version constraint\b", r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b",
+        r"\bDistribution not found\b", r"\bCould not parse version constraint\b",
         r"\bwhich doesn't match any versions\b", r"\bversion solving failed\b", r"\bPackagesNotFoundError\b",
         r"\bResolvePackageNotFound\b", r"\bUnsatisfiableError\b", r"\bNo solution found when resolving\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
     # ── builds ────────────────────────────────────────────────────────────────────────────
@@ -299,10 +331,16 @@ RULES: tuple[Rule, ...] = (
     # ── not found, invalid input ──────────────────────────────────────────────────────────
     _r("resource.not_found", C, "not_found", [
         r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",
-        r"\bEntryNotFoundError\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
+        r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
-        r"(?i)\b(?:does not|doesn't) exist\b", r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
+        r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
+    # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
+    # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
+    # cause when the run failed, but alone they do not show that it did.
+    _r("phrase.missing", C, "not_found", [r"(?i)\b(?:does not|doesn't) exist\b"], weight=-1.6),
+    _r("phrase.conflict", C, "dependency", [
+        r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b"], weight=-1.6),
     _r("config.invalid", C, "invalid_config", [
         r"\berror: (?:unrecognized arguments|the following arguments are required|argument \S+: invalid)",
         r"\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
@@ -310,7 +348,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter)\b",
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field)\b",
-        r"(?i)\bunrecognized (?:flag|option|argument|field)\b"]),
+        r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
+        r"\bMisconfiguration(?:Exception|Error)\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
@@ -322,7 +361,7 @@ RULES: tuple[Rule, ...] = (
         r"\bTask exited with return code (?!0\b)-?\w+", r"\bCrash detected!", r"^ERROR$", r"^FAILURE$",
         r"(?i)\bThe DAG (?:run )?failed\b", r"\bDag run .*\bfailed\b", r"\bstate: (?:FAILED|FAILURE)\b",
         r"\bJOB_STATE_FAILED\b", r"\bJobState\.JOB_STATE_FAILED\b", r"\bPipelineState\.PIPELINE_STATE_FAILED\b",
-        r"\bSTATUS: FAILURE\b"]),
+        r"\bSTATUS: FAILURE\b", r"\bProgram failed with code -?\d+", r"\bWaiting for W&B process to finish\b.*\(failed\b"]),
     _r("build.step_failed", W, "build", [
         r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
         r"(?P<msg>\bfailed to solve: process .+ did not complete successfully.*)", r"\berror building image\b",
@@ -337,7 +376,7 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\bThe container exited with an exit code of [1-9]\d*\b.*)",
         r"(?P<msg>\bThe replica \S+ exited with a non-zero status of \d+.*)",
         r"\bexited with (?:a )?(?:non-zero )?(?:exit )?(?:status )?(?:code|status)(?: of)?:? [1-9-]\d*",
-        r"\bexit (?:status|code):? [1-9]\d*\b", r"\breturned non-zero exit status\b", r"\bCalledProcessError\b",
+        r"\bexit (?:status|code):? [1-9]\d*\b", r"\bexit code \(-?[1-9]\d*\)", r"\breturn code = -?[1-9]\d*", r"\breturned non-zero exit status\b", r"\bCalledProcessError\b",
         r"\bChildFailedError\b", r"\bProcess completed with exit code [1-9]", r"\bexitcode\s*:\s*-?[1-9]",
         r"^SystemExit: [1-9]", r"(?i)\bAbnormal program exit\b", r"\bProcessExitedException\b",
         r"\bKeyboardInterrupt\b", r"(?i)^(?:job|run|task|pipeline|workflow|step) failed\b",
@@ -411,19 +450,22 @@ def http_category(text: str) -> str | None:
     return _HTTP_CATEGORIES.get(found.group(1), "service")
 
 
-CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE)
+CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE and rule.category)
 
 
+@functools.lru_cache(maxsize=4096)
 def cause_in(text: str) -> Rule | None:
     """The first cause rule matching a text (a wrapper's words may name the cause)."""
-    return next((rule for rule in CAUSES if rule.match(text)), None)
+    lower = text.lower()
+    return next((rule for rule in CAUSES if rule.match(text, lower)), None)
 
 
 @functools.lru_cache(maxsize=8192)
 def label(text: str) -> tuple[Rule, re.Match[str]] | None:
     """The first rule that matches a normalised line, with its match."""
+    lower = text.lower()
     for rule in RULES:
-        found = rule.match(text)
+        found = rule.match(text, lower)
         if found:
             return rule, found
     return None

@@ -29,8 +29,8 @@ EXCEPTION_SPECIFICITY = 2.3
 # A generic line printed at ERROR level: with failure words it is an error, without, barely.
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
-LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.0, "DEBUG": -2.0}
-RETRIED_PENALTY = 2.0
+LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
+RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
 PRECEDING_SCORE = 1.6  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
@@ -39,6 +39,7 @@ BARE_STATUS_PENALTY = 0.2
 CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is what went wrong
 
 _DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request ID: [^)]*\)$")
+_EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*)(?P<rest>:.*)?$")
 _EXCEPTION_CLASS = re.compile(r"(?:Error|Exception|Exit|Interrupt|Failure|Fault|Timeout|Denied|"
                               r"NotFound|Exhausted|Unavailable|Exceeded|Aborted|Cancelled|Warning)$")
@@ -176,6 +177,8 @@ def _line_candidate(log: Lines, i: int) -> Candidate | None:
     if labelled is not None:
         rule, match = labelled
         score = SPECIFICITY.get(rule.kind, 0.0) + rule.weight
+        if rule.weight < 0 and _EXCEPTION_SHAPE.match(text):
+            score -= rule.weight  # a broad phrase, but in an exception's own words
         category = rule.category
         if rule.kind in (Kind.CAUSE, Kind.ERROR):
             # A low level lowers any line; ERROR raises only a line in general words (a cause

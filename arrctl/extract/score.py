@@ -44,8 +44,12 @@ def choose(candidates: list[Candidate], outcome: Outcome | None) -> Candidate | 
             # The launch wrapper's summary ends its run: what follows is teardown.
             evidence = [c for c in evidence if c.line < summary or _fatal_marker(c)]
         # After the run said it ended well, errors are teardown; before, they were recovered.
-        evidence = [c for c in evidence
-                    if c.line > success and c.score >= CONCLUSIVE[c.kind]]
+        evidence = [c for c in evidence if c.line > success]
+        # One line strong enough shows the run failed; then any line may be its root cause
+        # (an INFO line relaying a pod's error before "Marking task as FAILED").
+        if not any(c.score >= CONCLUSIVE[c.kind] for c in evidence):
+            return None
+        evidence = [c for c in evidence if c.score > 0]
     if not evidence:
         return None
     return max(evidence, key=lambda c: (c.score, -c.line))
