@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -88,7 +89,7 @@ class App:
     """What the global options decided; commands build the rest lazily (imports cost)."""
 
     config_path: Path | None
-    state_dir: Path | None
+    state_dir: str | None
     demo: bool
     color: bool
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -118,16 +119,18 @@ class App:
         return config
 
     def state_path(self) -> Path:
-        """The state directory (a demo/ folder inside it for --demo)."""
-        from arrctl.config import default_state_dir
+        """The state directory (a demo/ folder inside it for --demo); ConfigError for an empty --state-dir."""
+        from arrctl.config import ConfigError, default_state_dir
 
-        base = self.state_dir or default_state_dir(self.env)
+        if self.state_dir == "":  # Path("") would silently be the current directory
+            raise ConfigError("--state-dir: expected a directory path, got an empty string")
+        base = Path(self.state_dir) if self.state_dir is not None else default_state_dir(self.env)
         return base / "demo" if self.demo else base
 
     @contextmanager
     def session(self, *, deadline_s: float | None = None, receiver: Any = None) -> Iterator[Any]:
         """Config, store, endpoints (and the sandbox for --demo) for one command's lifetime."""
-        from arrctl.refresh import Endpoints, Refresher
+        from arrctl.refresh import Endpoints, Refresher, memory_scope
         from arrctl.store import Store
 
         with ExitStack() as stack:
@@ -148,12 +151,13 @@ class App:
                         raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
                     except RuntimeError as exc:
                         raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
-                    endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url)
+                    endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url,
+                                          memory=f"demo:{scenario}")
                 else:
                     endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
                                           wandb=self.env.get("WANDB_BASE_URL") or None)
                 # later waits on the store's lock (each refresh's save) look for a recorded signal
-                store = Store(self.state_path(), warn=self.warn,
+                store = Store(self.state_path(), warn=self.warn, scope=memory_scope(config, endpoints),
                               interrupted=receiver.check if receiver is not None else None)
                 stack.callback(store.close)
                 try:
@@ -243,7 +247,7 @@ Examples:
 @click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML config file [default: $ARRCTL_CONFIG, else $XDG_CONFIG_HOME/arrctl/config.toml].")
-@click.option("--state-dir", type=click.Path(path_type=Path),
+@click.option("--state-dir", type=click.Path(),
               help="State directory [default: $ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl].")
 @click.option("--demo", is_flag=True, help="Run against the embedded fake cloud: no config, credentials or network.")
 @click.option("--color", "color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
@@ -252,7 +256,7 @@ Examples:
 @click.option("--no-color", is_flag=True, help="Never colour the output: --color=never.")
 @click.version_option(__version__, "--version", prog_name="arrctl")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, state_dir: Path | None, demo: bool, color: str,
+def cli(ctx: click.Context, config_path: Path | None, state_dir: str | None, demo: bool, color: str,
         no_color: bool) -> None:
     from arrctl.sanitize import add_known_secret
 
@@ -370,22 +374,26 @@ class CheckCommand(click.Command):
 @cli.command(cls=CheckCommand)
 @click.option("--format", "fmt", type=click.Choice(["nagios", "json", "prom"]), default="nagios", show_default=True,
               help="nagios: the Monitoring Plugins line; json: one object; prom: Prometheus text format.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the report to this file atomically (e.g. node_exporter's textfile directory) instead of stdout.")
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="PATH|-",
+              help="Write the report here instead of stdout (- is stdout): a regular file is replaced atomically "
+                   "(temp file + rename, e.g. for node_exporter's textfile directory), a symlink's target likewise; "
+                   "a device or FIFO is written to directly.")
 @deadline_option
 @click.pass_obj
-def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> None:
+def check(app: App, fmt: str, output: str | None, deadline: float | None) -> None:
     """One refresh, judged for cron and monitoring systems (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
 
     CRITICAL: a runner execution that failed or timed out, a Vertex AI job or W&B run that
     failed since the previous check, with its root error; each failure is reported by one
-    check only. WARNING: a source failed or timed out, a running W&B run's heartbeat is too
-    old, a build is queued or pending (e.g. awaiting approval) too long. UNKNOWN:
-    configuration, credentials or state prevent a judgement.
+    check only (on the first check of a state directory, failures that ended before [check]
+    first_window_s are recorded as seen, not paged). WARNING: a source failed or timed out, a
+    running W&B run's heartbeat is too old, a build is queued or pending (e.g. awaiting
+    approval) too long. UNKNOWN: configuration, credentials or state prevent a judgement, or
+    the report could not be delivered.
 
     \b
     Examples:
-      */5 * * * * arrctl check || notify-team
+      */5 * * * * arrctl check > /tmp/arrctl.txt; [ $? -eq 2 ] && mail ... < /tmp/arrctl.txt
       arrctl check --format prom --output /var/lib/node_exporter/textfile/arrctl.prom
       arrctl check; curl -fsS "$PING_URL/$?"   # healthchecks-style ping with the exit code
     """
@@ -393,36 +401,64 @@ def check(app: App, fmt: str, output: Path | None, deadline: float | None) -> No
     from arrctl.config import ConfigError
     from arrctl.model import SOURCES
 
+    target = None if output in (None, "-") else Path(output)
+
+    def deliver(verdict: Any) -> None:
+        deliver_check(verdict, fmt, target, receiver)
+
     with signals_handled() as receiver:
         try:
-            with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-                results = refresher.refresh(list(SOURCES))
-                store = refresher.store
-                keys = health.failure_keys(results)
-                # SPEC: a failure is reported by one check only, whatever its format
-                consumer = CHECK_CONSUMER
-                try:
-                    new = store.unreported(keys, consumer)
-                except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
-                    app.warn(f"could not read reported failures: {exc}")
-                    new, store.persistent = set(keys), False
-                limits = health.Thresholds(refresher.config.wandb_heartbeat_warn_s,
-                                           refresher.config.builds_queued_warn_s)
-                verdict = health.judge(results, new, time.time(), limits, persistent=store.persistent)
-                deliver_check(verdict, fmt, output)
-                if store.persistent:  # only once the report is out: a lost write loses no page
-                    try:
-                        store.claim_unreported(keys, consumer)
-                    except Exception as exc:  # noqa: BLE001
-                        app.warn(f"could not record reported failures: {exc}")
-        except ConfigError as exc:
-            verdict = health.unknown(str(exc))
-            deliver_check(verdict, fmt, output)
+            if target is None and sys.stdout is None:  # `>&-`: judge nothing, claim nothing
+                raise DeliveryFailed("cannot write to stdout: it is closed")
+            try:
+                with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+                    results = refresher.refresh(list(SOURCES))
+                    verdict = report_check(refresher.store, results, refresher.config, deliver, warn=app.warn)
+            except ConfigError as exc:
+                verdict = health.unknown(str(exc))
+                deliver(verdict)
+        except DeliveryFailed as exc:
+            fail(str(exc), 3)
     sys.exit(verdict.code)
 
 
-def deliver_check(verdict: Any, fmt: str, output: Path | None) -> None:
-    """Write the check's report to stdout or `--output`; a failed write is UNKNOWN (exit 3)."""
+class DeliveryFailed(Exception):
+    """The check's report could not be written: UNKNOWN (exit 3), and nothing counts as reported."""
+
+
+def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any, *,
+                 warn: Any = lambda m: None, now: float | None = None) -> Any:
+    """Claim the new failures under the store's write lock, judge, deliver; give the claim back if the
+    report does not go out (SPEC: a failure is reported by one check only, and a lost report loses no page)."""
+    from arrctl import health
+
+    claim = None
+    if store.persistent:
+        try:
+            claim = store.claim(health.failure_ends(results), CHECK_CONSUMER,
+                                first_window_s=config.check_first_window_s,
+                                complete=[s for s, r in results.items() if r.state == "ok"])
+        except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
+            warn(f"could not record reported failures: {exc}")
+    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s)
+    new = claim.new if claim is not None else set(health.failure_keys(results))
+    verdict = health.judge(results, new, time.time() if now is None else now, limits,
+                           persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
+                           first_window_s=config.check_first_window_s)
+    try:
+        deliver(verdict)
+    except BaseException:  # undelivered (a full disk, a closed pipe, Ctrl-C): the next check reports them
+        if claim is not None:
+            try:
+                store.release(claim, CHECK_CONSUMER)
+            except Exception as exc:  # noqa: BLE001
+                warn(f"could not give back the failures this check did not report: {exc}")
+        raise
+    return verdict
+
+
+def deliver_check(verdict: Any, fmt: str, output: Path | None, receiver: Any = None) -> None:
+    """Write the check's report to stdout or `--output`; DeliveryFailed when it cannot be written."""
     from arrctl import health
 
     if fmt == "nagios":
@@ -434,28 +470,125 @@ def deliver_check(verdict: Any, fmt: str, output: Path | None) -> None:
     else:
         text = health.prometheus(verdict, time.time())
     if output is not None:
-        write_atomically(output, text)
+        write_report(output, text.encode(), receiver)
         return
     try:
         Output().bytes(text.encode())
     except StdoutFailed as exc:
-        fail(str(exc), 3)
+        raise DeliveryFailed(str(exc)) from None
+    except StdoutClosed:
+        _stdout_to_devnull()  # the interpreter's last flush of stdout must not complain
+        raise DeliveryFailed("cannot write to stdout: its reader is gone") from None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
+REPORT_WAIT_S = 30.0  # how long a FIFO (or a blocked device) may keep the report waiting for a reader
+
+
+def write_report(path: Path, data: bytes, receiver: Any = None, wait_s: float = REPORT_WAIT_S) -> None:
+    """Write the report to `path` the way its kind of file needs (DeliveryFailed when it cannot).
+
+    A regular file, or a path that does not exist: a temporary file in the same directory, then a
+    rename, so readers never see half a report (and no temporary file stays behind on failure). A
+    symlink is followed: its target is what gets replaced. A device, a FIFO or another special file
+    is opened and written to, never replaced: `--output /dev/null` must stay a device.
+    """
+    import stat
+
+    from arrctl.sanitize import mask_known_bytes
+
+    data = mask_known_bytes(data)  # the user's own key never reaches a report
+    target = Path(os.path.realpath(path))
+    try:
+        try:
+            found = os.stat(target)
+        except FileNotFoundError:
+            found = None
+        if found is None or stat.S_ISREG(found.st_mode):
+            _replace_atomically(target, data, stat.S_IMODE(found.st_mode) if found else 0o644)
+        elif stat.S_ISDIR(found.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        else:
+            _write_special(target, data, receiver, wait_s)
+    except OSError as exc:
+        raise DeliveryFailed(f"{path}: cannot write report: {exc.strerror or exc}") from None
+
+
+def _replace_atomically(target: Path, data: bytes, mode: int) -> None:
+    """Temporary file beside `target`, synced, then renamed over it; removed again if anything fails."""
     import tempfile
 
-    from arrctl.sanitize import mask_known
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_special(target: Path, data: bytes, receiver: Any, wait_s: float) -> None:
+    """Open a device or FIFO for writing and write all of `data`, waiting at most `wait_s` for a
+    reader (a FIFO nobody opens) and waking at once on SIGINT/SIGTERM."""
+    import select
+
+    give_up = time.monotonic() + wait_s
+    signal_fds = [receiver.fd] if receiver is not None else []
+
+    def wait(write_fd: int | None) -> None:
+        left = give_up - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(errno.ETIMEDOUT, f"no reader took it within {wait_s:g}s")
+        if write_fd is None:  # no reader yet: nothing to wait on but time, so poll
+            select.select(signal_fds, [], [], min(left, 0.05))
+        else:
+            select.select(signal_fds, [write_fd], [], left)
+        if receiver is not None:
+            receiver.drain()
+            receiver.check()
+
+    while True:
+        try:  # O_NONBLOCK: a FIFO without a reader is ENXIO now instead of a wait nobody can stop
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or not _is_fifo(target):
+                raise
+            wait(None)
+    try:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                wait(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_fifo(path: Path) -> bool:
+    import stat
 
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(mask_known(text))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        fail(f"{path}: cannot write report: {exc.strerror or exc}", 3)
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _stdout_to_devnull() -> None:
+    """Point fd 1 at /dev/null: stdout's reader is gone and nothing may be written there any more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 @cli.command()

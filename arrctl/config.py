@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 from arrctl.model import SOURCES
 
 DEFAULT_DEADLINE_S = 30.0
+DEMO_FIRST_WINDOW_S = 12 * 3600.0
 MAX_SECONDS = 86400  # every duration is bounded: no wait in arrctl may be endless (inf, nan, 1e9)
 # a source's deadline, in [deadlines] as with --deadline: the same bounds in both places
 MIN_DEADLINE_S, MAX_DEADLINE_S = 0.1, 3600.0
@@ -60,29 +61,41 @@ class Config:
     """Seconds of silence after which `watch` prints a heartbeat (`[watch] heartbeat`)."""
     retention_days: float = 30.0
     """Terminal facts older than this are pruned from the state store (`[state] retention_days`)."""
+    check_first_window_s: float = 3600.0
+    """On the first check of a state directory, failures that ended longer ago than this are recorded
+    as seen, not paged (`[check] first_window_s`)."""
     path: str | None = None
     """The file this came from (for messages), or None."""
-
 
     def job_region(self) -> str:
         """Where the runner job is deployed: `[runner] region`, else the first of `regions`."""
         return self.runner_region or self.regions[0]
 
 
+def _xdg_base(env: Mapping[str, str], variable: str, fallback: str) -> Path:
+    """$variable when it is an absolute path, else ~/fallback.
+
+    XDG Base Directory spec: "If an implementation encounters a relative path in any of these
+    variables it should consider the path invalid and ignore it."
+    """
+    value = env.get(variable) or ""
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return Path(env.get("HOME", "~")).expanduser() / fallback
+
+
 def default_config_path(env: Mapping[str, str]) -> Path:
     """$ARRCTL_CONFIG, else $XDG_CONFIG_HOME/arrctl/config.toml, else ~/.config/arrctl/config.toml."""
     if env.get("ARRCTL_CONFIG"):
         return Path(env["ARRCTL_CONFIG"])
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    return Path(base) / "arrctl" / "config.toml"
+    return _xdg_base(env, "XDG_CONFIG_HOME", ".config") / "arrctl" / "config.toml"
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
-    """$ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl, else ~/.local/state/arrctl."""
+    """$ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl (if absolute), else ~/.local/state/arrctl."""
     if env.get("ARRCTL_STATE_DIR"):
         return Path(env["ARRCTL_STATE_DIR"])
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "state")
-    return Path(base) / "arrctl"
+    return _xdg_base(env, "XDG_STATE_HOME", ".local/state") / "arrctl"
 
 
 def _str(v: Any) -> str:
@@ -115,6 +128,12 @@ def _days(v: Any) -> float:
     return float(v)
 
 
+def _window(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 365 * 86400:
+        raise TypeError("a number of seconds from 0 to 31536000 (a year)")
+    return float(v)
+
+
 def _regions(v: Any) -> list[str]:
     if not isinstance(v, list) or not v or not all(isinstance(r, str) and r.strip() for r in v):
         raise TypeError('a non-empty list of region names, e.g. ["us-central1", "europe-west2"]')
@@ -138,8 +157,9 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("watch", "interval"): ("watch_interval", _pos_float),
     ("watch", "heartbeat"): ("watch_heartbeat", _pos_float),
     ("state", "retention_days"): ("retention_days", _days),
+    ("check", "first_window_s"): ("check_first_window_s", _window),
 }
-_TABLES = {"runner", "builds", "vertex", "wandb", "deadlines", "watch", "state"}
+_TABLES = {"runner", "builds", "vertex", "wandb", "deadlines", "watch", "state", "check"}
 
 
 def parse_config(data: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -251,6 +271,9 @@ def demo_config(env: Mapping[str, str]) -> Config:
         wandb_entity=sandbox.DEMO_WANDB_ENTITY,
         wandb_project=sandbox.DEMO_WANDB_PROJECT,
         wandb_api_key=sandbox.DEMO_WANDB_API_KEY,
+        # the scenario's failures ended 3 h to 36 h ago: a 12 h window lets the demo's first check
+        # page the recent ones and record the older ones as seen, so both behaviours show
+        check_first_window_s=DEMO_FIRST_WINDOW_S,
         path="(demo)",
     )
 

@@ -35,6 +35,8 @@ class Verdict:
     problems: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, SourceResult] = field(default_factory=dict)
     new_failures: int = 0
+    skipped_failures: int = 0
+    """Failures a first check recorded as seen without reporting them (they ended before the window)."""
 
     @property
     def state(self) -> str:
@@ -59,13 +61,29 @@ def is_failure(source: str, row: Row) -> bool:
     return row["status"] == "FAILED" or (source == "runner" and row["status"] == "TIMEOUT")
 
 
+def failure_ends(results: dict[str, SourceResult]) -> dict[tuple[str, str], float | None]:
+    """The failures of `failure_keys` with when each ended (epoch seconds; its creation if the end is
+    not known; None if neither is), for the first check's window."""
+    rows = {(s, row["id"]): row for s, r in results.items() for row in r.rows}
+    return {key: epoch(rows[key]["finished"]) or epoch(rows[key]["created"]) for key in failure_keys(results)}
+
+
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
-          limits: Thresholds, *, persistent: bool = True) -> Verdict:
-    """Apply the rules: new failures are CRITICAL; sources down, silent runs, long queues WARNING."""
+          limits: Thresholds, *, persistent: bool = True, skipped: int = 0,
+          first_window_s: float = 3600.0) -> Verdict:
+    """Apply the rules: new failures are CRITICAL; sources down, silent runs, long queues WARNING.
+
+    `skipped` failures were recorded as seen by a first check (ended over `first_window_s` ago).
+    Without a persistent store nothing is reported as new: it cannot be told from what was.
+    """
     problems: list[dict[str, Any]] = []
+    in_view = 0
     for source, result in results.items():
         for row in result.rows:
             if (source, row["id"]) in new_failures and is_failure(source, row):
+                in_view += 1
+                if not persistent:
+                    continue
                 problems.append(_problem(CRITICAL, "new_failure", source, row,
                                          row["message"] or f"{row['raw_status'] or 'failed'} (no error text)"))
     for source, result in results.items():
@@ -95,6 +113,8 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     elif not persistent:
         code = UNKNOWN
         summary = "state directory unusable: cannot tell new failures from ones already reported"
+        if in_view:
+            summary += f" ({in_view} failure{'s' if in_view > 1 else ''} in view)"
     elif no_credentials and not criticals:
         code = UNKNOWN
         summary = "configuration or credentials prevent a judgement: " + "; ".join(p["message"] for p in no_credentials)
@@ -104,11 +124,20 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
             f"{p['source']} {p['id']}: {p['message']}" for p in criticals)
     elif warnings:
         code = WARNING
-        summary = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " + "; ".join(p["message"] for p in warnings)
+        summary = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " + "; ".join(
+            _about(p) for p in warnings)
     else:
         code = OK
         summary = f"{len(results)} sources answered, {running} running, no new failures"
-    return Verdict(code, summary, problems, results, len(criticals))
+    if skipped:
+        summary += (f"; first check: {skipped} failure{'s' if skipped > 1 else ''} that ended over "
+                    f"{_ago(first_window_s)} ago recorded as seen, not paged")
+    return Verdict(code, summary, problems, results, len(criticals), skipped)
+
+
+def _about(problem: dict[str, Any]) -> str:
+    """A problem's message with the item it is about (a source's own problem names the source already)."""
+    return f"{problem['source']} {problem['id']}: {problem['message']}" if problem.get("id") else problem["message"]
 
 
 def unknown(message: str) -> Verdict:
@@ -146,8 +175,9 @@ def nagios(verdict: Verdict) -> str:
     results = verdict.sources
     running = sum(1 for r in results.values() for row in r.rows if row["status"] == "RUNNING")
     ok = sum(1 for r in results.values() if r.state == "ok")
-    perf = [f"'new_failures'={verdict.new_failures};;1;0", f"'running'={running};;;0",
-            f"'sources_ok'={ok};;;0;{len(results)}"]
+    # plugin range rules: a threshold N alerts outside 0..N, so crit 0 alerts on one new failure
+    perf = [f"'new_failures'={verdict.new_failures};;0;0", f"'running'={running};;;0",
+            f"'sources_ok'={ok};;;0;{len(results)}", f"'skipped_failures'={verdict.skipped_failures};;;0"]
     perf += [f"'{s}_time'={_number(round(r.took_s, 3))}s;;;0" for s, r in results.items()]
     head = f"ARRCTL {verdict.state} - {_flat(verdict.summary)}"
     tail = " | " + " ".join(perf)
@@ -207,6 +237,8 @@ def prometheus(verdict: Verdict, now: float) -> str:
                 counts.append(({"source": s, "status": status}, n))
     metric("arrctl_rows", "Rows per source and normalised status.", counts)
     metric("arrctl_new_failures", "Failures first reported by this check.", [({}, verdict.new_failures)])
+    metric("arrctl_skipped_failures", "Failures a first check recorded as seen without reporting them "
+           "(they ended before [check] first_window_s).", [({}, verdict.skipped_failures)])
     metric("arrctl_problems", "Problems found by this check, by severity.",
            [({"severity": sev}, sum(1 for p in verdict.problems if p["severity"] == sev))
             for sev in ("CRITICAL", "WARNING", "UNKNOWN")])

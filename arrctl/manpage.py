@@ -35,7 +35,8 @@ EXIT_STATUS = [
     ("check (Monitoring Plugins convention)", [
         ("0", "OK."), ("1", "WARNING: a source failed or timed out, a stale W&B heartbeat, a build queued or pending too long."),
         ("2", "CRITICAL: a failure first seen since the previous check."),
-        ("3", "UNKNOWN: configuration, credentials or state make a judgement impossible."),
+        ("3", "UNKNOWN: configuration, credentials or state make a judgement impossible, or the report "
+              "could not be delivered (nothing counts as reported then)."),
     ]),
 ]
 
@@ -45,7 +46,8 @@ FILES = [
      "--config file is an error."),
     ("~/.local/state/arrctl/state.sqlite3", "The state store (SQLite, mode 0600, in a 0700 directory): what each "
      "FAILED/FINISHED item was found to say (its logs are read once), the last good rows of each source (shown, "
-     "with their age, when a source fails), what check has reported. Directory: --state-dir, else "
+     "with their age, when a source fails), what check has reported, each kept apart per project, runner job, "
+     "W&B entity/project and endpoint. Directory: --state-dir, else "
      "$ARRCTL_STATE_DIR, else $XDG_STATE_HOME/arrctl. Safe with several arrctl processes at once; a damaged file "
      "is renamed state.sqlite3.corrupt-TIME and rebuilt. --demo keeps its own in demo/ inside it."),
     ("man/arrctl.1", "This page, in the source tree: read it with man ./man/arrctl.1 (a wheel install puts it "
@@ -87,7 +89,8 @@ CHECK_FORMATS = [
      "source."),
     ("prom", "Prometheus text exposition format, for node_exporter's textfile collector (write it with --output, "
      "atomically; no timestamps on samples): arrctl_source_up, arrctl_source_duration_seconds, "
-     "arrctl_source_stale_seconds, arrctl_rows, arrctl_new_failures, arrctl_problems, arrctl_check_state, "
+     "arrctl_source_stale_seconds, arrctl_rows, arrctl_new_failures, arrctl_skipped_failures, arrctl_problems, "
+     "arrctl_check_state, "
      "arrctl_check_timestamp_seconds."),
 ]
 

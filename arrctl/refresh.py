@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import orjson
+
 from arrctl.config import Config, require_project
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
@@ -24,6 +26,30 @@ class Endpoints:
 
     gcp: str | None = None
     wandb: str | None = None
+    memory: str | None = None
+    """What memory is keyed by instead of the two addresses (the demo's sandbox takes a new port each run)."""
+
+
+def _address(url: str | None) -> str:
+    """An endpoint as memory knows it: the real service, or the URL without case or trailing slash."""
+    if not url or not url.strip():
+        return "default"
+    return url.strip().rstrip("/").lower()
+
+
+def memory_scope(config: Config, endpoints: Endpoints) -> str:
+    """What the memory of a refresh belongs to: project, runner job, W&B entity/project, endpoints.
+
+    Rows, facts and reports remembered under another scope are never shown (another project, another
+    job, the sandbox behind ARRCTL_GCP_ENDPOINT...). Readable on purpose: it is a key in the store.
+    """
+    parts = {
+        "project": config.project, "job": config.runner_job,
+        "wandb": f"{config.wandb_entity or ''}/{config.wandb_project or ''}",
+        "gcp_endpoint": endpoints.memory or _address(endpoints.gcp),
+        "wandb_endpoint": endpoints.memory or _address(endpoints.wandb),
+    }
+    return orjson.dumps(parts, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str, Fact]]) -> list[Fact]:
@@ -116,11 +142,11 @@ def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: 
                 and r["id"] not in fresh]
         if not rows:
             return result
-        result.rows = result.rows + rows
-    else:
-        result.rows = list(rows)
-    result.from_memory = {r["id"] for r in rows}
     result.stale_s = max(0.0, now - saved_at)
+    # each remembered row says how old it is, so a script can tell them from the fresh ones
+    rows = [{**r, "extra": {**r["extra"], "stale_s": round(result.stale_s, 1)}} for r in rows]  # type: ignore[misc]
+    result.rows = result.rows + rows if result.rows else rows
+    result.from_memory = {r["id"] for r in rows}
     return result
 
 

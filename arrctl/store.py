@@ -7,56 +7,94 @@ and rebuilt; an unwritable directory means running without persistence. Never fa
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import orjson
 
-from arrctl.model import Row
+from arrctl.model import ROW_KEYS, Row
 
-SCHEMA_VERSION = 2  # 2: `reported` has a consumer column (the CLI uses one: "check") and a last_seen
+SCHEMA_VERSION = 3  # 2: `reported` has a consumer column; 3: memory is keyed by a scope (what it came from)
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_S = 15.0
 # sqlite's own busy wait sleeps in C and never returns to Python, so a signal would wait for it;
 # the write lock is asked for in tries this short, with a look for a recorded signal between them
 LOCK_TRY_MS = 100
+LEGACY_SCOPE = "(before scopes)"  # reports of an older arrctl: which scope they were of is not known
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminal (
-    source TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, verdict TEXT,
+    scope TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, verdict TEXT,
     message TEXT, rule TEXT, jobs INTEGER, line INTEGER,
     first_seen REAL NOT NULL, finished TEXT,
-    PRIMARY KEY (source, id)
+    PRIMARY KEY (scope, source, id)
 );
 CREATE TABLE IF NOT EXISTS last_good (
-    source TEXT PRIMARY KEY, saved_at REAL NOT NULL, rows BLOB NOT NULL
+    scope TEXT NOT NULL, source TEXT NOT NULL, saved_at REAL NOT NULL, rows BLOB NOT NULL,
+    PRIMARY KEY (scope, source)
 );
 CREATE TABLE IF NOT EXISTS log_reads (
     source TEXT NOT NULL, id TEXT NOT NULL, attempts INTEGER NOT NULL, next_at REAL NOT NULL,
     reason TEXT, PRIMARY KEY (source, id)
 );
 CREATE TABLE IF NOT EXISTS reported (
-    consumer TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
+    consumer TEXT NOT NULL, scope TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
     first_reported REAL NOT NULL, last_seen REAL NOT NULL,
-    PRIMARY KEY (consumer, source, id)
+    PRIMARY KEY (consumer, scope, source, id)
+);
+CREATE TABLE IF NOT EXISTS baseline (
+    consumer TEXT NOT NULL, scope TEXT NOT NULL, source TEXT NOT NULL,
+    taken_at REAL NOT NULL, last_seen REAL NOT NULL,
+    PRIMARY KEY (consumer, scope, source)
 );
 """
 
+# What the reports of an older schema become (their scope is unknown: every scope consults them, so an
+# upgrade pages nothing twice). Their terminal facts and last good rows are dropped: rows of unknown
+# origin are never shown, and a fact costs one log read to learn again.
+_MIGRATE_REPORTS = {
+    1: "SELECT 'check', ?, source, id, reported_at, reported_at FROM reported_old",
+    2: "SELECT consumer, ?, source, id, first_reported, last_seen FROM reported_old",
+}
+
 Fact = dict[str, Any]
+Key = tuple[str, str]  # (source, id)
+
+
+@dataclass
+class Claim:
+    """What one check took under the write lock: to page now, to record silently, to give back."""
+
+    new: set[Key] = field(default_factory=set)
+    """Failures this check must report."""
+    baseline: set[Key] = field(default_factory=set)
+    """Failures recorded as seen without a page (first check of a source, ended before the window)."""
+    inserted: list[Key] = field(default_factory=list)
+    """Reported rows this claim wrote (released if the report cannot be delivered)."""
+    marked: list[str] = field(default_factory=list)
+    """Sources whose first check this was (released with the rest)."""
 
 
 class Store:
-    """One open state database (or an in-memory stand-in when the directory is unusable)."""
+    """One open state database (or an in-memory stand-in when the directory is unusable).
+
+    Everything in it belongs to `scope` (project, job, W&B project, endpoints: see
+    `refresh.memory_scope`); memory of another scope is never read.
+    """
 
     def __init__(self, directory: Path | None, warn: Callable[[str], None] = lambda m: None,
-                 clock: Callable[[], float] = time.time, interrupted: Callable[[], None] | None = None) -> None:
+                 clock: Callable[[], float] = time.time, scope: str = "",
+                 interrupted: Callable[[], None] | None = None) -> None:
         self.directory = directory
         self.warn = warn
         self.clock = clock
+        self.scope = scope
         # raises when the command must stop (SignalReceiver.check); called while waiting for a lock
         self.interrupted = interrupted or (lambda: None)
         self.persistent = False
@@ -77,6 +115,8 @@ class Store:
             if not path.parent.exists():  # a directory the user made keeps the mode they chose
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.chmod(path.parent, 0o700)
+            if not path.parent.is_dir():  # e.g. a file named `demo` in the state directory
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
             if not os.access(path.parent, os.W_OK | os.X_OK):
                 raise PermissionError(f"{path.parent} is not writable")
         except OSError as exc:
@@ -114,19 +154,23 @@ class Store:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise sqlite3.DatabaseError(f"schema version {version} is newer than this arrctl ({SCHEMA_VERSION})")
-                with _immediate(db):
-                    if version == 1:  # v1 kept one `reported` list: it becomes the plain `check`'s
-                        db.execute("ALTER TABLE reported RENAME TO reported_v1")
+                with _immediate(db):  # read the version under the lock: two processes may upgrade at once
+                    version = db.execute("PRAGMA user_version").fetchone()[0]
+                    if version > SCHEMA_VERSION:
+                        raise sqlite3.DatabaseError(
+                            f"schema version {version} is newer than this arrctl ({SCHEMA_VERSION})")
+                    if version in _MIGRATE_REPORTS:
+                        db.execute("ALTER TABLE reported RENAME TO reported_old")
+                        db.execute("DROP TABLE IF EXISTS terminal")
+                        db.execute("DROP TABLE IF EXISTS last_good")
                     for statement in _statements(_SCHEMA):
                         db.execute(statement)
-                    if version == 1:
-                        db.execute("INSERT OR IGNORE INTO reported (consumer, source, id, first_reported, last_seen)"
-                                   " SELECT 'check', source, id, reported_at, reported_at FROM reported_v1")
-                        db.execute("DROP TABLE reported_v1")
-                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    if version in _MIGRATE_REPORTS:
+                        db.execute("INSERT OR IGNORE INTO reported (consumer, scope, source, id, first_reported,"
+                                   " last_seen) " + _MIGRATE_REPORTS[version], (LEGACY_SCOPE,))
+                        db.execute("DROP TABLE reported_old")
+                    if version != SCHEMA_VERSION:
+                        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.execute("PRAGMA quick_check").fetchone()
             except BaseException:
                 db.close()
@@ -160,8 +204,8 @@ class Store:
     def facts(self, source: str, ids: Iterable[str] | None = None) -> dict[str, Fact]:
         """Stored terminal facts of a source (all of them, or those of `ids`)."""
         cursor = self.db.execute(
-            "SELECT id, status, verdict, message, rule, jobs, line, first_seen, finished FROM terminal WHERE source=?",
-            (source,),
+            "SELECT id, status, verdict, message, rule, jobs, line, first_seen, finished FROM terminal"
+            " WHERE scope=? AND source=?", (self.scope, source),
         )
         wanted = set(ids) if ids is not None else None
         out: dict[str, Fact] = {}
@@ -178,26 +222,31 @@ class Store:
         with _immediate(self.db):
             for fact in facts:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO terminal (source, id, status, verdict, message, rule, jobs, line, first_seen, finished)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (fact["source"], fact["id"], fact["status"], fact.get("verdict"), fact.get("message"),
-                     fact.get("rule"), fact.get("jobs"), fact.get("line"), now, fact.get("finished")),
+                    "INSERT OR IGNORE INTO terminal (scope, source, id, status, verdict, message, rule, jobs, line,"
+                    " first_seen, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (self.scope, fact["source"], fact["id"], fact["status"], fact.get("verdict"),
+                     fact.get("message"), fact.get("rule"), fact.get("jobs"), fact.get("line"), now,
+                     fact.get("finished")),
                 )
             for source, rows in good_rows.items():
                 self.db.execute(
-                    "INSERT OR REPLACE INTO last_good (source, saved_at, rows) VALUES (?,?,?)",
-                    (source, now, orjson.dumps(rows)),
+                    "INSERT OR REPLACE INTO last_good (scope, source, saved_at, rows) VALUES (?,?,?,?)",
+                    (self.scope, source, now, orjson.dumps(rows)),
                 )
 
     def last_good(self, source: str) -> tuple[list[Row], float] | None:
         """The rows of the last refresh in which the source answered, and when that was."""
-        found = self.db.execute("SELECT rows, saved_at FROM last_good WHERE source=?", (source,)).fetchone()
+        found = self.db.execute("SELECT rows, saved_at FROM last_good WHERE scope=? AND source=?",
+                                (self.scope, source)).fetchone()
         if found is None:
             return None
         try:
-            return orjson.loads(found[0]), float(found[1])
+            stored = orjson.loads(found[0])
         except orjson.JSONDecodeError:
             return None
+        if not isinstance(stored, list) or not all(isinstance(r, dict) and "id" in r for r in stored):
+            return None
+        return [_every_key(r) for r in stored], float(found[1])
 
     # -- Cloud Logging reads cut short: retried with backoff, by every process alike -------
 
@@ -243,35 +292,72 @@ class Store:
 
     # -- what check has reported ---------------------------------------------------------
 
-    def unreported(self, keys: Iterable[tuple[str, str]], consumer: str = "check") -> set[tuple[str, str]]:
+    def _told(self, consumer: str) -> set[Key]:
+        """What `consumer` was told of in this scope (or, before scopes existed, in any)."""
+        return {(s, i) for s, i in self.db.execute(
+            "SELECT source, id FROM reported WHERE consumer=? AND scope IN (?, ?)",
+            (consumer, self.scope, LEGACY_SCOPE))}
+
+    def unreported(self, keys: Iterable[Key], consumer: str = "check") -> set[Key]:
         """The (source, id) pairs `consumer` has not been told of yet (read only)."""
-        told = {(s, i) for s, i in self.db.execute(
-            "SELECT source, id FROM reported WHERE consumer=?", (consumer,))}
+        told = self._told(consumer)
         return {key for key in keys if key not in told}
 
-    def claim_unreported(self, keys: Iterable[tuple[str, str]], consumer: str = "check") -> set[tuple[str, str]]:
-        """Mark (source, id) pairs reported to `consumer`; return those it had not been told of (atomic).
+    def claim(self, failures: Mapping[Key, float | None], consumer: str = "check", *,
+              first_window_s: float | None = None, complete: Iterable[str] = ()) -> Claim:
+        """Mark failures (key -> when it ended, epoch or None) reported to `consumer`, under the write lock.
 
-        Each consumer (a check format and output) pages on its own, so a Prometheus textfile check
-        every minute does not swallow the failures a mailing Nagios check must send.
+        Two checks at once never claim the same failure: the read and the write are one transaction.
+        With `first_window_s`, a source that has no baseline yet (the first check of this scope, or
+        the first after the store was rebuilt) records failures that ended longer ago than the window
+        as seen without paging them; the baseline is taken once the source answered in full (`complete`).
         """
         now = self.clock()
-        fresh: set[tuple[str, str]] = set()
+        claim = Claim()
         with _immediate(self.db):
-            for source, id_ in keys:
-                cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO reported (consumer, source, id, first_reported, last_seen)"
-                    " VALUES (?,?,?,?,?)", (consumer, source, id_, now, now))
-                if cursor.rowcount:
-                    fresh.add((source, id_))
-                else:  # still in view: keep it from being pruned and paged again
-                    self.db.execute("UPDATE reported SET last_seen=? WHERE consumer=? AND source=? AND id=?",
-                                    (now, consumer, source, id_))
-        return fresh
+            told = self._told(consumer)
+            based = {s for (s,) in self.db.execute(
+                "SELECT source FROM baseline WHERE consumer=? AND scope=?", (consumer, self.scope))}
+            for key, ended in failures.items():
+                source, id_ = key
+                if key in told:  # still in view: keep it from being pruned and paged again
+                    self.db.execute("UPDATE reported SET last_seen=? WHERE consumer=? AND scope=? AND source=?"
+                                    " AND id=?", (now, consumer, self.scope, source, id_))
+                    continue
+                self.db.execute("INSERT INTO reported (consumer, scope, source, id, first_reported, last_seen)"
+                                " VALUES (?,?,?,?,?,?)", (consumer, self.scope, source, id_, now, now))
+                claim.inserted.append(key)
+                old = ended is not None and first_window_s is not None and now - ended > first_window_s
+                (claim.baseline if old and source not in based else claim.new).add(key)
+            if first_window_s is not None:
+                for source in sorted(set(complete) - based):
+                    self.db.execute("INSERT INTO baseline (consumer, scope, source, taken_at, last_seen)"
+                                    " VALUES (?,?,?,?,?)", (consumer, self.scope, source, now, now))
+                    claim.marked.append(source)
+                self.db.execute("UPDATE baseline SET last_seen=? WHERE consumer=? AND scope=?",
+                                (now, consumer, self.scope))
+        return claim
+
+    def release(self, claim: Claim, consumer: str = "check") -> None:
+        """Give a claim back (its report was not delivered): the next check reports those failures."""
+        with _immediate(self.db):
+            for source, id_ in claim.inserted:
+                self.db.execute("DELETE FROM reported WHERE consumer=? AND scope=? AND source=? AND id=?",
+                                (consumer, self.scope, source, id_))
+            for source in claim.marked:
+                self.db.execute("DELETE FROM baseline WHERE consumer=? AND scope=? AND source=?",
+                                (consumer, self.scope, source))
+
+    def claim_unreported(self, keys: Iterable[Key], consumer: str = "check") -> set[Key]:
+        """Mark (source, id) pairs reported to `consumer`; return those it had not been told of (atomic).
+
+        Each consumer pages on its own (the CLI uses one, "check": every format shares it).
+        """
+        return self.claim(dict.fromkeys(keys), consumer).new
 
     def has_reports(self) -> bool:
-        """Whether any check has run against this store."""
-        return self.db.execute("SELECT 1 FROM reported LIMIT 1").fetchone() is not None
+        """Whether any check has run against this store (in this scope)."""
+        return self.db.execute("SELECT 1 FROM reported WHERE scope=? LIMIT 1", (self.scope,)).fetchone() is not None
 
     def prune(self, retention_days: float) -> int:
         """Forget terminal facts and reports older than the retention; return how many went."""
@@ -280,6 +366,8 @@ class Store:
             gone = self.db.execute("DELETE FROM terminal WHERE first_seen < ?", (cutoff,)).rowcount
             gone += self.db.execute("DELETE FROM reported WHERE last_seen < ?", (cutoff,)).rowcount
             gone += self.db.execute("DELETE FROM log_reads WHERE next_at < ?", (cutoff,)).rowcount
+            # a scope unused for the retention starts again with a first check
+            self.db.execute("DELETE FROM baseline WHERE last_seen < ?", (cutoff,))
         return int(gone)
 
 
@@ -312,6 +400,16 @@ def _begin_immediate(db: sqlite3.Connection) -> None:
             db.interrupted()
     finally:
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+
+
+def _every_key(stored: dict[str, Any]) -> Row:
+    """A remembered row with exactly the row keys of this version (one saved by an older arrctl lacks
+    `category` and `links`): absent values null, `links` and `extra` objects."""
+    row = {key: stored.get(key) for key in ROW_KEYS}
+    for key in ("links", "extra"):
+        if not isinstance(row[key], dict):
+            row[key] = {}
+    return row  # type: ignore[return-value]
 
 
 @contextmanager

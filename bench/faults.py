@@ -259,9 +259,17 @@ def judge(service: str, kind: Kind, code: int, records: list[dict[str, Any]], st
             continue
         if not isinstance(record["stale_s"], (int, float)) or record["stale_s"] < 0:
             problems.append(f"{source}: stale_s={record['stale_s']!r}, expected the age of the last good rows")
-        if rows[source] != baseline.rows[source]:
+        if [_without_age(r) for r in rows[source]] != baseline.rows[source]:
             problems.append(f"{source}: the stale rows are not the last good rows")
+        if any(r["extra"].get("stale_s") != record["stale_s"] for r in rows[source]):
+            problems.append(f"{source}: a row from memory without its age (extra.stale_s)")
     return CaseResult(service, kind, code, wall, sources, problems)
+
+
+def _without_age(row: dict[str, Any]) -> dict[str, Any]:
+    """A row shown from memory as it was remembered (without the extra.stale_s it is shown with)."""
+    extra = {k: v for k, v in row["extra"].items() if k != "stale_s"}
+    return {**row, "extra": extra}
 
 
 def run_case(service: str, kind: Kind, baseline: Baseline, work: Path,

@@ -166,3 +166,25 @@ def test_the_users_own_wandb_key_is_masked_wherever_it_appears(tmp_path: Path):
         assert done.returncode == 0, done.stderr
         assert key not in done.stdout + done.stderr and "c0tok_9" not in done.stdout
         assert "could not log in as [REDACTED] (Bearer [REDACTED])" in done.stdout
+
+
+def test_an_empty_state_dir_is_a_usage_error_not_the_current_directory(tmp_path: Path):
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        got = invoke("--state-dir", "", "get", "builds", env={"GOOGLE_CLOUD_PROJECT": "p"})
+        checked = invoke("--state-dir", "", "check")
+    finally:
+        os.chdir(cwd)
+    assert got.exit_code == 2 and "--state-dir: expected a directory path, got an empty string" in got.output
+    assert checked.exit_code == 3 and checked.stdout.startswith("ARRCTL UNKNOWN - --state-dir: expected a directory")
+    assert list(tmp_path.iterdir()) == []  # no state.sqlite3 in the current directory
+
+
+def test_a_file_named_demo_in_the_state_directory_is_not_a_directory(tmp_path: Path):
+    (tmp_path / "demo").write_text("x")
+    done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "get", "builds"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stderr == (f"arrctl: warning: state directory {tmp_path / 'demo'} is unusable (Not a directory); "
+                           "running without persistence\n")

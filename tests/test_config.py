@@ -74,7 +74,7 @@ def test_missing_default_file_is_fine_but_missing_explicit_file_is_an_error(tmp_
     ("[watch]\ninterval = -1", "[watch] interval: expected a number of seconds greater than 0 and at most 86400, got -1"),
     ("[deadlines]\nrunner = inf", "[deadlines] runner: expected a number of seconds from 0.1 to 3600 (as --deadline), got inf"),
     ("[deadlines]\nvertex = 86400", "[deadlines] vertex: expected a number of seconds from 0.1 to 3600 (as --deadline), got 86400"),
-    ("[vertx]\nlimit = 3", "unknown table [vertx] (expected one of: builds, deadlines, runner, state, vertex, wandb, watch)"),
+    ("[vertx]\nlimit = 3", "unknown table [vertx] (expected one of: builds, check, deadlines, runner, state, vertex, wandb, watch)"),
     ("projct = 'x'", "projct: unknown key (expected project, regions, or a table such as [runner])"),
 ])
 def test_bad_values_name_file_key_and_expectation(tmp_path: Path, text: str, message: str):
@@ -136,3 +136,20 @@ def test_no_regions_key_is_said_once_on_stderr(tmp_path: Path):
     warning = (f"arrctl: warning: {path}: no `regions` key, so only us-central1 is watched "
                '(set e.g. regions = ["us-central1", "europe-west2"])')
     assert result.stderr.splitlines().count(warning) == 1, result.stderr
+
+
+def test_relative_xdg_directories_are_ignored():
+    # XDG Base Directory spec: a relative path in these variables is invalid and must be ignored
+    assert default_state_dir({"XDG_STATE_HOME": "state", "HOME": "/h"}) == Path("/h/.local/state/arrctl")
+    assert default_state_dir({"XDG_STATE_HOME": "", "HOME": "/h"}) == Path("/h/.local/state/arrctl")
+    assert default_config_path({"XDG_CONFIG_HOME": "./cfg", "HOME": "/h"}) == Path("/h/.config/arrctl/config.toml")
+
+
+def test_first_window_is_read_and_bounded(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text("[check]\nfirst_window_s = 7200\n")
+    assert load_config(path, {}, explicit=True).check_first_window_s == 7200.0
+    assert load_config(tmp_path / "none.toml", {}, explicit=False).check_first_window_s == 3600.0
+    path.write_text("[check]\nfirst_window_s = -1\n")
+    with pytest.raises(ConfigError, match=r"\[check\] first_window_s: expected a number of seconds from 0"):
+        load_config(path, {}, explicit=True)

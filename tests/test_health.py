@@ -151,3 +151,49 @@ def test_cloud_runs_words_shown_while_the_logs_are_unread_do_not_page():
     assert health.failure_keys(results(runner=[unread])) == []
     read = {**unread, "message": "KeyError: 'runQueueItemId'", "extra": {"condition": "Task exec-u-task0 failed"}}
     assert health.failure_keys(results(runner=[read])) == [("runner", "exec-u")]
+
+
+def test_new_failures_perfdata_alerts_on_one_by_the_plugin_range_rules():
+    verdict = health.judge(results(runner=[failed()]), {("runner", "exec-1")}, NOW, LIMITS)
+    perf = health.nagios(verdict).splitlines()[0].split(" | ")[1].split(" ")
+    # a threshold N means "alert outside 0..N": crit 0 alerts on 1 new failure, crit 1 would not
+    assert perf[0] == "'new_failures'=1;;0;0"
+
+
+def test_warning_summary_names_the_run_and_the_build():
+    stale = make_row("active", "run-1", "RUNNING", extra={"heartbeat_at": "2026-11-22T05:30:00Z"})
+    queued = make_row("builds", "b1", "QUEUED", created="2026-11-22T05:00:00Z")
+    res = results(active=[stale], builds=[queued])
+    res["vertex"] = SourceResult("vertex", state="timeout", error="no answer within 30s")
+    verdict = health.judge(res, set(), NOW, LIMITS)
+    assert verdict.summary == ("3 warnings: vertex timeout: no answer within 30s; active run-1: no heartbeat for 30m "
+                               "(limit 10m); builds b1: queued for 1h00m (limit 10m)")
+
+
+def test_unusable_state_reports_no_new_failures():
+    verdict = health.judge(results(runner=[failed()]), {("runner", "exec-1")}, NOW, LIMITS, persistent=False)
+    assert (verdict.state, verdict.new_failures) == ("UNKNOWN", 0)
+    assert not [p for p in verdict.problems if p["kind"] == "new_failure"]
+    assert verdict.summary.endswith("(1 failure in view)")
+    assert "'new_failures'=0;" in health.nagios(verdict)
+    assert "\narrctl_new_failures 0\n" in health.prometheus(verdict, NOW)
+
+
+def test_a_first_check_says_how_many_old_failures_it_did_not_page():
+    verdict = health.judge(results(runner=[failed()]), {("runner", "exec-1")}, NOW, LIMITS, skipped=6,
+                           first_window_s=3600)
+    assert verdict.summary.endswith("; first check: 6 failures that ended over 1h00m ago recorded as seen, not paged")
+    assert verdict.state == "CRITICAL" and verdict.skipped_failures == 6
+    assert "'skipped_failures'=6;;;0" in health.nagios(verdict)
+    assert "\narrctl_skipped_failures 6\n" in health.prometheus(verdict, NOW)
+    quiet = health.judge(results(), set(), NOW, LIMITS, skipped=1)
+    assert quiet.state == "OK" and "first check: 1 failure that ended" in quiet.summary
+
+
+def test_failure_ends_use_the_finish_else_the_creation():
+    res = results(runner=[make_row("runner", "e1", "FAILED", message="m", finished="2026-11-22T05:00:00Z",
+                                   created="2026-11-22T04:00:00Z")],
+                  completed=[make_row("completed", "r1", "FAILED", created="2026-11-22T03:00:00Z"),
+                             make_row("completed", "r2", "FAILED")])
+    assert health.failure_ends(res) == {("runner", "e1"): NOW - 3600, ("completed", "r1"): NOW - 3 * 3600,
+                                        ("completed", "r2"): None}

@@ -79,3 +79,37 @@ def test_build_locations_of_a_killed_worker_are_merged_as_two_tables():
              build("r-q", "active", 4), build("r-mid", "recent", 3)]
     merged = merge_parts(Config(project="p", builds_recent=2), "builds", parts)
     assert [r["id"] for r in merged] == ["r-q", "g-q", "r-new", "r-mid"]
+
+
+def test_rows_from_memory_carry_their_age_and_fresh_rows_do_not():
+    last = ([make_row("vertex", "old-a", "RUNNING", region="us-central1"),
+             make_row("vertex", "old-b", "FAILED", region="europe-west4")], 1000.0)
+    partial = SourceResult("vertex", state="error", rows=[make_row("vertex", "new-a", "RUNNING", region="us-central1")],
+                           missing=["europe-west4"])
+    rows = {r["id"]: r for r in with_stale(partial, last, now=1042.25).rows}
+    assert rows["old-b"]["extra"] == {"stale_s": 42.2} and "stale_s" not in rows["new-a"]["extra"]
+    assert last[0][1]["extra"] == {}  # memory itself is not changed
+    whole = with_stale(SourceResult("vertex", state="timeout"), last, now=1010.0)
+    assert [r["extra"]["stale_s"] for r in whole.rows] == [10.0, 10.0]
+
+
+def test_memory_scope_names_project_job_wandb_and_endpoints():
+    from arrctl.config import Config
+    from arrctl.refresh import Endpoints, memory_scope
+
+    base = Config(project="p", runner_job="j", wandb_entity="e", wandb_project="w")
+    scope = memory_scope(base, Endpoints())
+    others = [
+        memory_scope(Config(project="q", runner_job="j", wandb_entity="e", wandb_project="w"), Endpoints()),
+        memory_scope(Config(project="p", runner_job="k", wandb_entity="e", wandb_project="w"), Endpoints()),
+        memory_scope(Config(project="p", runner_job="j", wandb_entity="f", wandb_project="w"), Endpoints()),
+        memory_scope(Config(project="p", runner_job="j", wandb_entity="e", wandb_project="x"), Endpoints()),
+        memory_scope(base, Endpoints(gcp="http://127.0.0.1:8080")),
+        memory_scope(base, Endpoints(wandb="http://127.0.0.1:8080")),
+        memory_scope(base, Endpoints(gcp="http://127.0.0.1:8080", wandb="http://127.0.0.1:8080", memory="demo:default")),
+    ]
+    assert len({scope, *others}) == 8
+    assert memory_scope(base, Endpoints(gcp="http://127.0.0.1:8080/")) == others[4]  # one address, one memory
+    # the demo's sandbox listens on a new port each run: its memory is keyed by its label
+    assert memory_scope(base, Endpoints(gcp="http://127.0.0.1:1", wandb="http://127.0.0.1:1", memory="demo:default")) \
+        == others[6]

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import orjson
 import pytest
 
 from arrctl.model import make_row
@@ -204,3 +205,88 @@ def test_schema_v1_reports_carry_over_to_the_plain_check(state_dir: Path):
     old.close()
     store = Store(state_dir)
     assert store.unreported([("runner", "exec-1"), ("runner", "exec-2")], "check") == {("runner", "exec-2")}
+
+
+def test_memory_of_another_scope_is_never_read(state_dir: Path):
+    sandbox = Store(state_dir, scope="sandbox")
+    sandbox.save_refresh([FACT], {"runner": [make_row("runner", "exec-1", "FAILED", region="us-central1")]})
+    assert sandbox.claim_unreported([("runner", "exec-1")]) == {("runner", "exec-1")}
+    sandbox.close()
+    real = Store(state_dir, scope="real")
+    assert real.last_good("runner") is None and real.facts("runner") == {}
+    assert real.unreported([("runner", "exec-1")]) == {("runner", "exec-1")}
+    assert Store(state_dir, scope="sandbox").last_good("runner") is not None  # each keeps its own
+
+
+def test_rows_saved_by_an_older_version_load_with_every_row_key(state_dir: Path):
+    from arrctl.model import ROW_KEYS
+
+    store = Store(state_dir, clock=lambda: 5.0)
+    old = {k: v for k, v in make_row("vertex", "j1", "FAILED", message="m").items() if k not in ("category", "links")}
+    store.db.execute("INSERT INTO last_good (scope, source, saved_at, rows) VALUES ('', 'vertex', 5.0, ?)",
+                     (orjson.dumps([old]),))
+    rows, saved_at = store.last_good("vertex")
+    assert list(rows[0]) == list(ROW_KEYS) and saved_at == 5.0
+    assert (rows[0]["category"], rows[0]["links"], rows[0]["message"]) == (None, {}, "m")
+
+
+def test_schema_v2_keeps_its_reports_and_drops_rows_of_unknown_origin(state_dir: Path):
+    state_dir.mkdir(parents=True)
+    old = sqlite3.connect(state_dir / FILE_NAME)
+    old.executescript("""
+        CREATE TABLE terminal (source TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, verdict TEXT,
+            message TEXT, rule TEXT, jobs INTEGER, line INTEGER, first_seen REAL NOT NULL, finished TEXT,
+            PRIMARY KEY (source, id));
+        CREATE TABLE last_good (source TEXT PRIMARY KEY, saved_at REAL NOT NULL, rows BLOB NOT NULL);
+        CREATE TABLE reported (consumer TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
+            first_reported REAL NOT NULL, last_seen REAL NOT NULL, PRIMARY KEY (consumer, source, id));
+        INSERT INTO terminal VALUES ('runner', 'exec-1', 'FAILED', 'failed', 'm', NULL, NULL, NULL, 5.0, NULL);
+        INSERT INTO last_good VALUES ('runner', 5.0, '[{"id": "exec-1", "status": "FAILED"}]');
+        INSERT INTO reported VALUES ('check', 'runner', 'exec-1', 5.0, 5.0);
+        PRAGMA user_version = 2;
+    """)
+    old.close()
+    store = Store(state_dir, scope="any")
+    assert store.last_good("runner") is None and store.facts("runner") == {}
+    # an upgrade pages nothing twice: the old reports count for every scope
+    assert store.claim_unreported([("runner", "exec-1"), ("runner", "exec-2")]) == {("runner", "exec-2")}
+
+
+def test_a_claim_pages_once_and_a_released_claim_pages_again(state_dir: Path):
+    store = Store(state_dir)
+    first = store.claim({("runner", "a"): None})
+    assert first.new == {("runner", "a")} and store.claim({("runner", "a"): None}).new == set()
+    store.release(first)
+    assert store.claim({("runner", "a"): None}).new == {("runner", "a")}
+
+
+def test_first_check_records_old_failures_as_seen_per_source(state_dir: Path):
+    now = 100_000.0
+    store = Store(state_dir, clock=lambda: now)
+    failures = {("runner", "old"): now - 7200, ("runner", "recent"): now - 60, ("runner", "no-end"): None,
+                ("completed", "old-run"): now - 7200}
+    # completed did not answer in full: its baseline is not taken, its old failure is still not paged
+    first = store.claim(failures, first_window_s=3600, complete=["runner"])
+    assert first.new == {("runner", "recent"), ("runner", "no-end")}
+    assert first.baseline == {("runner", "old"), ("completed", "old-run")} and first.marked == ["runner"]
+    later = store.claim({("runner", "older"): now - 86400, ("completed", "older-run"): now - 86400},
+                        first_window_s=3600, complete=["runner", "completed"])
+    assert later.new == {("runner", "older")} and later.baseline == {("completed", "older-run")}
+    assert store.claim({("completed", "x"): now - 86400}, first_window_s=3600).new == {("completed", "x")}
+
+
+def test_a_released_first_check_is_a_first_check_again(state_dir: Path):
+    store = Store(state_dir, clock=lambda: 100_000.0)
+    claim = store.claim({("vertex", "j"): 0.0}, first_window_s=3600, complete=["vertex"])
+    assert claim.baseline == {("vertex", "j")}
+    store.release(claim)
+    again = store.claim({("vertex", "j"): 0.0, ("vertex", "k"): 0.0}, first_window_s=3600, complete=["vertex"])
+    assert again.baseline == {("vertex", "j"), ("vertex", "k")} and again.new == set()
+
+
+def test_a_file_where_the_state_directory_should_be_is_not_a_directory(tmp_path: Path):
+    (tmp_path / "demo").write_text("x")  # e.g. `demo` inside the state directory
+    warnings: list[str] = []
+    store = Store(tmp_path / "demo", warn=warnings.append)
+    assert not store.persistent
+    assert warnings == [f"state directory {tmp_path / 'demo'} is unusable (Not a directory); running without persistence"]
