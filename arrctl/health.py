@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from arrctl.model import STATUSES, Row, SourceResult, epoch
+from arrctl.model import CATEGORIES, STATUSES, Row, SourceResult, epoch
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -88,8 +88,8 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
                                          row["message"] or f"{row['raw_status'] or 'failed'} (no error text)"))
     for source, result in results.items():
         if result.state != "ok":
-            problems.append({"severity": "WARNING", "kind": f"source_{result.state}", "source": source, "id": None,
-                             "message": f"{source} {result.state}: {result.error}"})
+            problems.append(problem("WARNING", f"source_{result.state}", source, None,
+                                    f"{source} {result.state}: {result.error}"))
     for row in results.get("active", SourceResult("active")).rows:
         beat = epoch(row["extra"].get("heartbeat_at")) if row["status"] == "RUNNING" else None
         if beat is not None and now - beat > limits.heartbeat_warn_s:
@@ -142,13 +142,19 @@ def _about(problem: dict[str, Any]) -> str:
 
 def unknown(message: str) -> Verdict:
     """A check that could not judge (bad configuration, no credentials)."""
-    return Verdict(UNKNOWN, message, [{"severity": "UNKNOWN", "kind": "config", "source": None, "id": None,
-                                       "message": message}])
+    return Verdict(UNKNOWN, message, [problem("UNKNOWN", "config", None, None, message)])
+
+
+def problem(severity: str, kind: str, source: str | None, id: str | None, message: str,
+            category: str | None = None, url: str | None = None) -> dict[str, Any]:
+    """One problem of a check, with every key SPEC names (`category` only for a failure)."""
+    return {"severity": severity, "kind": kind, "source": source, "id": id, "message": message,
+            "category": category, "url": url}
 
 
 def _problem(code: int, kind: str, source: str, row: Row, message: str) -> dict[str, Any]:
-    return {"severity": STATE_NAMES[code], "kind": kind, "source": source, "id": row["id"],
-            "message": message, "url": row["url"]}
+    category = (row.get("category") or "unknown") if kind == "new_failure" else None
+    return problem(STATE_NAMES[code], kind, source, row["id"], message, category, row["url"])
 
 
 def _ago(seconds: float) -> str:
@@ -236,7 +242,12 @@ def prometheus(verdict: Verdict, now: float) -> str:
             if n:
                 counts.append(({"source": s, "status": status}, n))
     metric("arrctl_rows", "Rows per source and normalised status.", counts)
-    metric("arrctl_new_failures", "Failures first reported by this check.", [({}, verdict.new_failures)])
+    by_category = {c: 0 for c in CATEGORIES}  # every category, so that a series is there before it counts
+    for found in verdict.problems:
+        if found["kind"] == "new_failure":
+            by_category[found["category"] or "unknown"] = by_category.get(found["category"] or "unknown", 0) + 1
+    metric("arrctl_new_failures", "Failures first reported by this check, by the category of their root error.",
+           [({"category": c}, n) for c, n in by_category.items()])
     metric("arrctl_skipped_failures", "Failures a first check recorded as seen without reporting them "
            "(they ended before [check] first_window_s).", [({}, verdict.skipped_failures)])
     metric("arrctl_problems", "Problems found by this check, by severity.",

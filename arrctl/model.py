@@ -11,6 +11,11 @@ SOURCES: tuple[str, ...] = ("runner", "builds", "vertex", "active", "completed")
 STATUSES: tuple[str, ...] = (
     "QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT", "UNKNOWN",
 )
+# The category of a failure's root error (SPEC, `explain`): one word each.
+CATEGORIES: tuple[str, ...] = (
+    "oom", "quota", "capacity", "preempted", "permission", "auth", "not_found", "invalid_config",
+    "timeout", "network", "service", "distributed", "dependency", "build", "code", "exit", "unknown",
+)
 ACTIVE_STATUSES = frozenset({"QUEUED", "PENDING", "RUNNING"})
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"})
 

@@ -176,7 +176,8 @@ def test_unusable_state_reports_no_new_failures():
     assert not [p for p in verdict.problems if p["kind"] == "new_failure"]
     assert verdict.summary.endswith("(1 failure in view)")
     assert "'new_failures'=0;" in health.nagios(verdict)
-    assert "\narrctl_new_failures 0\n" in health.prometheus(verdict, NOW)
+    assert set(re.findall(r'^arrctl_new_failures\{category="\w+"\} (\d+)$', health.prometheus(verdict, NOW),
+                          re.M)) == {"0"}
 
 
 def test_a_first_check_says_how_many_old_failures_it_did_not_page():
@@ -197,3 +198,16 @@ def test_failure_ends_use_the_finish_else_the_creation():
                              make_row("completed", "r2", "FAILED")])
     assert health.failure_ends(res) == {("runner", "e1"): NOW - 3600, ("completed", "r1"): NOW - 3 * 3600,
                                         ("completed", "r2"): None}
+
+
+def test_a_new_failure_carries_its_category_in_json_and_prometheus():
+    oom = make_row("vertex", "j-1", "FAILED", message="torch.OutOfMemoryError: CUDA out of memory.", category="oom")
+    verdict = health.judge(results(vertex=[oom]), {("vertex", "j-1")}, NOW, LIMITS)
+    (found,) = [p for p in verdict.problems if p["kind"] == "new_failure"]
+    assert list(found) == ["severity", "kind", "source", "id", "message", "category", "url"]  # SPEC's keys
+    assert found["category"] == "oom"
+    text = health.prometheus(verdict, NOW)
+    assert 'arrctl_new_failures{category="oom"} 1' in text
+    assert 'arrctl_new_failures{category="quota"} 0' in text  # every category has its series
+    warning = health.judge(results(), set(), NOW, LIMITS, persistent=True)
+    assert all(p["category"] is None for p in warning.problems)

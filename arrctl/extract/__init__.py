@@ -16,7 +16,8 @@ from arrctl.extract import gcp
 from arrctl.extract.ingest import (
     EntryLines, drop_console_filler, lines_from_entries, split_text, unflatten,
 )
-from arrctl.extract.rules import CATEGORIES, RULES, RULES_BY_NAME, Kind, Rule
+from arrctl.extract.rules import RULES, RULES_BY_NAME, Kind, Rule
+from arrctl.model import CATEGORIES
 from arrctl.extract.scan import Candidate, Lines, scan
 from arrctl.extract.score import Outcome, category, choose, conclusive, success_marker
 from arrctl.sanitize import one_line, redact_lines, safe_line

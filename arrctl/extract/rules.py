@@ -14,10 +14,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-CATEGORIES: tuple[str, ...] = (
-    "oom", "quota", "capacity", "preempted", "permission", "auth", "not_found", "invalid_config",
-    "timeout", "network", "service", "distributed", "dependency", "build", "code", "exit", "unknown",
-)
 
 
 class Kind(enum.Enum):
