@@ -129,7 +129,13 @@ def _message(log: Lines, best: Candidate) -> str:
             and best.match.group("msg"):
         text = best.match.group("msg")
     if text is None:
-        text = _MODULE_PATH.sub("", best.text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
+        text = best.text
+        if best.match is not None and best.match.string == text and best.match.start() > MESSAGE_LIMIT // 2 \
+                and len(text) - best.match.start() < MESSAGE_LIMIT // 2 and not (best.rule and best.rule.gcp):
+            # what the rule found is far into a long line (a launcher's argv, then "exits with
+            # return code = -9"): keep the line's start and the part from there on
+            text = text[:MESSAGE_LIMIT // 4].rstrip() + " … " + text[max(0, best.match.start() - 40):]
+        text = _MODULE_PATH.sub("", text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
     if "Traceback (most recent call last):" in text:  # a traceback flattened into one line
         last = None
         for last in _INLINE_EXCEPTION.finditer(text):
