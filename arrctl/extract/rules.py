@@ -117,6 +117,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
     _r("noise.thread", N, None, [r"^Exception in thread\b"]),
     _r("noise.deferral", N, None, [r"\(task deferral\)"]),
+    # npm's report of a script that ended: where it ran and how, never why (`npm error code ...` is)
+    _r("noise.npm_detail", N, None, [
+        r"^npm (?:ERR!|error) (?:path|command(?: sh -c| failed$)|signal|errno|cwd|A complete log|Log files)\b"]),
     _r("noise.handled", N, None, [
         r"(?i)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
@@ -399,6 +402,8 @@ RULES: tuple[Rule, ...] = (
     _r("level.error", E, None, []),
     # The last words before a wrapper that says only that a step failed (made by the scanner).
     _r("wrapper.preceding", E, None, []),
+    # The log's last words, when they say that something failed (made by the scanner).
+    _r("log.last_words", E, None, []),
 )
 
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

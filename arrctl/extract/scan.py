@@ -32,7 +32,8 @@ LEVEL_ERROR_BARE = 1.2
 LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
 RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
-PRECEDING_SCORE = 1.6  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
+PRECEDING_SCORE = 1.6
+LAST_WORDS_SCORE = 1.5  # the log ends saying something failed: enough to call it failed  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
 THREAD_PENALTY = 1.0
 BARE_STATUS_PENALTY = 0.2
@@ -323,6 +324,9 @@ def scan(log: Lines) -> list[Candidate]:
         found = _statement_before(log, wrapper, by_line)
         if found is not None:
             by_line[found.line] = found
+    last = _last_statement(log, by_line, frames | ignored)
+    if last is not None:
+        by_line[last.line] = last
     candidates = [by_line[i] for i in sorted(by_line)]
     for c in candidates:
         if _DETAIL_FOLLOWS.search(c.text):
@@ -362,6 +366,41 @@ def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate
             category = cause.category if cause is not None else wrapper.category
             return Candidate(j, Kind.ERROR, RULES_BY_NAME["wrapper.preceding"], category, text,
                              PRECEDING_SCORE)
+    return None
+
+
+_NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
+LAST_REACH = 3
+# a statement that leads with its failure: `Failed to start ...`, `foo: cannot open ...`
+_LEADS_WITH_FAILURE = re.compile(
+    r"(?i)^(?:[\w./<>-]+:? ){0,3}(?:error|failed|failure|fatal|cannot|can't|unable to|could not|couldn't)\b[ :]")
+
+
+def _last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> Candidate | None:
+    """The log's last words, when they say something failed and no rule knows them: a log cut at
+    its error (a tool that printed one line and exited) ends with it. Teardown, noise and other
+    loggers' lines after them are passed over."""
+    seen = 0
+    for j in range(len(log) - 1, max(-1, len(log) - 60), -1):
+        text = log.body(j).strip()
+        if not text or j in skip or _LAYOUT.match(text):
+            continue
+        held = known.get(j)
+        if held is not None and held.block_end is None and held.kind in (
+                Kind.NOISE, Kind.TEARDOWN, Kind.TRANSIENT, Kind.STEP_SUCCESS):
+            continue
+        if held is not None:
+            return None  # the rules know how this log ends (a clean SystemExit too): scoring weighs it
+        line = log.norm(j)
+        if line.wandb or line.level in ("WARNING", "INFO", "DEBUG"):
+            continue
+        seen += 1
+        if seen > LAST_REACH:
+            return None
+        if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+            cause = cause_in(text)
+            return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"],
+                             cause.category if cause is not None else None, text, LAST_WORDS_SCORE)
     return None
 
 

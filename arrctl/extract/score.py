@@ -72,7 +72,7 @@ def success_marker(candidates: list[Candidate]) -> Candidate | None:
 _CLASS = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception)): ")
 
 
-GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exception",
+GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exception", "log.last_words",
                      "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
 
 
