@@ -218,7 +218,8 @@ RULES: tuple[Rule, ...] = (
         r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
         r"\bRemoteDisconnected\b", r"\bNetwork is unreachable\b", r"\bNo route to host\b",
         r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
-        r"\bWe couldn't connect to\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
+        r"\bWe couldn't connect to\b", r"\bx509: ", r"\bcertificate signed by unknown authority\b",
+        r"\btls: failed to verify certificate\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
         r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
@@ -229,7 +230,7 @@ RULES: tuple[Rule, ...] = (
     _r("gcp.permission_denied", C, "permission", [
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
-        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b",
+        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
         r"\bCaller does not have\b", r"(?i)\berror checking push permissions\b", r"\bstatus code 403\b",
@@ -348,7 +349,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field)\b",
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
-        r"\bMisconfiguration(?:Exception|Error)\b"]),
+        r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",

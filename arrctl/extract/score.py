@@ -76,9 +76,18 @@ GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exce
                      "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
 
 
+_STATUS_PREFIX = re.compile(r"^\w+: \d{3} ")
+# statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`)
+WORDY_STATUSES = frozenset({"gcp.invalid_argument"})
+
+
 def category(best: Candidate, message: str) -> str:
     """The failure category of the chosen candidate: its rule's, else what its words name."""
     found = best.category
+    if best.rule is not None and best.rule.name in WORDY_STATUSES:
+        cause = cause_in(_STATUS_PREFIX.sub("", message))
+        if cause is not None and cause.name != best.rule.name and cause.category:
+            return cause.category
     generic = best.rule is None or best.rule.name in GENERIC
     if generic or found in (None, "unknown"):
         cause = cause_in(message)  # `failed to calculate checksum ...: "/x": not found`
