@@ -121,17 +121,7 @@ class Supervisor:
                     self._enforce_deadline(worker, now)
                 wake = min([self._next_event(w) for w in running.values()]
                            + [t for n, t in next_start.items() if n not in running] + [until])
-                for key, _ in selector.select(max(0.0, min(wake - self.clock(), 0.25))):
-                    if key.data is None:
-                        assert self.receiver is not None
-                        self.receiver.drain()
-                        self.receiver.check()
-                        continue
-                    kind, worker = key.data
-                    if kind == "exit":
-                        worker.exited = True
-                        selector.unregister(key.fileobj)
-                    self._drain(worker, selector)
+                self._serve(selector, max(0.0, min(wake - self.clock(), 0.25)))
                 if self.receiver is not None:
                     self.receiver.check()
                 for name, worker in list(running.items()):
@@ -183,19 +173,7 @@ class Supervisor:
                 self._enforce_deadline(worker, now)
             wake = min(self._next_event(w) for w in pending)
             timeout = max(0.0, min(wake - self.clock(), 0.25))
-            for key, _ in selector.select(timeout):
-                if key.data is None:
-                    assert self.receiver is not None
-                    self.receiver.drain()
-                    self.receiver.check()
-                    continue
-                kind, worker = key.data
-                if kind == "pipe":
-                    self._drain(worker, selector)
-                else:
-                    worker.exited = True
-                    selector.unregister(key.fileobj)
-                    self._drain(worker, selector)  # whatever it wrote before dying
+            self._serve(selector, timeout)
             if self.receiver is not None:
                 self.receiver.check()
             if tick is not None:
@@ -269,6 +247,20 @@ class Supervisor:
             os.close(worker.fd)
             worker.fd = -1
         worker.eof = True
+
+    def _serve(self, selector: Any, timeout: float) -> None:
+        """Wait up to `timeout` for pipes, exits and signals; read what is ready."""
+        for key, _ in selector.select(timeout):
+            if key.data is None:
+                assert self.receiver is not None
+                self.receiver.drain()
+                self.receiver.check()
+                continue
+            kind, worker = key.data
+            if kind == "exit":
+                worker.exited = True
+                selector.unregister(key.fileobj)
+            self._drain(worker, selector)  # a pipe's data, or whatever a worker wrote before dying
 
     def _drain(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
         while worker.fd >= 0:
