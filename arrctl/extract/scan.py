@@ -100,8 +100,8 @@ def _rule_words() -> list[str]:
     """The substring each rule pattern's matches must hold: no rule is hidden by the prefilter."""
     words = []
     for rule in RULES:
-        for literal, folded in rule.guards:
-            if literal:
+        for literals, folded in rule.guards:
+            for literal in literals:
                 words += [literal, literal.capitalize(), literal.upper()] if folded else [literal]
     return words
 
