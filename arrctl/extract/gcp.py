@@ -53,7 +53,9 @@ _CLASS_FORM = re.compile(
     r"\b(?:[A-Za-z_]\w*\.)*(?P<cls>" + _API_CORE_CLASSES + r"): (?P<code>\d{3})\b ?(?P<msg>.*)")
 _RETRY_FORM = re.compile(r"\b(?P<msg>RetryError: .+)")
 _GRPC_STATUS = re.compile(r"\bstatus = StatusCode\.(?P<status>[A-Z_]+)\b")
-_GRPC_DETAILS = re.compile(r"\bdetails = \"(?P<msg>.*)\"")
+# gRPC does not escape quotes inside details, and a details string may go on over lines
+# (TensorFlow Serving's `details = "indices[...] is not in [0, N)` then `[[{{node ...}}]]"`)
+_GRPC_DETAILS = re.compile(r"\bdetails = \"(?P<msg>.*?)\"?\s*$")
 _STATUS_FORM = re.compile(r"(?:^|\) |: )(?P<status>" + _STATUS_NAMES + r"): (?P<msg>.+)")
 _JSON_HINT = re.compile(r"[\"'](?:status|message|reason)[\"']\s*:")
 _JSON_START = re.compile(r"[\"']error[\"']\s*:\s*\{")

@@ -150,7 +150,9 @@ RULES: tuple[Rule, ...] = (
         r"\bTF-TRT Warning\b", r"\bCould not find TensorRT\b", r"\bcould not open file to read NUMA node\b",
         r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
     _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
-    _r("noise.thread", N, None, [r"^Exception in thread\b"]),
+    # Python's threading prints `Exception in thread NAME:` and the traceback after it; Java's
+    # `Exception in thread "main" cls: msg` is the error itself, not a header
+    _r("noise.thread", N, None, [r"^Exception in thread (?![\"“”])[^\"“”]*:$"]),
     _r("noise.deferral", N, None, [r"\(task deferral\)"]),
     # npm's report of a script that ended: where it ran and how, never why (`npm error code ...` is)
     _r("noise.npm_detail", N, None, [
@@ -389,7 +391,9 @@ RULES: tuple[Rule, ...] = (
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
         r"\bsize mismatch\b", r"\bshape mismatch\b", r"\bExpected all tensors to be on the same device\b"]),
-    _r("go.panic", E, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
+    # Go's runtime: `panic: <why>`, then `[signal SIGSEGV: ...]` and the goroutines; the panic's
+    # words are the cause, the signal line only how it ended
+    _r("go.panic", C, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
     # ── wrappers: something failed, here is not why ──────────────────────────────────────
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
