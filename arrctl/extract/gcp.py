@@ -94,9 +94,33 @@ def record(log: Bodies, i: int) -> str | None:
     found = _HTTP_ERROR.search(body)
     if found:
         return f"HttpError: {found.group('code')} {found.group('msg')}"
+    found = _STATUS_LINE_ERROR.search(body)
+    if found:
+        record = body_after(log, i)
+        if record:
+            return f"{found.group('cls')}: {record}"
     found = _VERTEX_FORM.search(body)
     if found:
         return found.group("msg")
+    return None
+
+
+# google-api-java-client's GoogleJsonResponseException prints its status line, then (on the
+# next lines) the request and the error object: `403 Forbidden`, `POST https://...`, `{`, ...
+_STATUS_LINE_ERROR = re.compile(r"\b(?P<cls>[A-Za-z_]\w*(?:Exception|Error)): \d{3}(?: [A-Z][A-Za-z-]*)+\s*$")
+BODY_REACH = 3
+
+
+def body_after(log: Bodies, i: int) -> str | None:
+    """The code and message of the JSON error object printed just after line i, if one is."""
+    for j in range(i + 1, min(len(log), i + 1 + BODY_REACH)):
+        if log.body(j).strip() != "{":
+            continue
+        for k in range(j + 1, min(len(log), j + 40)):
+            if _JSON_MESSAGE.search(log.body(k)):
+                return json_record(log, k)
+            if log.body(k).startswith("}"):
+                return None
     return None
 
 

@@ -40,6 +40,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
     r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
+    # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",
     # rich's logging handler: `[08/06/24 17:14:56] `
     r"^\[\d\d/\d\d/\d\d \d\d:\d\d:\d\d\]\s+",
     # Logs Explorer's severity column: `E 2024-...` or `ERROR 2024-...` before the time
@@ -54,6 +56,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:rank|Rank) ?\d+: ",
     # syslog priority `<3>`; a process and its pid before a level: `WSL (2912) ERROR: `
     r"^<\d>",
+    # journalctl's short(-precise) form: `Feb 25 22:47:13.367776 host unit[1922]: `
+    r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? [\w.-]+ [\w./@-]+(?:\[\d+\])?: ",
     r"^[\w.-]+ \(\d+\) (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # Ray's autoscaler and raylet: `(autoscaler +34s) `, `(raylet) `
     r"^\((?:autoscaler|raylet|scheduler|monitor|gcs_server)[^)]{0,20}\) ",
@@ -91,6 +95,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:[\w.]+ )?- " + _LEVEL_WORD + r" - ",
     r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)",
     r"^\[" + _LEVEL_WORD + r"\][ \t:]*",
+    # structlog's console renderer, after its time: `[error    ] event   [logger] key=value`
+    r"^\[(?P<lvl>critical|error|warning|warn|info|debug)\s*\] ",
     # sbt / Maven: `[error] `, `[warn] `; their `[info] ` relays a program's output, whatever it says
     r"^\[(?:info|INFO)\] ", r"^\[(?P<lvl>error|warn|debug)\] ",
     r"^" + _LEVEL_WORD + r"\s*\|\s*",

@@ -30,6 +30,7 @@ class Kind(enum.Enum):
     SUCCESS = "success"      # the run says it ended well
     STEP_SUCCESS = "step"    # one step or task of the run ended well (later ones may fail)
     SUMMARY = "summary"      # the launch wrapper's `Runs: N`
+    INTRO = "intro"          # announces the cause on the next line (NCCL's `Last error:`)
 
 
 SPECIFICITY = {Kind.CAUSE: 3.0, Kind.ERROR: 2.0, Kind.WRAPPER: 1.0, Kind.FAILED: 0.9}
@@ -144,6 +145,11 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # a header whose next line says what went wrong (the category is the detail's default):
+    # NCCL's `ncclSystemError: ...` then `Last error:` then `socketStartConnect: ... failed`;
+    # Gradle's `* What went wrong:` then `Task 'build' not found in root project 'src'.`
+    _r("intro.nccl_last_error", Kind.INTRO, "distributed", [r"^Last error:$"]),
+    _r("intro.gradle", Kind.INTRO, "build", [r"^\* What went wrong:$"]),
     # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
     _r("noise.tf_startup", N, None, [
         r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",
@@ -429,6 +435,10 @@ RULES: tuple[Rule, ...] = (
     _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
     # W&B's own error lines (`wandb: ERROR ...`), made by the scanner from the line's carrier.
     _r("wandb.error", E, None, []),
+    # `kubectl describe` of a job (TFJob, PyTorchJob, Job): a condition's `Message:` field,
+    # padded to its column, saying why the job failed
+    _r("k8s.condition_message", E, None, [
+        r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
     _r("generic.error", E, None, [
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Exception|E): (?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",

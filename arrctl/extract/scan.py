@@ -61,7 +61,7 @@ _WORDS = (
     "UNKNOWN", "StatusCode", "esolve", "nmet", "ndefined", "Go files", "pace left", "topped",
     "rash", "abort", "Abort", "ate-limit", "ate limit", "ogin Required", "ogged in", "xpired",
     "401", "403", "404", "429", "onnection", "erminate", "probe", "nd listen", "xecutable",
-    "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires",
+    "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires", "went wrong",
     # success and the run's own verdicts
     "Runs:", "omplete", "inished", "ucceed", "UCCE", "ccessful", "DONE", "train_runtime",
     "Marking task", "Finished in state", "return code", "(0)", "STATE_",
@@ -320,6 +320,10 @@ def scan(log: Lines) -> list[Candidate]:
         by_line.pop(i, None)
     for exc in exceptions:  # the traceback parser knows more of its lines than a line alone
         by_line[exc.line] = exc
+    for intro in [c for c in by_line.values() if c.kind is Kind.INTRO]:
+        found = _introduced(log, intro)
+        if found is not None:
+            by_line[found.line] = found
     for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)]:
         found = _statement_before(log, wrapper, by_line)
         if found is not None:
@@ -339,6 +343,23 @@ _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*)$")
 LOOKBACK = 12
 _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
+
+
+INTRO_REACH = 2
+INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: more than the error reporting it
+
+
+def _introduced(log: Lines, intro: Candidate) -> Candidate | None:
+    """The line a header announces (`Last error:` → `socketStartConnect: ... failed`), as a cause."""
+    for j in range(intro.line + 1, min(len(log), intro.line + 1 + INTRO_REACH)):
+        text = log.body(j).strip()
+        if not text:
+            continue
+        cause = cause_in(text)  # the header knows where it was (NCCL: distributed), the words only what
+        category = intro.category or (cause.category if cause is not None else None)
+        score = INTRO_SCORE + min(LEVEL_ADJUST.get(log.norm(j).level or "", 0.0), 0.0)
+        return Candidate(j, Kind.CAUSE, intro.rule, category, text, score)
+    return None
 
 
 def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
