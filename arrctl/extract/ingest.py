@@ -106,7 +106,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
 ))
 _WANDB = next(p for p in _PREFIXES if p.pattern.startswith("^wandb: "))
-_QUICK = re.compile(r"^[\d\[{|(#A-Za-z]")  # first characters any prefix can start with
+_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z]")  # first characters any prefix can start with
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,8 @@ RULES: tuple[Rule, ...] = (
     # Gradle's `* What went wrong:` then `Task 'build' not found in root project 'src'.`
     _r("intro.nccl_last_error", Kind.INTRO, "distributed", [r"^Last error:$"]),
     _r("intro.gradle", Kind.INTRO, "build", [r"^\* What went wrong:$"]),
+    # TensorFlow's op error (after `Graph execution error:`): `Node: 'name'`, the error, `[[{{node name}}]]`
+    _r("intro.tf_node", Kind.INTRO, "code", [r"^Node: '[^']+'$"]),
     # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
     _r("noise.tf_startup", N, None, [
         r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",

@@ -30,6 +30,7 @@ EXCEPTION_SPECIFICITY = 2.3
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
 LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
+RELAYED_EXCEPTION_ADJUST = -0.8
 RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
 PRECEDING_SCORE = 1.6
@@ -41,6 +42,8 @@ CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is wha
 
 _DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request ID: [^)]*\)$")
 _EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
+# an exception as a traceback's last line names it: `pkg.mod.BadRequest: ...`, `KeyError: ...`
+_RAISED = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)): ")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*)(?P<rest>:.*)?$")
 _EXCEPTION_CLASS = re.compile(r"(?:Error|Exception|Exit|Interrupt|Failure|Fault|Timeout|Denied|"
                               r"NotFound|Exhausted|Unavailable|Exceeded|Aborted|Cancelled|Warning)$")
@@ -195,6 +198,10 @@ def _line_candidate(log: Lines, i: int) -> Candidate | None:
             # A low level lowers any line; ERROR raises only a line in general words (a cause
             # re-printed at ERROR by whoever caught it is not more than the exception itself).
             adjust = LEVEL_ADJUST.get(line.level or "", 0.0)
+            if line.level == "INFO" and _RAISED.match(text):
+                # a traceback's last line relayed at INFO (Meltano, Airflow relay a child's
+                # stderr at INFO): the exception was raised whatever level carried it
+                adjust = RELAYED_EXCEPTION_ADJUST
             score += min(adjust, 0.0) if rule.kind is Kind.CAUSE else adjust
         elif rule.kind in (Kind.WRAPPER, Kind.FAILED):
             cause = cause_in(text)  # "build step 3 failed: context deadline exceeded"
