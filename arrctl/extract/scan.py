@@ -358,10 +358,18 @@ INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: mo
 
 def _introduced(log: Lines, intro: Candidate) -> Candidate | None:
     """The line a header announces (`Last error:` → `socketStartConnect: ... failed`), as a cause."""
-    for j in range(intro.line + 1, min(len(log), intro.line + 1 + INTRO_REACH)):
+    header = log.norm(intro.line)
+    seen = 0
+    for j in range(intro.line + 1, min(len(log), intro.line + 1 + 3 * INTRO_REACH)):
         text = log.body(j).strip()
-        if not text:
-            continue
+        line = log.norm(j)
+        labelled = label(text) if text else None
+        if not text or (labelled is not None and labelled[0].kind is Kind.NOISE) \
+                or line.wandb != header.wandb or (line.level != header.level and line.level in ("INFO", "WARNING", "DEBUG")):
+            continue  # another process's line, interleaved
+        seen += 1
+        if seen > INTRO_REACH:
+            return None
         cause = cause_in(text)  # the header knows where it was (NCCL: distributed), the words only what
         category = intro.category or (cause.category if cause is not None else None)
         score = INTRO_SCORE + min(LEVEL_ADJUST.get(log.norm(j).level or "", 0.0), 0.0)
