@@ -437,6 +437,9 @@ RULES: tuple[Rule, ...] = (
     _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
     # W&B's own error lines (`wandb: ERROR ...`), made by the scanner from the line's carrier.
     _r("wandb.error", E, None, []),
+    # gRPC's own error text: the core's `debug_error_string` with a non-zero `grpc_status`, and
+    # Ruby's `1:CANCELLED. debug_error_string:{...} (GRPC::Cancelled)`
+    _r("grpc.status", E, None, [r"\bdebug_error_string\b.*\bgrpc_status:\s*[1-9]\d?\b", r"\(GRPC::[A-Z]\w+\)$"]),
     # `kubectl describe` of a job (TFJob, PyTorchJob, Job): a condition's `Message:` field,
     # padded to its column, saying why the job failed
     _r("k8s.condition_message", E, None, [
