@@ -204,13 +204,54 @@ def split_text(text: str) -> list[str]:
 _FLAT_TRACEBACK = re.compile(r"Traceback \(most recent call last\):\\n|\\n\s+File \"")
 
 
+# a traceback whose newlines became spaces (a console that joins an entry's lines, an alert's
+# text): its frames `File "x", line N, in f`, and after the last one the exception
+_SPACED_FRAME = re.compile(r"(?:^|\s)(?=File \"[^\"]+\", line \d+, in \S)")
+_SPACED_EXCEPTION = re.compile(r"\s(?=(?:(?:[a-z_]\w*\.)+_?[A-Z]\w*|[A-Z]\w*(?:Error|Exception)): )")
+
+
+_CHAIN_BREAK = re.compile(r"\s*(Traceback \(most recent call last\):|The above exception was the direct cause "
+                          r"of the following exception:|During handling of the above exception, another "
+                          r"exception occurred:)\s*")
+
+
+def _spaced_traceback(line: str) -> list[str] | None:
+    """A traceback joined with spaces, as lines again; None when the line is no such thing."""
+    head = line[:MATCH_LIMIT]
+    if "\\n" in head or len(_SPACED_FRAME.findall(head)) < 2:
+        return None
+    parts: list[str] = []
+    pieces = _CHAIN_BREAK.split(head)  # text, header, text, header, ...
+    for k, piece in enumerate(pieces):
+        if k % 2:
+            parts.append(piece)  # a traceback's header or a chain's words, on a line of its own
+            continue
+        starts = [m.start() for m in _SPACED_FRAME.finditer(piece)]
+        if not starts:
+            if piece.strip():
+                parts.append(piece.strip())
+            continue
+        if piece[:starts[0]].strip():
+            parts.append(piece[:starts[0]].strip())
+        frames = ["  " + piece[a:b].strip() for a, b in zip(starts, [*starts[1:], len(piece)])]
+        exceptions = list(_SPACED_EXCEPTION.finditer(frames[-1]))
+        if exceptions:
+            last, cut = frames.pop(), exceptions[-1].start()
+            frames += [last[:cut].rstrip(), last[cut:].strip()]
+        parts += frames
+    return parts
+
+
 def unflatten(lines: Sequence[str]) -> list[str]:
     """Tracebacks flattened into one string (`...\\n  File "x"...` with literal backslash-n, as a
-    JSON log field or a repr prints them) become lines again; other lines stay as they are."""
+    JSON log field or a repr prints them, or with spaces) become lines again; other lines stay
+    as they are."""
     out: list[str] = []
     for line in lines:
         if "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
             out.extend(line.replace("\\r\\n", "\\n").replace('\\"', '"').split("\\n"))
+        elif 'File "' in line and (spaced := _spaced_traceback(line)) is not None:
+            out.extend(spaced)
         else:
             out.append(line)
     return out

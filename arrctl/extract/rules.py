@@ -152,6 +152,8 @@ RULES: tuple[Rule, ...] = (
     _r("intro.gradle", Kind.INTRO, "build", [r"^\* What went wrong:$"]),
     # TensorFlow's op error (after `Graph execution error:`): `Node: 'name'`, the error, `[[{{node name}}]]`
     _r("intro.tf_node", Kind.INTRO, "code", [r"^Node: '[^']+'$"]),
+    # SkyPilot's provisioner, at W, before the cloud's error for a region or zone it gives up on
+    _r("intro.skypilot_zone", Kind.INTRO, None, [r"^Got error\(s\) in (?:all zones of )?[\w-]+:$"]),
     # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
     _r("noise.tf_startup", N, None, [
         r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",
@@ -175,7 +177,7 @@ RULES: tuple[Rule, ...] = (
                                      r"^Error in atexit\._run_exitfuncs:"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
     _r("transient.retry", T, None, [
-        r"(?i)\bretrying\b(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
+        r"(?i)\bretrying\b(?! (?:the \w+ )?may\b)(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
         r"(?i)\bwill (?:be )?retr(?:y|ied)\b", r"(?i)\bretry(?:ing)? in [\d.]+ ?(?:s|ms|sec|seconds)\b",
         r"(?i)\battempt \d+ (?:of|/) ?\d+ failed\b.*\bretry", r"(?i)\bbacking off\b",
         r"(?i)\bMarking task as UP_FOR_RETRY\b", r"\bretrying the (?:request|call)\b",

@@ -473,8 +473,8 @@ def _apply_retries(candidates: list[Candidate]) -> None:
     if not retries:
         return
     for c in candidates:
-        if c.kind not in (Kind.CAUSE, Kind.ERROR):
-            continue
+        if c.kind not in (Kind.CAUSE, Kind.ERROR) or (c.rule is not None and c.rule.kind is Kind.INTRO):
+            continue  # what a header announced as the error is not undone by its own `retrying.`
         last = c.block_end if c.block_end is not None else c.line
         k = bisect.bisect_right(retries, last)
         if k < len(retries) and retries[k] - last <= RETRY_REACH:
