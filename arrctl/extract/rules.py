@@ -405,6 +405,8 @@ RULES: tuple[Rule, ...] = (
     # words are the cause, the signal line only how it ended
     _r("go.panic", C, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
     # ── wrappers: something failed, here is not why ──────────────────────────────────────
+    # Airflow's scheduler on a task whose process stopped heartbeating (killed, evicted, lost)
+    _r("orchestrator.zombie", F, "unknown", [r"\bDetected zombie job\b", r"\bMarked zombie job\b.*\bas failed\b"]),
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
         r"\bTask exited with return code (?!0\b)-?\w+", r"\bCrash detected!", r"^ERROR$", r"^FAILURE$",

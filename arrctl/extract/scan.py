@@ -322,6 +322,7 @@ def scan(log: Lines) -> list[Candidate]:
         found = _line_candidate(log, i)
         if found is not None:
             by_line[i] = found
+    _raised_after_warning(log, by_line, headers)
     exceptions, frames, ignored = _tracebacks(log, headers)
     for i in frames | ignored:
         by_line.pop(i, None)
@@ -350,6 +351,17 @@ _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*)$")
 LOOKBACK = 12
 _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
+
+
+def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: list[int]) -> None:
+    """A cause logged at WARNING or INFO just before a traceback begins was raised: TensorFlow
+    warns `OP_REQUIRES failed at ...: Resource exhausted: OOM ...`, then raises it."""
+    starts = set(headers)
+    for c in by_line.values():
+        if c.kind is not Kind.CAUSE or c.rule is None or log.norm(c.line).level not in ("WARNING", "INFO"):
+            continue
+        if any(j in starts for j in range(c.line + 1, min(len(log), c.line + 3))):
+            c.score = max(c.score, SPECIFICITY[Kind.CAUSE] + c.rule.weight)
 
 
 INTRO_REACH = 2
@@ -428,8 +440,10 @@ def _last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> 
         if held is not None:
             return None  # the rules know how this log ends (a clean SystemExit too): scoring weighs it
         line = log.norm(j)
-        if line.wandb or line.level in ("WARNING", "INFO", "DEBUG"):
+        if line.wandb or line.level in ("WARNING", "DEBUG"):
             continue
+        if line.level == "INFO":
+            return None  # the program went on logging: what came before was not its last word
         seen += 1
         if seen > LAST_REACH:
             return None
