@@ -27,7 +27,7 @@ LEVELS = {
     "CRITICAL": "ERROR", "CRIT": "ERROR", "EMERGENCY": "ERROR", "ALERT": "ERROR",
     "W": "WARNING", "WARN": "WARNING", "WARNING": "WARNING",
     "I": "INFO", "INFO": "INFO", "NOTICE": "INFO", "D": "DEBUG", "DEBUG": "DEBUG",
-    "TRACE": "DEBUG", "V": "DEBUG",
+    "TRACE": "DEBUG", "V": "DEBUG", "BASIC": "INFO", "DETAILED": "INFO",
 }
 
 _TS = (r"\d{4}-\d\d-\d\d(?:[T ]|, )\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|UTC|[+-]\d\d:?\d\d|[A-Z]{3,4}))?")
@@ -74,6 +74,10 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:stdout|stderr): ?",
     # `[MainThread] [W] [google.auth._default] `
     r"^\[[\w-]+\] \[(?P<lvl>[DIWEF])\] (?:\[[\w.]+\] )?",
+    # Apache Beam relaying a Dataflow job's messages: `INFO[dataflow_runner.py]: <time>: ` and
+    # the message's own importance `JOB_MESSAGE_ERROR: ` (BASIC, DETAILED, DEBUG, WARNING, ERROR)
+    r"^" + _LEVEL_WORD + r"\[[\w.]+\]: ",
+    r"^JOB_MESSAGE_(?P<lvl>ERROR|WARNING|BASIC|DETAILED|DEBUG): ",
     # `torch._dynamo.convert_frame: [WARNING] `
     r"^[\w.]+: \[" + _LEVEL_WORD + r"\] ",
     # `[google.auth._default][WARNING] - `

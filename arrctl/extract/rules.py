@@ -406,6 +406,10 @@ RULES: tuple[Rule, ...] = (
     _r("go.panic", C, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
     # ── wrappers: something failed, here is not why ──────────────────────────────────────
     # Airflow's scheduler on a task whose process stopped heartbeating (killed, evicted, lost)
+    # Prefect 2's task runner: `Task run 'x' encountered exception:` (early 2.x), `Task run 'x' -
+    # Encountered exception during execution:` (later), then the traceback of the task's code
+    _r("orchestrator.task_exception", W, "code", [
+        r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
     _r("orchestrator.zombie", F, "unknown", [r"\bDetected zombie job\b", r"\bMarked zombie job\b.*\bas failed\b"]),
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
@@ -452,7 +456,7 @@ RULES: tuple[Rule, ...] = (
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Exception|E): (?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
         r"^(?P<msg>Check failed: .+)",
-        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+\.)*\w+(?:Error|Exception|Failure|Fault): \S",
+        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+(?:\.|::))*\w+(?:Error|Exception|Failure|Fault): \S",
         # an exception printed with its module path: `google.resumable_media.common.InvalidResponse: `
         r"^(?:[a-z_]\w*\.)+[A-Z]\w+: ", r"^[A-Z]\w*(?:NotFound|Failed|Invalid\w*|Exhausted|Denied)(?:Error)?:(?: |$)"]),
     # The exception of a traceback that no rule above names (made by the traceback parser).

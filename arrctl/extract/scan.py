@@ -278,7 +278,10 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         # A thread's death is printed and the program goes on: it may or may not be the end.
         # A traceback a logger printed at WARNING (`exc_info=True`) was handled.
         in_thread = before.startswith("Exception in thread")
-        handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING"
+        # (A C++ library's warning just before it is another logger's line: TensorFlow's
+        # `W tensorflow/core/...cc:103] ...` is no Python logger's header.)
+        handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
+            and not _CPP_LOG.search(log.raw[header - 1][:200])
         for position, (line, cls, text) in enumerate(chain):
             exc = _exception_candidate(log, line, cls, text, position, end)
             if in_thread:
@@ -332,7 +335,8 @@ def scan(log: Lines) -> list[Candidate]:
         found = _introduced(log, intro)
         if found is not None:
             by_line[found.line] = found
-    for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)]:
+    for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)
+                    and not c.text.endswith(":")]:  # `... encountered exception:`: its cause follows
         found = _statement_before(log, wrapper, by_line)
         if found is not None:
             by_line[found.line] = found
@@ -364,6 +368,7 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
             c.score = max(c.score, SPECIFICITY[Kind.CAUSE] + c.rule.weight)
 
 
+_CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
 INTRO_REACH = 2
 INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: more than the error reporting it
 
