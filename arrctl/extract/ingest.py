@@ -84,6 +84,9 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^\[[\w.]+\]\[" + _LEVEL_WORD + r"\] - ",
     # docker compose `svc_1  | `
     r"^[a-z][\w.-]{0,40}(?:[-_]\d+\s+|\s{2,})\|\s+",
+    # Airflow relaying a child's output at INFO: the BashOperator's `{subprocess.py:93} INFO - `,
+    # KubernetesPodOperator's `{pod_manager.py:381} INFO - `: the level is the relay's, not the line's
+    r"^\{(?:subprocess|pod_manager|pod_launcher|docker|process_utils)\.py:\d+\} (?:INFO|WARNING) - ",
     # Airflow: `{taskinstance.py:1851} ERROR - `
     r"^\{[\w.]+:\d+\} " + _LEVEL_WORD + r" - ",
     # Prefect: `| ERROR   | Task run 'x' - `, `| ERROR   | prefect.flow_runs - `

@@ -153,6 +153,9 @@ RULES: tuple[Rule, ...] = (
     # TensorFlow's op error (after `Graph execution error:`): `Node: 'name'`, the error, `[[{{node name}}]]`
     _r("intro.tf_node", Kind.INTRO, "code", [r"^Node: '[^']+'$"]),
     # SkyPilot's provisioner, at W, before the cloud's error for a region or zone it gives up on
+    # torch.distributed.elastic's ChildFailedError summary: `Root Cause (first observed failure):`,
+    # then the failed rank's fields, of which `exitcode  : 1 (pid: 78970)` says how it ended
+    _r("intro.torchrun_root_cause", Kind.INTRO, "exit", [r"^Root Cause \(first observed failure\):$"]),
     _r("intro.skypilot_zone", Kind.INTRO, None, [r"^Got error\(s\) in (?:all zones of )?[\w-]+:$"]),
     # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
     _r("noise.tf_startup", N, None, [
@@ -208,7 +211,10 @@ RULES: tuple[Rule, ...] = (
         r"\bFinished in state Completed\("]),
     # a C++ abort: the `what():` line after it says why
     _r("process.terminate", W, "exit", [r"\bterminate called after throwing\b"]),
-    _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.2),
+    # a kernel's own assertion (`...Kernel.cu:115: operator(): block: [0,0,0], thread: [1,0,0]
+    # Assertion `idx_dim >= 0 && ...` failed.`) says more than the `device-side assert triggered`
+    # the host raises for it, printed before or after it
+    _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.5),
     # ── out of memory ─────────────────────────────────────────────────────────────────────
     _r("memory.cuda_oom", C, "oom", [
         r"\bCUDA out of memory\b", r"\bOutOfMemoryError\b", r"\bCUDA error: out of memory\b",

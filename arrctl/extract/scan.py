@@ -373,8 +373,23 @@ INTRO_REACH = 2
 INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: more than the error reporting it
 
 
+# Headers whose announced line is one of their block's fields, how far it may be, and what it scores
+# (torchrun's exit code is how a rank ended, less than the rank's own traceback when there is one)
+INTRO_FIELDS: dict[str, tuple[re.Pattern[str], int, float]] = {
+    "intro.torchrun_root_cause": (re.compile(r"^exitcode\s*: "), 8, SPECIFICITY[Kind.ERROR] - 0.2),
+}
+
+
 def _introduced(log: Lines, intro: Candidate) -> Candidate | None:
     """The line a header announces (`Last error:` → `socketStartConnect: ... failed`), as a cause."""
+    field = INTRO_FIELDS.get(intro.rule.name) if intro.rule is not None else None
+    if field is not None:
+        pattern, reach, score = field
+        for j in range(intro.line + 1, min(len(log), intro.line + 1 + reach)):
+            text = log.body(j).strip()
+            if pattern.match(text):
+                return Candidate(j, Kind.ERROR, intro.rule, intro.category, text, score)
+        return None
     header = log.norm(intro.line)
     seen = 0
     for j in range(intro.line + 1, min(len(log), intro.line + 1 + 3 * INTRO_REACH)):
