@@ -125,6 +125,8 @@ def _message(log: Lines, best: Candidate) -> str:
             text = gcp.record(log, i)
             if text:
                 break
+    if text is None:
+        text = gcp.condition_record(log, best.line)
     if text is None and best.match is not None and "msg" in best.match.re.groupindex \
             and best.match.group("msg"):
         text = best.match.group("msg")

@@ -124,6 +124,26 @@ def body_after(log: Bodies, i: int) -> str | None:
     return None
 
 
+# A Cloud Run (or Kubernetes) condition printed as JSON: `"message": "Execution failed."` beside
+# `"reason": "NonZeroExitCode"` (conditions' reasons are UpperCamelCase; Google error bodies'
+# `"reason": "forbidden"` are not)
+_CONDITION_MESSAGE = re.compile(r"^\s*\"message\"\s*:\s*\"(?P<msg>(?:[^\"\\]|\\.)*)\",?\s*$")
+_CONDITION_REASON = re.compile(r"^\s*\"reason\"\s*:\s*\"(?P<reason>[A-Z][A-Za-z]+)\",?\s*$")
+CONDITION_REACH = 4
+
+
+def condition_record(log: Bodies, i: int) -> str | None:
+    """`Reason: message` of a condition object whose message is line i, if it is one."""
+    found = _CONDITION_MESSAGE.match(log.body(i))
+    if not found:
+        return None
+    for j in range(max(0, i - CONDITION_REACH), min(len(log), i + CONDITION_REACH + 1)):
+        reason = _CONDITION_REASON.match(log.body(j))
+        if reason:
+            return f"{reason.group('reason')}: {found.group('msg')}"
+    return None
+
+
 def grpc_record(log: Bodies, i: int) -> str | None:
     """`status = StatusCode.X` and `details = "..."` of a gRPC error, a few lines apart."""
     status = details = None

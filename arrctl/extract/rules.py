@@ -347,7 +347,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b", r"(?i)\bconfigured timeout (?:was|has been) reached\b",
         r"(?i)\bexceeded (?:the )?(?:maximum )?(?:execution |run ?)?(?:time|deadline|timeout)\b",
         r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
-        r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"^TIMEOUT$", r"\bstatus: TIMEOUT\b",
+        r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
         r"\bstatus \"?TIMEOUT\b"]),
     # ── dependencies ──────────────────────────────────────────────────────────────────────
@@ -416,6 +416,8 @@ RULES: tuple[Rule, ...] = (
     # Encountered exception during execution:` (later), then the traceback of the task's code
     _r("orchestrator.task_exception", W, "code", [
         r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
+    # Cloud Build's own verdict on a line of its own, before the error that explains it
+    _r("build.status_timeout", F, "timeout", [r"^TIMEOUT$"]),
     _r("orchestrator.zombie", F, "unknown", [r"\bDetected zombie job\b", r"\bMarked zombie job\b.*\bas failed\b"]),
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
