@@ -224,12 +224,15 @@ RULES: tuple[Rule, ...] = (
         r"\bfailed to allocate \d+(?:\.\d+)? ?[KMG]i?B? .*\bout of memory\b"], fatal=True),
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
-        r"\boom[-_]kill", r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
+        r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out of memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
         ], fatal=True),
+    # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
+    # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
+    _r("memory.oom_killer", C, "oom", [r"\boom[-_]kill"], fatal=True, weight=-0.3),
     # ── distributed training ──────────────────────────────────────────────────────────────
     _r("distributed.nccl", C, "distributed", [
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
