@@ -421,6 +421,10 @@ RULES: tuple[Rule, ...] = (
         r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
     # Cloud Build's own verdict on a line of its own, before the error that explains it
     _r("build.status_timeout", F, "timeout", [r"^TIMEOUT$"]),
+    # Airflow's local task job stopping a task whose state someone (the scheduler, a user, the
+    # UI) changed: the reason for the SIGTERM that follows; Airflow prints it at WARNING
+    _r("orchestrator.externally_set", C, "unknown", [
+        r"\bState of this instance has been externally set to \w+\b"], weight=1.0),
     _r("orchestrator.zombie", F, "unknown", [r"\bDetected zombie job\b", r"\bMarked zombie job\b.*\bas failed\b"]),
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
