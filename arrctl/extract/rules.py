@@ -226,7 +226,7 @@ RULES: tuple[Rule, ...] = (
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
         r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
-        r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out of memory\b",
+        r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
         ], fatal=True),
