@@ -42,8 +42,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
     # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional
     r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",
-    # rich's logging handler: `[08/06/24 17:14:56] `
-    r"^\[\d\d/\d\d/\d\d \d\d:\d\d:\d\d\]\s+",
+    # rich's logging handler: `[08/06/24 17:14:56] `, and its default `[07:32:29] `
+    r"^\[\d\d/\d\d/\d\d \d\d:\d\d:\d\d\]\s+", r"^\[\d\d:\d\d:\d\d\]\s+",
     # Logs Explorer's severity column: `E 2024-...` or `ERROR 2024-...` before the time
     r"^(?P<lvl>[EWIDF]|ERROR|WARNING|INFO|DEBUG|CRITICAL|DEFAULT)[ \t]+(?=\d{4}-\d\d-\d\d)",
     # glog / absl: `E1203 10:00:00.123456 12345 file.cc:123] `

@@ -145,6 +145,8 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # W&B's system monitor on hardware whose counters it cannot read: printed at ERROR, harmless
+    _r("noise.wandb_monitor", N, None, [r"\bFailed to sample metric\b"]),
     # a header whose next line says what went wrong (the category is the detail's default):
     # NCCL's `ncclSystemError: ...` then `Last error:` then `socketStartConnect: ... failed`;
     # Gradle's `* What went wrong:` then `Task 'build' not found in root project 'src'.`
@@ -198,7 +200,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btraining (?:run )?(?:is )?(?:complete|completed|finished|done|succeeded)\b",
         r"\bMarking task as SUCCESS\b", r"\bFlow run '[^']*' - Finished in state Completed\(",
         r"(?i)\b(?:completed|finished|succeeded|exited) successfully\b",
-        r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)",
+        r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)(?! \(status: (?!SUCCEEDED\)))",
         r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
         r"\bProcess finished with exit code 0\b", r"\bTask exited with return code 0\b",
         r"\bJOB_STATE_SUCCEEDED\b", r"\bstate: (?:SUCCEEDED|SUCCESS)\b",
@@ -421,10 +423,16 @@ RULES: tuple[Rule, ...] = (
         r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
     # Cloud Build's own verdict on a line of its own, before the error that explains it
     _r("build.status_timeout", F, "timeout", [r"^TIMEOUT$"]),
+    # SkyPilot's verdict on a job: `✓ Job finished (status: FAILED_SETUP).` (FAILED, FAILED_SETUP,
+    # FAILED_DRIVER, FAILED_CONTROLLER, CANCELLED, ...: anything but SUCCEEDED)
+    _r("skypilot.job_failed", F, None, [r"\bJob finished \(status: (?!SUCCEEDED\))[A-Z_]+\)"]),
     # Airflow's local task job stopping a task whose state someone (the scheduler, a user, the
     # UI) changed: the reason for the SIGTERM that follows; Airflow prints it at WARNING
     _r("orchestrator.externally_set", C, "unknown", [
         r"\bState of this instance has been externally set to \w+\b"], weight=1.0),
+    # Kubernetes restarting a container that keeps exiting (`kubectl get pods` STATUS, the
+    # kubelet's event): that it fails, not why
+    _r("k8s.crashloop", W, "exit", [r"\bCrashLoopBackOff\b", r"\bBack-off restarting failed container\b"]),
     _r("orchestrator.zombie", F, "unknown", [r"\bDetected zombie job\b", r"\bMarked zombie job\b.*\bas failed\b"]),
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
@@ -490,7 +498,7 @@ RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
 FAILURE_WORDS = re.compile(
     r"(?i)\b(?:fail(?:ed|s|ure)?|error|exception|cannot|can't|could not|couldn't|unable|invalid|"
     r"denied|refused|not found|missing|crash(?:ed)?|abort(?:ed)?|fatal|panic|unexpected|"
-    r"terminated|killed|no longer)\b|\b[45]\d\d (?:response|error|status)\b|\bstatus(?: code)?:? [45]\d\d\b")
+    r"terminated|killed|no longer|timed out)\b|\b[45]\d\d (?:response|error|status)\b|\bstatus(?: code)?:? [45]\d\d\b")
 
 # An exception class's own words → its category, for exceptions no rule names.
 _CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), c) for p, c in (

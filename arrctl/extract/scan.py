@@ -376,7 +376,10 @@ INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: mo
 # Headers whose announced line is one of their block's fields, how far it may be, and what it scores
 # (torchrun's exit code is how a rank ended, less than the rank's own traceback when there is one)
 INTRO_FIELDS: dict[str, tuple[re.Pattern[str], int, float]] = {
-    "intro.torchrun_root_cause": (re.compile(r"^exitcode\s*: "), 8, SPECIFICITY[Kind.ERROR] - 0.2),
+    # its `traceback :` field when it holds more than the boilerplate (`Signal 9 (SIGKILL) received
+    # by PID 14750`), else its `exitcode :`
+    "intro.torchrun_root_cause": (re.compile(r"^(?:traceback\s*: (?!To enable traceback)|exitcode\s*: )"), 8,
+                                  SPECIFICITY[Kind.ERROR] - 0.2),
 }
 
 
@@ -385,11 +388,12 @@ def _introduced(log: Lines, intro: Candidate) -> Candidate | None:
     field = INTRO_FIELDS.get(intro.rule.name) if intro.rule is not None else None
     if field is not None:
         pattern, reach, score = field
-        for j in range(intro.line + 1, min(len(log), intro.line + 1 + reach)):
-            text = log.body(j).strip()
-            if pattern.match(text):
-                return Candidate(j, Kind.ERROR, intro.rule, intro.category, text, score)
-        return None
+        fields = [j for j in range(intro.line + 1, min(len(log), intro.line + 1 + reach))
+                  if pattern.match(log.body(j).strip())]
+        if not fields:
+            return None
+        j = fields[-1]  # the last field the header's block names (traceback after exitcode)
+        return Candidate(j, Kind.ERROR, intro.rule, intro.category, log.body(j).strip(), score)
     header = log.norm(intro.line)
     seen = 0
     for j in range(intro.line + 1, min(len(log), intro.line + 1 + 3 * INTRO_REACH)):
