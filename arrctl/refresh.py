@@ -12,7 +12,7 @@ import orjson
 from arrctl.config import Config, require_project
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
-from arrctl.sources import FetchContext, logs
+from arrctl.sources import READS_LOGS, FetchContext, logs
 from arrctl.store import Fact, Store
 from arrctl.supervisor import Supervisor, WorkerSpec
 
@@ -60,7 +60,7 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
         for row in result.rows:
             if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
                     and row["id"] not in worker_facts:
-                if source == "runner" and (row["message"] is None or row["extra"].get("logs_unread")):
+                if row["extra"].get("logs_unread") or (source == "runner" and row["message"] is None):
                     continue  # its logs were not read yet (e.g. the log read timed out): try again next time
                 facts.append({"source": source, "id": row["id"], "status": row["status"],
                               "verdict": "failed" if row["status"] in ("FAILED", "TIMEOUT") else "succeeded",
@@ -72,8 +72,9 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
 def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = True) -> list[Row]:
     """Rows of terminal items carry the message remembered for them.
 
-    For the runner (`from_logs`) memory is what the logs said and beats Cloud Run's generic text;
-    for other sources the API's own message is the truth and memory only fills a gap.
+    For sources that read their items' logs (`from_logs`: sources.READS_LOGS) memory is what the logs
+    said and beats the API's generic text (which the row keeps in `extra`); for the others the API's
+    own message is the truth and memory only fills a gap.
     """
     out: list[Row] = []
     for row in rows:
@@ -174,7 +175,7 @@ class Refresher:
         if set(sources) & GOOGLE_SOURCES:
             require_project(self.config)
         known = {source: self._facts(source) for source in sources}
-        retries = self._log_retries("runner") if "runner" in sources else {}
+        retries = {source: self._log_retries(source) for source in sources if source in READS_LOGS}
         hold_s = self.logging_hold_s()
         started = self.clock()
         specs = []
@@ -185,8 +186,8 @@ class Refresher:
                 call_timeout_s=call_timeout(deadline),
                 gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb,
                 log_retry={id_: (times, max(0.0, next_at - started), reason)
-                           for id_, (times, next_at, reason) in retries.items() if id_ not in known[source]}
-                if source == "runner" else {},
+                           for id_, (times, next_at, reason) in retries.get(source, {}).items()
+                           if id_ not in known[source]},
                 logging_hold_s=hold_s,
             )
             specs.append(WorkerSpec(source, ctx, deadline, self.fetch_overrides.get(source)))
@@ -198,7 +199,7 @@ class Refresher:
             known[fact["source"]][fact["id"]] = fact
         good: dict[str, list[Row]] = {}
         for source, result in results.items():
-            result.rows = fill_from_memory(result.rows, known[source], from_logs=source == "runner")
+            result.rows = fill_from_memory(result.rows, known[source], from_logs=source in READS_LOGS)
             if result.state == "ok":
                 good[source] = result.rows
         try:

@@ -14,6 +14,11 @@ from typing import Any, Callable, Protocol
 from arrctl.model import Row
 
 
+READS_LOGS = frozenset({"runner", "completed"})
+"""Sources whose terminal rows are explained by the items' own logs, read once ever: until then a row
+is marked `extra.logs_unread` (and not remembered); a cut read is retried with the store's backoff."""
+
+
 class SourceError(Exception):
     """A source failed; the message is the one-line reason shown to the user."""
 
@@ -38,8 +43,9 @@ class Emitter(Protocol):
         """Count API calls by service ("run", "logging", ...), for the benchmarks."""
 
     def log_reads(self, report: dict[str, Any]) -> None:
-        """How this fetch's Cloud Logging reads went, for the shared backoff in the store:
-        {"cut": {id: reason}, "read": [ids read to the end], "rate_limited": bool}."""
+        """How this fetch's log reads went, for the shared backoff in the store:
+        {"cut": {id: reason}, "read": [ids read to the end], "called": bool (Cloud Logging was
+        called: its project-wide 429 hold is updated), "rate_limited": bool}."""
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
         duration = round(max(0.0, now - epoch(created)), 1)  # type: ignore[operator]
 
     beat = epoch(heartbeat_at)
+    message = run_message(raw, summary, heartbeat_at)  # W&B's own words; a console log may say more
     user = node.get("user") if isinstance(node.get("user"), Mapping) else {}
     tags = node.get("tags")
     return make_row(
@@ -143,7 +144,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
         started=None if status == "PENDING" else created,
         finished=finished,
         duration_s=duration,
-        message=run_message(raw, summary, heartbeat_at),
+        message=message,
         url=url or run_url(entity, project, run_id),
         extra={
             "heartbeat_at": heartbeat_at,
@@ -154,6 +155,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
             "job_type": node.get("jobType"),
             "entity": entity,
             "project": project,
+            **({"wandb_message": message} if status == "FAILED" else {}),
         },
     )
 
@@ -382,8 +384,9 @@ def _library_base_url(wandb: Any) -> str:
 
 
 def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[str, Any],
-               limit: int, per_page: int, order: str = "-created_at") -> None:
-    """Emit the newest `limit` runs matching `filters` as rows of `source` (one W&B query)."""
+               limit: int, per_page: int, order: str = "-created_at", console_logs: bool = False) -> None:
+    """Emit the newest `limit` runs matching `filters` as rows of `source` (one W&B query); with
+    `console_logs`, the root errors of newly failed runs from their console logs (sources/wandb_logs.py)."""
     entity, project = target(ctx.config)
     api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
     if not api_key:
@@ -394,6 +397,8 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
     if base_url:
         overrides["base_url"] = base_url
     rows: list[Row] = []
+    problem = None
+    started = time.monotonic()
     with private_wandb_env(timeout_s):
         try:
             import wandb
@@ -404,6 +409,7 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
             runs = api.runs(f"{entity}/{project}", filters=filters, order=order,
                             per_page=per_page, lazy=False)
             iterator = iter(runs)
+            listed: dict[str, Any] = {}
             while len(rows) < limit:
                 page_before = id(runs.last_response)
                 try:
@@ -417,6 +423,12 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
                     break
                 rows.append(parse_run(node_of(run), time.time(), source=source, entity=entity,
                                       project=project, url=run.url))
+                listed[run.id] = run
+            if console_logs:
+                from arrctl.sources.wandb_logs import read_console_logs
+
+                rows, problem = read_console_logs(ctx, emit, listed, rows, base_url=base_url, api_key=api_key,
+                                                  timeout_s=timeout_s, deadline_at=started + ctx.deadline_s - 0.5)
             # Api() started a wandb-core helper; stop it now (~3 ms) rather than leave it to
             # notice our exit. Not after a failure: a helper stuck in a hung request could make
             # teardown wait, and an orphaned helper exits by itself within ~2 s.
@@ -429,6 +441,8 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
             raise kind(describe_error(exc, base_url=base_url, timeout_s=timeout_s,
                                       secret=api_key, path=f"{entity}/{project}")) from None
     emit.rows(rows)
+    if problem:
+        raise SourceError(problem)
 
 
 __all__ = [
