@@ -83,7 +83,7 @@ def test_failed_run_message_is_the_tracebacks_last_line():
         url="http://127.0.0.1:1234/arr-demo/arr-coc-0-1/runs/h0q4z7lx",
         extra={"heartbeat_at": "2026-11-17T15:07:25Z", "heartbeat_age_s": 71955.0, "user": "arr-demo",
                "tags": [], "group": None, "job_type": None, "entity": ENTITY, "project": PROJECT,
-               "wandb_message": "FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'"})
+               "api_message": "FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'"})
 
 
 @pytest.mark.parametrize("state, summary, status, message", [
@@ -349,7 +349,7 @@ def test_completed_takes_the_newest_terminal_runs(tmp_path):
     [(rows, _part)] = result["batches"]
     assert [(r["id"], r["status"], r["raw_status"]) for r in rows] == NEWEST_TERMINAL
     assert {r["id"]: r["message"] for r in rows if r["status"] == "FAILED"} == WANDB_WORDS
-    assert {r["id"]: r["extra"]["wandb_message"] for r in rows if r["status"] == "FAILED"} == WANDB_WORDS
+    assert {r["id"]: r["extra"]["api_message"] for r in rows if r["status"] == "FAILED"} == WANDB_WORDS
     assert rows[0]["duration_s"] == 6480.0 and rows[0]["finished"] == "2026-11-18T10:54:40Z"
     assert result["calls"] == {"wandb": 2}
     assert recorder.downloads == [] and (result["facts"], result["log_reports"]) == ([], [])
@@ -364,7 +364,7 @@ def test_newly_failed_runs_get_the_root_error_of_their_console_logs_tail(tmp_pat
     assert {r["id"] for r in first if r["extra"].get("logs_unread")} == FAILED_IDS
     failed = {r["id"]: r for r in rows if r["status"] == "FAILED"}
     assert {i: r["message"] for i, r in failed.items()} == {i: m for i, (_r, _l, m) in FROM_CONSOLE.items()}
-    assert {i: r["extra"]["wandb_message"] for i, r in failed.items()} == WANDB_WORDS  # W&B's words kept
+    assert {i: r["extra"]["api_message"] for i, r in failed.items()} == WANDB_WORDS  # W&B's words kept
     assert not any(r["extra"].get("logs_unread") for r in rows)
     assert {f["id"]: (f["rule"], f["line"], f["message"]) for f in result["facts"]} == FROM_CONSOLE
     assert {(f["source"], f["status"], f["verdict"]) for f in result["facts"]} == {("completed", "FAILED", "failed")}

@@ -38,7 +38,7 @@ def file_reads(sandbox: Sandbox) -> tuple[int, int]:
 
 
 def failed(records: list[dict[str, Any]]) -> dict[str, tuple[str, str, str | None]]:
-    return {r["id"]: (r["message"], r["category"], r["extra"]["wandb_message"])
+    return {r["id"]: (r["message"], r["category"], r["extra"]["api_message"])
             for r in records if r["type"] == "row" and r["status"] == "FAILED"}
 
 

@@ -155,7 +155,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
             "job_type": node.get("jobType"),
             "entity": entity,
             "project": project,
-            **({"wandb_message": message} if status == "FAILED" else {}),
+            **({"api_message": message} if status == "FAILED" else {}),
         },
     )
 
