@@ -12,12 +12,15 @@ import orjson
 from arrctl.config import Config, require_project
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
-from arrctl.sources import READS_LOGS, FetchContext, logs
+from arrctl.sources import FetchContext, logs
 from arrctl.store import Fact, Store
 from arrctl.supervisor import Supervisor, WorkerSpec
 
 
 GOOGLE_SOURCES = frozenset({"runner", "builds", "vertex"})
+# The sources whose terminal items are explained from their own logs (sources/logread.py): what
+# memory says of them is what their logs said, and beats the API's generic words.
+LOG_SOURCES = frozenset({"runner", "builds", "vertex", "completed"})  # completed: sources/wandb_logs.py
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,9 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
 def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = True) -> list[Row]:
     """Rows of terminal items carry the message remembered for them.
 
-    For sources that read their items' logs (`from_logs`: sources.READS_LOGS) memory is what the logs
-    said and beats the API's generic text (which the row keeps in `extra`); for the others the API's
-    own message is the truth and memory only fills a gap.
+    For the sources that read logs (`from_logs`, LOG_SOURCES) memory is what the logs said and beats
+    the platform's generic text; for the others the API's own message is the truth and memory only
+    fills a gap.
     """
     out: list[Row] = []
     for row in rows:
@@ -175,7 +178,7 @@ class Refresher:
         if set(sources) & GOOGLE_SOURCES:
             require_project(self.config)
         known = {source: self._facts(source) for source in sources}
-        retries = {source: self._log_retries(source) for source in sources if source in READS_LOGS}
+        retries = {source: self._log_retries(source) for source in sources if source in LOG_SOURCES}
         hold_s = self.logging_hold_s()
         started = self.clock()
         specs = []
@@ -199,7 +202,7 @@ class Refresher:
             known[fact["source"]][fact["id"]] = fact
         good: dict[str, list[Row]] = {}
         for source, result in results.items():
-            result.rows = fill_from_memory(result.rows, known[source], from_logs=source in READS_LOGS)
+            result.rows = fill_from_memory(result.rows, known[source], from_logs=source in LOG_SOURCES)
             if result.state == "ok":
                 good[source] = result.rows
         try:

@@ -14,11 +14,6 @@ from typing import Any, Callable, Protocol
 from arrctl.model import Row
 
 
-READS_LOGS = frozenset({"runner", "completed"})
-"""Sources whose terminal rows are explained by the items' own logs, read once ever: until then a row
-is marked `extra.logs_unread` (and not remembered); a cut read is retried with the store's backoff."""
-
-
 class SourceError(Exception):
     """A source failed; the message is the one-line reason shown to the user."""
 
