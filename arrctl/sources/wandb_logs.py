@@ -109,11 +109,11 @@ def conclude(row: Row, analysis: Any | None) -> dict[str, Any]:
             "line": analysis.line if found else None, "finished": row["finished"]}
 
 
-def analyse(text: str) -> Any:
-    """The extractor's analysis of a failed run's console log."""
+def analyse(text: str, outcome: str | None = "failed") -> Any:
+    """The extractor's analysis of a run's console log (`outcome`: what W&B says of the run)."""
     from arrctl.extract import analyze, split_text
 
-    return analyze(split_text(text), "failed")
+    return analyze(split_text(text), outcome)
 
 
 def read_outcome(due: list[Row], tails: dict[str, Tail], retry: dict[str, tuple[int, float, str | None]],
@@ -164,14 +164,14 @@ def file_node(api_run: Any, emit: Emitter) -> dict[str, Any] | None:
 
 
 def fetch_tail(node: dict[str, Any], *, base_url: str, api_key: str, timeout_s: float,
-               emit: Emitter) -> Tail:
+               emit: Emitter, tail_bytes: int = TAIL_BYTES) -> Tail:
     """The end of the file behind `node`, asked for with a Range request; bounded in bytes and time."""
     import requests
 
     size = node.get("sizeBytes")
     if size == 0:
         return Tail(text="", size=0)
-    url, headers, send_key = tail_request(node, base_url)
+    url, headers, send_key = tail_request(node, base_url, tail_bytes)
     emit.call("storage")
     try:
         with requests.get(url, headers=headers, timeout=timeout_s, stream=True,
@@ -186,12 +186,12 @@ def fetch_tail(node: dict[str, Any], *, base_url: str, api_key: str, timeout_s: 
                 if len(data) > MAX_BODY_BYTES:
                     return Tail(cut=f"output.log: the storage ignored the Range and sent more than "
                                     f"{MAX_BODY_BYTES // (1024 * 1024)} MiB")
-                if answer.status_code == 200 and len(data) > 2 * TAIL_BYTES:
-                    del data[:len(data) - 2 * TAIL_BYTES]  # only the end is kept
+                if answer.status_code == 200 and len(data) > 2 * tail_bytes:
+                    del data[:len(data) - 2 * tail_bytes]  # only the end is kept
             start = content_start(answer.headers.get("Content-Range")) if answer.status_code == 206 else 0
     except requests.RequestException as exc:
         return Tail(cut=f"output.log: {type(exc).__name__} from {_host(url)}")
-    return Tail(text=tail_text(bytes(data), bool(start)), size=size if isinstance(size, int) else None)
+    return Tail(text=tail_text(bytes(data), bool(start), tail_bytes), size=size if isinstance(size, int) else None)
 
 
 def _host(url: str) -> str:
