@@ -332,9 +332,9 @@ WANDB_WORDS = {  # what W&B itself says of the failed runs (the summary, the sta
 }
 FROM_CONSOLE = {  # what their console logs say (f3r6j2nb has none: it keeps W&B's words)
     "p2t6v9jx": ("memory.cuda_oom", 31, "OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a "
-                 "total capacity of 39.39 GiB of which 1.02 GiB is free. Process 1 has 38.36 GiB memory in use. Of the "
-                 "allocated memory 35.11 GiB is allocated by PyTorch, and 2.73 GiB is reserved by PyTorch but "
-                 "unallocated. If reserved but\u2026"),
+                 "total capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated "
+                 "by PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated "
+                 "memory is large try setti\u2026"),  # the same words as its Vertex job's replica log
     "j1e5u8ot": ("distributed.nccl", 20, "DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/"
                  "ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), "
                  "NCCL version 2.21.5"),
