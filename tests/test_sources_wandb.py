@@ -28,8 +28,8 @@ from arrctl.sandbox.scenario import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError
 from arrctl.sources import active, completed
-from arrctl.sources.wandb_common import (
-    MalformedRun, describe_error, parse_run, root_error, sweep_private_dirs)
+from arrctl.sources.wandb_client import MalformedRun, describe_error, sweep_private_dirs
+from arrctl.sources.wandb_common import parse_run, root_error
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "arrctl" / "sandbox" / "scenarios" / "default"
@@ -441,7 +441,7 @@ def test_the_host_of_wandb_login_is_honoured_and_named_in_auth_errors(tmp_path, 
 
 
 def test_wandb_base_url_beats_the_settings_file(tmp_path):
-    from arrctl.sources.wandb_common import chosen_base_url, settings_base_url, user_settings_file
+    from arrctl.sources.wandb_client import chosen_base_url, settings_base_url, user_settings_file
 
     (tmp_path / "settings").write_text("[default]\nbase_url = https://wandb.example.internal\nmode = online\n")
     env = {"WANDB_CONFIG_DIR": str(tmp_path)}

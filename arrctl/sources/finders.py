@@ -137,7 +137,8 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
 def explain_wandb_run(ctx: FetchContext, emit: Emitter) -> None:
     """A W&B run by its id (in the configured or given entity/project) and the tail of its console log."""
     from arrctl.sources import wandb_logs
-    from arrctl.sources.wandb_common import _chain, node_of, parse_run, wandb_client
+    from arrctl.sources.wandb_client import _chain, wandb_client
+    from arrctl.sources.wandb_common import node_of, parse_run
 
     started = time.monotonic()
     run_id = ctx.extra["id"]
