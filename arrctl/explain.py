@@ -4,8 +4,10 @@
 - a Cloud Run execution: an RFC 1035 label (`vertex-ai-launcher-x7k2p`) or its resource name
   `projects/P/locations/R/jobs/J/executions/NAME`;
 - a Vertex AI custom job: its numeric id, `projects/P/locations/R/customJobs/ID`, or its console
-  URL `https://console.cloud.google.com/vertex-ai/locations/R/training/ID/...?project=P` (the
-  shape arrctl's own vertex rows link to);
+  URL `https://console.cloud.google.com/vertex-ai/locations/R/training/ID[/cpu]?project=P` (the
+  shape arrctl's own vertex rows link to, and google-cloud-aiplatform's tests log); the SDK's
+  `_dashboard_uri` now prints `/agent-platform/locations/R/training/ID` (aiplatform/jobs.py), and
+  copied console links also read `/training/customJobs/ID`: all are accepted;
 - a Cloud Build build: its UUID, `projects/P/locations/R/builds/ID`, or its console URL
   `https://console.cloud.google.com/cloud-build/builds[;region=R]/ID?project=P` (the API's
   `logUrl`);
@@ -56,7 +58,8 @@ EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/([^/]+)/jobs/[^/]+/executions/([^/]+)")
 VERTEX_ID = re.compile(r"[0-9]{1,20}")
 VERTEX_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/customJobs/([0-9]{1,20})")
-VERTEX_CONSOLE = re.compile(r"/vertex-ai/locations/([^/]+)/training/([0-9]{1,20})(?:/.*)?")
+VERTEX_CONSOLE = re.compile(r"/(?:vertex-ai|agent-platform|ai/platform)/locations/([^/]+)/training/(?:customJobs/)?"
+                            r"([0-9]{1,20})(?:/.*)?")
 BUILD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BUILD_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/builds/(" + BUILD_ID.pattern + ")")
 BUILD_CONSOLE = re.compile(r"/cloud-build/builds(?:;region=([^/]+))?/(" + BUILD_ID.pattern + r")(?:/.*)?")
@@ -223,6 +226,8 @@ def explain(refresher: Any, target: Target) -> tuple[dict[str, Any], str | None,
     from arrctl.config import require_project
 
     config = refresher.config
+    if not config.project and Kind.WANDB_RUN in target.kinds:  # no Google project: only W&B can answer
+        target = dataclasses.replace(target, kinds=(Kind.WANDB_RUN,))
     if set(target.kinds) - {Kind.WANDB_RUN}:
         require_project(config)
     if target.project and target.project != config.project and not target.project.isdigit():
