@@ -71,3 +71,38 @@ def test_json_has_exactly_specs_keys_in_order():
     assert as_json(analysis) == {"verdict": "failed", "message": "m", "category": "oom", "rule": "r", "line": 3,
                                  "jobs": None, "context": ["a"]}
     assert list(as_json(analysis)) == ["verdict", "message", "category", "rule", "line", "jobs", "context"]
+
+
+class FakeRefresher:
+    """Records the worker fetches explain asks for, and answers each as told."""
+
+    def __init__(self, config, answers):
+        from arrctl.store import Store
+
+        self.config, self.answers, self.asked = config, answers, []
+        self.store = Store(None)
+
+    def deadline(self, source):
+        return 30.0
+
+    def run_many(self, fetches, deadline):
+        from arrctl.model import SourceResult
+
+        self.asked.append(sorted(fetches))
+        return {name: SourceResult(source=name, state="ok", facts=[self.answers[name]]) for name in fetches}
+
+
+def test_an_id_of_two_shapes_is_looked_up_as_both_at_once_and_the_one_found_answers():
+    from arrctl.config import Config
+    from arrctl.explain import explain
+
+    analysis = {"verdict": "failed", "message": "m", "category": "oom", "rule": "r", "line": 1, "jobs": None,
+                "context": [], "found": True, "where": "arr-demo/arr-coc-0-1", "note": None}
+    refresher = FakeRefresher(Config(project="arr-demo", regions=["us-central1"], wandb_entity="arr-demo",
+                                     wandb_project="arr-coc-0-1"),
+                              {"execution": {"found": False}, "W&B run": analysis})
+    assert explain(refresher, parse_target("p2t6v9jx")) == (analysis, None, "W&B run p2t6v9jx in arr-demo/arr-coc-0-1")
+    assert refresher.asked == [["W&B run", "execution"]]  # one batch of workers
+    no_google = FakeRefresher(Config(wandb_entity="arr-demo", wandb_project="arr-coc-0-1"), {"W&B run": analysis})
+    assert explain(no_google, parse_target("p2t6v9jx"))[2] == "W&B run p2t6v9jx in arr-demo/arr-coc-0-1"
+    assert no_google.asked == [["W&B run"]]  # no Google project: Cloud Run is not asked
