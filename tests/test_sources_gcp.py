@@ -150,8 +150,9 @@ def test_group_entries_per_execution_in_api_order():
     assert {k: [e["textPayload"] for e in v] for k, v in groups.items()} == {"b": ["b3"], "a": ["a2", "a1"]}
 
 
-def analysis(verdict, message=None, rule=None, line=None, jobs=None):
-    return SimpleNamespace(verdict=verdict, message=message, rule=rule, line=line, jobs=jobs, context=[])
+def analysis(verdict, message=None, rule=None, line=None, jobs=None, category=None):
+    return SimpleNamespace(verdict=verdict, message=message, rule=rule, line=line, jobs=jobs, context=[],
+                           category=category)
 
 
 def test_conclude_fills_the_message_from_the_logs():
