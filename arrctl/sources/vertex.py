@@ -53,7 +53,7 @@ STATUS = {
     "JOB_STATE_PARTIALLY_SUCCEEDED": "SUCCEEDED",
 }
 _LIVE = {"RUNNING"}
-REGION_SHARE = 0.6  # of the deadline for listing regions; the rest is for the log read
+LOG_RESERVE_S = 3.0  # of the deadline kept from listing regions for the one log read
 # Vertex AI custom jobs log as the monitored resource `ml_job`, labelled job_id (the numeric id)
 # and task_name (the replica: `workerpool0-0`). The API's own error message links to exactly that:
 # "...check the logs: https://console.cloud.google.com/logs/viewer?project=N&resource=ml_job%2Fjob_id%2FID"
@@ -282,7 +282,8 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
-    for region, result, error in clients.fan_out(regions, list_region, max(1.0, ctx.deadline_s * REGION_SHARE)):
+    for region, result, error in clients.fan_out(regions, list_region,
+                                                     max(1.0, ctx.deadline_s - 0.5 - LOG_RESERVE_S)):
         if error is not None:
             failures.append((region, error))
             continue
