@@ -232,3 +232,10 @@ def test_a_failed_read_shows_the_apis_words_and_is_tried_again_later(make_sandbo
     later = process.refresh(["vertex"])  # within the backoff: no read
     assert log_requests(sandbox) == 1
     assert later["vertex"].error.startswith("logs of 2 jobs not read yet (503 Service Unavailable")
+
+
+def test_a_failed_job_without_an_error_message_is_still_unread_until_its_logs_are():
+    # nothing to show, but not to be remembered either: its logs are read on the next refresh
+    job = make_row("vertex", "j", "FAILED")
+    [row] = logread.provisional(vertex.READER, [job], {"j"})
+    assert row["message"] is None and row["extra"] == {"logs_unread": True}

@@ -64,12 +64,13 @@ def needs_logs(reader: Reader, rows: list[Row], known_terminal: frozenset[str]) 
 
 
 def provisional(reader: Reader, rows: list[Row], unexplained: set[str]) -> list[Row]:
-    """Rows whose logs are not read yet show the platform's words, marked as its words."""
+    """Rows whose logs are not read yet are marked `extra.logs_unread` (so that they are neither
+    remembered nor paged) and show the platform's words, when it has any, marked as its words."""
     out: list[Row] = []
     for row in rows:
-        words = reader.words(row)
-        if row["id"] in unexplained and words:
-            row = {**row, "message": reader.prefix + words,  # type: ignore[misc]
+        if row["id"] in unexplained:
+            words = reader.words(row)
+            row = {**row, "message": reader.prefix + words if words else row["message"],  # type: ignore[misc]
                    "extra": {**row["extra"], "logs_unread": True}}
         out.append(row)
     return out

@@ -57,10 +57,11 @@ LOG_RESERVE_S = 3.0  # of the deadline kept from listing regions for the one log
 # Vertex AI custom jobs log as the monitored resource `ml_job`, labelled job_id (the numeric id)
 # and task_name (the replica: `workerpool0-0`). The API's own error message links to exactly that:
 # "...check the logs: https://console.cloud.google.com/logs/viewer?project=N&resource=ml_job%2Fjob_id%2FID"
-# (advancedFilter `resource.type="ml_job" resource.labels.job_id="ID"`). gcloud also ORs the legacy
-# `cloudml_job` (google-cloud-sdk lib/googlecloudsdk/command_lib/ml_engine/log_utils.py `LogFilters`,
-# whose TODO marks the pair as a transition of AI Platform); Vertex AI jobs are not logged under it,
-# so arrctl asks for `ml_job` alone.
+# (advancedFilter `resource.type="ml_job" resource.labels.job_id="ID"`, as a failed pipeline's error
+# quotes it in public material). gcloud ORs the legacy `cloudml_job` beside it (google-cloud-sdk
+# lib/googlecloudsdk/command_lib/ml_engine/log_utils.py `LogFilters`, whose TODO calls the pair a
+# transition of AI Platform, Vertex's predecessor); arrctl follows what Vertex itself links to and
+# asks for `ml_job` alone (decided: the legacy type is not searched).
 LOG_RESOURCE = "ml_job"
 REPLICA_LABEL = "task_name"
 # older entries carried the replica in the entry's labels (log_utils.py `_GetLabelAttributes`)
@@ -203,8 +204,9 @@ def judge_replicas(entries: list[dict[str, Any]], outcome: str | None = "failed"
     from arrctl.extract import analyze, lines_from_entries
 
     replicas = by_replica(entries)
-    found = logread.first_failed(replicas, _stopped_at) or \
-        logread.first_failed(replicas, _stopped_at, outcome)
+    found = logread.first_failed(replicas, _stopped_at)
+    if found is None and outcome is not None:
+        found = logread.first_failed(replicas, _stopped_at, outcome)
     if found is not None:
         return logread.labelled(found[1], found[0])
     return analyze(lines_from_entries(entries), outcome)
