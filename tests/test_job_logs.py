@@ -239,3 +239,14 @@ def test_a_failed_job_without_an_error_message_is_still_unread_until_its_logs_ar
     job = make_row("vertex", "j", "FAILED")
     [row] = logread.provisional(vertex.READER, [job], {"j"})
     assert row["message"] is None and row["extra"] == {"logs_unread": True}
+
+
+def test_launch_polls_the_jobs_without_reading_their_logs(make_sandbox):
+    sandbox = make_sandbox()
+    ctx = FetchContext(config=Config(project="arr-demo", regions=REGIONS), gcp_endpoint=sandbox.url,
+                       call_timeout_s=3.0, deadline_s=10.0)
+    emit = FakeEmitter()
+    vertex.list_jobs(ctx, emit)
+    job = next(r for r in emit.final() if r["id"] == OOM_JOB)
+    assert job["message"] == VERTEX_WRAPPER and "logs_unread" not in job["extra"]
+    assert log_requests(sandbox) == 0 and "logging" not in emit.calls

@@ -252,7 +252,18 @@ def walk_pages(pager: Any, on_request: Callable[[], None], max_pages: int = MAX_
 
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
-    """Custom jobs of every region at once; each region's rows sent as it answers."""
+    """Custom jobs of every region at once, each region's rows sent as it answers; then the root
+    errors of the newly failed ones from their logs."""
+    _fetch(ctx, emit, read_logs=True)
+
+
+def list_jobs(ctx: FetchContext, emit: Emitter) -> None:
+    """Custom jobs of every region, without reading any log: what `launch` polls for (it has no
+    memory of what was read, and its polls must not spend the project's Logging quota)."""
+    _fetch(ctx, emit, read_logs=False)
+
+
+def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
     from arrctl import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
@@ -292,7 +303,9 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         emit.rows(result or [], part=region)
         rows.extend(result or [])
     problems: list[str] = []
-    if len(failures) < len(regions):
+    if len(failures) < len(regions) and not read_logs:
+        emit.rows(newest(rows, limit))
+    elif len(failures) < len(regions):
         # one Logging query for the newly failed jobs of every region (Logging is project-wide)
         problems = logread.explain_new(READER, ctx, emit, newest(rows, limit), start + ctx.deadline_s - 0.5, now)
     if failures:
