@@ -738,7 +738,7 @@ def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str
     """
     from arrctl.launch import Evidence
     from arrctl.sources.launcher import watch_execution
-    from arrctl.sources.vertex import fetch as vertex_fetch
+    from arrctl.sources.vertex import list_jobs as vertex_fetch  # no log reads while polling
 
     last_progress = time.monotonic()
 

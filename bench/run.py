@@ -86,19 +86,21 @@ def bench_hung_source() -> None:
 
 
 def bench_log_calls() -> None:
-    """Cloud Logging calls per refresh: one with newly terminal executions, none in steady state."""
-    with Sandbox() as sandbox, tempfile.TemporaryDirectory() as tmp:
-        r = refresher(sandbox, Path(tmp))
-        counts = []
-        for _ in range(3):
-            before = sandbox.stats()["requests"].get("logging", 0)
-            results = r.refresh(["runner"])
-            counts.append(sandbox.stats()["requests"].get("logging", 0) - before)
-        terminal = sum(1 for row in results["runner"].rows if row["status"] in ("FAILED", "SUCCEEDED"))
-        table("Cloud Logging calls per runner refresh", [
-            ("refresh 1 (fresh memory)", f"{counts[0]} call(s) for {terminal} terminal executions in view"),
-            ("refresh 2, 3 (remembered)", f"{counts[1]}, {counts[2]}"),
-        ])
+    """Cloud Logging calls per refresh and source: one with newly terminal items, none in steady state."""
+    rows = []
+    for source, noun in (("runner", "terminal executions"), ("vertex", "failed jobs"), ("builds", "failed builds")):
+        with Sandbox() as sandbox, tempfile.TemporaryDirectory() as tmp:
+            r = refresher(sandbox, Path(tmp))
+            counts = []
+            for _ in range(3):
+                before = sandbox.stats()["requests"].get("logging", 0)
+                results = r.refresh([source])
+                counts.append(sandbox.stats()["requests"].get("logging", 0) - before)
+            wanted = ("FAILED", "SUCCEEDED") if source == "runner" else ("FAILED", "TIMEOUT")
+            terminal = sum(1 for row in results[source].rows if row["status"] in wanted)
+            rows += [(f"{source}: refresh 1 (fresh memory)", f"{counts[0]} call(s) for {terminal} {noun} in view"),
+                     (f"{source}: refresh 2, 3 (remembered)", f"{counts[1]}, {counts[2]}")]
+    table("Cloud Logging calls per refresh", rows)
 
 
 def bench_startup() -> None:

@@ -48,7 +48,7 @@ _WAITING = {"QUEUED", "PENDING"}
 READ_LOGS = frozenset({"FAILURE", "TIMEOUT", "INTERNAL_ERROR"})  # raw statuses whose log says why
 LOG_RESOURCE = "build"
 LOG_GRACE_S = 60.0  # after the build's end: its last lines are written as it stops
-LIST_SHARE = 0.6  # of the deadline for listing locations; the rest is for the log read
+LOG_RESERVE_S = 3.0  # of the deadline kept from listing locations for the one log read
 
 
 def _short_image(image: str) -> str:
@@ -207,7 +207,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     answered: dict[str, dict[str, list[Row]]] = {}
     failed: dict[str, str] = {}
     for (location, part), result, error in clients.fan_out(jobs, list_part,
-                                                           max(1.0, ctx.deadline_s * LIST_SHARE)):
+                                                           max(1.0, ctx.deadline_s - 0.5 - LOG_RESERVE_S)):
         if error is not None:
             failed.setdefault(location, error)
             continue

@@ -21,6 +21,7 @@ are judged and concluded):
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -63,12 +64,13 @@ def needs_logs(reader: Reader, rows: list[Row], known_terminal: frozenset[str]) 
 
 
 def provisional(reader: Reader, rows: list[Row], unexplained: set[str]) -> list[Row]:
-    """Rows whose logs are not read yet show the platform's words, marked as its words."""
+    """Rows whose logs are not read yet are marked `extra.logs_unread` (so that they are neither
+    remembered nor paged) and show the platform's words, when it has any, marked as its words."""
     out: list[Row] = []
     for row in rows:
-        words = reader.words(row)
-        if row["id"] in unexplained and words:
-            row = {**row, "message": reader.prefix + words,  # type: ignore[misc]
+        if row["id"] in unexplained:
+            words = reader.words(row)
+            row = {**row, "message": reader.prefix + words if words else row["message"],  # type: ignore[misc]
                    "extra": {**row["extra"], "logs_unread": True}}
         out.append(row)
     return out
@@ -212,7 +214,7 @@ def log_read_outcome(reader: Reader, due: list[Row], groups: dict[str, list[Entr
 
 
 def explain_new(reader: Reader, ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: float,
-                now: _dt.datetime) -> list[str]:
+                now: _dt.datetime, clock: Callable[[], float] = time.monotonic) -> list[str]:
     """Send the rows, then read the logs of the newly terminal ones (one query) and send what they
     explain; return the problems to report (a hold, a cut read, reads waiting for their backoff)."""
     todo = needs_logs(reader, rows, ctx.known_terminal)
@@ -225,7 +227,11 @@ def explain_new(reader: Reader, ctx: FetchContext, emit: Emitter, rows: list[Row
                         f"(rate limited); {len(todo)} {reader.noun} wait")
         return problems
     if due:
-        read = logs.read_entries(ctx, emit, reader.log_filter(ctx, due, now), deadline_at=deadline_at)
+        if deadline_at - clock() < logs.MIN_CALL_S:  # listing took the time: a cut read, tried again later
+            read = logs.LogRead(cut=logs.Cut.DEADLINE, reason="not started within the deadline")
+        else:
+            read = logs.read_entries(ctx, emit, reader.log_filter(ctx, due, now), deadline_at=deadline_at,
+                                     clock=clock)
         facts, report = log_read_outcome(reader, due, reader.group(read.entries), read, ctx.log_retry, now)
         emit.log_reads(report)
         if facts:

@@ -53,14 +53,15 @@ STATUS = {
     "JOB_STATE_PARTIALLY_SUCCEEDED": "SUCCEEDED",
 }
 _LIVE = {"RUNNING"}
-REGION_SHARE = 0.6  # of the deadline for listing regions; the rest is for the log read
+LOG_RESERVE_S = 3.0  # of the deadline kept from listing regions for the one log read
 # Vertex AI custom jobs log as the monitored resource `ml_job`, labelled job_id (the numeric id)
 # and task_name (the replica: `workerpool0-0`). The API's own error message links to exactly that:
 # "...check the logs: https://console.cloud.google.com/logs/viewer?project=N&resource=ml_job%2Fjob_id%2FID"
-# (advancedFilter `resource.type="ml_job" resource.labels.job_id="ID"`). gcloud also ORs the legacy
-# `cloudml_job` (google-cloud-sdk lib/googlecloudsdk/command_lib/ml_engine/log_utils.py `LogFilters`,
-# whose TODO marks the pair as a transition of AI Platform); Vertex AI jobs are not logged under it,
-# so arrctl asks for `ml_job` alone.
+# (advancedFilter `resource.type="ml_job" resource.labels.job_id="ID"`, as a failed pipeline's error
+# quotes it in public material). gcloud ORs the legacy `cloudml_job` beside it (google-cloud-sdk
+# lib/googlecloudsdk/command_lib/ml_engine/log_utils.py `LogFilters`, whose TODO calls the pair a
+# transition of AI Platform, Vertex's predecessor); arrctl follows what Vertex itself links to and
+# asks for `ml_job` alone (decided: the legacy type is not searched).
 LOG_RESOURCE = "ml_job"
 REPLICA_LABEL = "task_name"
 # older entries carried the replica in the entry's labels (log_utils.py `_GetLabelAttributes`)
@@ -203,8 +204,9 @@ def judge_replicas(entries: list[dict[str, Any]], outcome: str | None = "failed"
     from arrctl.extract import analyze, lines_from_entries
 
     replicas = by_replica(entries)
-    found = logread.first_failed(replicas, _stopped_at) or \
-        logread.first_failed(replicas, _stopped_at, outcome)
+    found = logread.first_failed(replicas, _stopped_at)
+    if found is None and outcome is not None:
+        found = logread.first_failed(replicas, _stopped_at, outcome)
     if found is not None:
         return logread.labelled(found[1], found[0])
     return analyze(lines_from_entries(entries), outcome)
@@ -250,7 +252,18 @@ def walk_pages(pager: Any, on_request: Callable[[], None], max_pages: int = MAX_
 
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
-    """Custom jobs of every region at once; each region's rows sent as it answers."""
+    """Custom jobs of every region at once, each region's rows sent as it answers; then the root
+    errors of the newly failed ones from their logs."""
+    _fetch(ctx, emit, read_logs=True)
+
+
+def list_jobs(ctx: FetchContext, emit: Emitter) -> None:
+    """Custom jobs of every region, without reading any log: what `launch` polls for (it has no
+    memory of what was read, and its polls must not spend the project's Logging quota)."""
+    _fetch(ctx, emit, read_logs=False)
+
+
+def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
     from arrctl import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
@@ -282,14 +295,17 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
-    for region, result, error in clients.fan_out(regions, list_region, max(1.0, ctx.deadline_s * REGION_SHARE)):
+    for region, result, error in clients.fan_out(regions, list_region,
+                                                     max(1.0, ctx.deadline_s - 0.5 - LOG_RESERVE_S)):
         if error is not None:
             failures.append((region, error))
             continue
         emit.rows(result or [], part=region)
         rows.extend(result or [])
     problems: list[str] = []
-    if len(failures) < len(regions):
+    if len(failures) < len(regions) and not read_logs:
+        emit.rows(newest(rows, limit))
+    elif len(failures) < len(regions):
         # one Logging query for the newly failed jobs of every region (Logging is project-wide)
         problems = logread.explain_new(READER, ctx, emit, newest(rows, limit), start + ctx.deadline_s - 0.5, now)
     if failures:
