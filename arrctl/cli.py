@@ -435,13 +435,15 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
     claim = None
     if store.persistent:
         try:
-            claim = store.claim(health.failure_ends(results), CHECK_CONSUMER,
+            # a filtered source is not complete: what a filter hid must not go into a first check's baseline
+            claim = store.claim(health.failure_ends(results, config.builds_failure_severity), CHECK_CONSUMER,
                                 first_window_s=config.check_first_window_s,
-                                complete=[s for s, r in results.items() if r.state == "ok"])
+                                complete=[s for s, r in results.items() if r.state == "ok" and not r.hidden])
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
             warn(f"could not record reported failures: {exc}")
-    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s)
-    new = claim.new if claim is not None else set(health.failure_keys(results))
+    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s,
+                               config.builds_failure_severity)
+    new = claim.new if claim is not None else set(health.failure_keys(results, config.builds_failure_severity))
     verdict = health.judge(results, new, time.time() if now is None else now, limits,
                            persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
                            first_window_s=config.check_first_window_s)

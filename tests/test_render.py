@@ -69,13 +69,13 @@ def test_get_tables_and_status_lines():
     }
     assert render.tables(results, NOW, PLAIN, UTC) == [
         "Runner executions",
-        "  STATUS   ID                        REGION        STARTED      TIME  MESSAGE",
-        "  RUNNING  vertex-ai-launcher-abc12  us-central1   11-22 05:48  12m",
-        "  FAILED   vertex-ai-launcher-zz9    europe-west2  11-22 04:00  1m    Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",
+        "  STATUS   ID                        REGION        STARTED   TIME  MESSAGE",
+        "  RUNNING  vertex-ai-launcher-abc12  us-central1   12m ago   12m",
+        "  FAILED   vertex-ai-launcher-zz9    europe-west2  119m ago  1m    Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",
         "",
         "Active builds  [timeout, 1m old]",
-        "  STATUS  ID  REGION  STARTED      TIME  MESSAGE",
-        "  QUEUED  b1  -       11-22 05:50  10m",
+        "  STATUS  ID  REGION  STARTED  TIME  MESSAGE",
+        "  QUEUED  b1  -       10m ago  10m",
         "",
         "Recent builds  [timeout, 1m old]",
         "  (none)",
@@ -161,7 +161,7 @@ def test_tables_fit_the_terminal_message_first_then_the_name():
     at120 = render.tables(results, NOW, PLAIN, UTC, width=120)
     assert max(display_width(line) for line in at120) == 120
     # the message kept its 20 columns minimum, then the name shrank
-    assert "  arr-trainer:latest-wit…  global" in at120[5]
+    assert "  arr-trainer:latest-with-…  global" in at120[5]
     assert at120[5].endswith('  30s   Step #2 - "push": d…')
     at40 = render.tables(results, NOW, PLAIN, UTC, width=40)
     assert all(display_width(line) <= 40 for line in at40)
