@@ -258,6 +258,16 @@ def notes(results: dict[str, SourceResult], style: Style, width: int | None = No
     return [n for n in (source_note(r, style, width) for r in results.values()) if n]
 
 
+def get_text(results: dict[str, SourceResult], now: float, style: Style, *, shape: str | None = None,
+             headers: bool = True, width: int | None = None, tz: _dt.tzinfo | None = None) -> tuple[list[str], list[str]]:
+    """`get`'s text output as (stdout lines, stderr lines): the tables with their status lines, or,
+    when stdout carries bare data (`-o name`, --no-headers), the data alone and the status lines apart."""
+    if shape == "name":
+        return names(results), notes(results, Style(False))
+    lines = tables(results, now, style, tz, width, wide=shape == "wide", headers=headers)
+    return lines, [] if headers else notes(results, Style(False))
+
+
 def names(results: dict[str, SourceResult]) -> list[str]:
     """`get -o name`: the id of every row shown, one per line, in table order."""
     return [clean(row["id"]) for source, result in results.items()
