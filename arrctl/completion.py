@@ -23,15 +23,17 @@ def _last_item(incomplete: str) -> tuple[str, str]:
 
 
 def _offer(words: Iterable[str], incomplete: str, *, fold: bool = False) -> list[CompletionItem]:
+    """The words that complete the last comma-separated item (not those already given before it).
+
+    `fold`: any case matches, and a word is offered in the case being typed (lower by default).
+    """
     prefix, last = _last_item(incomplete)
-    taken = set(prefix.lower().split(",")) if fold else set(prefix.split(","))
+    norm = str.lower if fold else str
+    taken = {norm(item) for item in prefix.split(",")}
     found = []
     for word in words:
-        shown = word.upper() if fold and last[:1].isupper() else (word.lower() if fold else word)
-        key = shown.lower() if fold else shown
-        if key in taken:
-            continue
-        if (shown.lower().startswith(last.lower()) if fold else shown.startswith(last)):
+        shown = (word.upper() if last[:1].isupper() else word.lower()) if fold else word
+        if norm(shown) not in taken and norm(shown).startswith(norm(last)):
             found.append(CompletionItem(prefix + shown))
     return found
 
@@ -80,13 +82,17 @@ def remembered(ctx: Any, wanted: Iterable[str] = SOURCES) -> dict[str, list[Any]
 
 
 def _ids(ctx: Any, incomplete: str, wanted: Iterable[str], names: bool = False) -> list[CompletionItem]:
+    """Remembered ids (and names) starting with `incomplete`, each with its source and status as help."""
+    from arrctl.render import clean, display_name
+
     seen: dict[str, CompletionItem] = {}
     for source, rows in remembered(ctx, wanted).items():
         for row in rows:
+            shown = display_name(row)
             for value in (row["id"], row["name"]) if names else (row["id"],):
                 if isinstance(value, str) and value.startswith(incomplete) and value not in seen:
-                    help_text = f"{source} {row['status']}" + (f" {row['name']}" if row["name"] and value != row["name"] else "")
-                    seen[value] = CompletionItem(value, help=help_text)
+                    about = f" {shown}" if shown and shown != value else ""
+                    seen[value] = CompletionItem(clean(value), help=clean(f"{source} {row['status']}{about}"))
     return list(seen.values())
 
 
