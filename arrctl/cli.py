@@ -409,7 +409,7 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
     --heartbeat seconds pass without another line, so an SSH session never sits silent.
     Ctrl-C stops it within a second (exit 130; 143 on SIGTERM), with every worker gone.
     Filters (as for get) choose the rows watched: a change shows when the row matches before
-    or after it, so `--status running` shows a run that fails as RUNNING → FAILED.
+    or after it, so --status running shows a run that fails as RUNNING -> FAILED.
 
     \b
     Examples:

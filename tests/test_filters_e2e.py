@@ -123,6 +123,23 @@ def test_wide_output_adds_machine_accelerator_links_and_url_with_the_start_time(
     assert "wandb_run=" not in plain.stdout and "https://console" not in plain.stdout.split("MESSAGE")[0]
 
 
+def test_watch_with_filters_adds_only_the_matching_rows(tmp_path: Path):
+    done = arrctl(tmp_path, "watch", "vertex", "--status", "failed", "--since", "1d", "--cycles", "1")
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    clock = lines[0][:8]
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", clock)
+    assert lines == [
+        f"{clock}  vertex    + 1428571428571428013 (arr-coc-train-p2t6v9jx)  FAILED  us-central1  The replica "
+        "workerpool0-0 exited with a non-zero status of 1. Termination reason: Error. To find out more about why "
+        "your job exited please check the logs: https://console.cloud.google.com/logs/viewer?project=123456789012"
+        "&resource=ml_job%2Fjob_id%2F1428571428571428013",
+        f"{clock}  vertex    + 2857142857142856002 (arr-coc-train-h2j7k4lp)  FAILED  europe-west4  Quota exceeded "
+        "for aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus with base model: requested 1, limit 0 "
+        "in region europe-west4.",
+    ]
+
+
 def test_json_keeps_its_records_and_counts_the_rows_shown(tmp_path: Path):
     done = arrctl(tmp_path, "get", "runner", "--status", "failed", "-o", "json")
     records = [orjson.loads(line) for line in done.stdout.splitlines()]
