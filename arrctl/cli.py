@@ -13,7 +13,7 @@ from typing import Any, Iterator, NoReturn
 
 import click
 
-from arrctl import __version__
+from arrctl import __version__, completion
 from arrctl.model import SOURCES
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -64,6 +64,13 @@ class Output:
             return os.get_terminal_size(fd).columns or None
         except (AttributeError, OSError, ValueError):
             return None
+
+    def isatty(self) -> bool:
+        """Whether stdout is a terminal (the bell rings only there)."""
+        try:
+            return os.isatty(self.stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            return False
 
     def line(self, text: str) -> None:
         """Write one text line and flush it."""
@@ -282,17 +289,59 @@ def _deadline_seconds() -> "Seconds":
     return Seconds(MIN_DEADLINE_S, MAX_DEADLINE_S)
 
 
+FILTER_FLAGS = ("status", "region", "since", "name", "user", "tag")
+
+
+def filter_options(command: Any) -> Any:
+    """--status, --region, --since, --name, --user, --tag (arrctl.filters), given to the command as `flags`."""
+    import functools
+
+    @functools.wraps(command)
+    def with_flags(*args: Any, **kwargs: Any) -> Any:
+        return command(*args, flags={k: kwargs.pop(k) for k in FILTER_FLAGS}, **kwargs)
+
+    options = [
+        click.option("--status", multiple=True, metavar="STATUS[,STATUS]", shell_complete=completion.statuses,
+                     help="Only rows with one of these statuses: queued, pending, running, succeeded, failed, "
+                          "cancelled, timeout, unknown (any case; repeatable)."),
+        click.option("--region", multiple=True, metavar="REGION[,REGION]",
+                     help="Only rows of these regions (W&B runs have none; builds say global)."),
+        click.option("--since", metavar="DURATION", help="Only rows created or finished within DURATION: 90s, 30m, 2h, 3d, 1h30m."),
+        click.option("--name", multiple=True, metavar="GLOB", shell_complete=completion.names,
+                     help="Only rows whose id or name matches the shell glob (case-sensitive; repeatable)."),
+        click.option("--user", multiple=True, metavar="USER[,USER]", help="Only W&B runs of these users."),
+        click.option("--tag", multiple=True, metavar="TAG[,TAG]", help="Only W&B runs with one of these tags."),
+    ]
+    for option in reversed(options):
+        with_flags = option(with_flags)
+    return with_flags
+
+
+def parse_filter(flags: dict[str, Any]) -> Any:
+    """The filter of the flags (FilterError, a ConfigError, for a bad value: exit 2, UNKNOWN for check)."""
+    from arrctl.filters import parse_filter as parse
+
+    return parse(**flags)
+
+
 deadline_option = click.option(
     "--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
     help="Seconds each source's worker may take before it is killed [default: from config, 30].")
 
 
 @cli.command()
-@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...", shell_complete=completion.sources)
 @click.option("--json", "as_json", is_flag=True, help="NDJSON: a row record per row, then a source record per source.")
+@click.option("-o", "--output", "shape", type=click.Choice(["wide", "name", "json"]), default=None,
+              help="wide: more columns (task counts, machine, user, tags, heartbeat, step, links, URL) and "
+                   "absolute start times; name: ids only, one per line; json: as --json.")
+@click.option("--no-headers", is_flag=True, help="Rows only: no titles, column headers or blank lines "
+                                                 "(status lines of failed sources go to stderr).")
+@filter_options
 @deadline_option
 @click.pass_obj
-def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | None) -> None:
+def get(app: App, sources: tuple[str, ...], as_json: bool, shape: str | None, no_headers: bool,
+        flags: dict[str, Any], deadline: float | None) -> None:
     """One refresh of the named sources (all five by default), then exit.
 
     SOURCE is runner, builds, vertex, active or completed. Exit 0 when every source
@@ -300,59 +349,87 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, deadline: float | Non
     usage or configuration error.
 
     \b
+    Filters (--status, --region, --since, --name, --user, --tag) choose the rows shown; each
+    table says how many it hid. STARTED says how long ago; -o wide gives the time itself.
+
+    \b
     Examples:
       arrctl get
       arrctl get runner vertex --deadline 10
+      arrctl get --status failed,timeout --since 2h
+      arrctl get vertex -o wide --region us-central1
+      arrctl get completed --user alice --tag spot --name 'arr-coc-*'
+      arrctl get runner --status failed -o name | xargs -n1 arrctl explain
       arrctl get --json | jq -c 'select(.type=="row" and .status=="FAILED")'
     """
-    from arrctl import render
+    from arrctl import filters, render
 
+    if shape == "json":
+        as_json, shape = True, None
+    elif shape is not None and as_json:
+        raise click.UsageError(f"--json and -o {shape} contradict each other: give one")
     chosen = parse_sources(sources)
     out = Output()
     with signals_handled() as receiver, config_errors(EXIT_USAGE):
+        select = parse_filter(flags)
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-            results = refresher.refresh(chosen)
+            results = filters.apply(refresher.refresh(chosen), select, time.time())
     if as_json:
         out.bytes(b"".join(render.ndjson_records(results)))
     else:
-        for line in render.tables(results, time.time(), render.Style(app.color), width=out.columns()):
+        lines, notes = render.get_text(results, time.time(), render.Style(app.color), shape=shape,
+                                       headers=not no_headers, width=out.columns())
+        for line in lines:
             out.line(line)
+        for note in notes:
+            say(note)
     sys.exit(EXIT_OK if all(r.state == "ok" for r in results.values()) else EXIT_FAIL)
 
 
 @cli.command()
-@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...", shell_complete=completion.sources)
 @click.option("--json", "as_json", is_flag=True, help="NDJSON events: added, changed, removed, source, heartbeat.")
 @click.option("--interval", type=Seconds(0.1, 86400), default=None, metavar="SECONDS",
               help="Seconds between refreshes [default: from config, 30].")
 @click.option("--heartbeat", type=Seconds(0.1, 86400), default=None, metavar="SECONDS",
               help="Print a heartbeat line after this many seconds without output [default: from config, 60].")
 @click.option("--cycles", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N refreshes (exit 0).")
+@click.option("--bell", is_flag=True, help="Ring the terminal bell when a row newly fails or times out "
+                                           "(only when stdout is a terminal).")
+@filter_options
 @deadline_option
 @click.pass_obj
 def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | None,
-          heartbeat: float | None, cycles: int | None, deadline: float | None) -> None:
+          heartbeat: float | None, cycles: int | None, bell: bool, flags: dict[str, Any],
+          deadline: float | None) -> None:
     """Refresh every --interval seconds and print only what changed, one flushed line per change.
 
     The first refresh prints every row as added. A heartbeat line appears whenever
     --heartbeat seconds pass without another line, so an SSH session never sits silent.
     Ctrl-C stops it within a second (exit 130; 143 on SIGTERM), with every worker gone.
+    Filters (as for get) choose the rows watched: a change shows when the row matches before
+    or after it, so --status running shows a run that fails as RUNNING -> FAILED.
 
     \b
     Examples:
       arrctl watch
       arrctl --demo watch --interval 2
+      arrctl watch --status failed,timeout --bell
+      arrctl watch active completed --user alice
       arrctl watch --json | jq -c 'select(.type=="changed")'
     """
     from arrctl.watch import watch_loop
 
     chosen = parse_sources(sources)
+    out = Output()
     with signals_handled() as receiver, config_errors(EXIT_USAGE):
+        select = parse_filter(flags)
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             config = refresher.config
-            watch_loop(refresher, chosen, Output(), receiver, as_json=as_json, color=app.color,
+            watch_loop(refresher, chosen, out, receiver, as_json=as_json, color=app.color,
                        interval=interval or config.watch_interval,
-                       heartbeat=heartbeat or config.watch_heartbeat, cycles=cycles)
+                       heartbeat=heartbeat or config.watch_heartbeat, cycles=cycles, select=select,
+                       bell=bell and out.isatty())
     sys.exit(EXIT_OK)
 
 
@@ -377,9 +454,10 @@ class CheckCommand(click.Command):
               help="Write the report here instead of stdout (- is stdout): a regular file is replaced atomically "
                    "(temp file + rename, e.g. for node_exporter's textfile directory), a symlink's target likewise; "
                    "a device or FIFO is written to directly.")
+@filter_options
 @deadline_option
 @click.pass_obj
-def check(app: App, fmt: str, output: str | None, deadline: float | None) -> None:
+def check(app: App, fmt: str, output: str | None, flags: dict[str, Any], deadline: float | None) -> None:
     """One refresh, judged for cron and monitoring systems (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
 
     CRITICAL: a runner execution that failed or timed out, a Vertex AI job or W&B run that
@@ -387,16 +465,20 @@ def check(app: App, fmt: str, output: str | None, deadline: float | None) -> Non
     check only (on the first check of a state directory, failures that ended before [check]
     first_window_s are recorded as seen, not paged). WARNING: a source failed or timed out, a
     running W&B run's heartbeat is too old, a build is queued or pending (e.g. awaiting
-    approval) too long. UNKNOWN: configuration, credentials or state prevent a judgement, or
-    the report could not be delivered.
+    approval) too long, a build failed or timed out ([builds] failure_severity: warning,
+    critical or ignore). UNKNOWN: configuration, credentials or state prevent a judgement, or
+    the report could not be delivered. Filters (as for get) judge only the rows they let
+    through; a failure they hide is not counted as reported, so a later check without the
+    filter still reports it.
 
     \b
     Examples:
       */5 * * * * arrctl check > /tmp/arrctl.txt; [ $? -eq 2 ] && mail ... < /tmp/arrctl.txt
       arrctl check --format prom --output /var/lib/node_exporter/textfile/arrctl.prom
       arrctl check; curl -fsS "$PING_URL/$?"   # healthchecks-style ping with the exit code
+      arrctl check --region europe-west4 --since 1d   # one team's region only
     """
-    from arrctl import health
+    from arrctl import filters, health
     from arrctl.config import ConfigError
     from arrctl.model import SOURCES
 
@@ -410,8 +492,10 @@ def check(app: App, fmt: str, output: str | None, deadline: float | None) -> Non
             if target is None and sys.stdout is None:  # `>&-`: judge nothing, claim nothing
                 raise DeliveryFailed("cannot write to stdout: it is closed")
             try:
+                select = parse_filter(flags)
                 with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-                    results = refresher.refresh(list(SOURCES))
+                    # memory sees every row; the judgement (and what counts as reported) only those shown
+                    results = filters.apply(refresher.refresh(list(SOURCES)), select, time.time())
                     verdict = report_check(refresher.store, results, refresher.config, deliver, warn=app.warn)
             except ConfigError as exc:
                 verdict = health.unknown(str(exc))
@@ -434,13 +518,15 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
     claim = None
     if store.persistent:
         try:
-            claim = store.claim(health.failure_ends(results), CHECK_CONSUMER,
+            # a filtered source is not complete: what a filter hid must not go into a first check's baseline
+            claim = store.claim(health.failure_ends(results, config.builds_failure_severity), CHECK_CONSUMER,
                                 first_window_s=config.check_first_window_s,
-                                complete=[s for s, r in results.items() if r.state == "ok"])
+                                complete=[s for s, r in results.items() if r.state == "ok" and not r.hidden])
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
             warn(f"could not record reported failures: {exc}")
-    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s)
-    new = claim.new if claim is not None else set(health.failure_keys(results))
+    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s,
+                               config.builds_failure_severity)
+    new = claim.new if claim is not None else set(health.failure_keys(results, config.builds_failure_severity))
     verdict = health.judge(results, new, time.time() if now is None else now, limits,
                            persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
                            first_window_s=config.check_first_window_s)
@@ -591,7 +677,7 @@ def _stdout_to_devnull() -> None:
 
 
 @cli.command()
-@click.argument("item", metavar="[ID|URL]", required=False)
+@click.argument("item", metavar="[ID|URL]", required=False, shell_complete=completion.executions)
 @click.option("--from-file", "from_file", type=click.File("rb"), default=None, metavar="PATH|-",
               help="Analyse log text from a file, or - for standard input, instead of fetching logs.")
 @click.option("--json", "as_json", is_flag=True,
@@ -782,7 +868,7 @@ def sandbox() -> None:
 
 @sandbox.command("serve")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 [default: a free one].")
-@click.option("--scenario", default="default", show_default=True, help="A scenario shipped with arrctl (arrctl/sandbox/scenarios/), or a scenario directory.")
+@click.option("--scenario", default="default", show_default=True, shell_complete=completion.scenarios, help="A scenario shipped with arrctl (arrctl/sandbox/scenarios/), or a scenario directory.")
 @click.option("--fault", "faults", multiple=True, metavar="SERVICE:KIND[:ARG]",
               help="Switch a fault on (repeatable): SERVICE run|vertex|build|logging|wandb; KIND latency:S, hang, "
                    "status:CODE, malformed, trickle, pages:N. ARRCTL_SANDBOX_FAULTS adds more (comma separated).")

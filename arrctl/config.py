@@ -41,6 +41,9 @@ class Config:
     """How many finished builds to show (`[builds] recent`)."""
     builds_queued_warn_s: float = 600.0
     """`check` warns about a build queued longer than this (`[builds] queued_warn_s`)."""
+    builds_failure_severity: str = "warning"
+    """What `check` makes of a build that FAILED or TIMED OUT since the previous check: warning, critical
+    or ignore (`[builds] failure_severity`)."""
     vertex_limit: int = 10
     """How many of the newest Vertex AI custom jobs to show (`[vertex] limit`)."""
     wandb_entity: str | None = None
@@ -134,6 +137,15 @@ def _window(v: Any) -> float:
     return float(v)
 
 
+BUILD_SEVERITIES = ("warning", "critical", "ignore")
+
+
+def _severity(v: Any) -> str:
+    if not isinstance(v, str) or v.strip().lower() not in BUILD_SEVERITIES:
+        raise TypeError("one of " + ", ".join(f'"{s}"' for s in BUILD_SEVERITIES))
+    return v.strip().lower()
+
+
 def _regions(v: Any) -> list[str]:
     if not isinstance(v, list) or not v or not all(isinstance(r, str) and r.strip() for r in v):
         raise TypeError('a non-empty list of region names, e.g. ["us-central1", "europe-west2"]')
@@ -149,6 +161,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("runner", "region"): ("runner_region", _str),
     ("builds", "recent"): ("builds_recent", _pos_int),
     ("builds", "queued_warn_s"): ("builds_queued_warn_s", _pos_float),
+    ("builds", "failure_severity"): ("builds_failure_severity", _severity),
     ("vertex", "limit"): ("vertex_limit", _pos_int),
     ("wandb", "entity"): ("wandb_entity", _str),
     ("wandb", "project"): ("wandb_project", _str),

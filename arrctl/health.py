@@ -10,7 +10,9 @@ from arrctl.model import CATEGORIES, STATUSES, Row, SourceResult, epoch
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
-FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # builds failing is not a paging event
+FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # what pages (SPEC: CRITICAL)
+# a build that failed or timed out is reported once too, as `[builds] failure_severity` says (issue 18)
+BUILD_SEVERITY = {"warning": WARNING, "critical": CRITICAL}
 NAGIOS_LIMIT = 8000  # bytes; Nagios truncates plugin output beyond 8 KB
 FIRST_LINE_LIMIT = 1024  # bytes of the first line, perfdata included
 WAITING_BUILD = {"QUEUED": "queued", "PENDING": "pending"}  # build statuses the queue limit covers
@@ -24,6 +26,8 @@ class Thresholds:
 
     heartbeat_warn_s: float = 600.0
     queued_warn_s: float = 600.0
+    build_failure_severity: str = "warning"
+    """warning, critical or ignore: what a build that failed or timed out since the last check is."""
 
 
 @dataclass
@@ -44,28 +48,30 @@ class Verdict:
         return STATE_NAMES[self.code]
 
 
-def failure_keys(results: dict[str, SourceResult]) -> list[tuple[str, str]]:
-    """(source, id) of the failed runner executions, Vertex jobs and W&B runs this check may report.
+def failure_keys(results: dict[str, SourceResult], builds: str = "warning") -> list[tuple[str, str]]:
+    """(source, id) of the failed runner executions, Vertex jobs, W&B runs (and, unless `builds` is
+    "ignore", builds) this check may report.
 
     Only rows that arrived in this refresh (rows shown from memory were seen before), even from a
     source with a failing region; and an item whose logs are read only once its root error is known
     (`extra.logs_unread`: a later check pages it with the error rather than this one without).
     """
-    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES
+    return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES or (s == "builds" and builds in
+                                                                                  BUILD_SEVERITY)
             for row in r.rows if is_failure(s, row) and row["id"] not in r.from_memory
             and not row["extra"].get("logs_unread") and (s != "runner" or row["message"])]
 
 
 def is_failure(source: str, row: Row) -> bool:
-    """A failure `check` pages for: FAILED, and a runner execution that timed out (SPEC)."""
-    return row["status"] == "FAILED" or (source == "runner" and row["status"] == "TIMEOUT")
+    """A failure `check` reports: FAILED, and a runner execution or a build that timed out (SPEC)."""
+    return row["status"] == "FAILED" or (source in ("runner", "builds") and row["status"] == "TIMEOUT")
 
 
-def failure_ends(results: dict[str, SourceResult]) -> dict[tuple[str, str], float | None]:
+def failure_ends(results: dict[str, SourceResult], builds: str = "warning") -> dict[tuple[str, str], float | None]:
     """The failures of `failure_keys` with when each ended (epoch seconds; its creation if the end is
     not known; None if neither is), for the first check's window."""
     rows = {(s, row["id"]): row for s, r in results.items() for row in r.rows}
-    return {key: epoch(rows[key]["finished"]) or epoch(rows[key]["created"]) for key in failure_keys(results)}
+    return {key: epoch(rows[key]["finished"]) or epoch(rows[key]["created"]) for key in failure_keys(results, builds)}
 
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
@@ -81,11 +87,17 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     for source, result in results.items():
         for row in result.rows:
             if (source, row["id"]) in new_failures and is_failure(source, row):
+                if source == "builds" and limits.build_failure_severity not in BUILD_SEVERITY:
+                    continue
                 in_view += 1
                 if not persistent:
                     continue
-                problems.append(_problem(CRITICAL, "new_failure", source, row,
-                                         row["message"] or f"{row['raw_status'] or 'failed'} (no error text)"))
+                message = row["message"] or f"{row['raw_status'] or 'failed'} (no error text)"
+                if source == "builds":
+                    problems.append(_problem(BUILD_SEVERITY[limits.build_failure_severity], "build_failure",
+                                             source, row, message))
+                else:
+                    problems.append(_problem(CRITICAL, "new_failure", source, row, message))
     for source, result in results.items():
         if result.state != "ok":
             problems.append(problem("WARNING", f"source_{result.state}", source, None,
@@ -129,6 +141,9 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     else:
         code = OK
         summary = f"{len(results)} sources answered, {running} running, no new failures"
+    hidden = sum(len(r.hidden) for r in results.values())
+    if hidden:  # a filter (--status, --region...) left these out of the judgement
+        summary += f"; {hidden} row{'s' if hidden > 1 else ''} hidden by filters"
     if skipped:
         summary += (f"; first check: {skipped} failure{'s' if skipped > 1 else ''} that ended over "
                     f"{_ago(first_window_s)} ago recorded as seen, not paged")
@@ -153,7 +168,7 @@ def problem(severity: str, kind: str, source: str | None, id: str | None, messag
 
 
 def _problem(code: int, kind: str, source: str, row: Row, message: str) -> dict[str, Any]:
-    category = (row.get("category") or "unknown") if kind == "new_failure" else None
+    category = (row.get("category") or "unknown") if kind in ("new_failure", "build_failure") else None
     return problem(STATE_NAMES[code], kind, source, row["id"], message, category, row["url"])
 
 
@@ -248,6 +263,9 @@ def prometheus(verdict: Verdict, now: float) -> str:
             by_category[found["category"] or "unknown"] = by_category.get(found["category"] or "unknown", 0) + 1
     metric("arrctl_new_failures", "Failures first reported by this check, by the category of their root error.",
            [({"category": c}, n) for c, n in by_category.items()])
+    metric("arrctl_new_build_failures", "Builds that failed or timed out, first reported by this check "
+           "(as [builds] failure_severity says; 0 when it is ignore).",
+           [({}, sum(1 for p in verdict.problems if p["kind"] == "build_failure"))])
     metric("arrctl_skipped_failures", "Failures a first check recorded as seen without reporting them "
            "(they ended before [check] first_window_s).", [({}, verdict.skipped_failures)])
     metric("arrctl_problems", "Problems found by this check, by severity.",

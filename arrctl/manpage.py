@@ -33,8 +33,10 @@ EXIT_STATUS = [
         ("130, 143", "stopped by SIGINT or SIGTERM."),
     ]),
     ("check (Monitoring Plugins convention)", [
-        ("0", "OK."), ("1", "WARNING: a source failed or timed out, a stale W&B heartbeat, a build queued or pending too long."),
-        ("2", "CRITICAL: a failure first seen since the previous check."),
+        ("0", "OK."), ("1", "WARNING: a source failed or timed out, a stale W&B heartbeat, a build queued or pending too long, "
+                            "a build failed or timed out since the previous check ([builds] failure_severity)."),
+        ("2", "CRITICAL: a failure first seen since the previous check (a build's too, with failure_severity = "
+              "\"critical\")."),
         ("3", "UNKNOWN: configuration, credentials or state make a judgement impossible, or the report "
               "could not be delivered (nothing counts as reported then)."),
     ]),
@@ -52,6 +54,22 @@ FILES = [
      "is renamed state.sqlite3.corrupt-TIME and rebuilt. --demo keeps its own in demo/ inside it."),
     ("man/arrctl.1", "This page, in the source tree: read it with man ./man/arrctl.1 (a wheel install puts it "
      "in share/man/man1)."),
+]
+
+FILTERS = (
+    "get, watch and check take --status STATUS[,STATUS] (normalised statuses, any case), --region R[,R], "
+    "--since DURATION (created or finished within 90s, 30m, 2h, 3d, 1h30m), --name GLOB (the id or the name; "
+    "repeatable), and for W&B runs --user U[,U] and --tag T[,T]. They are applied after the fetch: the state "
+    "store still learns every row. Different flags must all match, the values of one flag are alternatives, and "
+    "a row without the field a flag asks about does not match it. Each table says how many rows it hid. watch "
+    "shows a change when the row matches before or after it; check judges the rows shown only, and a failure a "
+    "filter hid is not counted as reported. A bad value is one line naming the flag (exit 2; UNKNOWN, exit 3, "
+    "for check)."
+)
+SHELL_COMPLETION = [
+    'eval "$(_ARRCTL_COMPLETE=bash_source arrctl)"     # ~/.bashrc',
+    'eval "$(_ARRCTL_COMPLETE=zsh_source arrctl)"      # ~/.zshrc',
+    "_ARRCTL_COMPLETE=fish_source arrctl | source      # ~/.config/fish/completions/arrctl.fish",
 ]
 
 # (record, what it is): `get --json`, `watch --json`; the keys are those of SPEC.md, tested against model.py
@@ -89,7 +107,8 @@ CHECK_FORMATS = [
      "source."),
     ("prom", "Prometheus text exposition format, for node_exporter's textfile collector (write it with --output, "
      "atomically; no timestamps on samples): arrctl_source_up, arrctl_source_duration_seconds, "
-     "arrctl_source_stale_seconds, arrctl_rows, arrctl_new_failures, arrctl_skipped_failures, arrctl_problems, "
+     "arrctl_source_stale_seconds, arrctl_rows, arrctl_new_failures, arrctl_new_build_failures, "
+     "arrctl_skipped_failures, arrctl_problems, "
      "arrctl_check_state, "
      "arrctl_check_timestamp_seconds."),
 ]
@@ -97,7 +116,10 @@ CHECK_FORMATS = [
 EXAMPLES = [
     "arrctl --demo get",
     "arrctl get runner vertex --json | jq -c 'select(.status==\"FAILED\")'",
+    "arrctl get --status failed,timeout --since 2h -o wide",
+    "arrctl get runner --status failed -o name | xargs -n1 arrctl explain",
     "arrctl watch --interval 30 --heartbeat 60",
+    "arrctl watch --status failed --bell",
     "arrctl check --format prom --output /var/lib/node_exporter/textfile/arrctl.prom",
     "arrctl explain vertex-ai-launcher-x7k2p",
     "arrctl explain https://wandb.ai/ENTITY/PROJECT/runs/RUN_ID --json",
@@ -213,6 +235,7 @@ def render(readme_text: str | None = None) -> str:
         usage = " ".join(command.collect_usage_pieces(click.Context(command, help_option_names=HELP_NAMES)))
         lines.append(f".SS arrctl {esc(name)} {esc(usage)}".rstrip())
         lines += _help_text(command) + _options(command)
+    lines += [".SH FILTERS", esc(FILTERS)]
     lines.append(".SH EXIT STATUS")
     for n, (title, items) in enumerate(EXIT_STATUS):
         lines += ([".PP"] if n else []) + [esc(title) + ":"]
@@ -239,6 +262,10 @@ def render(readme_text: str | None = None) -> str:
     lines.append(".SH FILES")
     for name, meaning in FILES:
         lines += [".TP", f".I {esc(name)}", esc(meaning)]
+    lines += [".SH SHELL COMPLETION",
+              esc("Commands, options, SOURCE names, --status values, sandbox scenario names and the ids of the last "
+                  "refresh (read from the state store, without network) complete on Tab once the shell loads "
+                  "click's script:"), ".PP", ".RS", ".nf"] + [esc(line) for line in SHELL_COMPLETION] + [".fi", ".RE"]
     lines += [".SH EXAMPLES", ".nf"] + [_flag(e) for e in EXAMPLES] + [".fi"]
     lines += [".SH SEE ALSO", esc("README.md in the source distribution (set-up, IAM permissions, recipes "
                                   "with jq, cron and monitoring, troubleshooting).")]

@@ -134,6 +134,7 @@ class SourceResult:
     missing: list[str] = field(default_factory=list)  # planned parts (regions) that never answered
     from_memory: set[str] = field(default_factory=set)  # ids of rows shown from the last good refresh
     log_reads: list[dict[str, Any]] = field(default_factory=list)  # Emitter.log_reads reports
+    hidden: list[Row] = field(default_factory=list)  # rows the command's filters left out (filters.apply)
 
     def record(self) -> dict[str, Any]:
         """The NDJSON `source` record of SPEC."""

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from arrctl import columns
 from arrctl.model import ACTIVE_STATUSES, Row, SourceResult, epoch
 from arrctl.sanitize import printable
 from arrctl.textfit import Segment, cut, display_width, fit, fit_segments, pad
@@ -140,39 +141,53 @@ def _table_groups(source: str, rows: list[Row]) -> list[tuple[str, list[Row]]]:
 
 
 def table(title: str, rows: list[Row], now: float, style: Style, tz: _dt.tzinfo | None = None,
-          width: int | None = None) -> list[str]:
+          width: int | None = None, *, source: str | None = None, wide: bool = False, headers: bool = True,
+          hidden: int = 0) -> list[str]:
     """An aligned table: a title line, a header and one line per row; "(none)" when empty.
 
-    With `width` (a terminal's columns) every line fits it: the MESSAGE column shrinks first,
-    then NAME, and a line still too wide is cut. Without it (a pipe) every cell is whole.
+    STARTED says how long ago; `wide` (-o wide) gives the time itself and adds the columns of
+    `columns.wide` for `source`, every cell whole. With `width` (a terminal's columns) every line
+    of the default table fits it: the MESSAGE column shrinks first, then NAME, and a line still too
+    wide is cut. Without it (a pipe) every cell is whole. `headers=False` (--no-headers): the rows
+    alone. `hidden`: how many rows filters left out, said under the rows.
     """
-    lines = [style._paint(fit(title, width), None, bold=True)]
+    lines = [style._paint(fit(title, width), None, bold=True)] if headers else []
+    said = f"  ({hidden} hidden by filters)" if hidden else None
     if not rows:
-        return lines + ["  (none)", ""]
+        return lines + [said or "  (none)", ""] if headers else []
+    if wide:
+        width = None
+    added = columns.wide(source or rows[0]["source"], rows) if wide else []
     show_name = any(display_name(r) for r in rows)
-    headers = ["STATUS", "ID"] + (["NAME"] if show_name else []) + ["REGION", "STARTED", "TIME", "MESSAGE"]
+    head = ["STATUS", "ID"] + (["NAME"] if show_name else []) + ["REGION", "STARTED", "TIME"] \
+        + [h for h, _ in added] + ["MESSAGE"]
     cells: list[list[str]] = []
     for r in rows:
+        started = r["started"] or r["created"]
         cells.append(
             [r["status"], clean(r["id"])] + ([clean(display_name(r) or "")] if show_name else [])
-            + [clean(r["region"] or "-"), local_stamp(r["started"] or r["created"], tz),
-               human_duration(live_duration(r, now)), clean(r["message"])]
+            + [clean(r["region"] or "-"), local_stamp(started, tz) if wide else columns.age_of(started, now),
+               human_duration(live_duration(r, now))] + [clean(cell(r, now)) for _, cell in added]
+            + [clean(r["message"])]
         )
-    widths = [max(display_width(h), *(display_width(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    widths = [max(display_width(h), *(display_width(c[i]) for c in cells)) for i, h in enumerate(head)]
     if width is not None:
         widths = _shrink_columns(widths, width, name=2 if show_name else None)
         cells = [[cut(v, w) for v, w in zip(c, widths)] for c in cells]
-        headers = [cut(h, w) for h, w in zip(headers, widths)]
+        head = [cut(h, w) for h, w in zip(head, widths)]
 
     def line(values: list[str], paint: Any = None) -> str:
         padded = [pad(v, w) for v, w in zip(values, widths)]
         rest = "  ".join(padded[1:]).rstrip()
         return fit_segments([Segment(padded[0], prefix="  ", paint=paint), Segment(rest, prefix="  ")], width)
 
-    lines.append(line(headers).rstrip())
+    if headers:
+        lines.append(line(head).rstrip())
     for c in cells:
         lines.append(line(c, lambda text, status=c[0]: style.status(status, text)))
-    return lines + [""]
+    if not headers:
+        return lines
+    return lines + ([fit(said, width)] if said else []) + [""]
 
 
 def _shrink_columns(widths: list[int], width: int, name: int | None) -> list[int]:
@@ -200,7 +215,7 @@ def source_note(result: SourceResult, style: Style, width: int | None = None) ->
     text = f"! {result.source}: {result.state}: {clean(result.error)}"
     if result.stale_s is not None:
         text += f" (showing {_stale_what(result)} from {human_duration(result.stale_s)} ago)"
-    elif not result.rows:
+    elif not result.rows and not result.hidden:
         text += " (no earlier rows to show)"
     return style.warn(fit(text, width))
 
@@ -215,13 +230,16 @@ def _stale_what(result: SourceResult) -> str:
 
 
 def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.tzinfo | None = None,
-           width: int | None = None) -> list[str]:
+           width: int | None = None, *, wide: bool = False, headers: bool = True) -> list[str]:
     """The whole `get` text output: one table per source (builds as two), then status lines.
 
     `width`: the terminal's columns, which every line fits; None in a pipe (lines are whole).
+    `wide` (-o wide) and `headers` as for `table`; without headers the status lines are left out
+    (see `notes`: the CLI writes them to stderr, so stdout is rows alone).
     """
     lines: list[str] = []
     for source, result in results.items():
+        hidden = dict(_table_groups(source, result.hidden))
         for key, rows in _table_groups(source, result.rows):
             title = TITLES.get(key, key)
             if result.state != "ok":
@@ -230,9 +248,30 @@ def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.t
                     partly = "partly " if 0 < len(result.from_memory) < len(result.rows) else ""
                     old = f", {partly}{human_duration(result.stale_s)} old"
                 title += f"  [{result.state}{old}]"
-            lines.extend(table(title, rows, now, style, tz, width))
-    notes = [n for n in (source_note(r, style, width) for r in results.values()) if n]
-    return lines + notes
+            lines.extend(table(title, rows, now, style, tz, width, source=source, wide=wide, headers=headers,
+                               hidden=len(hidden.get(key, ()))))
+    return lines + notes(results, style, width) if headers else lines
+
+
+def notes(results: dict[str, SourceResult], style: Style, width: int | None = None) -> list[str]:
+    """The status line of each source that failed, timed out or is shown from memory."""
+    return [n for n in (source_note(r, style, width) for r in results.values()) if n]
+
+
+def get_text(results: dict[str, SourceResult], now: float, style: Style, *, shape: str | None = None,
+             headers: bool = True, width: int | None = None, tz: _dt.tzinfo | None = None) -> tuple[list[str], list[str]]:
+    """`get`'s text output as (stdout lines, stderr lines): the tables with their status lines, or,
+    when stdout carries bare data (`-o name`, --no-headers), the data alone and the status lines apart."""
+    if shape == "name":
+        return names(results), notes(results, Style(False))
+    lines = tables(results, now, style, tz, width, wide=shape == "wide", headers=headers)
+    return lines, [] if headers else notes(results, Style(False))
+
+
+def names(results: dict[str, SourceResult]) -> list[str]:
+    """`get -o name`: the id of every row shown, one per line, in table order."""
+    return [clean(row["id"]) for source, result in results.items()
+            for _key, rows in _table_groups(source, result.rows) for row in rows]
 
 
 def event_line(event: dict[str, Any], now: float, style: Style, tz: _dt.tzinfo | None = None,

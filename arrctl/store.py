@@ -374,6 +374,33 @@ class Store:
         return int(gone)
 
 
+def remembered_rows(directory: Path, scope: str) -> dict[str, list[Row]]:
+    """The last good rows of each source of `scope`, read without creating or changing anything (for
+    shell completion): {} when there is no state file or it cannot be read."""
+    from urllib.parse import quote
+
+    path = directory / FILE_NAME
+    try:
+        if not path.is_file():
+            return {}
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=0.2)
+        try:
+            found = db.execute("SELECT source, rows FROM last_good WHERE scope=?", (scope,)).fetchall()
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError):
+        return {}
+    out: dict[str, list[Row]] = {}
+    for source, blob in found:
+        try:
+            stored = orjson.loads(blob)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(stored, list):
+            out[source] = [_every_key(r) for r in stored if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    return out
+
+
 class _Connection(sqlite3.Connection):
     """A connection to the state file that knows how to look for a signal while it waits for a lock."""
 

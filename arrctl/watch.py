@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from arrctl import render
+from arrctl import filters, render
 from arrctl.diff import Differ
 from arrctl.refresh import Refresher
 from arrctl.signals import SignalReceiver
@@ -28,11 +28,30 @@ def preload(sources: list[str]) -> None:
             pass
 
 
+BELL = b"\a"
+FAILING = ("FAILED", "TIMEOUT")
+
+
+def is_new_failure(event: dict[str, Any]) -> bool:
+    """An event that shows a row failing or timing out now (not one that was already failed)."""
+    if event["type"] == "added":
+        return event["row"]["status"] in FAILING
+    if event["type"] == "changed" and "status" in event["changes"]:
+        old, new = event["changes"]["status"]
+        return new in FAILING and old not in FAILING
+    return False
+
+
 def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: SignalReceiver, *,
                as_json: bool, color: bool, interval: float, heartbeat: float, cycles: int | None,
                clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-               do_preload: bool = True, width: Callable[[], int | None] | None = None) -> int:
+               do_preload: bool = True, width: Callable[[], int | None] | None = None,
+               select: filters.RowFilter = filters.RowFilter(), bell: bool = False) -> int:
     """Run until `cycles` refreshes are done (or forever); return the number of refreshes.
+
+    `select`: the rows watched (the differ sees them all; the events shown are those of
+    `filters.select_events`). `bell`: ring the terminal bell after a refresh that shows a new
+    failure (the CLI asks for it only when stdout is a terminal).
 
     `width` gives the terminal's columns now (None in a pipe); it is asked for every line, so a
     resized terminal (SIGWINCH) gets lines that fit from the next line on. By default `out.columns`.
@@ -64,10 +83,14 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
         cycle += 1
         started = clock()
         beat_if_due()
-        results = refresher.refresh(sources, tick=beat_if_due)
+        everything = refresher.refresh(sources, tick=beat_if_due)
         ts = render.now_iso(wall())
-        for event in differ.update(results, ts):
+        shown = filters.select_events(differ.update(everything, ts), select, wall())
+        results = filters.apply(everything, select, wall())  # what heartbeats count
+        for event in shown:
             emit(event)
+        if bell and cycle > 1 and any(is_new_failure(e) for e in shown):
+            out.bytes(BELL)
         if cycles is not None and cycle >= cycles:
             return cycle
         next_refresh = started + interval

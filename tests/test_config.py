@@ -153,3 +153,16 @@ def test_first_window_is_read_and_bounded(tmp_path: Path):
     path.write_text("[check]\nfirst_window_s = -1\n")
     with pytest.raises(ConfigError, match=r"\[check\] first_window_s: expected a number of seconds from 0"):
         load_config(path, {}, explicit=True)
+
+
+def test_build_failure_severity_is_one_of_three_words(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    assert load_config(tmp_path / "none.toml", {}, explicit=False).builds_failure_severity == "warning"
+    for word in ("warning", "critical", "ignore", "Critical"):
+        path.write_text(f'[builds]\nfailure_severity = "{word}"\n')
+        assert load_config(path, {}, explicit=True).builds_failure_severity == word.lower()
+    path.write_text('[builds]\nfailure_severity = "page"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {}, explicit=True)
+    assert str(err.value) == (f'{path}: [builds] failure_severity: expected one of "warning", "critical", "ignore", '
+                              'got "page"')

@@ -49,8 +49,9 @@ def ended_over_an_hour_ago(sandbox: Sandbox, tmp_path: Path) -> set[str]:
                           timeout=60, env=_env(sandbox))
     now = time.time()
     return {f"{r['source']} {r['id']}" for r in map(orjson.loads, done.stdout.splitlines())
-            if r["type"] == "row" and r["status"] == "FAILED" and r["source"] != "builds"
-            and now - epoch(r["finished"] or r["created"]) > 3600}
+            if r["type"] == "row" and (r["status"] == "FAILED" or (r["source"] in ("runner", "builds")
+                                                                   and r["status"] == "TIMEOUT"))
+            and now - epoch(r["finished"] or r["created"]) > 3600}  # builds too: [builds] failure_severity
 
 
 def paged(report: str) -> set[str]:

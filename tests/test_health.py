@@ -43,10 +43,48 @@ def test_already_reported_failure_is_ok_next_time():
     assert verdict.state == "OK" and verdict.summary == "5 sources answered, 0 running, no new failures"
 
 
-def test_failure_keys_skip_builds_and_non_failures():
+def test_failure_keys_skip_non_failures_and_builds_when_told_to_ignore_them():
     res = results(runner=[failed(), make_row("runner", "ok", "SUCCEEDED")], builds=[failed("builds", "b")],
                   completed=[failed("completed", "run-9")])
-    assert health.failure_keys(res) == [("runner", "exec-1"), ("completed", "run-9")]
+    assert health.failure_keys(res) == [("runner", "exec-1"), ("builds", "b"), ("completed", "run-9")]
+    assert health.failure_keys(res, builds="ignore") == [("runner", "exec-1"), ("completed", "run-9")]
+
+
+def build_failures():
+    return results(builds=[failed("builds", "b1", "Build step failure: build step 0 failed"),
+                           make_row("builds", "b2", "TIMEOUT", message="Build timed out after 1200s",
+                                    category="timeout"),
+                           make_row("builds", "b3", "CANCELLED")])
+
+
+def test_a_failed_or_timed_out_build_is_a_warning_by_default():
+    res = build_failures()
+    assert health.failure_keys(res) == [("builds", "b1"), ("builds", "b2")]
+    verdict = health.judge(res, {("builds", "b1"), ("builds", "b2")}, NOW, LIMITS)
+    assert (verdict.state, verdict.new_failures) == ("WARNING", 0)
+    assert verdict.summary == ("2 warnings: builds b1: Build step failure: build step 0 failed; "
+                               "builds b2: Build timed out after 1200s")
+    assert [(p["severity"], p["kind"], p["id"], p["category"]) for p in verdict.problems] == [
+        ("WARNING", "build_failure", "b1", "unknown"), ("WARNING", "build_failure", "b2", "timeout")]
+    assert "\narrctl_new_build_failures 2\n" in health.prometheus(verdict, NOW)
+    assert health.judge(res, set(), NOW, LIMITS).state == "OK"  # reported before: once only
+
+
+def test_build_failures_can_be_critical_or_ignored():
+    res = build_failures()
+    critical = health.judge(res, {("builds", "b1")}, NOW, health.Thresholds(build_failure_severity="critical"))
+    assert (critical.state, critical.new_failures) == ("CRITICAL", 1)
+    assert critical.summary == "1 new failure: builds b1: Build step failure: build step 0 failed"
+    ignored = health.judge(res, {("builds", "b1")}, NOW, health.Thresholds(build_failure_severity="ignore"))
+    assert (ignored.state, ignored.problems) == ("OK", [])
+    assert health.failure_keys(res, builds="ignore") == []
+
+
+def test_rows_hidden_by_filters_are_said_in_the_summary():
+    res = results()
+    res["vertex"].hidden = [failed("vertex", "j1"), failed("vertex", "j2")]
+    assert health.judge(res, set(), NOW, LIMITS).summary == (
+        "5 sources answered, 0 running, no new failures; 2 rows hidden by filters")
 
 
 def test_failure_keys_wait_for_the_runners_error_and_skip_rows_from_memory():

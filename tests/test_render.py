@@ -69,13 +69,13 @@ def test_get_tables_and_status_lines():
     }
     assert render.tables(results, NOW, PLAIN, UTC) == [
         "Runner executions",
-        "  STATUS   ID                        REGION        STARTED      TIME  MESSAGE",
-        "  RUNNING  vertex-ai-launcher-abc12  us-central1   11-22 05:48  12m",
-        "  FAILED   vertex-ai-launcher-zz9    europe-west2  11-22 04:00  1m    Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",
+        "  STATUS   ID                        REGION        STARTED   TIME  MESSAGE",
+        "  RUNNING  vertex-ai-launcher-abc12  us-central1   12m ago   12m",
+        "  FAILED   vertex-ai-launcher-zz9    europe-west2  119m ago  1m    Quota 'NVIDIA_L4_GPUS' exceeded. Limit: 0.0 in region us-west2.",
         "",
         "Active builds  [timeout, 1m old]",
-        "  STATUS  ID  REGION  STARTED      TIME  MESSAGE",
-        "  QUEUED  b1  -       11-22 05:50  10m",
+        "  STATUS  ID  REGION  STARTED  TIME  MESSAGE",
+        "  QUEUED  b1  -       10m ago  10m",
         "",
         "Recent builds  [timeout, 1m old]",
         "  (none)",
@@ -161,7 +161,7 @@ def test_tables_fit_the_terminal_message_first_then_the_name():
     at120 = render.tables(results, NOW, PLAIN, UTC, width=120)
     assert max(display_width(line) for line in at120) == 120
     # the message kept its 20 columns minimum, then the name shrank
-    assert "  arr-trainer:latest-wit…  global" in at120[5]
+    assert "  arr-trainer:latest-with-…  global" in at120[5]
     assert at120[5].endswith('  30s   Step #2 - "push": d…')
     at40 = render.tables(results, NOW, PLAIN, UTC, width=40)
     assert all(display_width(line) <= 40 for line in at40)
@@ -196,3 +196,97 @@ def test_colour_does_not_count_and_wide_characters_count_twice():
              "row": make_row("runner", "exec-1", "FAILED", message="失敗しました " * 20)}
     line = render.event_line(event, NOW, render.Style(True), UTC, width=80)
     assert "\x1b[" in line and display_width(strip_escapes(line)) <= 80
+
+
+def test_ages_count_as_kubectl_does():
+    from arrctl.columns import age
+
+    assert [age(s) for s in (None, -3, 45, 119, 303, 600, 5700, 19800, 28800, 108000, 273600, 691200)] == [
+        "-", "0s ago", "45s ago", "119s ago", "5m3s ago", "10m ago", "95m ago", "5h30m ago", "8h ago", "30h ago",
+        "3d4h ago", "8d ago"]
+
+
+def wide_rows():
+    vertex = make_row("vertex", "1428571428571428013", "FAILED", region="us-central1", name="arr-coc-train-p2t6v9jx",
+                      created="2026-11-22T02:00:00Z", started="2026-11-22T02:00:30Z", duration_s=1800.0,
+                      message="exit 1", url="https://console.cloud.google.com/vertex-ai/j13",
+                      links={"wandb_run": "p2t6v9jx"}, extra={"machine_type": "g2-standard-4",
+                                                              "accelerator": "NVIDIA_L4 x1"})
+    cpu = make_row("vertex", "99", "RUNNING", region="us-central1", created="2026-11-22T05:00:00Z",
+                   started="2026-11-22T05:00:00Z", url="https://console.cloud.google.com/vertex-ai/j99",
+                   extra={"machine_type": "n1-standard-8", "accelerator": None})
+    runner = make_row("runner", "vertex-ai-launcher-t2v6b", "FAILED", region="us-central1", name="vertex-ai-launcher",
+                      created="2026-11-21T22:00:00Z", started="2026-11-21T22:00:10Z", duration_s=70.0,
+                      message="KeyError: 'runQueueItemId'", url="https://console.cloud.google.com/run/t2v6b",
+                      extra={"job": "vertex-ai-launcher", "task_count": 1, "succeeded": 0, "failed": 1,
+                             "running": 0, "retried": 2, "cancelled": 0})
+    wandb = make_row("active", "p6z3k9mh", "RUNNING", name="bright-ember-54", created="2026-11-22T05:10:00Z",
+                     started="2026-11-22T05:10:00Z", url="https://wandb.ai/e/p/runs/p6z3k9mh",
+                     links={"vertex_job": "1428571428571428022", "queue_items": ["q1", "q2"]},
+                     extra={"user": "alice", "tags": ["launch", "spot"], "heartbeat_at": "2026-11-22T05:35:00Z",
+                            "step": 610})
+    return {"runner": SourceResult("runner", rows=[runner]), "vertex": SourceResult("vertex", rows=[vertex, cpu]),
+            "active": SourceResult("active", rows=[wandb])}
+
+
+def test_wide_tables_add_each_sources_columns_links_and_the_url_with_absolute_times():
+    assert render.tables(wide_rows(), NOW, PLAIN, UTC, width=80, wide=True) == [  # whole cells, whatever the width
+        "Runner executions",
+        "  STATUS  ID                        REGION       STARTED      TIME  TASKS                      URL"
+        "                                         MESSAGE",
+        "  FAILED  vertex-ai-launcher-t2v6b  us-central1  11-21 22:00  1m    0/1 (1 failed, 2 retried)  "
+        "https://console.cloud.google.com/run/t2v6b  KeyError: 'runQueueItemId'",
+        "",
+        "Vertex AI custom jobs",
+        "  STATUS   ID                   NAME                    REGION       STARTED      TIME   MACHINE        "
+        "ACCELERATOR   LINKS               URL                                             MESSAGE",
+        "  FAILED   1428571428571428013  arr-coc-train-p2t6v9jx  us-central1  11-22 02:00  30m    g2-standard-4  "
+        "NVIDIA_L4 x1  wandb_run=p2t6v9jx  https://console.cloud.google.com/vertex-ai/j13  exit 1",
+        "  RUNNING  99                                           us-central1  11-22 05:00  1h00m  n1-standard-8  "
+        "-             -                   https://console.cloud.google.com/vertex-ai/j99",
+        "",
+        "Active W&B runs",
+        "  STATUS   ID        NAME             REGION  STARTED      TIME  USER   TAGS         HEARTBEAT  STEP  "
+        "LINKS                                             URL                                 MESSAGE",
+        "  RUNNING  p6z3k9mh  bright-ember-54  -       11-22 05:10  50m   alice  launch,spot  25m ago    610   "
+        "vertex_job=1428571428571428022 queue_items=q1,q2  https://wandb.ai/e/p/runs/p6z3k9mh",
+        "",
+    ]
+
+
+def test_default_tables_say_how_long_ago_and_show_no_links():
+    lines = render.tables(wide_rows(), NOW, PLAIN, UTC)
+    assert lines[1:3] == ["  STATUS  ID                        REGION       STARTED    TIME  MESSAGE",
+                          "  FAILED  vertex-ai-launcher-t2v6b  us-central1  7h59m ago  1m    KeyError: 'runQueueItemId'"]
+    assert not any("wandb_run" in line or "https://" in line for line in lines)
+
+
+def test_names_headers_and_hidden_rows():
+    results = wide_rows()
+    results["vertex"].hidden = [make_row("vertex", "h1", "SUCCEEDED"), make_row("vertex", "h2", "SUCCEEDED")]
+    results["active"].hidden, results["active"].rows = results["active"].rows, []
+    results["builds"] = SourceResult("builds", state="timeout", error="no answer within 5s",
+                                     hidden=[make_row("builds", "b1", "SUCCEEDED", extra={"table": "recent"})])
+    assert render.names(results) == ["vertex-ai-launcher-t2v6b", "1428571428571428013", "99"]
+    lines = render.tables(results, NOW, PLAIN, UTC)
+    assert lines[4:13] == [
+        "Vertex AI custom jobs",
+        "  STATUS   ID                   NAME                    REGION       STARTED    TIME   MESSAGE",
+        "  FAILED   1428571428571428013  arr-coc-train-p2t6v9jx  us-central1  3h59m ago  30m    exit 1",
+        "  RUNNING  99                                           us-central1  60m ago    1h00m",
+        "  (2 hidden by filters)",
+        "",
+        "Active W&B runs",
+        "  (1 hidden by filters)",
+        "",
+    ]
+    assert lines[13:] == ["Active builds  [timeout]", "  (none)", "", "Recent builds  [timeout]",
+                          "  (1 hidden by filters)", "", "! builds: timeout: no answer within 5s"]
+    bare, notes = render.get_text(results, NOW, PLAIN, headers=False, tz=UTC)
+    assert bare == [
+        "  FAILED  vertex-ai-launcher-t2v6b  us-central1  7h59m ago  1m    KeyError: 'runQueueItemId'",
+        "  FAILED   1428571428571428013  arr-coc-train-p2t6v9jx  us-central1  3h59m ago  30m    exit 1",
+        "  RUNNING  99                                           us-central1  60m ago    1h00m",
+    ]
+    assert notes == ["! builds: timeout: no answer within 5s"]
+    assert render.get_text(results, NOW, PLAIN, shape="name") == (render.names(results), notes)

@@ -67,7 +67,7 @@ def test_running_run_with_a_stale_heartbeat():
         created="2026-11-18T10:16:40Z", started="2026-11-18T10:16:40Z", finished=None,
         duration_s=3000.0, message=None, url=f"{APP}/p6z3k9mh",
         extra={"heartbeat_at": "2026-11-18T10:41:40Z", "heartbeat_age_s": 1500.0, "user": "arr-demo",
-               "tags": ["launch", "l4"], "group": "coc-0-1", "job_type": "train",
+               "tags": ["launch", "l4"], "group": "coc-0-1", "job_type": "train", "step": 610,
                "entity": ENTITY, "project": PROJECT})
     assert tuple(row) == ROW_KEYS
 
@@ -82,7 +82,7 @@ def test_failed_run_message_is_the_tracebacks_last_line():
         message="FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'",
         url="http://127.0.0.1:1234/arr-demo/arr-coc-0-1/runs/h0q4z7lx",
         extra={"heartbeat_at": "2026-11-17T15:07:25Z", "heartbeat_age_s": 71955.0, "user": "arr-demo",
-               "tags": [], "group": None, "job_type": None, "entity": ENTITY, "project": PROJECT,
+               "tags": [], "group": None, "job_type": None, "step": None, "entity": ENTITY, "project": PROJECT,
                "api_message": "FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'"})
 
 

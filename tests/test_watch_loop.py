@@ -156,3 +156,36 @@ def test_the_recipe_is_the_readmes():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert f"jq -c --unbuffered '{README_RECIPE}'" in readme
+
+
+def test_a_filter_shows_the_rows_it_matches_before_or_after_a_change():
+    from arrctl.filters import parse_filter
+
+    script = [snapshot("RUNNING", "SUCCEEDED", "QUEUED"), snapshot("FAILED", "SUCCEEDED", "RUNNING"),
+              snapshot("FAILED", "SUCCEEDED", "SUCCEEDED")]
+    _, lines, _ = run(script, as_json=True, interval=5, heartbeat=60, cycles=3,
+                      select=parse_filter(status=("running",)))
+    events = [orjson.loads(line) for line in lines]
+    assert [(e["type"], e["id"], e.get("changes", {}).get("status")) for e in events] == [
+        ("added", "j0", None),                                  # j1 and j2 were not running
+        ("changed", "j0", ["RUNNING", "FAILED"]), ("changed", "j2", ["QUEUED", "RUNNING"]),
+        ("changed", "j2", ["RUNNING", "SUCCEEDED"])]
+
+
+def test_the_bell_rings_once_per_refresh_that_shows_a_new_failure():
+    from arrctl.filters import parse_filter
+
+    script = [snapshot("FAILED", "RUNNING", "RUNNING"), snapshot("FAILED", "FAILED", "TIMEOUT"),
+              snapshot("FAILED", "FAILED", "TIMEOUT"), snapshot("FAILED", "FAILED", "TIMEOUT", "FAILED")]
+    _, lines, _ = run(script, as_json=False, interval=5, heartbeat=60, cycles=4, bell=True)
+    # the first refresh's FAILED row was already failed: no bell; two failures at once: one ring
+    assert [line for line in lines if "\a" in line] == ["\a", "\a"]
+    assert lines.index("\a") == 5 and lines[-1] == "\a" and lines[-2].endswith("+ j3  FAILED  us-central1")
+    _, quiet, _ = run(script, as_json=False, interval=5, heartbeat=60, cycles=4)
+    assert "\a" not in "".join(quiet)
+    _, filtered, _ = run(script[:2], as_json=False, interval=5, heartbeat=60, cycles=2, bell=True,
+                         select=parse_filter(status=("timeout",)))
+    assert filtered[-1] == "\a" and filtered[-2].endswith("~ j2  RUNNING → TIMEOUT  us-central1")
+    _, hidden, _ = run(script[:2], as_json=False, interval=5, heartbeat=60, cycles=2, bell=True,
+                       select=parse_filter(region=("europe-west4",)))
+    assert hidden == []  # a failure the filter hides rings nothing

@@ -128,11 +128,18 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
             "tags": [str(tag) for tag in tags] if isinstance(tags, list) else [],
             "group": node.get("group"),
             "job_type": node.get("jobType"),
+            "step": _step(summary),
             "entity": entity,
             "project": project,
             **({"api_message": message} if status == "FAILED" else {}),
         },
     )
+
+
+def _step(summary: Mapping[str, Any]) -> int | None:
+    """The run's last logged step (`_step` in its summary, which wandb.log counts), or None."""
+    step = summary.get("_step")
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def duration_s(start: str | None, end: str | None) -> float | None:
