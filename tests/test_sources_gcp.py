@@ -158,10 +158,13 @@ def analysis(verdict, message=None, rule=None, line=None, jobs=None, category=No
 def test_conclude_fills_the_message_from_the_logs():
     failed = make_row("runner", "x-1", "FAILED", finished="2025-11-19T00:10:00Z",
                       extra={"condition": "Task x-1-task0 failed"})
-    fact = runner.conclude(failed, analysis("failed", "403 Permission denied", "gcp-permission", 41))
+    fact = runner.conclude(failed, analysis("failed", "403 Permission denied", "gcp-permission", 41,
+                                            category="permission"))
     assert fact == {"source": "runner", "id": "x-1", "status": "FAILED", "verdict": "failed",
                     "message": "403 Permission denied", "rule": "gcp-permission", "jobs": None, "line": 41,
-                    "finished": "2025-11-19T00:10:00Z", "category": None}
+                    "finished": "2025-11-19T00:10:00Z", "category": "permission"}  # the analysis' own category
+    # logs that name nothing specific: the platform's words, whose category is derived from them later
+    assert runner.conclude(failed, analysis("unknown", category="unknown"))["category"] is None
     # logs that say nothing: Cloud Run's own condition message stays
     assert runner.conclude(failed, analysis("unknown"))["message"] == "Task x-1-task0 failed"
     ok = make_row("runner", "x-2", "SUCCEEDED")
