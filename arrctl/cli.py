@@ -845,6 +845,50 @@ def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str
     return waiter.outcome or waiter.on_clock(max(time.time(), waiter.ends_at))
 
 
+@cli.command()
+@click.argument("target", metavar="ID|URL")
+@click.option("--json", "as_json", is_flag=True, help="NDJSON: a hop record per hop, then one trace record.")
+@deadline_option
+@click.pass_obj
+def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
+    """Follow one launch across the four systems: queue item → runner execution → Vertex AI job → W&B run.
+
+    ID|URL is any hop: a W&B Launch queue item id, a runner execution name, a Vertex AI job id
+    or console URL, or a W&B run id, entity/project/id path or URL. Prints one hop per line
+    with its status, age, root error and link, and how it was tied to the chain: the
+    execution's logs, the job's label wandb-run-id, a config (the job's env, the run's
+    config), or the time window only. A hop whose system failed or timed out is UNKNOWN, with
+    the reason. Exit 0 when the chain was followed (whatever it shows), 1 when a hop could not
+    be looked up, 2 on a usage error.
+
+    \b
+    Examples:
+      arrctl trace p2t6v9jx
+      arrctl trace https://wandb.ai/my-team/my-project/runs/p2t6v9jx --json | jq -c 'select(.type=="hop")'
+      arrctl --demo trace vertex-ai-launcher-q7m2x
+    """
+    from arrctl import render
+    from arrctl import trace as tracing
+
+    out = Output()
+    with signals_handled() as receiver, config_errors(EXIT_USAGE):
+        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+            from arrctl.config import require_project
+
+            require_project(refresher.config)
+            try:
+                wanted = tracing.parse_target(target, refresher.config.runner_job)
+            except tracing.BadTarget as exc:
+                raise click.UsageError(str(exc)) from None
+            chain, _found = tracing.follow(refresher, wanted)
+    if as_json:
+        out.bytes(b"".join(render.ndjson(record) for record in tracing.records(chain)))
+    else:
+        for line in tracing.text_lines(chain, time.time(), render.Style(app.color)):
+            out.line(line)
+    sys.exit(EXIT_FAIL if chain.unknown else EXIT_OK)
+
+
 @cli.group()
 def sandbox() -> None:
     """The embedded fake cloud that --demo and the tests use."""

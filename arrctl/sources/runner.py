@@ -318,10 +318,19 @@ def explain_rows(rows: list[Row], groups: dict[str, list[dict[str, Any]]], compl
     """Facts for the executions whose logs are conclusive (pure, given the entries)."""
     facts = []
     for row in rows:
-        analysis = judge_attempts(row, groups.get(row["id"], []))
+        entries = groups.get(row["id"], [])
+        analysis = judge_attempts(row, entries)
         if analysis.verdict != "unknown" or (complete and settled(row, now)):
-            facts.append(conclude(row, analysis))
+            facts.append({**conclude(row, analysis), "links": links_of(entries)})
     return facts
+
+
+def links_of(entries: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The Vertex jobs and queue items an execution's logs name, every attempt's (each may launch)."""
+    from arrctl.extract import lines_from_entries
+    from arrctl.links import runner_links
+
+    return runner_links(lines_from_entries(entries))
 
 
 def judge_attempts(row: Row, entries: list[dict[str, Any]]) -> Any:
@@ -372,7 +381,8 @@ def with_facts(rows: list[Row], facts: list[dict[str, Any]]) -> list[Row]:
             extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
             if fact.get("jobs") is not None:
                 extra["jobs"] = fact["jobs"]
-            row = {**row, "message": fact["message"], "extra": extra}  # type: ignore[assignment]
+            row = {**row, "message": fact["message"], "extra": extra,  # type: ignore[assignment]
+                   "links": fact.get("links") or row["links"]}
         out.append(row)
     return out
 

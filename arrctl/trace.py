@@ -1,0 +1,521 @@
+"""`arrctl trace`: one launch followed across the four systems (pure: ids, the chain, its rendering).
+
+queue item → runner execution → Vertex AI job → W&B run. Each system names a part of the chain
+(arrctl/links.py says where each link is read); `build_chain` joins the rows the look-ups found
+and says for every hop how it was tied to the chain (SPEC `via`):
+- `log`: the execution's logs name it (the queue item it received, the job it created);
+- `label`: the Vertex job's label `wandb-run-id` names the W&B run;
+- `config`: the job's env or the run's config `_wandb` names the queue item;
+- `time`: only the time window (an execution running when the job was created, nothing better).
+A hop whose system could not be asked (its source failed or timed out) is UNKNOWN with the reason;
+`wanted` says which ids a further round of look-ups should ask about (arrctl/tracing.py runs them).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from urllib.parse import unquote, urlsplit
+
+from arrctl.model import TERMINAL_STATUSES, Row, epoch
+
+KINDS = ("queue_item", "execution", "vertex_job", "wandb_run")
+PROBE_OF = {"execution": "runner", "vertex_job": "vertex", "wandb_run": "wandb"}
+KIND_WORDS = {"queue_item": "queue item", "execution": "execution", "vertex_job": "Vertex job",
+              "wandb_run": "W&B run"}
+VIA_WORDS = {"log": "its logs name it", "label": "label wandb-run-id", "config": "config names the queue item",
+             "time": "time window only"}
+_DIGITS = re.compile(r"\d{6,25}")
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_JOB_RESOURCE = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/(\d+)")
+_EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/([a-z][-a-z0-9]*)")
+_EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+
+
+class BadTarget(ValueError):
+    """ID|URL names nothing trace can follow; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the user gave: the kinds it may be (tried in order) and the id in each system."""
+
+    kinds: tuple[str, ...]
+    id: str
+
+
+def parse_target(text: str, runner_job: str) -> Target:
+    """The hop an ID|URL names: a queue item, an execution, a Vertex job id/URL, a W&B run id/path/URL."""
+    value = text.strip()
+    if not value:
+        raise BadTarget("ID|URL: expected an id or a console URL, got an empty string")
+    if "://" in value:
+        return _from_url(value)
+    for pattern, kind in ((_JOB_RESOURCE, "vertex_job"), (_EXECUTION_RESOURCE, "execution")):
+        found = pattern.fullmatch(value)
+        if found:
+            return Target((kind,), found.group(1))
+    if _DIGITS.fullmatch(value):
+        return Target(("vertex_job",), value)
+    if _is_queue_item(value):
+        return Target(("queue_item",), value)
+    if value.count("/") == 2:  # entity/project/run_id
+        run = value.rsplit("/", 1)[1]
+        if _RUN_ID.fullmatch(run):
+            return Target(("wandb_run",), run)
+    if value.startswith(f"{runner_job}-") and _EXECUTION_NAME.fullmatch(value):
+        return Target(("execution",), value)
+    if _RUN_ID.fullmatch(value):  # a W&B run id (any name the user chose), else an execution's name
+        kinds = ("wandb_run", "execution") if _EXECUTION_NAME.fullmatch(value) else ("wandb_run",)
+        return Target(kinds, value)
+    raise BadTarget(f"ID|URL {value!r}: expected a queue item id, an execution name, a Vertex AI job id or "
+                    "console URL, or a W&B run id, entity/project/id path or URL")
+
+
+def _is_queue_item(value: str) -> bool:
+    """W&B ids are base64 of `Type:number` (e.g. `RunQueueItem:478509036`, seen in agent logs)."""
+    if len(value) < 8 or len(value) % 4:
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return decoded.startswith("RunQueueItem:")
+
+
+def _from_url(value: str) -> Target:
+    parts = urlsplit(value)
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if "customJobs" in path or "training" in path:  # Vertex console: .../locations/R/training/ID
+        key = "customJobs" if "customJobs" in path else "training"
+        at = path.index(key)
+        if at + 1 < len(path) and _DIGITS.fullmatch(path[at + 1]):
+            return Target(("vertex_job",), path[at + 1])
+    if "executions" in path:  # Cloud Run console: .../executions/details/R/NAME/...
+        rest = path[path.index("executions") + 1:]
+        if rest[:1] == ["details"] and len(rest) >= 3:
+            return Target(("execution",), rest[2])
+        if rest:
+            return Target(("execution",), rest[0])
+    if "runs" in path:  # W&B: /ENTITY/PROJECT/runs/ID
+        at = path.index("runs")
+        if at + 1 < len(path) and _RUN_ID.fullmatch(path[at + 1]):
+            return Target(("wandb_run",), path[at + 1])
+    raise BadTarget(f"URL {value!r}: expected a Vertex AI job, Cloud Run execution or W&B run URL")
+
+
+@dataclass
+class Found:
+    """What the look-ups found so far, by kind, and why a system could not be asked."""
+
+    executions: dict[str, Row] = field(default_factory=dict)
+    jobs: dict[str, Row] = field(default_factory=dict)
+    runs: dict[str, Row] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # probe (runner|vertex|wandb) -> reason
+
+    def add(self, probe: str, rows: Iterable[Row]) -> None:
+        """Rows a probe sent (a failed probe's partial rows too)."""
+        into = {"runner": self.executions, "vertex": self.jobs, "wandb": self.runs}[probe]
+        for row in rows:
+            into.setdefault(row["id"], row)
+
+
+@dataclass
+class Hop:
+    """One hop of the chain, as the `hop` record of SPEC (plus its age, for the text)."""
+
+    kind: str
+    id: str | None
+    status: str = "UNKNOWN"
+    message: str | None = None
+    category: str | None = None
+    url: str | None = None
+    via: str | None = None
+    parent: str | None = None
+    since: str | None = None  # RFC 3339: when it started (or was created)
+    unknown: bool = False  # its system could not be asked
+    found: bool = True  # False: not found (its system answered, or could not be asked)
+
+    def record(self) -> dict[str, Any]:
+        """`{"type":"hop","kind","id","status","message","category","url","via","from"}`."""
+        return {"type": "hop", "kind": self.kind, "id": self.id, "status": self.status, "message": self.message,
+                "category": self.category, "url": self.url, "via": self.via, "from": self.parent}
+
+
+@dataclass
+class Trace:
+    """The chain, and what a further round of look-ups should ask (probe -> ids)."""
+
+    hops: list[Hop]
+    wanted: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def unknown(self) -> list[str]:
+        """Kinds of the hops that could not be looked up (their source failed), in chain order."""
+        return [kind for kind in KINDS if any(h.kind == kind and h.unknown for h in self.hops)]
+
+    @property
+    def complete(self) -> bool:
+        """Every kind of hop found."""
+        return not self.missing
+
+    @property
+    def missing(self) -> list[str]:
+        """Kinds of which no hop was found, in chain order."""
+        return [kind for kind in KINDS if not any(h.kind == kind and h.found for h in self.hops)]
+
+    def record(self) -> dict[str, Any]:
+        """The closing `trace` record of SPEC."""
+        return {"type": "trace", "complete": self.complete, "unknown": self.unknown}
+
+
+def _from_row(kind: str, row: Row, via: str | None, parent: str | None) -> Hop:
+    return Hop(kind, row["id"], row["status"], row["message"], row["category"], row["url"], via, parent,
+               row["started"] or row["created"])
+
+
+def _newest(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: epoch(r["created"]) or 0.0, reverse=True)
+
+
+def _ran_when(execution: Row, moment: float) -> bool:
+    start = epoch(execution["started"]) or epoch(execution["created"])
+    end = epoch(execution["finished"])
+    return start is not None and start <= moment and (end is None or moment <= end)
+
+
+@dataclass
+class _Launch:
+    item: str | None = None
+    item_via: str | None = None
+    execution: Row | None = None
+    execution_via: str | None = None
+    job: Row | None = None
+    job_id: str | None = None
+    job_via: str | None = None
+    run: Row | None = None
+    run_id: str | None = None
+    run_via: str | None = None
+
+
+def build_chain(found: Found, target: Target) -> Trace:
+    """The chain through the hop `target` names, from what was found (pure)."""
+    executions = _newest(found.executions.values())
+    jobs = _newest(found.jobs.values())
+    job_of_run: dict[str, Row] = {}
+    for job in jobs:
+        job_of_run.setdefault(job["links"].get("wandb_run") or "", job)
+    wanted: dict[str, set[str]] = {}
+    kind = next((k for k in target.kinds if _exists(found, k, target.id)), target.kinds[0])
+    launches: list[_Launch] = []
+    lone: Row | None = None  # an execution traced by itself (several launches, or none)
+    if kind == "execution":
+        execution = found.executions.get(target.id)
+        if execution is None:
+            return _missing_start(found, target, kind)
+        job_ids = list(execution["links"].get("vertex_jobs") or [])
+        items = list(execution["links"].get("queue_items") or [])
+        if len(job_ids) == 1 or (not job_ids and len(items) == 1):
+            launch = _Launch(execution=execution, execution_via="log")
+            launch.job_id, launch.job_via = (job_ids[0], "log") if job_ids else (None, None)
+            launch.item, launch.item_via = (items[0], "log") if len(items) == 1 else (None, None)
+            launches = [launch]
+        else:
+            lone = execution
+            launches = [_Launch(execution=execution, execution_via="log", job_id=j, job_via="log") for j in job_ids]
+    elif kind == "vertex_job":
+        launches = [_Launch(job_id=target.id)]
+    elif kind == "wandb_run":
+        launches = [_Launch(run_id=target.id)]
+    else:
+        launches = [_Launch(item=target.id)]
+    for launch in launches:
+        _complete(launch, found, executions, job_of_run, wanted, searching=lone is None)
+    return Trace(_hops(launches, lone, found, items if lone is not None else []), wanted)
+
+
+def _exists(found: Found, kind: str, id_: str) -> bool:
+    return id_ in {"execution": found.executions, "vertex_job": found.jobs, "wandb_run": found.runs}.get(kind, {})
+
+
+def _missing_start(found: Found, target: Target, kind: str) -> Trace:
+    probe = PROBE_OF[kind]
+    reason = found.failed.get(probe)
+    hop = Hop(kind, target.id, message=reason or f"no {KIND_WORDS[kind]} {target.id} found", unknown=bool(reason),
+              found=False)
+    return Trace([hop])
+
+
+def _complete(launch: _Launch, found: Found, executions: list[Row], job_of_run: dict[str, Row],
+              wanted: dict[str, set[str]], searching: bool) -> None:
+    """Fill one launch's hops from each other, in every direction, until nothing more is learned."""
+    for _ in range(4):
+        if launch.run is None and launch.run_id:
+            launch.run = found.runs.get(launch.run_id)
+        if launch.job is None and launch.job_id:
+            launch.job = found.jobs.get(launch.job_id)
+        if launch.job is None and launch.run_id and launch.run_id in job_of_run:
+            launch.job, launch.job_id = job_of_run[launch.run_id], job_of_run[launch.run_id]["id"]
+            launch.job_via = launch.job_via or "label"
+        if launch.job is not None and not launch.run_id and launch.job["links"].get("wandb_run"):
+            launch.run_id, launch.run_via = launch.job["links"]["wandb_run"], "label"
+        if launch.run_id and launch.job is not None and launch.job["links"].get("wandb_run") == launch.run_id:
+            launch.run_via = "label"  # the strongest proof of this link, however the run was found
+        if launch.item is None:
+            for row, via in ((launch.run, "config"), (launch.job, "config")):
+                if row is not None and row["links"].get("queue_item"):
+                    launch.item, launch.item_via = row["links"]["queue_item"], via
+                    break
+        if launch.job is None and launch.item:  # a job whose env names the queue item
+            for job in found.jobs.values():
+                if job["links"].get("queue_item") == launch.item:
+                    launch.job, launch.job_id, launch.job_via = job, job["id"], launch.job_via or "config"
+        if launch.run is None and launch.item:  # a run whose config names the queue item
+            for run in found.runs.values():
+                if run["links"].get("queue_item") == launch.item:
+                    launch.run, launch.run_id, launch.run_via = run, run["id"], launch.run_via or "config"
+        if launch.execution is None and searching:
+            launch.execution, launch.execution_via = _execution_of(launch, executions)
+        if launch.execution is not None and launch.job_id is None:
+            named = list(launch.execution["links"].get("vertex_jobs") or [])
+            if len(named) == 1:
+                launch.job_id, launch.job_via = named[0], "log"
+        if launch.execution is not None and launch.item and launch.item in (
+                launch.execution["links"].get("queue_items") or []):
+            launch.item_via = "log"
+        if launch.execution is not None and launch.job_id and launch.job_id in (
+                launch.execution["links"].get("vertex_jobs") or []):
+            launch.job_via = "log"
+    if launch.job is None and launch.item and launch.execution is not None:
+        # the execution launched several jobs: the one whose env names the queue item is this launch's
+        wanted.setdefault("vertex", set()).update(
+            j for j in launch.execution["links"].get("vertex_jobs") or [] if j not in found.jobs)
+    if launch.job_id and launch.job is None:
+        wanted.setdefault("vertex", set()).add(launch.job_id)
+    if launch.run_id and launch.run is None:
+        wanted.setdefault("wandb", set()).add(launch.run_id)
+    if launch.run_id and launch.job is None and not launch.job_id:
+        wanted.setdefault("vertex-label", set()).add(launch.run_id)
+
+
+def _execution_of(launch: _Launch, executions: list[Row]) -> tuple[Row | None, str | None]:
+    """The execution whose logs name the launch's job or queue item; else the one running when the job
+    was created, if only one was (the time window, the weakest proof)."""
+    for execution in executions:
+        links = execution["links"]
+        if (launch.job_id and launch.job_id in (links.get("vertex_jobs") or [])) or \
+                (launch.item and launch.item in (links.get("queue_items") or [])):
+            return execution, "log"
+    created = epoch(launch.job["created"]) if launch.job is not None else None
+    if created is None:
+        return None, None
+    # an execution whose logs were read and name other jobs did not launch this one
+    candidates = [e for e in executions if _ran_when(e, created) and not (e["links"].get("vertex_jobs"))]
+    if len(candidates) == 1:
+        return candidates[0], "time"
+    return None, None
+
+
+def _hops(launches: list[_Launch], lone: Row | None, found: Found, lone_items: list[str]) -> list[Hop]:
+    hops: list[Hop] = []
+    if lone is not None:  # an execution with several launches (or none): it heads the tree
+        for item in lone_items:
+            hops.append(Hop("queue_item", item, "SUCCEEDED", f"taken by {lone['id']}", via="log"))
+        hops.append(_from_row("execution", lone, "log" if lone_items or launches else None, None))
+    for launch in launches:
+        hops.extend(_launch_hops(launch, found, with_execution=lone is None))
+    return hops
+
+
+def _launch_hops(launch: _Launch, found: Found, with_execution: bool) -> list[Hop]:
+    hops: list[Hop] = []
+    parent: str | None = None
+    if with_execution:
+        if launch.item:
+            taken = launch.execution is not None and launch.item_via == "log"
+            hops.append(Hop("queue_item", launch.item, "SUCCEEDED" if taken else "UNKNOWN",
+                            f"taken by {launch.execution['id']}" if taken and launch.execution else
+                            "named by the launch; W&B Launch queues are not read", via=launch.item_via))
+            parent = launch.item
+        else:
+            hops.append(Hop("queue_item", None, message="no system named the queue item", found=False))
+        if launch.execution is not None:
+            hops.append(_from_row("execution", launch.execution, launch.execution_via, parent))
+            parent = launch.execution["id"]
+        else:
+            hop = _unfound("execution", found, "no execution's logs name this launch")
+            hop.parent = parent
+            hops.append(hop)
+    else:
+        parent = launch.execution["id"] if launch.execution is not None else None
+    if launch.job is not None:
+        hops.append(_from_row("vertex_job", launch.job, launch.job_via, parent))
+        parent = launch.job["id"]
+    else:
+        hop = _unfound("vertex_job", found, f"no Vertex AI job {launch.job_id} found" if launch.job_id else
+                       f"no Vertex AI job labelled wandb-run-id={launch.run_id}" if launch.run_id else
+                       "no system named the Vertex AI job", launch.job_id)
+        hop.parent = parent
+        hops.append(hop)
+    if launch.run is not None:
+        hops.append(_from_row("wandb_run", launch.run, launch.run_via, parent))
+    else:
+        hop = _unfound("wandb_run", found, f"no W&B run {launch.run_id} found" if launch.run_id else
+                       "no system named the W&B run", launch.run_id)
+        hop.parent, hop.via = parent, launch.run_via if launch.run_id else None
+        hops.append(hop)
+    return hops
+
+
+def _unfound(kind: str, found: Found, why: str, id_: str | None = None) -> Hop:
+    """A hop not found: UNKNOWN because its system could not be asked (with the reason), or not there."""
+    reason = found.failed.get(PROBE_OF[kind])
+    if reason:
+        return Hop(kind, id_, message=reason, unknown=True, found=False)
+    return Hop(kind, id_, message=why, found=False)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def records(trace: Trace) -> list[dict[str, Any]]:
+    """The NDJSON records: one `hop` per hop, then the `trace` record."""
+    return [hop.record() for hop in trace.hops] + [trace.record()]
+
+
+def text_lines(trace: Trace, now: float, style: Any = None, width: int | None = None) -> list[str]:
+    """A small tree, one hop per line (status, age, root error, how it was tied in), its link below."""
+    from arrctl.render import Style, clean, human_duration
+
+    style = style or Style(False)
+    depth: dict[str | None, int] = {}
+    lines: list[str] = []
+    for hop in trace.hops:
+        level = depth[hop.parent] + 1 if hop.parent is not None and hop.parent in depth else 0
+        if hop.id is not None and hop.found:
+            depth.setdefault(hop.id, level)
+        lead = "   " * (level - 1) + "└─ " if level else ""
+        since = epoch(hop.since)
+        age = f"{human_duration(now - since)} ago" if since is not None else ""
+        proof = f"[{VIA_WORDS[hop.via]}]" if hop.via else ""
+        status = style.status(hop.status) if hop.status != "UNKNOWN" else style.warn("UNKNOWN")
+        words = [f"{KIND_WORDS[hop.kind]} {clean(hop.id) if hop.id else '?'}", status]
+        if age:
+            words.append(age)
+        if hop.message:
+            words.append(clean(hop.message, 160))
+        if hop.category and hop.category != "unknown" and hop.status in ("FAILED", "TIMEOUT"):
+            words.append(f"({hop.category})")
+        if proof:
+            words.append(style.dim(proof))
+        lines.append(lead + "  ".join(words))
+        if hop.url:
+            lines.append(("   " * level) + "   " + style.dim(clean(hop.url)))
+    if trace.unknown:
+        lines.append(style.warn(f"not looked up: {', '.join(KIND_WORDS[k] for k in trace.unknown)}"))
+    elif trace.missing:
+        lines.append(f"chain incomplete: no {', '.join(KIND_WORDS[k] for k in trace.missing)} found")
+    return lines
+
+
+# --- the look-ups (the I/O edge: killable workers through the refresher) --------------------
+
+MAX_ROUNDS = 4  # each round asks about what the previous one learned (a W&B run's job, a job's run)
+
+
+def first_asks(target: Target) -> dict[str, dict[str, list[str]]]:
+    """Round one: the runner's recent executions always (their logs hold the links), and the hop itself."""
+    asks: dict[str, dict[str, list[str]]] = {
+        "runner": {"executions": [target.id] if "execution" in target.kinds else []}}
+    if "vertex_job" in target.kinds:
+        asks["vertex"] = {"jobs": [target.id], "runs": []}
+    if "wandb_run" in target.kinds:
+        asks["vertex"] = {"jobs": [], "runs": [target.id]}  # the job labelled with it, at once
+        asks["wandb"] = {"runs": [target.id]}
+    return asks
+
+
+def next_asks(wanted: dict[str, set[str]], asked: dict[str, set[str]], failed: dict[str, str]
+              ) -> dict[str, dict[str, list[str]]]:
+    """What the chain still wants and was not asked yet, of systems that answered (pure)."""
+    asks: dict[str, dict[str, list[str]]] = {}
+    jobs = sorted(wanted.get("vertex", set()) - asked["vertex"])
+    runs = sorted(wanted.get("vertex-label", set()) - asked["vertex-label"])
+    if (jobs or runs) and "vertex" not in failed:
+        asks["vertex"] = {"jobs": jobs, "runs": runs}
+    wandb_runs = sorted(wanted.get("wandb", set()) - asked["wandb"])
+    if wandb_runs and "wandb" not in failed:
+        asks["wandb"] = {"runs": wandb_runs}
+    return asks
+
+
+def follow(refresher: Any, target: Target) -> tuple[Trace, Found]:
+    """Look the chain up, round after round, each system in its own worker under its deadline."""
+    import sqlite3
+
+    from arrctl.sources import tracing
+
+    fetchers = {"runner": tracing.probe_runner, "vertex": tracing.probe_vertex, "wandb": tracing.probe_wandb}
+    from arrctl.refresh import fill_from_memory
+
+    try:
+        known = refresher.store.links("runner")
+        facts = {"runner": refresher.store.facts("runner"), "vertex": refresher.store.facts("vertex")}
+    except sqlite3.Error:
+        known, facts = {}, {}
+    found = Found()
+    asked: dict[str, set[str]] = {"vertex": set(), "vertex-label": set(), "wandb": set()}
+    asks = first_asks(target)
+    trace = build_chain(found, target)
+    deadline = max(refresher.deadline(s) for s in ("runner", "vertex", "active"))
+    for _ in range(MAX_ROUNDS):
+        if not asks:
+            break
+        fetches = {}
+        for probe, extra in asks.items():
+            if probe == "runner":
+                extra = {**extra, "known_links": known}
+            fetches[probe] = (fetchers[probe], extra)
+        results = refresher.run_many(fetches, deadline)
+        asked["vertex"] |= set(asks.get("vertex", {}).get("jobs", []))
+        asked["vertex-label"] |= set(asks.get("vertex", {}).get("runs", []))
+        asked["wandb"] |= set(asks.get("wandb", {}).get("runs", []))
+        for probe, result in results.items():
+            found.add(probe, fill_from_memory(result.rows, facts.get(probe, {}), from_logs=probe == "runner"))
+            _save_facts(refresher, result.facts)
+            if result.state != "ok":
+                found.failed[probe] = f"{probe} {result.state}: {result.error}"
+        trace = build_chain(found, target)
+        asks = next_asks(trace.wanted, asked, found.failed)
+    _remember(refresher, found, known)
+    return trace, found
+
+
+def _save_facts(refresher: Any, facts: list[dict[str, Any]]) -> None:
+    """What the logs of ended executions said, read for their links: kept as a refresh keeps it."""
+    import sqlite3
+
+    if not facts:
+        return
+    try:
+        refresher.store.save_refresh(facts, {})
+    except sqlite3.Error as exc:
+        refresher.warn(f"could not save state ({exc}); continuing without it")
+
+
+def _remember(refresher: Any, found: Found, known: dict[str, Any]) -> None:
+    """Links read from the logs of executions that ended long ago are kept: those logs are not read again."""
+    import datetime as _dt
+    import sqlite3
+
+    from arrctl.sources.runner import settled
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    new = {id_: row["links"] for id_, row in found.executions.items()
+           if row["links"] and id_ not in known and row["status"] in TERMINAL_STATUSES and settled(row, now)}
+    try:
+        refresher.store.save_links("runner", new)
+    except sqlite3.Error as exc:
+        refresher.warn(f"could not save links ({exc}); continuing without them")
