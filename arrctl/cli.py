@@ -430,29 +430,38 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
                  warn: Any = lambda m: None, now: float | None = None) -> Any:
     """Claim the new failures under the store's write lock, judge, deliver; give the claim back if the
     report does not go out (SPEC: a failure is reported by one check only, and a lost report loses no page)."""
-    from arrctl import health
+    from arrctl import disagree, health
 
-    claim = None
+    now = time.time() if now is None else now
+    found = disagree.find(results, now, config.vertex_start_timeout_s)
+    misfires = {d.misfire for d in found if d.misfire}  # a crash whose job still runs: never paged
+    claim = told = None
     if store.persistent:
         try:
-            claim = store.claim(health.failure_ends(results), CHECK_CONSUMER,
-                                first_window_s=config.check_first_window_s,
+            claim = store.claim({k: v for k, v in health.failure_ends(results).items() if k not in misfires},
+                                CHECK_CONSUMER, first_window_s=config.check_first_window_s,
                                 complete=[s for s, r in results.items() if r.state == "ok"])
+            # each disagreement once, like a failure; the misfired crash is recorded as told with it
+            told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER)
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
             warn(f"could not record reported failures: {exc}")
-    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s)
-    new = claim.new if claim is not None else set(health.failure_keys(results))
-    verdict = health.judge(results, new, time.time() if now is None else now, limits,
+            claim = None
+    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s,
+                               config.vertex_start_timeout_s)
+    new = claim.new if claim is not None else set(health.failure_keys(results)) - misfires
+    fresh = [d for d in found if told is None or d.key in told.new]
+    verdict = health.judge(results, new, now, limits,
                            persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
-                           first_window_s=config.check_first_window_s)
+                           first_window_s=config.check_first_window_s, disagreements=disagree.problems(fresh))
     try:
         deliver(verdict)
     except BaseException:  # undelivered (a full disk, a closed pipe, Ctrl-C): the next check reports them
-        if claim is not None:
-            try:
-                store.release(claim, CHECK_CONSUMER)
-            except Exception as exc:  # noqa: BLE001
-                warn(f"could not give back the failures this check did not report: {exc}")
+        for taken in (claim, told):
+            if taken is not None:
+                try:
+                    store.release(taken, CHECK_CONSUMER)
+                except Exception as exc:  # noqa: BLE001
+                    warn(f"could not give back the failures this check did not report: {exc}")
         raise
     return verdict
 
