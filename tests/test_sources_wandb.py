@@ -310,11 +310,11 @@ def test_completed_takes_the_newest_terminal_runs(tmp_path):
         result = run_fetch(completed.fetch, context(url))
     [(rows, _part)] = result["batches"]
     assert [(r["id"], r["status"], r["raw_status"]) for r in rows] == [
-        ("m2x8v5jd", "SUCCEEDED", "finished"), ("l9h6r3qc", "CANCELLED", "killed"),
+        ("m2x8v5jd", "SUCCEEDED", "finished"), ("s4d8f2gh", "FAILED", "crashed"),
+        ("l9h6r3qc", "CANCELLED", "killed"), ("p2t6v9jx", "FAILED", "failed"),
         ("k7n2b4wf", "SUCCEEDED", "finished"), ("j1e5u8ot", "FAILED", "crashed"),
         ("i6w3s9ga", "SUCCEEDED", "finished"), ("h0q4z7lx", "FAILED", "failed"),
         ("g5y8c1vd", "SUCCEEDED", "finished"), ("f3r6j2nb", "FAILED", "crashed"),
-        ("e8p1m5hu", "SUCCEEDED", "finished"), ("d2k9f6rs", "FAILED", "failed"),
     ]
     messages = {r["id"]: r["message"] for r in rows if r["status"] == "FAILED"}
     assert messages == {
@@ -322,8 +322,8 @@ def test_completed_takes_the_newest_terminal_runs(tmp_path):
         "h0q4z7lx": "FileNotFoundError: [Errno 2] No such file or directory: "
                     "'gs://arr-demo-data/coc/train-00000.parquet'",
         "f3r6j2nb": "run crashed: no heartbeat since 2026-11-17T07:51:50Z",
-        "d2k9f6rs": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
-                    "(GPU 0; 22.05 GiB total capacity; 19.87 GiB already allocated)",
+        "s4d8f2gh": "run crashed: no heartbeat since 2026-11-18T10:38:20Z",
+        "p2t6v9jx": "RuntimeError: DataLoader worker (pid 211) is killed by signal: Killed.",
     }
     assert rows[0]["duration_s"] == 6480.0 and rows[0]["finished"] == "2026-11-18T10:54:40Z"
     assert result["calls"] == {"wandb": 2}
@@ -341,7 +341,7 @@ def test_completed_orders_by_the_last_heartbeat_so_a_long_run_that_just_failed_i
     with SandboxServer(tmp_path, (), clock=clock, services=[recorder]) as server:
         result = run_fetch(completed.fetch, context(server.url, wandb_completed_limit=3))
     [(rows, _part)] = result["batches"]
-    assert [r["id"] for r in rows] == ["z9longrn", "m2x8v5jd", "l9h6r3qc"]
+    assert [r["id"] for r in rows] == ["z9longrn", "m2x8v5jd", "s4d8f2gh"]
     assert rows[0]["message"] == "RuntimeError: NaN loss at step 412000"
     runs_query = next(json.loads(e)["variables"] for e in recorder.bodies if "query Runs" in e)
     assert runs_query["order"] == "-heartbeat_at"
@@ -386,8 +386,8 @@ def test_completed_limit_and_pages_fault(tmp_path):
     with sandbox(tmp_path, ("wandb:pages:3",)) as (url, recorder):
         result = run_fetch(completed.fetch, context(url, wandb_completed_limit=12))
     [(rows, _part)] = result["batches"]
-    assert [r["id"] for r in rows][-3:] == ["d2k9f6rs", "c4t7w0ye", "9vbn3q1z"] and len(rows) == 12
-    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(13 / 3) = 5
+    assert [r["id"] for r in rows][-3:] == ["f3r6j2nb", "e8p1m5hu", "d2k9f6rs"] and len(rows) == 12
+    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(15 / 3) = 5
     assert sum("query Runs" in q for q in recorder.log) == 3
 
 
