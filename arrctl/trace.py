@@ -289,6 +289,9 @@ def _complete(launch: _Launch, found: Found, executions: list[Row], job_of_run: 
         if launch.execution is not None and launch.job_id and launch.job_id in (
                 launch.execution["links"].get("vertex_jobs") or []):
             launch.job_via = "log"
+    if launch.run is not None and launch.run_via is None and launch.item \
+            and launch.run["links"].get("queue_item") == launch.item:
+        launch.run_via = "config"  # no job to label it: its config names the launch's queue item
     if launch.job is None and launch.item and launch.execution is not None:
         # the execution launched several jobs: the one whose env names the queue item is this launch's
         wanted.setdefault("vertex", set()).update(
