@@ -802,6 +802,12 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
         out.line(f"{word}: {clean(outcome.message)}")
         if outcome.job is not None and outcome.job.get("url"):
             out.line(f"  {outcome.job['url']}")
+        names = outcome.names()
+        if names["wandb_run"]:
+            out.line(f"  W&B run: {clean(names['wandb_run'])} (the job's label wandb-run-id; "
+                     f"arrctl trace {clean(names['wandb_run'])} follows it)")
+        if names["queue_item"]:
+            out.line(f"  queue item: {clean(names['queue_item'])}")
         if outcome.match:
             out.line(f"  matched by {MATCH_WORDS[outcome.match]}")
         if execution:
