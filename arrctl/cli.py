@@ -866,7 +866,7 @@ def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str
 @deadline_option
 @click.pass_obj
 def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
-    """Follow one launch across the four systems: queue item → runner execution → Vertex AI job → W&B run.
+    """Follow one launch across the four systems: queue item -> runner execution -> Vertex AI job -> W&B run.
 
     ID|URL is any hop: a W&B Launch queue item id, a runner execution name, a Vertex AI job id
     or console URL, or a W&B run id, entity/project/id path or URL. Prints one hop per line
