@@ -895,11 +895,14 @@ def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
                 wanted = tracing.parse_target(target, refresher.config.runner_job)
             except tracing.BadTarget as exc:
                 raise click.UsageError(str(exc)) from None
-            chain, _found = tracing.follow(refresher, wanted)
+            chain, found = tracing.follow(refresher, wanted)
+            start_timeout_s = refresher.config.vertex_start_timeout_s
     if as_json:
         out.bytes(b"".join(render.ndjson(record) for record in tracing.records(chain)))
     else:
-        for line in tracing.text_lines(chain, time.time(), render.Style(app.color)):
+        now = time.time()
+        notes = tracing.disagreements(found, chain, now, start_timeout_s)
+        for line in tracing.text_lines(chain, now, render.Style(app.color), notes):
             out.line(line)
     sys.exit(EXIT_FAIL if chain.unknown else EXIT_OK)
 

@@ -381,6 +381,26 @@ def _unfound(kind: str, found: Found, why: str, id_: str | None = None) -> Hop:
     return Hop(kind, id_, message=why, found=False)
 
 
+def disagreements(found: Found, trace: Trace, now: float, start_timeout_s: float) -> list[str]:
+    """Where the systems of the traced hops disagree (disagree.py's rules), one line each (pure)."""
+    from arrctl import disagree
+    from arrctl.links import join_links
+    from arrctl.model import SourceResult
+
+    ids = {hop.id for hop in trace.hops if hop.found}
+    pick = lambda rows, source=None: [r for r in rows if r["id"] in ids and (source is None or r["source"] == source)]  # noqa: E731
+    results = {"runner": SourceResult("runner", rows=pick(found.executions.values())),
+               "vertex": SourceResult("vertex", rows=pick(found.jobs.values())),
+               "active": SourceResult("active", rows=pick(found.runs.values(), "active")),
+               "completed": SourceResult("completed", rows=pick(found.runs.values(), "completed"))}
+    join_links(results)
+    return [f"{KIND_WORDS[_KIND_OF[d.row['source']]]} {d.row['id']}: {d.message}"
+            for d in disagree.find(results, now, start_timeout_s)]
+
+
+_KIND_OF = {"runner": "execution", "vertex": "vertex_job", "active": "wandb_run", "completed": "wandb_run"}
+
+
 # --- rendering ---------------------------------------------------------------------------------
 
 def records(trace: Trace) -> list[dict[str, Any]]:
@@ -388,7 +408,7 @@ def records(trace: Trace) -> list[dict[str, Any]]:
     return [hop.record() for hop in trace.hops] + [trace.record()]
 
 
-def text_lines(trace: Trace, now: float, style: Any = None, width: int | None = None) -> list[str]:
+def text_lines(trace: Trace, now: float, style: Any = None, notes: Iterable[str] = ()) -> list[str]:
     """A small tree, one hop per line (status, age, root error, how it was tied in), its link below."""
     from arrctl.render import Style, clean, human_duration
 
@@ -416,6 +436,8 @@ def text_lines(trace: Trace, now: float, style: Any = None, width: int | None = 
         lines.append(lead + "  ".join(words))
         if hop.url:
             lines.append(("   " * level) + "   " + style.dim(clean(hop.url)))
+    for note in notes:  # the systems disagree about this launch
+        lines.append(style.warn("! ") + clean(note))
     if trace.unknown:
         lines.append(style.warn(f"not looked up: {', '.join(KIND_WORDS[k] for k in trace.unknown)}"))
     elif trace.missing:

@@ -187,3 +187,12 @@ def test_join_gives_each_wandb_row_its_job_and_queue_item_and_remembered_links_f
     rows = with_remembered([execution(links={}), execution(id="x2", links={})],
                            {EXECUTION: {"vertex_jobs": [JOB], "queue_items": [ITEM]}})
     assert [r["links"] for r in rows] == [{"vertex_jobs": [JOB], "queue_items": [ITEM]}, {}]
+
+
+def test_the_text_says_where_the_systems_of_the_launch_disagree():
+    crashed = run(raw_status="crashed", links={"queue_item": ITEM})
+    running = job(status="RUNNING")
+    chain = build_chain(found(execution(), running, crashed), Target(("wandb_run",), RUN))
+    notes = trace.disagreements(found(execution(), running, crashed), chain, epoch("2026-12-04T12:10:00Z"), 1800)
+    assert notes == [f"W&B run {RUN}: W&B says crashed, but its Vertex AI job {JOB} is still RUNNING"]
+    assert trace.text_lines(chain, epoch("2026-12-04T12:10:00Z"), notes=notes)[-1] == "! " + notes[0]
