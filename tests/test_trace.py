@@ -31,7 +31,8 @@ def job(links: dict | None = None, **fields):
 
 
 def run(links: dict | None = None, **fields):
-    return make_row("completed", fields.pop("id", RUN), fields.pop("status", "FAILED"), raw_status="failed",
+    return make_row("completed", fields.pop("id", RUN), fields.pop("status", "FAILED"),
+                    raw_status=fields.pop("raw_status", "failed"),
                     created="2026-12-04T10:12:10Z", started="2026-12-04T10:12:10Z",
                     links=links if links is not None else {"queue_item": ITEM}, **fields)
 
