@@ -197,3 +197,14 @@ def test_the_text_says_where_the_systems_of_the_launch_disagree():
     notes = trace.disagreements(found(execution(), running, crashed), chain, epoch("2026-12-04T12:10:00Z"), 1800)
     assert notes == [f"W&B run {RUN}: W&B says crashed, but its Vertex AI job {JOB} is still RUNNING"]
     assert trace.text_lines(chain, epoch("2026-12-04T12:10:00Z"), notes=notes)[-1] == "! " + notes[0]
+
+
+def test_the_store_remembers_links_per_scope(tmp_path):
+    from arrctl.store import Store
+
+    store = Store(tmp_path, scope="one")
+    store.save_links("runner", {EXECUTION: {"vertex_jobs": [JOB], "queue_items": [ITEM]}})
+    store.save_links("runner", {})
+    assert store.links("runner") == {EXECUTION: {"vertex_jobs": [JOB], "queue_items": [ITEM]}}
+    assert Store(tmp_path, scope="another").links("runner") == {}  # memory of another project is never read
+    assert store.links("vertex") == {}

@@ -77,3 +77,10 @@ def test_rows_carry_their_links_so_jq_can_join_them(tmp_path: Path):
     again = arrctl(tmp_path, "get", "runner", "--json")  # its logs are not read again: the links are remembered
     rows = {r["id"]: r for r in map(orjson.loads, again.stdout.splitlines()) if r["type"] == "row"}
     assert rows[EXECUTION]["links"]["vertex_jobs"] == ["1428571428571428011", JOB, "1428571428571428012"]
+
+
+def test_an_id_that_names_no_hop_is_a_usage_error(tmp_path: Path):
+    done = arrctl(tmp_path, "trace", "not an id")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "ID|URL 'not an id': expected a queue item id, an execution name" in done.stderr
+    assert "Traceback" not in done.stderr
