@@ -388,7 +388,10 @@ def check(app: App, fmt: str, output: str | None, deadline: float | None) -> Non
     check only (on the first check of a state directory, failures that ended before [check]
     first_window_s are recorded as seen, not paged). WARNING: a source failed or timed out, a
     running W&B run's heartbeat is too old, a build is queued or pending (e.g. awaiting
-    approval) too long. UNKNOWN: configuration, credentials or state prevent a judgement, or
+    approval) too long, or the systems of one launch disagree, each reported once: a W&B run
+    crashed while its Vertex AI job runs (never paged as a failure), a job ended while its run
+    says running, a job queued or pending longer than [vertex] start_timeout_s, a runner
+    execution ended while a job it launched is still starting. UNKNOWN: configuration, credentials or state prevent a judgement, or
     the report could not be delivered.
 
     \b
@@ -446,8 +449,7 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
             warn(f"could not record reported failures: {exc}")
             claim = None
-    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s,
-                               config.vertex_start_timeout_s)
+    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s)
     new = claim.new if claim is not None else set(health.failure_keys(results)) - misfires
     fresh = [d for d in found if told is None or d.key in told.new]
     verdict = health.judge(results, new, now, limits,

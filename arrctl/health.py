@@ -24,7 +24,6 @@ class Thresholds:
 
     heartbeat_warn_s: float = 600.0
     queued_warn_s: float = 600.0
-    start_timeout_s: float = 1800.0
 
 
 @dataclass

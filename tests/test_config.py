@@ -153,3 +153,11 @@ def test_first_window_is_read_and_bounded(tmp_path: Path):
     path.write_text("[check]\nfirst_window_s = -1\n")
     with pytest.raises(ConfigError, match=r"\[check\] first_window_s: expected a number of seconds from 0"):
         load_config(path, {}, explicit=True)
+
+
+def test_vertex_start_timeout_is_the_agents_and_configurable(tmp_path):
+    assert load_config(tmp_path / "none.toml", {}, explicit=False).vertex_start_timeout_s == 1800.0
+    assert load_config(write(tmp_path, "[vertex]\nstart_timeout_s = 600"), {}, explicit=True).vertex_start_timeout_s == 600
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "[vertex]\nstart_timeout_s = 0"), {}, explicit=True)
+    assert "[vertex] start_timeout_s" in str(caught.value)
