@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --soak 1000
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/chaos.py
+	$(BIN)/python bench/trace.py
 
 lint: $(STAMP)
 	$(BIN)/python -m pyflakes arrctl tests bench

@@ -466,10 +466,13 @@ def check(app: App, fmt: str, output: str | None, flags: dict[str, Any], deadlin
     first_window_s are recorded as seen, not paged). WARNING: a source failed or timed out, a
     running W&B run's heartbeat is too old, a build is queued or pending (e.g. awaiting
     approval) too long, a build failed or timed out ([builds] failure_severity: warning,
-    critical or ignore). UNKNOWN: configuration, credentials or state prevent a judgement, or
-    the report could not be delivered. Filters (as for get) judge only the rows they let
-    through; a failure they hide is not counted as reported, so a later check without the
-    filter still reports it.
+    critical or ignore), or the systems of one launch disagree, each reported once: a W&B run
+    crashed while its Vertex AI job runs (never paged as a failure), a job ended while its run
+    says running, a job queued or pending longer than [vertex] start_timeout_s, a runner
+    execution ended while a job it launched is still starting. UNKNOWN: configuration,
+    credentials or state prevent a judgement, or the report could not be delivered. Filters (as
+    for get) judge only the rows they let through; a failure they hide is not counted as
+    reported, so a later check without the filter still reports it.
 
     \b
     Examples:
@@ -513,31 +516,40 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
                  warn: Any = lambda m: None, now: float | None = None) -> Any:
     """Claim the new failures under the store's write lock, judge, deliver; give the claim back if the
     report does not go out (SPEC: a failure is reported by one check only, and a lost report loses no page)."""
-    from arrctl import health
+    from arrctl import disagree, health
 
-    claim = None
+    now = time.time() if now is None else now
+    found = disagree.find(results, now, config.vertex_start_timeout_s)
+    misfires = {d.misfire for d in found if d.misfire}  # a crash whose job still runs: never paged
+    claim = told = None
     if store.persistent:
         try:
             # a filtered source is not complete: what a filter hid must not go into a first check's baseline
-            claim = store.claim(health.failure_ends(results, config.builds_failure_severity), CHECK_CONSUMER,
+            ends = health.failure_ends(results, config.builds_failure_severity)
+            claim = store.claim({k: v for k, v in ends.items() if k not in misfires}, CHECK_CONSUMER,
                                 first_window_s=config.check_first_window_s,
                                 complete=[s for s, r in results.items() if r.state == "ok" and not r.hidden])
+            # each disagreement once, like a failure; the misfired crash is recorded as told with it
+            told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER)
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
             warn(f"could not record reported failures: {exc}")
+            claim = None
     limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s,
                                config.builds_failure_severity)
-    new = claim.new if claim is not None else set(health.failure_keys(results, config.builds_failure_severity))
-    verdict = health.judge(results, new, time.time() if now is None else now, limits,
+    new = claim.new if claim is not None else set(health.failure_keys(results, config.builds_failure_severity)) - misfires
+    fresh = [d for d in found if told is None or d.key in told.new]
+    verdict = health.judge(results, new, now, limits,
                            persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
-                           first_window_s=config.check_first_window_s)
+                           first_window_s=config.check_first_window_s, disagreements=disagree.problems(fresh))
     try:
         deliver(verdict)
     except BaseException:  # undelivered (a full disk, a closed pipe, Ctrl-C): the next check reports them
-        if claim is not None:
-            try:
-                store.release(claim, CHECK_CONSUMER)
-            except Exception as exc:  # noqa: BLE001
-                warn(f"could not give back the failures this check did not report: {exc}")
+        for taken in (claim, told):
+            if taken is not None:
+                try:
+                    store.release(taken, CHECK_CONSUMER)
+                except Exception as exc:  # noqa: BLE001
+                    warn(f"could not give back the failures this check did not report: {exc}")
         raise
     return verdict
 
@@ -809,6 +821,12 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
         out.line(f"{word}: {clean(outcome.message)}")
         if outcome.job is not None and outcome.job.get("url"):
             out.line(f"  {outcome.job['url']}")
+        names = outcome.names()
+        if names["wandb_run"]:
+            out.line(f"  W&B run: {clean(names['wandb_run'])} (the job's label wandb-run-id; "
+                     f"arrctl trace {clean(names['wandb_run'])} follows it)")
+        if names["queue_item"]:
+            out.line(f"  queue item: {clean(names['queue_item'])}")
         if outcome.match:
             out.line(f"  matched by {MATCH_WORDS[outcome.match]}")
         if execution:
@@ -859,6 +877,53 @@ def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str
                    deadline=lambda: max(1.0, min(15.0, ends - time.monotonic() + 0.5)), interval_s=poll,
                    until=ends, on_result=on_result, tick=tick)
     return waiter.outcome or waiter.on_clock(max(time.time(), waiter.ends_at))
+
+
+@cli.command()
+@click.argument("target", metavar="ID|URL")
+@click.option("--json", "as_json", is_flag=True, help="NDJSON: a hop record per hop, then one trace record.")
+@deadline_option
+@click.pass_obj
+def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
+    """Follow one launch across the four systems: queue item -> runner execution -> Vertex AI job -> W&B run.
+
+    ID|URL is any hop: a W&B Launch queue item id, a runner execution name, a Vertex AI job id
+    or console URL, or a W&B run id, entity/project/id path or URL. Prints one hop per line
+    with its status, age, root error and link, and how it was tied to the chain: the
+    execution's logs, the job's label wandb-run-id, a config (the job's env, the run's
+    config), or the time window only. A hop whose system failed or timed out is UNKNOWN, with
+    the reason. Exit 0 when the chain was followed (whatever it shows), 1 when a hop could not
+    be looked up, 2 on a usage error.
+
+    \b
+    Examples:
+      arrctl trace p2t6v9jx
+      arrctl trace https://wandb.ai/my-team/my-project/runs/p2t6v9jx --json | jq -c 'select(.type=="hop")'
+      arrctl --demo trace vertex-ai-launcher-q7m2x
+    """
+    from arrctl import render
+    from arrctl import trace as tracing
+
+    out = Output()
+    with signals_handled() as receiver, config_errors(EXIT_USAGE):
+        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+            from arrctl.config import require_project
+
+            require_project(refresher.config)
+            try:
+                wanted = tracing.parse_target(target, refresher.config.runner_job)
+            except tracing.BadTarget as exc:
+                raise click.UsageError(str(exc)) from None
+            chain, found = tracing.follow(refresher, wanted)
+            start_timeout_s = refresher.config.vertex_start_timeout_s
+    if as_json:
+        out.bytes(b"".join(render.ndjson(record) for record in tracing.records(chain)))
+    else:
+        now = time.time()
+        notes = tracing.disagreements(found, chain, now, start_timeout_s)
+        for line in tracing.text_lines(chain, now, render.Style(app.color), notes):
+            out.line(line)
+    sys.exit(EXIT_FAIL if chain.unknown else EXIT_OK)
 
 
 @cli.group()

@@ -46,6 +46,9 @@ class Config:
     or ignore (`[builds] failure_severity`)."""
     vertex_limit: int = 10
     """How many of the newest Vertex AI custom jobs to show (`[vertex] limit`)."""
+    vertex_start_timeout_s: float = 1800.0
+    """The launch agent's start timeout: `check` warns about a Vertex AI job QUEUED or PENDING for
+    longer (`[vertex] start_timeout_s`)."""
     wandb_entity: str | None = None
     """W&B entity (`[wandb] entity`, else WANDB_ENTITY)."""
     wandb_project: str | None = None
@@ -163,6 +166,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("builds", "queued_warn_s"): ("builds_queued_warn_s", _pos_float),
     ("builds", "failure_severity"): ("builds_failure_severity", _severity),
     ("vertex", "limit"): ("vertex_limit", _pos_int),
+    ("vertex", "start_timeout_s"): ("vertex_start_timeout_s", _pos_float),
     ("wandb", "entity"): ("wandb_entity", _str),
     ("wandb", "project"): ("wandb_project", _str),
     ("wandb", "completed_limit"): ("wandb_completed_limit", _pos_int),

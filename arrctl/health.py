@@ -76,7 +76,7 @@ def failure_ends(results: dict[str, SourceResult], builds: str = "warning") -> d
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
           limits: Thresholds, *, persistent: bool = True, skipped: int = 0,
-          first_window_s: float = 3600.0) -> Verdict:
+          first_window_s: float = 3600.0, disagreements: list[dict[str, Any]] | None = None) -> Verdict:
     """Apply the rules: new failures are CRITICAL; sources down, silent runs, long queues WARNING.
 
     `skipped` failures were recorded as seen by a first check (ended over `first_window_s` ago).
@@ -114,6 +114,7 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
             problems.append(_problem(WARNING, "queued_build", "builds", row,
                                      f"{WAITING_BUILD[row['status']]} for {_ago(now - created)} "
                                      f"(limit {_ago(limits.queued_warn_s)})"))
+    problems.extend(disagreements or [])  # the systems of a launch disagree: new ones only (disagree.py)
     criticals = [p for p in problems if p["severity"] == "CRITICAL"]
     warnings = [p for p in problems if p["severity"] == "WARNING"]
     all_down = bool(results) and all(r.state != "ok" for r in results.values())

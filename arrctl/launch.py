@@ -142,7 +142,13 @@ class Outcome:
         job = self.job
         return {"result": self.result, "via": self.via, "message": self.message, "execution": self.execution,
                 "rule": self.rule, "match": self.match, "elapsed_s": round(elapsed_s, 1),
-                "job": None if job is None else {k: job[k] for k in ("id", "name", "status", "raw_status", "region", "url")}}
+                "job": None if job is None else {k: job[k] for k in ("id", "name", "status", "raw_status", "region", "url")},
+                **self.names()}
+
+    def names(self) -> dict[str, str | None]:
+        """The W&B run and queue item of this launch, from its job's links (label wandb-run-id, env)."""
+        links = (self.job or {}).get("links") or {}
+        return {"wandb_run": links.get("wandb_run"), "queue_item": links.get("queue_item")}
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import orjson
 
 from arrctl.config import Config, require_project
+from arrctl.links import join_links, with_remembered
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext, logs
@@ -202,9 +203,12 @@ class Refresher:
         new_facts = [f for r in results.values() for f in r.facts] + facts_from_rows(results, known)
         for fact in new_facts:
             known[fact["source"]][fact["id"]] = fact
+        remembered = self._remember_links(new_facts)
         good: dict[str, list[Row]] = {}
         for source, result in results.items():
             result.rows = fill_from_memory(result.rows, known[source], from_logs=source in LOG_SOURCES)
+            if source in remembered:
+                result.rows = with_remembered(result.rows, remembered[source])
             if result.state == "ok":
                 good[source] = result.rows
         try:
@@ -216,7 +220,25 @@ class Refresher:
                 with_stale(result, self._last_good(source), now)
                 if result.missing:  # parts of a cut-off worker: merge them here
                     result.rows = merge_parts(self.config, source, result.rows)
+        join_links(results)
         return {source: results[source] for source in sources}
+
+    def _remember_links(self, facts: list[Fact]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Store the links new facts carry (what logs read once named); every source's remembered links."""
+        by_source: dict[str, dict[str, dict[str, Any]]] = {}
+        for fact in facts:
+            if fact.get("links"):
+                by_source.setdefault(fact["source"], {})[fact["id"]] = fact["links"]
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        try:
+            for source, links in by_source.items():
+                self.store.save_links(source, links)
+            out["runner"] = self.store.links("runner")
+        except sqlite3.Error as exc:
+            self.warn(f"could not save links ({exc}); continuing without them")
+            for source, links in by_source.items():
+                out.setdefault(source, {}).update(links)
+        return out
 
     def run_many(self, fetches: dict[str, tuple[Any, dict[str, Any]]], deadline: float,
                  tick: Callable[[], None] | None = None) -> dict[str, SourceResult]:

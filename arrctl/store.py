@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS reported (
     first_reported REAL NOT NULL, last_seen REAL NOT NULL,
     PRIMARY KEY (consumer, scope, source, id)
 );
+CREATE TABLE IF NOT EXISTS links (
+    scope TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL, links BLOB NOT NULL, saved_at REAL NOT NULL,
+    PRIMARY KEY (scope, source, id)
+);
 CREATE TABLE IF NOT EXISTS baseline (
     consumer TEXT NOT NULL, scope TEXT NOT NULL, source TEXT NOT NULL,
     taken_at REAL NOT NULL, last_seen REAL NOT NULL,
@@ -251,6 +255,31 @@ class Store:
             return None
         return [_every_key(r) for r in stored], float(found[1])
 
+    # -- links read once (a terminal execution's logs) ------------------------------------
+
+    def links(self, source: str) -> dict[str, dict[str, Any]]:
+        """The links remembered for the items of a source (what their logs named), by id."""
+        out: dict[str, dict[str, Any]] = {}
+        for id_, blob in self.db.execute("SELECT id, links FROM links WHERE scope=? AND source=?",
+                                         (self.scope, source)):
+            try:
+                value = orjson.loads(blob)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                out[id_] = value
+        return out
+
+    def save_links(self, source: str, links: Mapping[str, Mapping[str, Any]]) -> None:
+        """Remember what the items of a source are part of (read from logs that are not read again)."""
+        if not links:
+            return
+        now = self.clock()
+        with _immediate(self.db):
+            for id_, value in links.items():
+                self.db.execute("INSERT OR REPLACE INTO links (scope, source, id, links, saved_at) VALUES (?,?,?,?,?)",
+                                (self.scope, source, id_, orjson.dumps(dict(value)), now))
+
     # -- Cloud Logging reads cut short: retried with backoff, by every process alike -------
 
     def log_retries(self, source: str) -> dict[str, tuple[int, float, str | None]]:
@@ -369,6 +398,7 @@ class Store:
             gone = self.db.execute("DELETE FROM terminal WHERE first_seen < ?", (cutoff,)).rowcount
             gone += self.db.execute("DELETE FROM reported WHERE last_seen < ?", (cutoff,)).rowcount
             gone += self.db.execute("DELETE FROM log_reads WHERE next_at < ?", (cutoff,)).rowcount
+            gone += self.db.execute("DELETE FROM links WHERE saved_at < ?", (cutoff,)).rowcount
             # a scope unused for the retention starts again with a first check
             self.db.execute("DELETE FROM baseline WHERE last_seen < ?", (cutoff,))
         return int(gone)

@@ -166,3 +166,11 @@ def test_build_failure_severity_is_one_of_three_words(tmp_path: Path):
         load_config(path, {}, explicit=True)
     assert str(err.value) == (f'{path}: [builds] failure_severity: expected one of "warning", "critical", "ignore", '
                               'got "page"')
+
+
+def test_vertex_start_timeout_is_the_agents_and_configurable(tmp_path):
+    assert load_config(tmp_path / "none.toml", {}, explicit=False).vertex_start_timeout_s == 1800.0
+    assert load_config(write(tmp_path, "[vertex]\nstart_timeout_s = 600"), {}, explicit=True).vertex_start_timeout_s == 600
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "[vertex]\nstart_timeout_s = 0"), {}, explicit=True)
+    assert "[vertex] start_timeout_s" in str(caught.value)

@@ -91,7 +91,14 @@ def test_json_result_object():
         "result": "success", "via": "vertex", "message": "Vertex AI job train-vit is JOB_STATE_QUEUED in us-central1",
         "execution": "vertex-ai-launcher-abc", "rule": None, "match": "time", "elapsed_s": 4.3,
         "job": {"id": "4242", "name": "train-vit", "status": "QUEUED", "raw_status": "JOB_STATE_QUEUED",
-                "region": "us-central1", "url": None}}
+                "region": "us-central1", "url": None}, "wandb_run": None, "queue_item": None}
+
+
+def test_the_result_names_the_w_and_b_run_and_queue_item_from_the_jobs_links():
+    labelled = {**job("RUNNING"), "links": {"wandb_run": "p2t6v9jx", "queue_item": "UnVuUXVldWVJdGVtOjk="}}
+    outcome = waiter().on_vertex([labelled])
+    assert outcome.names() == {"wandb_run": "p2t6v9jx", "queue_item": "UnVuUXVldWVJdGVtOjk="}
+    assert outcome.to_dict(1.0)["wandb_run"] == "p2t6v9jx"
 
 
 # --- which job is this execution's -------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +36,9 @@ def test_success_via_vertex_within_seconds(tmp_path: Path):
     assert obj["job"]["status"] in ("QUEUED", "PENDING", "RUNNING") and obj["elapsed_s"] < 15
     assert obj["execution"].startswith("vertex-ai-launcher-")
     assert "started vertex-ai-launcher-" in done.stderr  # the progress goes to stderr
+    # its W&B run and queue item, named by the job's label wandb-run-id and env (issue 17)
+    assert re.fullmatch(r"[0-9a-f]{8}", obj["wandb_run"] or "") and obj["queue_item"]
+    assert base64.b64decode(obj["queue_item"]).startswith(b"RunQueueItem:")
 
 
 def test_vertex_job_failed(tmp_path: Path):

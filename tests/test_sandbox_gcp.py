@@ -381,12 +381,15 @@ def test_custom_jobs_states_errors_and_specs(cloud: Any) -> None:
     S = aiplatform_v1.JobState
     assert [(j.name.rsplit("/", 1)[1], j.state) for j in jobs] == [
         ("1428571428571428031", S.JOB_STATE_PENDING),
+        ("1428571428571428061", S.JOB_STATE_SUCCEEDED),
         ("1428571428571428022", S.JOB_STATE_RUNNING),
+        ("1428571428571428012", S.JOB_STATE_PENDING),  # stuck: never leaves PENDING (issue 17)
         ("1428571428571428013", S.JOB_STATE_FAILED),
+        ("1428571428571428011", S.JOB_STATE_SUCCEEDED),
         ("1428571428571428041", S.JOB_STATE_CANCELLED),
         ("1428571428571428001", S.JOB_STATE_SUCCEEDED),
         ("1428571428571428099", S.JOB_STATE_SUCCEEDED)]
-    running, failed, cancelled = jobs[1], jobs[2], jobs[3]
+    running, failed, cancelled = jobs[2], jobs[4], jobs[6]
     assert running.name == "projects/123456789012/locations/us-central1/customJobs/" \
                            "1428571428571428022"
     assert running.display_name == "arr-coc-train-s4d8f2gh"
@@ -427,8 +430,8 @@ def test_custom_jobs_filter_on_state_and_paging(cloud: Any) -> None:
     assert sorted(j.name.rsplit("/", 1)[1] for j in failed) == [
         "1428571428571428013", "1428571428571428041"]
     before = c.server.counters.snapshot()["vertex"]
-    assert len(custom_jobs(c)) == 6
-    assert c.server.counters.snapshot()["vertex"] - before == 3  # ceil(6/4)=2 per page
+    assert len(custom_jobs(c)) == 9
+    assert c.server.counters.snapshot()["vertex"] - before == 3  # ceil(9/4)=3 per page
 
 
 def test_custom_jobs_come_in_no_particular_order(cloud: Any) -> None:
@@ -446,9 +449,10 @@ def test_custom_jobs_create_time_filter(cloud: Any) -> None:
     since = rfc3339(at(-13000))
     recent = custom_jobs(c, filter=f'create_time>="{since}"')
     assert sorted(j.name.rsplit("/", 1)[1] for j in recent) == [
-        "1428571428571428013", "1428571428571428022", "1428571428571428031"]
+        "1428571428571428012", "1428571428571428013", "1428571428571428022", "1428571428571428031",
+        "1428571428571428061"]
     assert {j.name.rsplit("/", 1)[1] for j in custom_jobs(c, filter=f'create_time>"{since}"')} == {
-        "1428571428571428022", "1428571428571428031"}
+        "1428571428571428012", "1428571428571428022", "1428571428571428031", "1428571428571428061"}
     both = custom_jobs(c, filter=f'create_time>="{since}" AND state="JOB_STATE_RUNNING"')
     assert [j.name.rsplit("/", 1)[1] for j in both] == ["1428571428571428022"]
 

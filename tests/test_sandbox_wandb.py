@@ -127,13 +127,14 @@ def test_terminal_filter_and_order(service, tmp_path):
     with serve(service, tmp_path) as (url, _log):
         runs = in_child(list_runs, url, terminal)
     assert [(r["id"], r["state"]) for r in runs] == [
-        ("m2x8v5jd", "finished"), ("l9h6r3qc", "killed"), ("p2t6v9jx", "failed"), ("k7n2b4wf", "finished"),
+        ("s4d8f2gh", "crashed"), ("m2x8v5jd", "finished"), ("l9h6r3qc", "killed"), ("p2t6v9jx", "failed"),
+        ("k7n2b4wf", "finished"),
         ("j1e5u8ot", "crashed"), ("i6w3s9ga", "finished"), ("h0q4z7lx", "failed"),
         ("g5y8c1vd", "finished"), ("f3r6j2nb", "crashed"), ("e8p1m5hu", "finished"),
         ("d2k9f6rs", "failed"), ("c4t7w0ye", "killed"), ("9vbn3q1z", "finished"),
         ("1h8d2k4p", "finished"),
     ]
-    failed = runs[10]
+    failed = runs[11]
     assert failed["summary"]["error"].startswith("torch.OutOfMemoryError: CUDA out of memory.")
     assert failed["created_at"] == wire(START - 129600)
     assert failed["heartbeat_at"] == wire(START - 129600 + 312)
@@ -150,7 +151,7 @@ def test_or_filter_and_ascending_order(service, tmp_path):
 def test_pages_fault_splits_the_list_over_cursor_pages(service, tmp_path):
     with serve(service, tmp_path, ("wandb:pages:3",)) as (url, log):
         runs = in_child(list_runs, url, {})
-    assert len(runs) == 17 and len({r["id"] for r in runs}) == 17
+    assert len(runs) == 18 and len({r["id"] for r in runs}) == 18
     assert runs[0]["id"] == "r8f2w6ny" and runs[-1]["id"] == "1h8d2k4p"
     pages = [entry["body"]["variables"] for entry in log if "query Runs" in entry["body"]["query"]]
     assert [p["cursor"] for p in pages] == [None, fake_wandb._cursor(5), fake_wandb._cursor(11)]
@@ -160,7 +161,7 @@ def test_pages_fault_splits_the_list_over_cursor_pages(service, tmp_path):
 def test_per_page_paging_without_fault(service, tmp_path):
     with serve(service, tmp_path) as (url, log):
         runs = in_child(list_runs, url, {"state": {"$ne": "running"}}, 4)
-    assert len(runs) == 14
+    assert len(runs) == 15
     assert len([e for e in log if "query Runs" in e["body"]["query"]]) == 4
 
 

@@ -602,17 +602,19 @@ VERTEX_WRAPPER = (
     "123456789012&resource=ml_job%2Fjob_id%2F1428571428571428013")
 VERTEX_AT_0 = [
     ("1428571428571428031", "PENDING", "us-central1", None),
+    ("1428571428571428061", "SUCCEEDED", "us-central1", None),
     ("1428571428571428022", "RUNNING", "us-central1", None),
+    ("1428571428571428012", "PENDING", "us-central1", None),
     # the root error its replica's own log names, not the API's wrapper (kept in extra.api_message)
     ("1428571428571428013", "FAILED", "us-central1", VERTEX_OOM),
+    ("1428571428571428011", "SUCCEEDED", "us-central1", None),
     ("1428571428571428041", "CANCELLED", "us-central1", "CANCELED"),
     ("2857142857142856002", "FAILED", "europe-west4",
      "Quota exceeded for aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus with base model: "
      "requested 1, limit 0 in region europe-west4."),
     ("2857142857142856001", "SUCCEEDED", "europe-west4", None),
     ("1428571428571428001", "SUCCEEDED", "us-central1", None),
-    ("1428571428571428099", "SUCCEEDED", "us-central1", None),
-]
+]  # the 10 newest ([vertex] limit); 1428571428571428099, created 48 h ago, is the 11th
 
 
 def test_vertex_every_region_newest_first(sandbox):
@@ -620,7 +622,7 @@ def test_vertex_every_region_newest_first(sandbox):
     vertex.fetch(context(sandbox), emit)
     assert emit.planned == list(DEMO_REGIONS) and sorted(emit.by_part()) == sorted(DEMO_REGIONS)
     assert summary(emit.final()) == VERTEX_AT_0
-    assert emit.final()[1]["extra"] == {"machine_type": "g2-standard-4", "accelerator": "NVIDIA_L4 x1",
+    assert emit.final()[2]["extra"] == {"machine_type": "g2-standard-4", "accelerator": "NVIDIA_L4 x1",
                                         "display_name": "arr-coc-train-s4d8f2gh"}
     # one Logging query for the two newly failed jobs of two regions
     assert emit.calls == {"vertex": 18, "logging": 1} and requests_made(sandbox)["vertex"] == 18
@@ -752,7 +754,7 @@ def test_vertex_sorts_an_unordered_list_itself(make_sandbox):
     sandbox = make_sandbox(faults=["vertex:pages:3"])
     emit = FakeEmitter()
     vertex.fetch(context(sandbox, regions=["us-central1"], vertex_limit=2), emit)
-    assert [r["id"] for r in emit.final()] == ["1428571428571428031", "1428571428571428022"]
+    assert [r["id"] for r in emit.final()] == ["1428571428571428031", "1428571428571428061"]
     assert emit.calls == {"vertex": 3}  # every page of the window: the newest may be on the last
 
 

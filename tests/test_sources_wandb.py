@@ -317,14 +317,15 @@ def test_active_lists_running_runs(tmp_path):
 
 
 NEWEST_TERMINAL = [
-    ("m2x8v5jd", "SUCCEEDED", "finished"), ("l9h6r3qc", "CANCELLED", "killed"),
-    ("p2t6v9jx", "FAILED", "failed"), ("k7n2b4wf", "SUCCEEDED", "finished"),
-    ("j1e5u8ot", "FAILED", "crashed"), ("i6w3s9ga", "SUCCEEDED", "finished"),
-    ("h0q4z7lx", "FAILED", "failed"), ("g5y8c1vd", "SUCCEEDED", "finished"),
-    ("f3r6j2nb", "FAILED", "crashed"), ("e8p1m5hu", "SUCCEEDED", "finished"),
+    ("m2x8v5jd", "SUCCEEDED", "finished"), ("s4d8f2gh", "FAILED", "crashed"),
+    ("l9h6r3qc", "CANCELLED", "killed"), ("p2t6v9jx", "FAILED", "failed"),
+    ("k7n2b4wf", "SUCCEEDED", "finished"), ("j1e5u8ot", "FAILED", "crashed"),
+    ("i6w3s9ga", "SUCCEEDED", "finished"), ("h0q4z7lx", "FAILED", "failed"),
+    ("g5y8c1vd", "SUCCEEDED", "finished"), ("f3r6j2nb", "FAILED", "crashed"),
 ]
-FAILED_IDS = frozenset({"p2t6v9jx", "j1e5u8ot", "h0q4z7lx", "f3r6j2nb"})
+FAILED_IDS = frozenset({"s4d8f2gh", "p2t6v9jx", "j1e5u8ot", "h0q4z7lx", "f3r6j2nb"})
 WANDB_WORDS = {  # what W&B itself says of the failed runs (the summary, the state)
+    "s4d8f2gh": "run crashed: no heartbeat since 2026-11-18T10:38:20Z",
     "p2t6v9jx": "run failed (no error recorded in its summary)",
     "j1e5u8ot": "NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled system error, NCCL version 2.21.5",
     "h0q4z7lx": "FileNotFoundError: [Errno 2] No such file or directory: 'gs://arr-demo-data/coc/train-00000.parquet'",
@@ -340,6 +341,7 @@ FROM_CONSOLE = {  # what their console logs say (f3r6j2nb has none: it keeps W&B
                  "connection abort"),
     "h0q4z7lx": ("resource.not_found", 14, WANDB_WORDS["h0q4z7lx"]),
     "f3r6j2nb": (None, None, WANDB_WORDS["f3r6j2nb"]),
+    "s4d8f2gh": (None, None, WANDB_WORDS["s4d8f2gh"]),  # crashed while its Vertex job runs: no console log
 }
 
 
@@ -414,7 +416,7 @@ def test_completed_orders_by_the_last_heartbeat_so_a_long_run_that_just_failed_i
     with SandboxServer(tmp_path, (), clock=clock, services=[recorder]) as server:
         result = run_fetch(completed.fetch, context(server.url, wandb_completed_limit=3))
     rows = result["batches"][-1][0]
-    assert [r["id"] for r in rows] == ["z9longrn", "m2x8v5jd", "l9h6r3qc"]
+    assert [r["id"] for r in rows] == ["z9longrn", "m2x8v5jd", "s4d8f2gh"]
     assert rows[0]["message"] == "RuntimeError: NaN loss at step 412000"
     runs_query = next(json.loads(e)["variables"] for e in recorder.bodies if "query Runs" in e)
     assert runs_query["order"] == "-heartbeat_at"
@@ -460,8 +462,8 @@ def test_completed_limit_and_pages_fault(tmp_path):
         result = run_fetch(completed.fetch, dataclasses.replace(  # console logs remembered: only the list
             context(url, wandb_completed_limit=12), known_terminal=FAILED_IDS | {"d2k9f6rs"}))
     [(rows, _part)] = result["batches"]
-    assert [r["id"] for r in rows][-3:] == ["e8p1m5hu", "d2k9f6rs", "c4t7w0ye"] and len(rows) == 12
-    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(14 / 3) = 5
+    assert [r["id"] for r in rows][-3:] == ["f3r6j2nb", "e8p1m5hu", "d2k9f6rs"] and len(rows) == 12
+    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(15 / 3) = 5
     assert sum("query Runs" in q for q in recorder.log) == 3
 
 

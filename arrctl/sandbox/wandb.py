@@ -273,8 +273,11 @@ class WandbService:
         """The GraphQL `Run` node, with only the fields the query names (as a server would)."""
         spec = view.spec
         step = view.summary.get("_step", 0)
-        config = {key: {"value": value, "desc": None} for key, value in spec.config.items()}
-        config["_wandb"] = {"value": {"cli_version": "0.31.0", "python_version": "3.11.9"}, "desc": None}
+        config = {key: {"value": value, "desc": None} for key, value in spec.config.items() if key != "_wandb"}
+        # W&B's own keys; a launched run adds launch_queue_name, launch_queue_entity and launch_trace_id
+        # (wandb/sdk/wandb_run.py, from WANDB_LAUNCH_QUEUE_NAME, ..._ENTITY and WANDB_LAUNCH_TRACE_ID)
+        internal = {"cli_version": "0.31.0", "python_version": "3.11.9", **spec.config.get("_wandb", {})}
+        config["_wandb"] = {"value": internal, "desc": None}
         user = spec.user or self.viewer.get("username") or self.entity
         full: dict[str, Any] = {
             "projectId": self.project_id,

@@ -55,6 +55,9 @@ class Reader:
     """What the platform itself said of the row (shown while its logs are unread)."""
     prefix: str = ""
     """Put before the platform's words while unread (the runner's `Cloud Run: `)."""
+    links: Callable[[list[Entry]], dict[str, Any]] | None = None
+    """What an item's logs say it is linked to (the Vertex jobs and queue items an execution
+    launched, arrctl.links), kept with its fact."""
     settle_s: float = LOG_SETTLE_S
 
 
@@ -86,7 +89,8 @@ def with_facts(rows: list[Row], facts: list[Fact]) -> list[Row]:
             extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
             if fact.get("jobs") is not None:
                 extra["jobs"] = fact["jobs"]
-            row = {**row, "message": fact["message"], "extra": extra}  # type: ignore[assignment]
+            row = {**row, "message": fact["message"], "extra": extra,  # type: ignore[assignment]
+                   "links": fact.get("links") or row.get("links") or {}}
         out.append(row)
     return out
 
@@ -167,7 +171,10 @@ def explain_rows(reader: Reader, rows: list[Row], groups: dict[str, list[Entry]]
     for row in rows:
         analysis = reader.judge(row, groups.get(row["id"], []))
         if analysis.verdict != "unknown" or (complete and settled(row, now, reader.settle_s)):
-            facts.append(reader.conclude(row, analysis))
+            found = reader.conclude(row, analysis)
+            if reader.links is not None:
+                found["links"] = reader.links(groups.get(row["id"], []))
+            facts.append(found)
     return facts
 
 

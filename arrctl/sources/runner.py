@@ -215,6 +215,14 @@ def conclude(row: Row, analysis: Any) -> dict[str, Any]:
 _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
 
 
+def links_of(entries: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The Vertex jobs and queue items an execution's logs name, every attempt's (each may launch)."""
+    from arrctl.extract import lines_from_entries
+    from arrctl.links import runner_links
+
+    return runner_links(lines_from_entries(entries))
+
+
 def judge_attempts(row: Row, entries: list[dict[str, Any]]) -> Any:
     """The analysis (arrctl.extract.Analysis) of an execution's logs: the last attempt of each task.
 
@@ -308,4 +316,4 @@ READER = logread.Reader(
                                                  logs_since(rows, now)),
     group=group_entries, judge=lambda row, entries: judge_attempts(row, entries), conclude=conclude,
     words=lambda row: row["extra"].get("condition") if row["message"] is None else None,
-    prefix=PLATFORM_PREFIX)
+    prefix=PLATFORM_PREFIX, links=links_of)

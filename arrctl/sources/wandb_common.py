@@ -14,6 +14,7 @@ import time
 from typing import Any, Mapping
 from urllib.parse import quote
 
+from arrctl.links import launch_config_links
 from arrctl.model import Row, epoch, iso_z, make_row
 from arrctl.sanitize import one_line
 from arrctl.sources import Emitter, FetchContext, SourceError
@@ -90,6 +91,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
     raw = raw.lower() if isinstance(raw, str) and raw else None
     status = normalise_status(raw)
     summary = as_dict(node.get("summaryMetrics"))
+    links = launch_config_links(as_dict(node.get("config")))
     created = iso_z(node.get("createdAt"))
     heartbeat_at = iso_z(node.get("heartbeatAt"))
 
@@ -121,6 +123,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
         duration_s=duration,
         message=message,
         url=url or run_url(entity, project, run_id),
+        links=links,
         extra={
             "heartbeat_at": heartbeat_at,
             "heartbeat_age_s": None if beat is None else round(now - beat, 1),
@@ -158,6 +161,8 @@ def node_of(run: Any) -> dict[str, Any]:
         "user": {"username": getattr(user, "username", None), "name": getattr(user, "name", None)},
         "tags": getattr(run, "tags", None), "group": getattr(run, "group", None),
         "jobType": getattr(run, "job_type", None),
+        # only `_wandb` (W&B's own keys, in `rawconfig`): where a launched run says its queue item
+        "config": {"_wandb": (getattr(run, "rawconfig", None) or {}).get("_wandb")},
     }
 
 

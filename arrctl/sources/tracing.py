@@ -1,0 +1,194 @@
+"""Worker-side look-ups of `arrctl trace`: one hop's system asked about the ids already known.
+
+Each runs in its own killable worker (Refresher.run_many), regions at once, and emits rows as the
+sources do (with their `links`), so the pure chain builder (arrctl/trace.py) works on rows only.
+- `probe_runner`: the newest executions of every region (and any named one), and the logs of
+  those whose links are not remembered yet, read with ONE Cloud Logging query: what each
+  execution's agent took from the queue and which Vertex jobs it created (arrctl/links.py).
+- `probe_vertex`: custom jobs by id (GetCustomJob in every region) and by the W&B run they are
+  labelled with (ListCustomJobs filtered on `labels.wandb-run-id`, as AIP-160 filters labels).
+- `probe_wandb`: W&B runs by id (`Api.run`), their config's `_wandb` holding the queue item.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from typing import Any
+
+from arrctl.model import Row
+from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout, logread, logs
+
+RUNNER_LIMIT = 10  # executions listed per trace (newest first): the agent of a recent launch is among them
+LOG_SHARE = 0.5  # of the deadline for listing; the rest is for the one log read
+
+
+def probe_runner(ctx: FetchContext, emit: Emitter) -> None:
+    """Executions with their links: remembered ones from `known_links`, the others from their logs."""
+    from google.api_core import exceptions as api_exceptions
+
+    from arrctl import clients
+    from arrctl.links import with_remembered
+    from arrctl.sources import runner
+    from arrctl.sources.gcp_errors import failure_error, in_order
+    from arrctl.sources.launcher import find_execution
+
+    start = time.monotonic()
+    emit = clients.LockedEmitter(emit)
+    config = ctx.config
+    regions = list(config.regions)
+    limit = max(RUNNER_LIMIT, config.runner_limit)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+
+    def list_region(region: str) -> list[Row]:
+        parent = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}"
+        emit.call("run")
+        try:
+            pager = clients.run_executions_client(ctx).list_executions(
+                request={"parent": parent, "page_size": runner.PAGE_SIZE}, **clients.call_kwargs(ctx))
+        except api_exceptions.NotFound:  # not deployed in this region
+            return []
+        executions = clients.take_pages(pager, lambda: emit.call("run"), lambda n: n >= limit, "executions")
+        return [runner.parse_execution(e, now) for e in executions]
+
+    rows: list[Row] = []
+    failures: list[tuple[str, str]] = []
+    for region, result, error in clients.fan_out(regions, list_region, max(1.0, ctx.deadline_s * LOG_SHARE)):
+        if error is not None:
+            failures.append((region, error))
+        rows.extend(result or [])
+    if len(failures) == len(regions):
+        raise failure_error(in_order(failures, regions), len(regions))
+    rows = runner.newest(rows, limit)
+    listed = {r["id"] for r in rows}
+    for name in ctx.extra.get("executions") or []:
+        if name not in listed:
+            found = find_execution(ctx, emit, name, now)
+            if found is not None:
+                rows.append(found)
+    rows = with_remembered(rows, ctx.extra.get("known_links") or {})
+    emit.rows(rows)  # what is known already, should the log read be cut short
+    unread = [r for r in rows if not r["links"] and r["status"] != "PENDING"]
+    if unread and ctx.logging_hold_s <= 0:
+        read = logs.read_entries(ctx, emit, runner.READER.log_filter(ctx, unread, now),
+                                 deadline_at=start + ctx.deadline_s - 0.5)
+        emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
+        groups = runner.group_entries(read.entries)
+        rows = [{**r, "links": runner.links_of(groups[r["id"]])} if r["id"] in groups and not r["links"] else r
+                for r in rows]  # type: ignore[misc]
+        ended = [r for r in unread if r["status"] in runner.READ_LOGS and r["id"] not in ctx.known_terminal]
+        facts = logread.explain_rows(runner.READER, ended, groups, read.complete, now)
+        if facts:
+            emit.facts(facts)
+        rows = logread.with_facts(rows, facts)
+        emit.rows(rows)
+        if not read.complete:
+            raise SourceError(f"logs: {read.reason}")
+    elif unread:
+        raise SourceError(f"logs: Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429")
+    if failures:
+        raise failure_error(in_order(failures, regions), len(regions))
+
+
+def probe_vertex(ctx: FetchContext, emit: Emitter) -> None:
+    """The custom jobs named by id (`jobs`) or labelled with a W&B run id (`runs`), every region at once."""
+    from google.api_core import exceptions as api_exceptions
+
+    from arrctl import clients
+    from arrctl.sources.gcp_errors import failure_error, in_order
+    from arrctl.sources.runner import filter_string
+    from arrctl.sources.vertex import parse_custom_job, walk_pages
+
+    emit = clients.LockedEmitter(emit)
+    config = ctx.config
+    regions = list(config.regions)
+    jobs, runs = list(ctx.extra.get("jobs") or []), list(ctx.extra.get("runs") or [])
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+
+    def look(region: str) -> list[Row]:
+        client = clients.vertex_job_client(ctx, region)
+        parent = f"projects/{config.project}/locations/{region}"
+        found: list[Any] = []
+        for job in jobs:
+            emit.call("vertex")
+            try:
+                found.append(client.get_custom_job(request={"name": f"{parent}/customJobs/{job}"},
+                                                   **clients.call_kwargs(ctx)))
+            except (api_exceptions.NotFound, api_exceptions.InvalidArgument):  # not in this region
+                pass
+        for run in runs:
+            emit.call("vertex")
+            pager = client.list_custom_jobs(
+                request={"parent": parent, "filter": f"labels.wandb-run-id={filter_string(run)}",
+                         "page_size": 100}, **clients.call_kwargs(ctx))
+            found.extend(walk_pages(pager, lambda: emit.call("vertex"), 2)[0])
+        return [parse_custom_job(job, now) for job in found]
+
+    rows: list[Row] = []
+    failures: list[tuple[str, str]] = []
+    for region, result, error in clients.fan_out(regions, look, max(1.0, ctx.deadline_s - 0.5)):
+        if error is not None:
+            failures.append((region, error))
+        rows.extend(result or [])
+    emit.rows(rows)
+    if failures:
+        raise failure_error(in_order(failures, regions), len(regions))
+
+
+def probe_wandb(ctx: FetchContext, emit: Emitter) -> None:
+    """The W&B runs named in `runs`, each by its path (one Run query each, config included)."""
+    from arrctl.sources import wandb_common as common
+
+    entity, project = common.target(ctx.config)
+    api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
+    if not api_key:
+        raise SourceError(common.NO_API_KEY)
+    timeout_s = common.timeout_for(ctx)
+    overrides: dict[str, Any] = {"entity": entity, "project": project}
+    base_url = common.chosen_base_url(ctx, os.environ) or ""
+    if base_url:
+        overrides["base_url"] = base_url
+    rows: list[Row] = []
+    with common.private_wandb_env(timeout_s):
+        try:
+            import wandb
+
+            base_url = base_url or common._library_base_url(wandb)
+            emit.call("wandb")
+            api = wandb.Api(api_key=api_key, overrides=overrides, timeout=timeout_s)
+            for run_id in ctx.extra.get("runs") or []:
+                emit.call("wandb")
+                try:
+                    run = api.run(f"{entity}/{project}/{run_id}")
+                except Exception as exc:  # noqa: BLE001 — a run that does not exist is no failure
+                    if _run_not_found(exc):
+                        continue
+                    raise
+                node = common.node_of(run)
+                source = "completed" if (run.state or "").lower() in common.TERMINAL_STATES else "active"
+                rows.append(common.parse_run(node, time.time(), source=source, entity=entity,
+                                             project=project, url=run.url))
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — every client failure becomes one line
+            kind = SourceTimeout if common.http_status(exc) is None and common.is_timeout(exc) else SourceError
+            raise kind(common.describe_error(exc, base_url=base_url, timeout_s=timeout_s,
+                                             secret=api_key, path=f"{entity}/{project}")) from None
+    emit.rows(rows)
+
+
+def _run_not_found(exc: BaseException) -> bool:
+    """Whether wandb said the run does not exist (RunNotFoundError, maybe wrapped in a CommError)."""
+    from wandb.apis.public.runs import RunNotFoundError
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, RunNotFoundError):
+            return True
+        seen = getattr(seen, "exc", None) or seen.__cause__ or seen.__context__
+    return False
