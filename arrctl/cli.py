@@ -900,6 +900,31 @@ def logs(app: App, item: str, follow: bool, since: float | None, tail: int | Non
                       poll_s=poll or POLL_S))
 
 
+@cli.command()
+@click.option("--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
+              help="Seconds each check may take before it fails [default: 15].")
+@click.pass_obj
+def doctor(app: App, deadline: float | None) -> None:
+    """Check what arrctl needs, one line per check; exit 0 when all pass, 1 otherwise.
+
+    For the configured project and W&B entity: the config file, the Google credentials (which
+    kind, which account), the project, one cheap call per source proving its permission (a
+    refusal names the IAM role that grants it), Cloud Logging reads, the runner job in its
+    [runner] region, the W&B host, key and project, the state directory, and how long ago each
+    source last answered. Each check runs in its own worker under --deadline, so a hung API is
+    one failed line, never a hang.
+
+    \b
+    Examples:
+      arrctl doctor
+      arrctl --demo doctor
+      ARRCTL_SANDBOX_FAULTS=vertex:status:403 arrctl --demo doctor
+    """
+    from arrctl.doctor import run_doctor
+
+    sys.exit(run_doctor(app, deadline))
+
+
 @cli.group()
 def sandbox() -> None:
     """The embedded fake cloud that --demo and the tests use."""
