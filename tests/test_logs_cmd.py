@@ -1,0 +1,311 @@
+"""`arrctl logs ID|URL [-f]`: what an ID names, the lines printed once each, following a runner
+execution to its end through the real clients against the fake cloud (whose clock the test moves)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arrctl.logs_cmd import Follower, LogBook, Palette, conclude, parse_duration, render
+from arrctl.model import SourceResult
+from arrctl.refs import Kind, Ref, RefError, parse_ref
+from arrctl.sandbox.scenario import SCENARIOS_DIR, LogSpec, ManualClock
+from arrctl.sandbox.server import SandboxServer
+
+from conftest import alive, descendants, wait_until
+
+ARRCTL = str(Path(sys.executable).with_name("arrctl"))
+pytestmark = pytest.mark.timeout(120)
+R1N7V = (SCENARIOS_DIR / "default" / "logs" / "vertex-ai-launcher-r1n7v.log").read_text().splitlines()
+R1N7V = [line for line in R1N7V if line.strip()]
+ROOT_ERROR = ('InvalidArgument: 400 Accelerator "NVIDIA_TESLA_A100" is not supported for machine type '
+              '"g2-standard-4". (category invalid_config)')
+
+
+# --- what an ID names (pure) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, ref", [
+    ("vertex-ai-launcher-x7k2p", Ref(Kind.EXECUTION, "vertex-ai-launcher-x7k2p")),
+    ("projects/p/locations/europe-west2/jobs/vertex-ai-launcher/executions/vertex-ai-launcher-x7k2p",
+     Ref(Kind.EXECUTION, "vertex-ai-launcher-x7k2p", region="europe-west2", project="p")),
+    ("https://console.cloud.google.com/run/jobs/executions/details/us-central1/vertex-ai-launcher-x7k2p/tasks?project=p",
+     Ref(Kind.EXECUTION, "vertex-ai-launcher-x7k2p", region="us-central1", project="p")),
+    ("8123456789012345678", Ref(Kind.VERTEX_JOB, "8123456789012345678")),
+    ("projects/123/locations/us-central1/customJobs/8123456789012345678",
+     Ref(Kind.VERTEX_JOB, "8123456789012345678", region="us-central1", project="123")),
+    ("https://console.cloud.google.com/vertex-ai/locations/us-central1/training/8123456789012345678/cpu?project=p",
+     Ref(Kind.VERTEX_JOB, "8123456789012345678", region="us-central1", project="p")),
+    ("4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", Ref(Kind.BUILD, "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66")),
+    ("https://console.cloud.google.com/cloud-build/builds;region=global/4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66?project=1",
+     Ref(Kind.BUILD, "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", region="global", project="1")),
+    ("https://console.cloud.google.com/cloud-build/builds/4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66?project=p",
+     Ref(Kind.BUILD, "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", region=None, project="p")),
+    ("p6z3k9mh", Ref(Kind.WANDB_RUN, "p6z3k9mh")),
+    ("my-team/my-project/p6z3k9mh", Ref(Kind.WANDB_RUN, "p6z3k9mh", entity="my-team", wandb_project="my-project")),
+    ("https://wandb.ai/my-team/my-project/runs/p6z3k9mh?nw=1",
+     Ref(Kind.WANDB_RUN, "p6z3k9mh", entity="my-team", wandb_project="my-project")),
+])
+def test_an_id_or_url_names_its_item(text: str, ref: Ref) -> None:
+    assert parse_ref(text) == ref
+
+
+@pytest.mark.parametrize("text", ["", "x y", 'a" OR "b', "https://console.cloud.google.com/storage/browser/b",
+                                  "https://example.com/nothing"])
+def test_what_names_nothing_is_refused(text: str) -> None:
+    with pytest.raises(RefError):
+        parse_ref(text)
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("2h", 7200), ("3d", 259200),
+                                           ("1h30m", 5400), ("45", 45)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "2w", "h", "-5m", "0s", "1h 30m", "nan", "inf", "500d"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+# --- the lines (pure) -------------------------------------------------------------------------
+
+def entry(key: str, ts: str, *lines: str, replica: str | None = None, task: str | None = None) -> dict[str, Any]:
+    labels = {"run.googleapis.com/task_index": task} if task is not None else {}
+    return {"insertId": key, "timestamp": ts, "severity": None, "labels": labels, "replica": replica,
+            "lines": list(lines)}
+
+
+def test_the_log_book_keeps_each_entry_once_in_time_order_and_reads_on_from_a_little_before() -> None:
+    book = LogBook()
+    first = book.add([entry("b", "2026-01-01T00:00:02Z", "two"), entry("a", "2026-01-01T00:00:01Z", "one")])
+    assert [e["insertId"] for e in first] == ["a", "b"]
+    again = book.add([entry("b", "2026-01-01T00:00:02Z", "two"), entry("c", "2026-01-01T00:00:03Z", "three")])
+    assert [e["insertId"] for e in again] == ["c"]
+    assert book.cursor(lag_s=30) == "2025-12-31T23:59:33Z"
+    assert LogBook().cursor() is None
+
+
+def test_vertex_lines_carry_their_replica_and_runner_lines_their_task_only_when_there_are_several() -> None:
+    entries = [entry("1", "2026-01-01T00:00:01Z", "loss=1.0", "step 1", replica="workerpool0-0"),
+               entry("2", "2026-01-01T00:00:02Z", "loss=0.9", replica="workerpool1-0")]
+    assert render(Kind.VERTEX_JOB, entries, Palette(False)) == [
+        "[workerpool0-0] loss=1.0", "[workerpool0-0] step 1", "[workerpool1-0] loss=0.9"]
+    painted = render(Kind.VERTEX_JOB, entries, Palette(True))
+    assert painted[0] == "\x1b[36m[workerpool0-0] \x1b[0mloss=1.0" and painted[2].startswith("\x1b[32m")
+    runner = [entry("1", "2026-01-01T00:00:01Z", "hello", task="1")]
+    assert render(Kind.EXECUTION, runner, Palette(False)) == ["hello"]
+    assert render(Kind.EXECUTION, runner, Palette(False), many_tasks=True) == ["[task-1] hello"]
+
+
+def test_lines_are_sanitised_escapes_stripped_and_secrets_masked() -> None:
+    hostile = entry("1", "2026-01-01T00:00:01Z", "\x1b[2J\x1b]0;pwned\x07ok", "WANDB_API_KEY=0123456789abcdef0123")
+    assert render(Kind.EXECUTION, [hostile], Palette(False)) == ["ok", "WANDB_API_KEY=[REDACTED]"]
+
+
+def test_a_failed_execution_concludes_with_the_root_error_of_its_logs() -> None:
+    row = {"status": "FAILED", "message": None, "category": None, "raw_status": "NON_ZERO_EXIT_CODE",
+           "finished": "2026-01-01T00:01:00Z",
+           "id": "vertex-ai-launcher-r1n7v", "extra": {"condition": "Task failed"}}
+    entries = [entry(str(n), f"2026-01-01T00:00:{n:02d}Z", line) for n, line in enumerate(R1N7V)]
+    ending = conclude(Ref(Kind.EXECUTION, "vertex-ai-launcher-r1n7v"), row, entries)
+    assert (ending.code, ending.line) == (1, f"vertex-ai-launcher-r1n7v FAILED: {ROOT_ERROR}")
+    done = conclude(Ref(Kind.EXECUTION, "x-1"), {**row, "status": "SUCCEEDED", "id": "x-1"},
+                    [entry("1", "2026-01-01T00:00:01Z", "Runs: 2")])
+    assert done.code == 0 and done.line.startswith("x-1 SUCCEEDED: Completed")
+
+
+class FakeOutput:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def result(*facts: dict[str, Any], state: str = "ok", error: str | None = None) -> SourceResult:
+    return SourceResult(source="logs", state=state, error=error, facts=list(facts))
+
+
+def test_the_follower_tails_the_first_batch_reads_on_and_ends_one_read_after_the_item() -> None:
+    out, warnings = FakeOutput(), []
+    follower = Follower(Ref(Kind.EXECUTION, "x-1"), out, warnings.append, follow=True, tail=1, color=False)
+    extra: dict[str, Any] = {"since": None}
+    running = {"status": "RUNNING", "region": "us-central1", "extra": {"task_count": 1}}
+    first = [entry("a", "2026-01-01T00:00:01Z", "one"), entry("b", "2026-01-01T00:00:02Z", "two")]
+    assert not follower.on_result(extra, result({"found": True, "row": running, "entries": first}))
+    assert out.lines == ["two"] and extra["since"] == "2025-12-31T23:59:32Z" and extra["region"] == "us-central1"
+    ended = {**running, "status": "FAILED"}
+    later = [entry("b", "2026-01-01T00:00:02Z", "two"), entry("c", "2026-01-01T00:00:03Z", "three")]
+    assert not follower.on_result(extra, result({"found": True, "row": ended, "entries": later}))
+    assert follower.on_result(extra, result({"found": True, "row": ended, "entries": []}))
+    assert out.lines == ["two", "three"] and follower.done and not follower.failed
+    # a failed poll while following is said once, and following goes on
+    assert not follower.on_result(extra, result(state="timeout", error="no answer within 5s")) is True
+    assert warnings == ["x-1: no answer within 5s (still following)"]
+
+
+def test_the_follower_says_when_the_item_does_not_exist_or_cannot_be_read() -> None:
+    gone = Follower(Ref(Kind.EXECUTION, "x-1"), FakeOutput(), print, follow=True, tail=None, color=False)
+    assert gone.on_result({}, result({"found": False}))
+    assert gone.failed == "execution x-1 not found"
+    cut = Follower(Ref(Kind.EXECUTION, "x-1"), FakeOutput(), print, follow=False, tail=None, color=False)
+    row = {"status": "FAILED", "region": "r", "extra": {}}
+    assert cut.on_result({}, result({"found": True, "row": row, "entries": [], "cut": "503 Service Unavailable",
+                                     "cut_kind": "error"}))
+    assert cut.failed == "logs of x-1 not fully read: 503 Service Unavailable"
+
+
+# --- end to end: the real clients against the fake, its clock moved by the test -----------------
+
+EXECUTION = "vertex-ai-launcher-f0l1w"
+SPAN = (-3.0, 27.0)  # the log's lines arrive evenly over this span; the execution fails at 30
+
+
+def visible(t: float) -> list[str]:
+    """The lines of the log that exist at scenario time t (as the fake spreads them)."""
+    return [text for offset, _i, text in LogSpec(R1N7V, *SPAN).timed() if offset <= t]
+
+
+def make_cloud(tmp_path: Path, now: float) -> tuple[Any, ManualClock, Path]:
+    """A fake cloud with one running execution of the r1n7v log, its clock in the test's hands."""
+    scenario = tmp_path / "scenario"
+    (scenario / "logs").mkdir(parents=True)
+    (scenario / "logs" / "f0l1w.log").write_text("\n".join(R1N7V) + "\n")
+    (scenario / "scenario.json").write_text(json.dumps(
+        {"description": "one execution whose log arrives over time", "speed": 1.0,
+         "logging": {"reads_per_minute": 10_000}}))
+    (scenario / "run.json").write_text(json.dumps({"job": "vertex-ai-launcher", "executions": [
+        {"id": EXECUTION, "region": "europe-west2", "timeline": [[-5, "PENDING"], [-4, "RUNNING"], [30, "FAILED"]],
+         "log": "logs/f0l1w.log", "log_span": list(SPAN), "message": "Task failed"}]}))
+    config = tmp_path / "config.toml"
+    config.write_text('project = "arr-demo"\nregions = ["us-central1", "europe-west2"]\n')
+    clock = ManualClock(now=now)
+    return SandboxServer(scenario, clock=clock).start(), clock, config
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Any:
+    server, clock, config = make_cloud(tmp_path, time.time())
+    yield server, clock, config
+    server.stop()
+
+
+def follow(tmp_path: Path, server: Any, config: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARRCTL_SANDBOX", "WANDB_"))}
+    env["ARRCTL_GCP_ENDPOINT"] = server.url
+    return subprocess.Popen([ARRCTL, "--config", str(config), "--state-dir", str(tmp_path / "state"), "logs",
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+class Lines:
+    """The lines a process writes, collected as they come."""
+
+    def __init__(self, stream: Any) -> None:
+        self.got: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for text in stream:
+            self._queue.put(text.rstrip("\n"))
+
+    def until(self, count: int, timeout: float = 30.0) -> list[str]:
+        wait_until(lambda: self._drain() >= count, timeout=timeout)
+        return self.got
+
+    def _drain(self) -> int:
+        while not self._queue.empty():
+            self.got.append(self._queue.get())
+        return len(self.got)
+
+
+def test_logs_prints_every_line_of_an_execution(tmp_path: Path, cloud: Any) -> None:
+    server, clock, config = cloud
+    clock.set(40)  # long over: every line is there, and Cloud Run's own exit line
+    done = follow(tmp_path, server, config, EXECUTION)
+    out, err = done.communicate(timeout=60)
+    assert (done.returncode, err) == (0, "")
+    assert out.splitlines() == R1N7V + ["Container called exit(1)."]
+    tail = follow(tmp_path, server, config, "--tail", "2", EXECUTION)
+    assert tail.communicate(timeout=60)[0].splitlines() == [R1N7V[-1], "Container called exit(1)."]
+
+
+def test_follow_prints_lines_as_they_arrive_until_the_execution_fails(tmp_path: Path, cloud: Any) -> None:
+    server, clock, config = cloud
+    proc = follow(tmp_path, server, config, "-f", "--poll", "0.3", EXECUTION)
+    lines = Lines(proc.stdout)
+    try:
+        for t in (0.0, 10.0, 20.0):
+            clock.set(t)
+            assert lines.until(len(visible(t))) == visible(t)  # what exists now, and nothing twice
+            assert proc.poll() is None  # still following
+        clock.set(31.0)  # the last lines, then the execution fails
+        assert proc.wait(timeout=60) == 1
+        assert lines.until(len(R1N7V) + 1) == R1N7V + ["Container called exit(1)."]
+        assert proc.stderr.read() == f"arrctl: {EXECUTION} FAILED: {ROOT_ERROR}\n"
+    finally:
+        proc.kill()
+
+
+def test_ctrl_c_ends_a_follow_at_once_with_130_and_no_worker_left(tmp_path: Path, cloud: Any) -> None:
+    server, clock, config = cloud
+    proc = follow(tmp_path, server, config, "-f", "--poll", "0.3", EXECUTION)
+    lines = Lines(proc.stdout)
+    try:
+        assert lines.until(len(visible(0.0))) == visible(0.0)
+        assert wait_until(lambda: bool(descendants(proc.pid)), timeout=10)  # a poll's worker is reading
+        workers = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert proc.stderr.read() == ""
+        assert wait_until(lambda: not any(alive(pid) for pid in workers), timeout=5)
+    finally:
+        proc.kill()
+
+
+def test_a_closed_pipe_ends_a_follow_quietly(tmp_path: Path, cloud: Any) -> None:
+    server, clock, config = cloud
+    proc = follow(tmp_path, server, config, "-f", "--poll", "0.3", EXECUTION)
+    try:
+        assert proc.stdout.readline()  # the first line: `| head -1` has what it wanted
+        proc.stdout.close()
+        clock.set(31.0)  # more lines to write, into a closed pipe
+        assert proc.wait(timeout=60) == 0
+        assert proc.stderr.read() == ""
+    finally:
+        proc.kill()
+
+
+def test_an_execution_that_does_not_exist_is_one_line_and_exit_1(tmp_path: Path, cloud: Any) -> None:
+    server, _clock, config = cloud
+    done = follow(tmp_path, server, config, "vertex-ai-launcher-nosuch")
+    out, err = done.communicate(timeout=60)
+    assert (done.returncode, out) == (1, "")
+    assert err == "arrctl: error: execution vertex-ai-launcher-nosuch not found\n"
+    bad = follow(tmp_path, server, config, "--since", "2w", EXECUTION)
+    assert bad.communicate(timeout=60)[1].splitlines()[-1].endswith(
+        "Invalid value for '--since': '2w' is not a duration: expected e.g. 90s, 15m, 2h, 3d or 1h30m")
+    assert bad.returncode == 2
+
+
+def test_since_keeps_only_the_recent_lines(tmp_path: Path) -> None:
+    server, clock, config = make_cloud(tmp_path, time.time() - 3600)  # the execution ran an hour ago
+    try:
+        clock.set(40)
+        recent = follow(tmp_path, server, config, "--since", "30m", EXECUTION)
+        assert recent.communicate(timeout=60) == ("", "") and recent.returncode == 0
+        older = follow(tmp_path, server, config, "--since", "2h", EXECUTION)
+        assert older.communicate(timeout=60)[0].splitlines() == R1N7V + ["Container called exit(1)."]
+    finally:
+        server.stop()
