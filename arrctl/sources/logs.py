@@ -52,7 +52,7 @@ class LogRead:
     cut: Cut | None = None
     reason: str | None = None  # one line, for a cut read
     calls: int = 0
-    status: int | None = None  # the HTTP status of the call that failed, when it had one (403: not allowed)
+    error: BaseException | None = field(default=None, repr=False)  # what the failed call raised (its code, details)
 
     @property
     def complete(self) -> bool:
@@ -133,8 +133,7 @@ def read_entries(ctx: FetchContext, emit: Emitter, filter_text: str, *, deadline
                 return read
             body = {**body, "pageToken": token}
     except Exception as exc:  # noqa: BLE001 — every failure is a cut read with a one-line reason
-        code = getattr(exc, "code", None)
-        read.status = int(code) if isinstance(code, int) else None
+        read.error = exc
         if is_rate_limited(exc):
             read.cut, read.reason = Cut.RATE_LIMITED, rate_limit_reason(exc)
         else:

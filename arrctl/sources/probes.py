@@ -181,9 +181,7 @@ def logging(ctx: FetchContext, emit: Emitter) -> None:
     if read.cut in (None, logs.Cut.PAGES):  # answered (a page cap is an answer)
         emit.facts([_fact("logging", True, "logging.logEntries.list allowed")])
     else:
-        fact = _fact("logging", False, read.reason or "no answer")
-        fact["status"] = read.status
-        emit.facts([fact])
+        emit.facts([_fact("logging", False, read.reason or "no answer", read.error)])
 
 
 def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
