@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sys
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -592,129 +591,60 @@ def _stdout_to_devnull() -> None:
 
 
 @cli.command()
-@click.argument("execution", required=False)
+@click.argument("item", metavar="[ID|URL]", required=False)
 @click.option("--from-file", "from_file", type=click.File("rb"), default=None, metavar="PATH|-",
               help="Analyse log text from a file, or - for standard input, instead of fetching logs.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: verdict, message, rule, line, jobs, context.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: verdict, message, category, rule, line, jobs, context.")
 @deadline_option
 @click.pass_obj
-def explain(app: App, execution: str | None, from_file: Any, as_json: bool, deadline: float | None) -> None:
-    """The root cause of a runner execution, from its logs (or from log text on a file or stdin).
+def explain(app: App, item: str | None, from_file: Any, as_json: bool, deadline: float | None) -> None:
+    """The root cause of a failed item, from its own logs (or from log text on a file or stdin).
 
-    EXECUTION is an execution name (vertex-ai-launcher-x7k2p) or its full resource name.
-    Prints the one-line error, the rule that found it and the context lines around it
-    (20 before, 80 after); for a successful execution, the success summary with the number
-    of jobs it ran. When its logs cannot be read in full, Cloud Run's own words stand in, with a
-    note saying why. Exit 0 when the analysis ran, whatever the verdict; 1 when the execution
-    does not exist or nothing about it could be read; 2 on a usage error.
+    ID|URL is a runner execution name (vertex-ai-launcher-x7k2p) or resource name; a Vertex AI
+    job id or its console URL; a build id (UUID) or its console URL; a W&B run id,
+    ENTITY/PROJECT/ID or run URL. arrctl finds what it is and where (every configured region
+    at once), then prints the one-line error, its category, the rule that found it and the
+    context lines around it (20 before, 80 after); for a successful execution, the success
+    summary with the number of jobs it ran. When the logs cannot be read in full, the platform's
+    own words stand in, with a note saying why. Exit 0 when the analysis ran, whatever the
+    verdict; 1 when the item does not exist or nothing about it could be read; 2 on a usage error.
 
     \b
     Examples:
       arrctl explain vertex-ai-launcher-x7k2p
+      arrctl explain 'https://console.cloud.google.com/vertex-ai/locations/us-central1/training/1428571428571428013/cpu?project=my-project'
+      arrctl explain arr-demo/arr-coc-0-1/p2t6v9jx --json | jq -r .message
       gcloud logging read '...' --format='value(textPayload)' | arrctl explain --from-file -
-      arrctl explain --from-file runner.log --json | jq -r .message
     """
+    from arrctl import explain as explaining
     from arrctl.render import ndjson
 
-    if (execution is None) == (from_file is None):
-        raise click.UsageError("give an EXECUTION name or --from-file PATH|- (one of the two)")
+    if (item is None) == (from_file is None):
+        raise click.UsageError("give an ID|URL or --from-file PATH|- (one of the two)")
+    found = source_note = None
     if from_file is not None:
         from arrctl.extract import analyze, split_text
 
         raw = from_file.read()
         analysis = analyze(split_text(raw.decode("utf-8", "replace"))).to_dict()
-        source_note = None
     else:
-        analysis, source_note = _explain_execution(app, execution, deadline)
+        try:
+            target = explaining.parse_target(item)
+        except explaining.NotAnId as exc:
+            fail(str(exc), EXIT_USAGE)
+        with signals_handled() as receiver, config_errors(EXIT_USAGE):
+            with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+                try:
+                    analysis, source_note, found = explaining.explain(refresher, target)
+                except explaining.NotExplained as exc:
+                    fail(str(exc), EXIT_FAIL)
     if as_json:
-        Output().bytes(ndjson({k: analysis[k] for k in ("verdict", "message", "rule", "line", "jobs", "context")}))
+        Output().bytes(ndjson(explaining.as_json(analysis)))
     else:
-        for line in explain_lines(analysis, source_note):
+        for line in explaining.explain_lines(analysis, source_note, found):
             Output().line(line)
     sys.exit(EXIT_OK)
-
-
-# Cloud Run names (jobs and their executions): lowercase letters, digits and hyphens, starting
-# with a letter, not ending with a hyphen, at most 63 characters (an RFC 1035 label).
-EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
-EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/([^/]+)")
-
-
-def execution_name(value: str) -> str:
-    """The short execution name of EXECUTION (a name or its full resource name); UsageError otherwise."""
-    resource = EXECUTION_RESOURCE.fullmatch(value.strip())
-    name = resource.group(1) if resource else value.strip()
-    if not EXECUTION_NAME.fullmatch(name):
-        raise click.UsageError(
-            f"EXECUTION {value!r} is not a Cloud Run execution name: expected lowercase letters, digits and "
-            "hyphens (e.g. vertex-ai-launcher-x7k2p), or projects/P/locations/R/jobs/J/executions/NAME")
-    return name
-
-
-def _explain_execution(app: App, execution: str, deadline: float | None) -> tuple[dict[str, Any], str | None]:
-    """Fetch and analyse one execution's logs in a killable worker (exit 1 when that cannot be done)."""
-    from arrctl.sources.launcher import explain_execution
-
-    name = execution_name(execution)
-    with signals_handled() as receiver, config_errors(EXIT_USAGE):
-        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-            from arrctl.config import require_project
-
-            config = refresher.config
-            require_project(config)
-            extra = {"execution": name, "created": _remembered_created(refresher.store, name)}
-            result = refresher.run_one("explain", explain_execution, extra)
-    if result.state != "ok" or not result.facts:
-        fail(f"could not read the logs of {name}: {result.error or 'no answer'}", EXIT_FAIL)
-    analysis = result.facts[0]
-    if analysis.get("found") is False:
-        where = ", ".join(config.regions) if len(config.regions) <= 3 else f"any of its {len(config.regions)} regions"
-        fail(f"execution {name} not found: job {config.runner_job} of project {config.project} has no such "
-             f"execution in {where}", EXIT_FAIL)
-    note = analysis.get("note") or (
-        None if analysis.get("entries") else f"no log entries found for {name} (Cloud Logging may lag by minutes)")
-    return analysis, note
-
-
-def _remembered_created(store: Any, execution: str) -> str | None:
-    """When the runner rows in memory say the execution was created (the lower bound of its log read)."""
-    import sqlite3
-
-    try:
-        last = store.last_good("runner")
-    except sqlite3.Error:
-        return None
-    return next((row.get("created") for row in (last[0] if last else []) if row.get("id") == execution), None)
-
-
-def explain_lines(analysis: dict[str, Any], note: str | None = None) -> list[str]:
-    """Human-readable explanation: verdict and message, rule and line, then the numbered context."""
-    from arrctl.render import clean
-
-    verdict = analysis["verdict"]
-    head = {"failed": "FAILED", "succeeded": "SUCCEEDED"}.get(verdict, "UNKNOWN")
-    message = analysis["message"] or (note or "no error and no success summary found in the logs")
-    lines = [f"{head}: {clean(message)}"]
-    if note and analysis["message"]:  # e.g. the logs could not be read in full: say so
-        lines.append(f"note: {clean(note)}")
-    if analysis.get("category"):
-        lines.append(f"category: {analysis['category']}")
-    if analysis["rule"]:
-        where = f" (line {analysis['line']})" if analysis["line"] else ""
-        lines.append(f"rule: {analysis['rule']}{where}")
-    if analysis["jobs"] is not None:
-        lines.append(f"jobs: {analysis['jobs']}")
-    context = analysis.get("context") or []
-    if context:
-        before = 20 if verdict == "failed" else 5  # the windows extract cuts (SPEC: 20 and 80)
-        first = max(1, analysis["line"] - before) if analysis["line"] else 1
-        width = len(str(first + len(context)))
-        lines.append("")
-        for offset, text in enumerate(context):
-            number = first + offset
-            mark = ">" if number == analysis["line"] else "|"
-            lines.append(f"{number:>{width}} {mark} {clean(text)}")
-    return lines
 
 
 @cli.command()

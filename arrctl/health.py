@@ -48,12 +48,12 @@ def failure_keys(results: dict[str, SourceResult]) -> list[tuple[str, str]]:
     """(source, id) of the failed runner executions, Vertex jobs and W&B runs this check may report.
 
     Only rows that arrived in this refresh (rows shown from memory were seen before), even from a
-    source with a failing region; and a runner execution only once its root error is known (its
-    logs not read yet: a later check pages it with the error rather than this one without).
+    source with a failing region; and an item whose logs are read only once its root error is known
+    (`extra.logs_unread`: a later check pages it with the error rather than this one without).
     """
     return [(s, row["id"]) for s, r in results.items() if s in FAILURE_SOURCES
             for row in r.rows if is_failure(s, row) and row["id"] not in r.from_memory
-            and (s != "runner" or (row["message"] and not row["extra"].get("logs_unread")))]
+            and not row["extra"].get("logs_unread") and (s != "runner" or row["message"])]
 
 
 def is_failure(source: str, row: Row) -> bool:

@@ -18,6 +18,9 @@ from arrctl.supervisor import Supervisor, WorkerSpec
 
 
 GOOGLE_SOURCES = frozenset({"runner", "builds", "vertex"})
+# The sources whose terminal items are explained from their own logs (sources/logread.py): what
+# memory says of them is what their logs said, and beats the API's generic words.
+LOG_SOURCES = frozenset({"runner", "builds", "vertex", "completed"})  # completed: sources/wandb_logs.py
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
         for row in result.rows:
             if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
                     and row["id"] not in worker_facts:
-                if source == "runner" and (row["message"] is None or row["extra"].get("logs_unread")):
+                if row["extra"].get("logs_unread") or (source == "runner" and row["message"] is None):
                     continue  # its logs were not read yet (e.g. the log read timed out): try again next time
                 facts.append({"source": source, "id": row["id"], "status": row["status"],
                               "verdict": "failed" if row["status"] in ("FAILED", "TIMEOUT") else "succeeded",
@@ -72,8 +75,9 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
 def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = True) -> list[Row]:
     """Rows of terminal items carry the message remembered for them.
 
-    For the runner (`from_logs`) memory is what the logs said and beats Cloud Run's generic text;
-    for other sources the API's own message is the truth and memory only fills a gap.
+    For the sources that read logs (`from_logs`, LOG_SOURCES) memory is what the logs said and beats
+    the platform's generic text; for the others the API's own message is the truth and memory only
+    fills a gap.
     """
     out: list[Row] = []
     for row in rows:
@@ -174,7 +178,7 @@ class Refresher:
         if set(sources) & GOOGLE_SOURCES:
             require_project(self.config)
         known = {source: self._facts(source) for source in sources}
-        retries = self._log_retries("runner") if "runner" in sources else {}
+        retries = {source: self._log_retries(source) for source in sources if source in LOG_SOURCES}
         hold_s = self.logging_hold_s()
         started = self.clock()
         specs = []
@@ -185,8 +189,8 @@ class Refresher:
                 call_timeout_s=call_timeout(deadline),
                 gcp_endpoint=self.endpoints.gcp, wandb_base_url=self.endpoints.wandb,
                 log_retry={id_: (times, max(0.0, next_at - started), reason)
-                           for id_, (times, next_at, reason) in retries.items() if id_ not in known[source]}
-                if source == "runner" else {},
+                           for id_, (times, next_at, reason) in retries.get(source, {}).items()
+                           if id_ not in known[source]},
                 logging_hold_s=hold_s,
             )
             specs.append(WorkerSpec(source, ctx, deadline, self.fetch_overrides.get(source)))
@@ -198,7 +202,7 @@ class Refresher:
             known[fact["source"]][fact["id"]] = fact
         good: dict[str, list[Row]] = {}
         for source, result in results.items():
-            result.rows = fill_from_memory(result.rows, known[source], from_logs=source == "runner")
+            result.rows = fill_from_memory(result.rows, known[source], from_logs=source in LOG_SOURCES)
             if result.state == "ok":
                 good[source] = result.rows
         try:

@@ -127,13 +127,13 @@ def test_terminal_filter_and_order(service, tmp_path):
     with serve(service, tmp_path) as (url, _log):
         runs = in_child(list_runs, url, terminal)
     assert [(r["id"], r["state"]) for r in runs] == [
-        ("m2x8v5jd", "finished"), ("l9h6r3qc", "killed"), ("k7n2b4wf", "finished"),
+        ("m2x8v5jd", "finished"), ("l9h6r3qc", "killed"), ("p2t6v9jx", "failed"), ("k7n2b4wf", "finished"),
         ("j1e5u8ot", "crashed"), ("i6w3s9ga", "finished"), ("h0q4z7lx", "failed"),
         ("g5y8c1vd", "finished"), ("f3r6j2nb", "crashed"), ("e8p1m5hu", "finished"),
         ("d2k9f6rs", "failed"), ("c4t7w0ye", "killed"), ("9vbn3q1z", "finished"),
         ("1h8d2k4p", "finished"),
     ]
-    failed = runs[9]
+    failed = runs[10]
     assert failed["summary"]["error"].startswith("torch.OutOfMemoryError: CUDA out of memory.")
     assert failed["created_at"] == wire(START - 129600)
     assert failed["heartbeat_at"] == wire(START - 129600 + 312)
@@ -144,13 +144,13 @@ def test_or_filter_and_ascending_order(service, tmp_path):
     query = {"$or": [{"state": "killed"}, {"state": "failed"}]}
     with serve(service, tmp_path) as (url, _log):
         runs = in_child(list_runs, url, query, 50, False, ENTITY, "+created_at")
-    assert [r["id"] for r in runs] == ["c4t7w0ye", "d2k9f6rs", "h0q4z7lx", "l9h6r3qc"]
+    assert [r["id"] for r in runs] == ["c4t7w0ye", "d2k9f6rs", "h0q4z7lx", "p2t6v9jx", "l9h6r3qc"]
 
 
 def test_pages_fault_splits_the_list_over_cursor_pages(service, tmp_path):
     with serve(service, tmp_path, ("wandb:pages:3",)) as (url, log):
         runs = in_child(list_runs, url, {})
-    assert len(runs) == 16 and len({r["id"] for r in runs}) == 16
+    assert len(runs) == 17 and len({r["id"] for r in runs}) == 17
     assert runs[0]["id"] == "r8f2w6ny" and runs[-1]["id"] == "1h8d2k4p"
     pages = [entry["body"]["variables"] for entry in log if "query Runs" in entry["body"]["query"]]
     assert [p["cursor"] for p in pages] == [None, fake_wandb._cursor(5), fake_wandb._cursor(11)]
@@ -160,7 +160,7 @@ def test_pages_fault_splits_the_list_over_cursor_pages(service, tmp_path):
 def test_per_page_paging_without_fault(service, tmp_path):
     with serve(service, tmp_path) as (url, log):
         runs = in_child(list_runs, url, {"state": {"$ne": "running"}}, 4)
-    assert len(runs) == 13
+    assert len(runs) == 14
     assert len([e for e in log if "query Runs" in e["body"]["query"]]) == 4
 
 
@@ -252,3 +252,63 @@ def test_filter_language_subset():
     assert fake_wandb.matches(doc, {"$and": [{"state": "running"}, {"displayName": {"$regex": "^quiet"}}]})
     assert not fake_wandb.matches(doc, {"$nor": [{"state": "running"}]})
     assert fake_wandb.matches(doc, {"group": {"$exists": False}})
+
+
+# --- a run's files: the RunFiles query and the storage behind it -----------------------------
+
+def files_of(url: str, run_id: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """In the child: `run.files()` of the real client, as the nodes it keeps."""
+    tmp = tempfile.mkdtemp(prefix="arrctl-wandb-test-")
+    os.environ.update({"WANDB_SILENT": "true", "WANDB__GRAPHQL_RETRY_MAX": "1", "WANDB_HTTP_TIMEOUT": "5",
+                       "WANDB_DIR": tmp, "WANDB_CACHE_DIR": tmp, "WANDB_CONFIG_DIR": tmp})
+    tempfile.tempdir = tmp
+    try:
+        import wandb
+
+        api = wandb.Api(api_key=KEY, overrides={"base_url": url}, timeout=5)
+        return [dict(f._attrs) for f in api.run(f"{ENTITY}/{PROJECT}/{run_id}").files(names=names or [])]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_run_files_list_output_log_with_its_urls_once_the_run_has_ended(service, clock, tmp_path):
+    log_bytes = (SCENARIO / "logs" / "wandb-p2t6v9jx-output.log").read_bytes()
+    with serve(service, tmp_path) as (url, log):
+        [node] = in_child(files_of, url, "p2t6v9jx", ["output.log"])
+        assert in_child(files_of, url, "p2t6v9jx", ["wandb-summary.json"]) == []
+        assert in_child(files_of, url, "r8f2w6ny") == []  # still running: nothing uploaded yet
+        clock.advance(15)  # it crashes at 14 s
+        assert [n["name"] for n in in_child(files_of, url, "r8f2w6ny")] == ["output.log"]
+    assert (node["name"], node["sizeBytes"], node["mimetype"]) == ("output.log", len(log_bytes), "text/plain")
+    assert node["url"] == f"{url}/files/arr-demo/arr-coc-0-1/p2t6v9jx/output.log"
+    assert node["directUrl"].startswith(f"{url}/wandb-production.appspot.com/arr-demo/arr-coc-0-1/p2t6v9jx/output.log"
+                                        "?Expires=")
+    assert "&GoogleAccessId=" in node["directUrl"] and "&Signature=" in node["directUrl"]
+    assert node["md5"] == base64.b64encode(__import__("hashlib").md5(log_bytes).digest()).decode()
+    queries = [e["body"]["variables"] for e in log if "query RunFiles" in e["body"].get("query", "")]
+    assert queries[0]["fileNames"] == ["output.log"] and queries[0]["name"] == "p2t6v9jx"
+
+
+def test_storage_answers_ranges_as_http_says(service, tmp_path):
+    import requests
+
+    data = (SCENARIO / "logs" / "wandb-p2t6v9jx-output.log").read_bytes()
+    with serve(service, tmp_path) as (url, _log):
+        [node] = in_child(files_of, url, "p2t6v9jx", ["output.log"])
+        direct = node["directUrl"]
+        tail = requests.get(direct, headers={"Range": "bytes=-100"}, timeout=5)
+        middle = requests.get(direct, headers={"Range": "bytes=10-19"}, timeout=5)
+        whole = requests.get(direct, timeout=5)
+        beyond = requests.get(direct, headers={"Range": f"bytes={len(data)}-"}, timeout=5)
+        redirected = requests.get(node["url"], headers={"Range": "bytes=-100"}, timeout=5)
+        forged = requests.get(direct.replace("Signature=", "Signature=x"), timeout=5)
+    assert (tail.status_code, tail.content, tail.headers["Content-Range"]) == (
+        206, data[-100:], f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}")
+    assert (middle.status_code, middle.content, middle.headers["Content-Range"]) == (206, data[10:20],
+                                                                                    f"bytes 10-19/{len(data)}")
+    assert (whole.status_code, whole.content, whole.headers["Accept-Ranges"]) == (200, data, "bytes")
+    assert (beyond.status_code, beyond.headers["Content-Range"]) == (416, f"bytes */{len(data)}")
+    assert (redirected.status_code, redirected.content) == (206, data[-100:])
+    assert [r.status_code for r in redirected.history] == [302]
+    assert forged.status_code == 403 and b"<Code>SignatureDoesNotMatch</Code>" in forged.content
+    assert service.seen["download"] == 6 and service.seen["RunFiles"] == 1

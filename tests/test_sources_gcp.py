@@ -19,7 +19,7 @@ from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.faults import parse_faults
 from arrctl.sandbox.scenario import ManualClock
 from arrctl.sandbox.server import SandboxServer
-from arrctl.sources import FetchContext, SourceError, builds, runner, vertex
+from arrctl.sources import FetchContext, SourceError, builds, logread, runner, vertex
 
 RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
 NOW = dt.datetime(2025, 11, 19, 0, 47, 0, tzinfo=dt.timezone.utc)
@@ -117,7 +117,7 @@ def test_newest_and_needs_logs():
     top = runner.newest(rows, 3)
     assert [r["id"] for r in top] == ["vertex-ai-launcher-p0d3k", "vertex-ai-launcher-q7m2d",
                                       "vertex-ai-launcher-x4c8n"]
-    todo = runner.needs_logs(rows, frozenset({"vertex-ai-launcher-w4c9t"}))
+    todo = logread.needs_logs(runner.READER, rows, frozenset({"vertex-ai-launcher-w4c9t"}))
     # CANCELLED: no log read; TIMEOUT: read like a failure
     assert [r["id"] for r in todo] == ["vertex-ai-launcher-8kx2p", "vertex-ai-launcher-k3t5p",
                                        "vertex-ai-launcher-t9m4e", "vertex-ai-launcher-z2r6h"]
@@ -172,7 +172,7 @@ def test_conclude_fills_the_message_from_the_logs():
 def test_with_facts_replaces_only_the_messages_of_explained_rows():
     rows = [make_row("runner", "a", "FAILED"), make_row("runner", "b", "RUNNING"),
             make_row("runner", "c", "SUCCEEDED", extra={"job": "j"})]
-    out = runner.with_facts(rows, [{"id": "a", "message": "root cause", "jobs": None},
+    out = logread.with_facts(rows, [{"id": "a", "message": "root cause", "jobs": None},
                                    {"id": "c", "message": "Completed: 4 jobs", "jobs": 4}])
     assert [r["message"] for r in out] == ["root cause", None, "Completed: 4 jobs"]
     assert [r["extra"] for r in out] == [{}, {}, {"job": "j", "jobs": 4}]
@@ -181,8 +181,8 @@ def test_with_facts_replaces_only_the_messages_of_explained_rows():
 
 def test_settled_waits_for_late_logs():
     row = make_row("runner", "a", "FAILED", finished="2025-11-19T00:40:00Z")
-    assert runner.settled(row, NOW)
-    assert not runner.settled({**row, "finished": "2025-11-19T00:45:00Z"}, NOW)
+    assert logread.settled(row, NOW)
+    assert not logread.settled({**row, "finished": "2025-11-19T00:45:00Z"}, NOW)
 
 
 def test_explain_rows_remembers_only_conclusive_or_settled_logs():
@@ -195,18 +195,19 @@ def test_explain_rows_remembers_only_conclusive_or_settled_logs():
          "textPayload": "google.api_core.exceptions.PermissionDenied: 403 Permission 'aiplatform.customJobs.create' denied"},
         {"timestamp": "2025-11-19T00:45:58Z", "labels": {label: "q-1"}, "textPayload": "starting agent"},
     ])
-    facts = runner.explain_rows([failed, quiet_new, quiet_old], groups, True, NOW)
+    facts = logread.explain_rows(runner.READER, [failed, quiet_new, quiet_old], groups, True, NOW)
     assert [(f["id"], f["verdict"]) for f in facts] == [("f-1", "failed"), ("q-2", "unknown")]
     assert facts[1]["message"] == "Task failed"  # settled logs that say nothing: Cloud Run's words
     assert facts[0]["message"] == "PermissionDenied: 403 Permission 'aiplatform.customJobs.create' denied"
     # a read cut short proves nothing about what it did not reach
-    assert [f["id"] for f in runner.explain_rows([quiet_old], groups, False, NOW)] == []
+    assert [f["id"] for f in logread.explain_rows(runner.READER, [quiet_old], groups, False, NOW)] == []
 
 
 # --- builds: parse ------------------------------------------------------------------------
 
 def build_row(build_id: str, status: str, raw: str, table: str, project: str = "arr-demo", **fields):
     extra = {"table": table, "queued_s": None, "images": [], "trigger": None, "branch": None, "commit": None,
+             **({"api_message": fields["message"]} if fields.get("message") else {}),  # kept beside the logs' cause
              **fields.pop("extra", {})}
     fields.setdefault("url", f"https://console.cloud.google.com/cloud-build/builds/{build_id}?project={project}")
     return make_row("builds", build_id, status, raw_status=raw, region=fields.pop("region", "global"),
@@ -256,8 +257,10 @@ def test_build_status_table_is_complete():
 
 # --- vertex: parse ------------------------------------------------------------------------
 
-def vertex_row(job_id: str, status: str, raw: str, region: str = "us-central1", **fields):
+def vertex_row(job_id: str, status: str, raw: str, region: str = "us-central1", code=None, **fields):
     extra = {"machine_type": None, "accelerator": None, "display_name": fields.get("name"),
+             # the API's error, kept beside the root error that the job's logs name
+             **({"api_message": fields["message"], "error_code": code} if fields.get("message") else {}),
              **fields.pop("extra", {})}
     return make_row("vertex", job_id, status, raw_status=raw, region=region,
                     url=f"{CONSOLE_VERTEX}/{region}/training/{job_id}/cpu?project=123456789012",
@@ -280,12 +283,12 @@ def test_parse_custom_job_of_every_state():
                    name="arr-coc-train-misty-river-41", created="2025-11-18T23:10:00Z",
                    started="2025-11-18T23:10:40Z", finished="2025-11-18T23:12:00Z", duration_s=80.0,
                    message=("The following quota metrics exceed quota limits: "
-                            "aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus ⏎ (limit 0)"),
+                            "aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus ⏎ (limit 0)"), code=8,
                    extra={"machine_type": "g2-standard-8", "accelerator": "NVIDIA_L4 x2"}),
         # being cancelled is not cancelled yet: it may still end SUCCEEDED or FAILED
         vertex_row("3001", "UNKNOWN", "JOB_STATE_CANCELLING", region="us-west1", name="cancel-me",
                    created="2025-11-18T19:00:00Z", started="2025-11-18T19:00:30Z", duration_s=20790.0,
-                   message="CustomJob projects/123456789012/locations/us-west1/customJobs/3001 is cancelled."),
+                   message="CustomJob projects/123456789012/locations/us-west1/customJobs/3001 is cancelled.", code=1),
         vertex_row("3002", "TIMEOUT", "JOB_STATE_EXPIRED", region="us-west1", created="2025-11-18T18:00:00Z"),
     ]
 
@@ -553,10 +556,16 @@ def test_builds_active_and_recent(sandbox):
     # the wall clock later, so the figure is at least 900 s and grows with how late the fetch ran
     assert queued["extra"]["table"] == "active" and 900.0 <= queued["extra"]["queued_s"] < 900.0 + 600
     assert rows["2b4d6f80-a1c3-4e5f-b7d9-0e2f4a6c8e62"]["message"] == "Build timed out after 1200s"
-    assert rows["9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"]["message"] == (
+    # pip's error above the wrapper "build step 0 ... failed", read from the build's log; the API's stays in extra
+    failed = rows["9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"]
+    assert failed["message"] == "No matching distribution found for arr-coc-kernels==0.4.2"
+    assert failed["extra"]["api_message"] == (
         'Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: step exited with non-zero status: 1')
+    assert [(f["id"], f["rule"]) for f in emit.facts_sent] == [
+        ("2b4d6f80-a1c3-4e5f-b7d9-0e2f4a6c8e62", None),  # a timeout with no log keeps "Build timed out after 1200s"
+        ("9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61", "python.pip")]
     calls = 2 * len(BUILD_LOCATIONS_AT_0)  # active and recent of each location
-    assert emit.calls == {"build": calls} and requests_made(sandbox)["build"] == calls
+    assert emit.calls == {"build": calls, "logging": 1} and requests_made(sandbox)["build"] == calls
 
 
 def test_builds_paged_answers_give_the_same_rows(make_sandbox):
@@ -578,13 +587,19 @@ def test_builds_unavailable_is_not_retried_for_ten_minutes(make_sandbox):
     assert requests_made(sandbox)["build"] == 2 * len(BUILD_LOCATIONS_AT_0)  # no hidden retries
 
 
+VERTEX_OOM = (
+    "workerpool0-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty "
+    "of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 "
+    "MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setti…")
+VERTEX_WRAPPER = (
+    "The replica workerpool0-0 exited with a non-zero status of 1. Termination reason: Error. To find out more "
+    "about why your job exited please check the logs: https://console.cloud.google.com/logs/viewer?project="
+    "123456789012&resource=ml_job%2Fjob_id%2F1428571428571428013")
 VERTEX_AT_0 = [
     ("1428571428571428031", "PENDING", "us-central1", None),
     ("1428571428571428022", "RUNNING", "us-central1", None),
-    ("1428571428571428013", "FAILED", "us-central1",
-     "The replica workerpool0-0 exited with a non-zero status of 1. Termination reason: Error. To find out more "
-     "about why your job exited please check the logs: https://console.cloud.google.com/logs/viewer?project="
-     "123456789012&resource=ml_job%2Fjob_id%2F1428571428571428013"),
+    # the root error its replica's own log names, not the API's wrapper (kept in extra.api_message)
+    ("1428571428571428013", "FAILED", "us-central1", VERTEX_OOM),
     ("1428571428571428041", "CANCELLED", "us-central1", "CANCELED"),
     ("2857142857142856002", "FAILED", "europe-west4",
      "Quota exceeded for aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus with base model: "
@@ -602,7 +617,14 @@ def test_vertex_every_region_newest_first(sandbox):
     assert summary(emit.final()) == VERTEX_AT_0
     assert emit.final()[1]["extra"] == {"machine_type": "g2-standard-4", "accelerator": "NVIDIA_L4 x1",
                                         "display_name": "arr-coc-train-s4d8f2gh"}
-    assert emit.calls == {"vertex": 18} and requests_made(sandbox)["vertex"] == 18
+    # one Logging query for the two newly failed jobs of two regions
+    assert emit.calls == {"vertex": 18, "logging": 1} and requests_made(sandbox)["vertex"] == 18
+    failed = {r["id"]: r for r in emit.final() if r["status"] == "FAILED"}
+    assert failed["1428571428571428013"]["extra"]["api_message"] == VERTEX_WRAPPER
+    assert [(f["id"], f["verdict"], f["rule"], f["message"] == failed[f["id"]]["message"]) for f in emit.facts_sent] == [
+        ("1428571428571428013", "failed", "memory.cuda_oom", True),
+        # failed when it was created: no log at all, the API's quota message stays
+        ("2857142857142856002", "unknown", None, True)]
 
 
 def test_vertex_limit(sandbox):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -81,7 +82,8 @@ def test_failed_run_message_is_the_tracebacks_last_line():
         message="FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'",
         url="http://127.0.0.1:1234/arr-demo/arr-coc-0-1/runs/h0q4z7lx",
         extra={"heartbeat_at": "2026-11-17T15:07:25Z", "heartbeat_age_s": 71955.0, "user": "arr-demo",
-               "tags": [], "group": None, "job_type": None, "entity": ENTITY, "project": PROJECT})
+               "tags": [], "group": None, "job_type": None, "entity": ENTITY, "project": PROJECT,
+               "api_message": "FileNotFoundError: [Errno 2] No such file or directory: 'gs://b/train.parquet'"})
 
 
 @pytest.mark.parametrize("state, summary, status, message", [
@@ -184,6 +186,8 @@ class FakeEmitter:
         self.plans: list[list[str]] = []
         self.batches: list[tuple[list[Any], str | None]] = []
         self.calls: dict[str, int] = {}
+        self.facts_sent: list[dict[str, Any]] = []
+        self.log_reports: list[dict[str, Any]] = []
 
     def plan(self, parts: list[str]) -> None:
         self.plans.append(list(parts))
@@ -192,13 +196,13 @@ class FakeEmitter:
         self.batches.append((list(rows), part))
 
     def facts(self, facts: list[dict[str, Any]]) -> None:
-        raise AssertionError("the W&B sources read no logs")
+        self.facts_sent.extend(facts)
 
     def call(self, api: str, n: int = 1) -> None:
         self.calls[api] = self.calls.get(api, 0) + n
 
     def log_reads(self, report: dict[str, Any]) -> None:
-        raise AssertionError("the W&B sources read no logs")
+        self.log_reports.append(report)
 
 
 def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20.0) -> dict[str, Any]:
@@ -220,6 +224,7 @@ def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20
         except BaseException:  # noqa: BLE001 — reported, the test fails on it
             error = ("error", traceback.format_exc())
         return {"batches": emit.batches, "calls": emit.calls, "plans": emit.plans, "error": error,
+                "facts": emit.facts_sent, "log_reports": emit.log_reports,
                 "tmp_left": set(os.listdir(scratch)), "helpers_left": _wandb_core_children()}
 
     began = time.monotonic()
@@ -257,8 +262,14 @@ class RecordingService:
 
     def __init__(self, inner: Any, override: Callable[[str], Response | None] | None = None) -> None:
         self.inner, self.override, self.log, self.bodies = inner, override, [], []
+        self.downloads: list[tuple[str, str | None]] = []  # (path, Range header) of each file request
 
     def handle(self, request: Request) -> Response | None:
+        if request.path != "/graphql":
+            self.downloads.append((request.path, request.headers.get("range")))
+            if self.override is not None and (answer := self.override(request.path)) is not None:
+                return answer
+            return self.inner.handle(request)
         query = json.loads(request.body or b"{}").get("query", "")
         self.log.append(query)
         self.bodies.append((request.body or b"{}").decode())
@@ -305,28 +316,90 @@ def test_active_lists_running_runs(tmp_path):
     assert result["took_s"] < 5
 
 
+NEWEST_TERMINAL = [
+    ("m2x8v5jd", "SUCCEEDED", "finished"), ("l9h6r3qc", "CANCELLED", "killed"),
+    ("p2t6v9jx", "FAILED", "failed"), ("k7n2b4wf", "SUCCEEDED", "finished"),
+    ("j1e5u8ot", "FAILED", "crashed"), ("i6w3s9ga", "SUCCEEDED", "finished"),
+    ("h0q4z7lx", "FAILED", "failed"), ("g5y8c1vd", "SUCCEEDED", "finished"),
+    ("f3r6j2nb", "FAILED", "crashed"), ("e8p1m5hu", "SUCCEEDED", "finished"),
+]
+FAILED_IDS = frozenset({"p2t6v9jx", "j1e5u8ot", "h0q4z7lx", "f3r6j2nb"})
+WANDB_WORDS = {  # what W&B itself says of the failed runs (the summary, the state)
+    "p2t6v9jx": "run failed (no error recorded in its summary)",
+    "j1e5u8ot": "NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled system error, NCCL version 2.21.5",
+    "h0q4z7lx": "FileNotFoundError: [Errno 2] No such file or directory: 'gs://arr-demo-data/coc/train-00000.parquet'",
+    "f3r6j2nb": "run crashed: no heartbeat since 2026-11-17T07:51:50Z",
+}
+FROM_CONSOLE = {  # what their console logs say (f3r6j2nb has none: it keeps W&B's words)
+    "p2t6v9jx": ("memory.cuda_oom", 31, "OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a "
+                 "total capacity of 39.39 GiB of which 1.02 GiB is free. Process 1 has 38.36 GiB memory in use. Of the "
+                 "allocated memory 35.11 GiB is allocated by PyTorch, and 2.73 GiB is reserved by PyTorch but "
+                 "unallocated. If reserved but\u2026"),
+    "j1e5u8ot": ("distributed.nccl", 20, "DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/"
+                 "ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), "
+                 "NCCL version 2.21.5"),
+    "h0q4z7lx": ("resource.not_found", 14, WANDB_WORDS["h0q4z7lx"]),
+    "f3r6j2nb": (None, None, WANDB_WORDS["f3r6j2nb"]),
+}
+
+
 def test_completed_takes_the_newest_terminal_runs(tmp_path):
-    with sandbox(tmp_path) as (url, _recorder):
-        result = run_fetch(completed.fetch, context(url))
+    with sandbox(tmp_path) as (url, recorder):  # their console logs remembered: nothing more is read
+        result = run_fetch(completed.fetch, dataclasses.replace(context(url), known_terminal=FAILED_IDS))
     [(rows, _part)] = result["batches"]
-    assert [(r["id"], r["status"], r["raw_status"]) for r in rows] == [
-        ("m2x8v5jd", "SUCCEEDED", "finished"), ("l9h6r3qc", "CANCELLED", "killed"),
-        ("k7n2b4wf", "SUCCEEDED", "finished"), ("j1e5u8ot", "FAILED", "crashed"),
-        ("i6w3s9ga", "SUCCEEDED", "finished"), ("h0q4z7lx", "FAILED", "failed"),
-        ("g5y8c1vd", "SUCCEEDED", "finished"), ("f3r6j2nb", "FAILED", "crashed"),
-        ("e8p1m5hu", "SUCCEEDED", "finished"), ("d2k9f6rs", "FAILED", "failed"),
-    ]
-    messages = {r["id"]: r["message"] for r in rows if r["status"] == "FAILED"}
-    assert messages == {
-        "j1e5u8ot": "NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled system error, NCCL version 2.21.5",
-        "h0q4z7lx": "FileNotFoundError: [Errno 2] No such file or directory: "
-                    "'gs://arr-demo-data/coc/train-00000.parquet'",
-        "f3r6j2nb": "run crashed: no heartbeat since 2026-11-17T07:51:50Z",
-        "d2k9f6rs": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
-                    "(GPU 0; 22.05 GiB total capacity; 19.87 GiB already allocated)",
-    }
+    assert [(r["id"], r["status"], r["raw_status"]) for r in rows] == NEWEST_TERMINAL
+    assert {r["id"]: r["message"] for r in rows if r["status"] == "FAILED"} == WANDB_WORDS
+    assert {r["id"]: r["extra"]["api_message"] for r in rows if r["status"] == "FAILED"} == WANDB_WORDS
     assert rows[0]["duration_s"] == 6480.0 and rows[0]["finished"] == "2026-11-18T10:54:40Z"
     assert result["calls"] == {"wandb": 2}
+    assert recorder.downloads == [] and (result["facts"], result["log_reports"]) == ([], [])
+
+
+def test_newly_failed_runs_get_the_root_error_of_their_console_logs_tail(tmp_path):
+    with sandbox(tmp_path) as (url, recorder):
+        result = run_fetch(completed.fetch, context(url))
+    assert result["error"] is None
+    (first, _), (rows, _) = result["batches"]  # the rows before the reads (should they be cut), then after
+    assert [r["id"] for r in first] == [r["id"] for r in rows] == [i for i, _s, _r in NEWEST_TERMINAL]
+    assert {r["id"] for r in first if r["extra"].get("logs_unread")} == FAILED_IDS
+    failed = {r["id"]: r for r in rows if r["status"] == "FAILED"}
+    assert {i: r["message"] for i, r in failed.items()} == {i: m for i, (_r, _l, m) in FROM_CONSOLE.items()}
+    assert {i: r["extra"]["api_message"] for i, r in failed.items()} == WANDB_WORDS  # W&B's words kept
+    assert not any(r["extra"].get("logs_unread") for r in rows)
+    assert {f["id"]: (f["rule"], f["line"], f["message"]) for f in result["facts"]} == FROM_CONSOLE
+    assert {(f["source"], f["status"], f["verdict"]) for f in result["facts"]} == {("completed", "FAILED", "failed")}
+    assert result["log_reports"] == [{"read": ["p2t6v9jx", "j1e5u8ot", "h0q4z7lx", "f3r6j2nb"], "cut": {}}]
+    operations = [fake_wandb._OPERATION.search(q).group(2) for q in recorder.log]
+    assert operations == ["Viewer", "Runs", "RunFiles", "RunFiles", "RunFiles", "RunFiles"]
+    # one Range request per console log, straight to the signed storage URL (no W&B redirect)
+    assert sorted(recorder.downloads) == [
+        (f"/wandb-production.appspot.com/arr-demo/arr-coc-0-1/{i}/output.log", "bytes=-131072")
+        for i in ("h0q4z7lx", "j1e5u8ot", "p2t6v9jx")]
+    assert result["calls"] == {"wandb": 6, "storage": 3}
+
+
+def test_a_cut_console_log_read_keeps_w_and_bs_words_and_is_retried(tmp_path):
+    refuse = lambda path: Response(503, b"Service Unavailable", "text/plain") if "appspot" in path else None  # noqa: E731
+    with sandbox(tmp_path, override=refuse) as (url, _recorder):
+        result = run_fetch(completed.fetch, context(url))
+    assert result["error"] == ("SourceError", f"console logs of 3 runs not read: output.log: HTTP 503 from "
+                               f"{url.removeprefix('http://')}")
+    (_, _), (rows, _) = result["batches"]
+    failed = {r["id"]: r for r in rows if r["status"] == "FAILED"}
+    assert {i: r["message"] for i, r in failed.items()} == WANDB_WORDS
+    assert {i for i, r in failed.items() if r["extra"].get("logs_unread")} == {"p2t6v9jx", "j1e5u8ot", "h0q4z7lx"}
+    assert [f["id"] for f in result["facts"]] == ["f3r6j2nb"]  # it has no console log: concluded
+    [report] = result["log_reports"]
+    assert report["read"] == ["f3r6j2nb"] and sorted(report["cut"]) == ["h0q4z7lx", "j1e5u8ot", "p2t6v9jx"]
+
+
+def test_runs_whose_read_waits_for_its_backoff_are_not_read(tmp_path):
+    waiting = {"p2t6v9jx": (1, 25.0, "output.log: HTTP 503"), "j1e5u8ot": (1, 40.0, "output.log: HTTP 503")}
+    ctx = dataclasses.replace(context(url=None), known_terminal=frozenset({"h0q4z7lx", "f3r6j2nb"}), log_retry=waiting)
+    with sandbox(tmp_path) as (url, recorder):
+        result = run_fetch(completed.fetch, dataclasses.replace(ctx, wandb_base_url=url))
+    assert result["error"] == ("SourceError", "console logs of 2 runs wait for a retry in 25s")
+    assert recorder.downloads == [] and result["facts"] == [] and result["calls"] == {"wandb": 2}
 
 
 def test_completed_orders_by_the_last_heartbeat_so_a_long_run_that_just_failed_is_first(tmp_path):
@@ -340,7 +413,7 @@ def test_completed_orders_by_the_last_heartbeat_so_a_long_run_that_just_failed_i
     recorder = RecordingService(fake_wandb.create(tmp_path, clock))
     with SandboxServer(tmp_path, (), clock=clock, services=[recorder]) as server:
         result = run_fetch(completed.fetch, context(server.url, wandb_completed_limit=3))
-    [(rows, _part)] = result["batches"]
+    rows = result["batches"][-1][0]
     assert [r["id"] for r in rows] == ["z9longrn", "m2x8v5jd", "l9h6r3qc"]
     assert rows[0]["message"] == "RuntimeError: NaN loss at step 412000"
     runs_query = next(json.loads(e)["variables"] for e in recorder.bodies if "query Runs" in e)
@@ -384,10 +457,11 @@ def test_wandb_base_url_beats_the_settings_file(tmp_path):
 
 def test_completed_limit_and_pages_fault(tmp_path):
     with sandbox(tmp_path, ("wandb:pages:3",)) as (url, recorder):
-        result = run_fetch(completed.fetch, context(url, wandb_completed_limit=12))
+        result = run_fetch(completed.fetch, dataclasses.replace(  # console logs remembered: only the list
+            context(url, wandb_completed_limit=12), known_terminal=FAILED_IDS | {"d2k9f6rs"}))
     [(rows, _part)] = result["batches"]
-    assert [r["id"] for r in rows][-3:] == ["d2k9f6rs", "c4t7w0ye", "9vbn3q1z"] and len(rows) == 12
-    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(13 / 3) = 5
+    assert [r["id"] for r in rows][-3:] == ["e8p1m5hu", "d2k9f6rs", "c4t7w0ye"] and len(rows) == 12
+    assert result["calls"] == {"wandb": 4}  # Viewer + 3 pages of at most ceil(14 / 3) = 5
     assert sum("query Runs" in q for q in recorder.log) == 3
 
 
@@ -478,6 +552,7 @@ def wandb_scenario(tmp_path: pathlib.Path) -> str:
     folder.mkdir()
     (folder / "scenario.json").write_text('{"description": "the default W&B runs, nothing else"}')
     (folder / "wandb.json").write_text((SCENARIO / "wandb.json").read_text())
+    shutil.copytree(SCENARIO / "logs", folder / "logs")  # the runs' console logs
     return str(folder)
 
 

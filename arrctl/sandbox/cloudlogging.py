@@ -1,4 +1,5 @@
-"""Fake Cloud Logging API v2: `entries:list` over the runner executions' logs.
+"""Fake Cloud Logging API v2: `entries:list` over the logs of runner executions (`cloud_run_job`),
+Vertex AI custom jobs' replicas (`ml_job`) and builds (`build`); their shapes: sandbox/logentries.py.
 
 Named cloudlogging so that nothing can mistake it for the standard library's `logging`.
 
@@ -39,7 +40,10 @@ from arrctl.sandbox import DEMO_PROJECT_NUMBER
 from arrctl.sandbox.base import (
     Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, rfc3339,
 )
+from arrctl.sandbox.logentries import BUILD, INGEST_DELAY_S, ML_JOB, build_entries, classify_line, ml_job_entries
 from arrctl.sandbox.scenario import Execution, World
+
+__all__ = ["LoggingService", "classify_line", "parse_filter", "quota_exceeded", "search_page"]
 
 RESOURCE_TYPE = "cloud_run_job"
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
@@ -47,16 +51,10 @@ TASK_INDEX_LABEL = "run.googleapis.com/task_index"
 TASK_ATTEMPT_LABEL = "run.googleapis.com/task_attempt"
 SEVERITIES = {"DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400,
               "ERROR": 500, "CRITICAL": 600, "ALERT": 700, "EMERGENCY": 800}
-INGEST_DELAY_S = 0.4  # receiveTimestamp - timestamp
 RETENTION_S = 30 * 86400.0  # the _Default bucket keeps logs 30 days
 SEARCH_SLICE_S = 86400.0  # how much of the time range one request searches
 READS_PER_MINUTE = 60  # quota ReadRequestsPerMinutePerProject, per project
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
-_ERROR_LINE = re.compile(
-    r"^(Traceback |  File |\s+raise |wandb: ERROR|🚨|❌|ERROR[: ]|E\d{4} |"
-    r"[\w.]*(Error|Exception|Exceeded|Denied|Unavailable|NotFound|Exhausted)\b)")
-_WARNING_LINE = re.compile(r"^(wandb: WARNING|WARNING[: ]|\S*Warning: |Retrying )")
-_STDERR_LINE = re.compile(r"^(wandb: |Retrying |\S*Warning: |.*\d+%\|)")
 
 
 def create(scenario_dir: pathlib.Path, clock: Clock) -> "LoggingService":
@@ -69,6 +67,9 @@ class Query:
     """What an entries:list filter asks for (the parts this fake honours)."""
 
     executions: frozenset[str]  # empty: any execution
+    job_ids: frozenset[str]  # resource.labels.job_id of ml_job entries; empty: any
+    build_ids: frozenset[str]  # resource.labels.build_id of build entries; empty: any
+    log_name: str | None
     job: str | None
     location: str | None
     resource_type: str | None
@@ -80,9 +81,10 @@ class Query:
 def parse_filter(text: str | None) -> Query:
     """The honoured parts of a Logging filter, read with regexes over quoted values.
 
-    Execution names may be OR-ed, with or without parentheses, beside `resource.type`,
-    `resource.labels.job_name`, `resource.labels.location`, `timestamp` bounds and
-    `severity>=`; anything else is ignored.
+    Execution names, `resource.labels.job_id`s and `resource.labels.build_id`s may be OR-ed, with
+    or without parentheses, beside `resource.type`, `resource.labels.job_name`,
+    `resource.labels.location`, `logName`, `timestamp` bounds and `severity>=`; anything else is
+    ignored.
     """
     text = text or ""
     names = re.findall(r'execution_name"?\s*=\s*"([^"]+)"', text)
@@ -103,28 +105,15 @@ def parse_filter(text: str | None) -> Query:
     severity = one(r'\bseverity\s*>=\s*"?([A-Z]+)"?')
     return Query(
         executions=frozenset(names),
+        job_ids=frozenset(re.findall(r'resource\.labels\.job_id\s*=\s*"([^"]+)"', text)),
+        build_ids=frozenset(re.findall(r'resource\.labels\.build_id\s*=\s*"([^"]+)"', text)),
+        log_name=one(r'\blogName\s*=\s*"([^"]+)"'),
         job=one(r'resource\.labels\.job_name\s*=\s*"?([\w.-]+)"?'),
         location=one(r'resource\.labels\.location\s*=\s*"?([\w-]+)"?'),
         resource_type=one(r'resource\.type\s*=\s*"?([\w.-]+)"?'),
         after=after, before=before,
         min_severity=SEVERITIES.get(severity) if severity else None,
     )
-
-
-def classify_line(text: str, index: int) -> tuple[str, str | None, bool]:
-    """(stream, severity or None, as jsonPayload) of a log line, deterministic.
-
-    Cloud Run marks stderr ERROR whatever it says (so severity alone proves nothing), leaves
-    some stdout entries without severity, and a few lines arrive as jsonPayload.
-    """
-    stripped = text.strip()
-    if _ERROR_LINE.match(stripped) or _STDERR_LINE.match(stripped):
-        return "stderr", "ERROR" if not _WARNING_LINE.match(stripped) else "WARNING", False
-    if index % 7 == 3:
-        return "stdout", None, False
-    if index % 9 == 4:
-        return "stdout", "INFO", True
-    return "stdout", "DEFAULT", False
 
 
 def quota_exceeded(project_number: str = DEMO_PROJECT_NUMBER,
@@ -266,20 +255,32 @@ class LoggingService:
     def _entries(self, project: str, query: Query) -> list[dict[str, Any]]:
         """Every entry that exists now and matches the query."""
         world, t = self.world, self.world.clock.t()
-        if query.resource_type not in (None, RESOURCE_TYPE) or query.job not in (None, world.job):
-            return []
+        kind = query.resource_type
+        found: list[dict[str, Any]] = []
         with world.lock:
             executions = [e for e in world.executions if e.timeline.visible(t)]
-        found: list[dict[str, Any]] = []
-        for execution in executions:
-            if query.executions and execution.id not in query.executions:
-                continue
-            if query.location and execution.region != query.location:
-                continue
-            for entry in self._execution_entries(project, execution, t):
-                if _matches(entry, query):
-                    found.append(entry)
-        return found
+            jobs = [j for j in world.custom_jobs if j.timeline.visible(t)]
+            builds = [b for b in world.builds if b.timeline.visible(t)]
+        # a clause on a label only matches the entries that carry it: an execution name, a job_id,
+        # a build_id each rule out the other resources' entries
+        run_only = bool(query.executions) or query.job is not None or query.location is not None
+        if kind in (None, RESOURCE_TYPE) and query.job in (None, world.job) \
+                and not (query.job_ids or query.build_ids):
+            for execution in executions:
+                if query.executions and execution.id not in query.executions:
+                    continue
+                if query.location and execution.region != query.location:
+                    continue
+                found.extend(self._execution_entries(project, execution, t))
+        if kind in (None, ML_JOB) and not (run_only or query.build_ids):
+            for job in jobs:
+                if not query.job_ids or job.id in query.job_ids:
+                    found.extend(ml_job_entries(world.clock, project, job, t))
+        if kind in (None, BUILD) and not (run_only or query.job_ids):
+            for build in builds:
+                if not query.build_ids or build.id in query.build_ids:
+                    found.extend(build_entries(world.clock, project, build, t))
+        return [entry for entry in found if _matches(entry, query)]
 
     def _execution_entries(self, project: str, e: Execution, t: float) -> list[dict[str, Any]]:
         """The entries an execution has written by scenario time t, every attempt of every task.
@@ -338,7 +339,7 @@ class LoggingService:
 
 
 def _matches(entry: dict[str, Any], query: Query) -> bool:
-    """Timestamp and severity bounds of the query."""
+    """Timestamp and severity bounds and the log name of the query."""
     moment = parse_time(entry["timestamp"])
     assert moment is not None
     when = moment.timestamp()
@@ -347,6 +348,8 @@ def _matches(entry: dict[str, Any], query: Query) -> bool:
         return False
     if query.before and not (when < query.before[1] if query.before[0] == "<"
                              else when <= query.before[1]):
+        return False
+    if query.log_name is not None and entry.get("logName") != query.log_name:
         return False
     if query.min_severity is not None:
         if SEVERITIES.get(entry.get("severity", "DEFAULT"), 0) < query.min_severity:

@@ -230,6 +230,7 @@ class CustomJob:
     error: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
     env: list[dict[str, str]] = field(default_factory=list)  # containerSpec.env, as W&B Launch fills it
+    logs: dict[str, LogSpec] = field(default_factory=dict)  # per replica (`workerpool0-0`), in order
 
 
 @dataclass
@@ -240,6 +241,7 @@ class Build:
     timeline: Timeline
     region: str = "global"
     fixture: dict[str, Any] = field(default_factory=dict)  # the rest of the fixture object
+    log: LogSpec | None = None  # the build's log (every step), spread over its WORKING time
 
 
 @dataclass
@@ -340,21 +342,39 @@ class World:
                                                   spec.get("outcome", final), log))
         return execution
 
+    def _span_log(self, spec: Any, timeline: Timeline, running: str, ended: set[str],
+                  shift: float) -> LogSpec | None:
+        """A log (`"logs/x.log"` or `{"log", "log_span"?}`) spread by default from 1 s after the item
+        enters `running` to 1 s before it reaches one of `ended`."""
+        if isinstance(spec, str):
+            spec = {"log": spec}
+        begun = timeline.first({running}, FOREVER) or timeline.created
+        end = timeline.first(ended, FOREVER)
+        span = spec.get("log_span")
+        if span is None:
+            span = [begun + 1.0 - shift, (end - 1.0 - shift) if end is not None else begun + 60.0 - shift]
+        return self._log(spec.get("log"), span, timeline, shift)
+
     def _custom_job(self, raw: dict[str, Any], shift: float = 0.0) -> CustomJob:
-        """A CustomJob from its fixture object."""
+        """A CustomJob from its fixture object (`logs`: replica name -> log, see _span_log)."""
+        timeline = Timeline.parse(raw["timeline"], shift)
+        ended = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
+        logs = {replica: log for replica, spec in (raw.get("logs") or {}).items()
+                if (log := self._span_log(spec, timeline, "JOB_STATE_RUNNING", ended, shift)) is not None}
         return CustomJob(
-            id=str(raw["id"]), region=raw["region"], display_name=raw["displayName"],
-            timeline=Timeline.parse(raw["timeline"], shift),
+            id=str(raw["id"]), region=raw["region"], display_name=raw["displayName"], timeline=timeline,
             machine_type=raw.get("machineType", "g2-standard-4"),
             accelerator_type=raw.get("acceleratorType", "NVIDIA_L4"),
             accelerator_count=int(raw.get("acceleratorCount", 1)),
-            error=raw.get("error"), labels=raw.get("labels", {}), env=list(raw.get("env", [])))
+            error=raw.get("error"), labels=raw.get("labels", {}), env=list(raw.get("env", [])), logs=logs)
 
     def _build(self, raw: dict[str, Any]) -> Build:
-        """A Build from its fixture object."""
-        rest = {k: v for k, v in raw.items() if k not in ("id", "timeline", "region")}
-        return Build(id=raw["id"], timeline=Timeline.parse(raw["timeline"]),
-                     region=raw.get("region", "global"), fixture=rest)
+        """A Build from its fixture object (`log`: its log, see _span_log)."""
+        rest = {k: v for k, v in raw.items() if k not in ("id", "timeline", "region", "log")}
+        timeline = Timeline.parse(raw["timeline"])
+        ended = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
+        log = self._span_log(raw["log"], timeline, "WORKING", ended, 0.0) if raw.get("log") else None
+        return Build(id=raw["id"], timeline=timeline, region=raw.get("region", "global"), fixture=rest, log=log)
 
     def launch(self, project: str, region: str) -> Launch:
         """Start an execution now, scripted by the scenario's `launch` key.

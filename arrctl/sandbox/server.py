@@ -201,7 +201,9 @@ class SandboxServer:
         """The body of GET /_sandbox/stats."""
         return {"requests": self.counters.snapshot(), "scenario": self.scenario,
                 "t": round(self.clock.t(), 3), "faults": self.faults.specs(),
-                "services": sorted(self.by_name)}
+                "services": sorted(self.by_name),
+                # what a service counts itself (W&B: its GraphQL operations and file downloads)
+                "operations": {s.name: dict(s.seen) for s in self.services if isinstance(getattr(s, "seen", None), dict)}}
 
     def internal(self, request: Request) -> Response:
         """The sandbox's own routes under /_sandbox/."""

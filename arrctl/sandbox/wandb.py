@@ -2,7 +2,8 @@
 
 wandb 0.31 sends, through its `wandb-core` helper: `Viewer` (the login check inside `Api()`),
 `GetDefaultEntity` (only when no entity was given), `Runs` (cursor pages of runs), and `Run` /
-`RunState` (one run, when a lazily listed run's config is read). The operation is found by the
+`RunState` (one run, when a lazily listed run's config is read), `RunFiles` (`run.files()`) — and
+serves the files themselves (`sandbox/wandb_files.py`). The operation is found by the
 `query NAME` in the text, because operationName is often sent empty. Anything else gets a
 GraphQL error, never silence. Values follow the real service: ids are strings, `config`,
 `summaryMetrics` and `systemMetrics` are JSON *strings*, config values are wrapped as
@@ -19,6 +20,7 @@ import json
 import math
 import pathlib
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -59,6 +61,8 @@ class RunSpec:
     job_type: str | None = None
     user: str | None = None
     changes: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    """name -> a file of the scenario directory; each exists once the run has ended (see wandb_files)."""
 
 
 @dataclass
@@ -201,7 +205,9 @@ class WandbService:
 
     name = "wandb"
 
-    def __init__(self, scenario: dict[str, Any], clock: Clock) -> None:
+    def __init__(self, scenario: dict[str, Any], clock: Clock, directory: pathlib.Path | None = None) -> None:
+        from arrctl.sandbox.wandb_files import RunFiles
+
         self.clock = clock
         self.entity: str = scenario.get("entity") or DEFAULT_ENTITY
         self.project: str = scenario.get("project") or DEFAULT_PROJECT
@@ -218,6 +224,10 @@ class WandbService:
             "Viewer": self._viewer, "GetDefaultEntity": self._default_entity,
             "Runs": self._runs, "Run": self._run, "RunState": self._run,
         }
+        self.files = RunFiles(self, directory or pathlib.Path("."))
+        self.seen: dict[str, int] = {}  # operations and downloads answered, for /_sandbox/stats
+        self._seen_lock = threading.Lock()
+        self.operations["RunFiles"] = self.files.query
 
     # scenario time -> what the API shows
 
@@ -286,7 +296,7 @@ class WandbService:
     def handle(self, request: Request) -> Response | None:
         """Answer `/graphql`; None for every other path."""
         if request.path.rstrip("/") != "/graphql":
-            return None
+            return self.files.download(request)
         if request.method != "POST":
             return Response(405, {"errors": [{"message": "method not allowed"}]})
         key = _api_key(request.headers)
@@ -303,6 +313,7 @@ class WandbService:
         found = _OPERATION.search(query)
         operation = found.group(2) if found else (payload.get("operationName") or "")
         answer = self.operations.get(operation) if not found or found.group(1) == "query" else None
+        self.count(operation or "(anonymous)")
         if answer is None:
             return Response(200, {"data": None, "errors": [
                 {"message": f"operation {operation or '(anonymous)'} is not served by the arrctl sandbox"}]})
@@ -311,6 +322,11 @@ class WandbService:
         except GraphQLError as exc:
             return Response(200, {"data": None, "errors": [{"message": str(exc)}]})
         return Response(200, {"data": data})
+
+    def count(self, what: str) -> None:
+        """One more answer of `what` (an operation, or `download`)."""
+        with self._seen_lock:
+            self.seen[what] = self.seen.get(what, 0) + 1
 
     # operations
 
@@ -364,10 +380,12 @@ class WandbService:
     def _run(self, query: str, variables: dict[str, Any], request: Request) -> dict[str, Any]:
         if not self._known(variables):
             return {"project": None}
-        for view in self.visible_runs():
-            if view.spec.id == variables.get("name"):
-                return {"project": {"run": self.node(view, query)}}
-        return {"project": {"run": None}}
+        view = self.find(variables.get("name"))
+        return {"project": {"run": self.node(view, query) if view is not None else None}}
+
+    def find(self, run_id: Any) -> RunView | None:
+        """The run `run_id` as it is now (None when it does not exist yet)."""
+        return next((view for view in self.visible_runs() if view.spec.id == run_id), None)
 
 
 def _sortable(value: Any) -> tuple[int, Any]:
@@ -383,4 +401,4 @@ def create(scenario_dir: pathlib.Path, clock: Clock) -> WandbService:
     """The W&B service of a scenario (an empty project when it has no wandb.json)."""
     path = pathlib.Path(scenario_dir) / "wandb.json"
     scenario = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return WandbService(scenario, clock)
+    return WandbService(scenario, clock, pathlib.Path(scenario_dir))

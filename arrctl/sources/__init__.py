@@ -38,8 +38,9 @@ class Emitter(Protocol):
         """Count API calls by service ("run", "logging", ...), for the benchmarks."""
 
     def log_reads(self, report: dict[str, Any]) -> None:
-        """How this fetch's Cloud Logging reads went, for the shared backoff in the store:
-        {"cut": {id: reason}, "read": [ids read to the end], "rate_limited": bool}."""
+        """How this fetch's log reads went, for the shared backoff in the store:
+        {"cut": {id: reason}, "read": [ids read to the end], "called": bool (Cloud Logging was
+        called: its project-wide 429 hold is updated), "rate_limited": bool}."""
 
 
 @dataclass(frozen=True)

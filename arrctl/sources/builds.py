@@ -5,15 +5,24 @@ regional triggers). The legacy path `projects/P/builds` lists the global ones on
 reference, projects.builds.list), so every location is listed through its regional path:
 `global` and each configured region, each one a part. Two list calls per location run at once
 (active and recent); rows carry `extra.table` so the text renderer prints two tables.
+
+A build newly seen FAILURE, TIMEOUT or INTERNAL_ERROR has its log read once from Cloud Logging
+(`sources/logread.py`: one query for all such builds of every location, remembered for good),
+where Cloud Build writes every build's log (`resource.type="build"`, `resource.labels.build_id`,
+log `cloudbuild`), unless the build's `options.logging` keeps it in a bucket only
+(GCS_ONLY; not read here: such a build keeps the API's words). The specific cause (pip's or
+docker's error above "build step 0 ... failed") replaces `statusDetail` only when the extractor
+finds one; the API's own text stays in `extra.api_message`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from typing import Any
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
-from arrctl.sources import Emitter, FetchContext
+from arrctl.sources import Emitter, FetchContext, logread, logs
 
 SOURCE = "builds"
 ACTIVE_PAGE_SIZE = 50
@@ -36,6 +45,10 @@ STATUS = {
     "EXPIRED": "CANCELLED",  # expired in the queue (queueTtl): it never ran
 }
 _WAITING = {"QUEUED", "PENDING"}
+READ_LOGS = frozenset({"FAILURE", "TIMEOUT", "INTERNAL_ERROR"})  # raw statuses whose log says why
+LOG_RESOURCE = "build"
+LOG_GRACE_S = 60.0  # after the build's end: its last lines are written as it stops
+LIST_SHARE = 0.6  # of the deadline for listing locations; the rest is for the log read
 
 
 def _short_image(image: str) -> str:
@@ -79,8 +92,57 @@ def parse_build(build: Any, now: _dt.datetime) -> Row:
             "trigger": trigger,
             "branch": substitutions.get("BRANCH_NAME") or None,
             "commit": substitutions.get("SHORT_SHA") or None,
+            **({"api_message": message} if message else {}),
         },
     )
+
+
+def log_filter(project: str, build_ids: list[str], since: str, until: str | None = None) -> str:
+    """The Cloud Logging filter of several builds' logs (OR-ed ids) within [since, until].
+
+    As gcloud reads a build's log (google-cloud-sdk lib/googlecloudsdk/api_lib/cloudbuild/logs.py
+    `GCLLogTailer.Print`): `logName="projects/P/logs/cloudbuild" AND resource.type="build" AND
+    resource.labels.build_id="ID"`, bounded below by the build's creation.
+    """
+    name = logs.filter_string(f"projects/{project}/logs/cloudbuild")
+    return logs.window(f'logName={name} AND resource.type="{LOG_RESOURCE}" AND '
+                       f'{logs.any_of("resource.labels.build_id", build_ids)}', since, until)
+
+
+def rows_filter(project: str, rows: list[Row], now: _dt.datetime) -> str:
+    """The filter of these rows' logs: from the oldest creation to the newest end (and a grace)."""
+    return log_filter(project, [r["id"] for r in rows], logread.oldest_created(rows, now),
+                      logread.newest_end(rows, LOG_GRACE_S))
+
+
+def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Entries per build id (resource.labels.build_id), in the API's order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        build = ((entry.get("resource") or {}).get("labels") or {}).get("build_id")
+        if build:
+            groups.setdefault(str(build), []).append(entry)
+    return groups
+
+
+def judge_build(entries: list[dict[str, Any]], outcome: str | None = "failed") -> Any:
+    """The Analysis of one build's log (every step's lines, `Step #N: ` prefixes and all)."""
+    from arrctl.extract import analyze, lines_from_entries
+
+    return analyze(lines_from_entries(entries), outcome)
+
+
+def conclude(row: Row, analysis: Any) -> dict[str, Any]:
+    """The terminal fact of a build: the specific cause its log names, else the API's statusDetail."""
+    message = analysis.message if logread.is_specific(analysis) else row["extra"].get("api_message")
+    return logread.fact(row, analysis, message)
+
+
+READER = logread.Reader(
+    source=SOURCE, noun="builds", wants=lambda row: row["raw_status"] in READ_LOGS,
+    log_filter=lambda ctx, rows, now: rows_filter(ctx.config.project, rows, now),
+    group=group_entries, judge=lambda row, entries: judge_build(entries), conclude=conclude,
+    words=lambda row: row["extra"].get("api_message"))
 
 
 def newest_first(rows: list[Row]) -> list[Row]:
@@ -119,6 +181,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     from arrctl import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
+    start = time.monotonic()
     emit = clients.LockedEmitter(emit)
     config = ctx.config
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -144,7 +207,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     answered: dict[str, dict[str, list[Row]]] = {}
     failed: dict[str, str] = {}
     for (location, part), result, error in clients.fan_out(jobs, list_part,
-                                                           max(1.0, ctx.deadline_s - 0.5)):
+                                                           max(1.0, ctx.deadline_s * LIST_SHARE)):
         if error is not None:
             failed.setdefault(location, error)
             continue
@@ -154,7 +217,14 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
             emit.rows(tables["active"] + tables["recent"], part=location)
     complete = [answered[p]["active"] + answered[p]["recent"] for p in places
                 if p not in failed and len(answered.get(p, {})) == 2]
+    problems: list[str] = []
     if complete:
-        emit.rows(merge_locations(complete, config.builds_recent))
+        # one Logging query for the newly failed builds of every location
+        problems = logread.explain_new(READER, ctx, emit, merge_locations(complete, config.builds_recent),
+                                       start + ctx.deadline_s - 0.5, now)
     if failed:
-        raise failure_error(in_order(list(failed.items()), places), len(places), noun="locations")
+        error = failure_error(in_order(list(failed.items()), places), len(places), noun="locations")
+        if not problems:
+            raise error
+        problems.insert(0, str(error))
+    logread.raise_problems(problems)

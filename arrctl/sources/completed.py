@@ -18,7 +18,9 @@ ORDER = "-heartbeat_at"
 
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
-    """Emit the `[wandb] completed_limit` terminal runs that ended last, from one filtered query."""
+    """Emit the `[wandb] completed_limit` terminal runs that ended last, from one filtered query; the
+    runs newly failed or crashed get their root error from their console logs (sources/wandb_logs.py)."""
     limit = max(1, int(getattr(ctx.config, "wandb_completed_limit", None) or DEFAULT_LIMIT))
     fetch_runs(ctx, emit, source=SOURCE, filters={"state": {"$in": list(TERMINAL_STATES)}},
-               limit=limit, per_page=min(limit, 1000), order=ORDER)
+               limit=limit, per_page=min(limit, 1000), order=ORDER,
+               console_logs=True)

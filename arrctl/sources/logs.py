@@ -67,6 +67,31 @@ def bounded(filter_text: str, since: str) -> str:
     return f'{filter_text} AND timestamp>="{since}"'
 
 
+def window(filter_text: str, since: str, until: str | None = None) -> str:
+    """The filter bounded below by `since` and, when known, above by `until` (`timestamp<="until"`)."""
+    text = bounded(filter_text, since)
+    return f'{text} AND timestamp<="{until}"' if until else text
+
+
+def filter_string(value: str) -> str:
+    """A value as a quoted string of the Logging query language: nothing in it can end the string.
+
+    The language follows Google's filtering grammar (https://google.aip.dev/160, which
+    https://cloud.google.com/logging/docs/view/logging-query-language names as its formal
+    specification): a string is double-quoted and a backslash escapes the next character, so
+    backslashes and double quotes are escaped. Line breaks have
+    no place in a name; they are escaped too rather than passed on raw.
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def any_of(field: str, values: list[str]) -> str:
+    """`(field="a" OR field="b")`: one clause matching any of the values, each quoted."""
+    return "(" + " OR ".join(f"{field}={filter_string(v)}" for v in values) + ")"
+
+
 def is_bounded(filter_text: str) -> bool:
     """Whether a filter carries a lower time bound."""
     return _TIMESTAMP_LOWER_BOUND.search(filter_text) is not None

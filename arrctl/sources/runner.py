@@ -10,31 +10,25 @@ apart by `run.googleapis.com/task_index` and `run.googleapis.com/task_attempt`. 
 attempt of each task is judged: a retry that succeeded is a success, whatever the attempt
 before it said.
 
-Until its logs are read (a failed or cut-short log read, logs that explain nothing yet), a
-terminal row shows Cloud Run's own condition message, prefixed `Cloud Run: ` and marked
-`extra.logs_unread: true`; such a row is neither remembered nor paged, so the next refresh
-reads those logs again. Cloud Run's message is also kept in `extra.condition`, and becomes the
-message when the settled logs explain nothing.
-
-A log read cut short (an error, a 429, the page cap, the deadline) keeps the rows: they are
-sent complete, then the source reports `logs: <reason>`; no fact is sent for what it did not
-read, and the read is retried with backoff (the state store keeps the count for every process,
-`sources/logs.py`). After `logs.MAX_TRIES` cut reads an execution is concluded with what Cloud
-Run itself said, so that `check` still reports it.
+Until its logs are read a terminal row shows Cloud Run's own condition message, prefixed
+`Cloud Run: ` and marked `extra.logs_unread: true`; Cloud Run's message is also kept in
+`extra.condition`, and becomes the message when the settled logs explain nothing. How the read
+is batched, remembered, retried and concluded is shared with the other sources that read logs
+(`sources/logread.py`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import time
-from typing import Any, Callable
+from typing import Any
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
-from arrctl.sources import Emitter, FetchContext, SourceError, logs
+from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
+from arrctl.sources.logs import filter_string
 
 SOURCE = "runner"
 PAGE_SIZE = 50
-LOG_SETTLE_S = 300.0  # logs arrive late: an execution whose logs say nothing is re-read until then
 REGION_SHARE = 0.6  # of the deadline for listing regions; the rest is for the log read
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
 TASK_INDEX_LABEL = "run.googleapis.com/task_index"
@@ -150,23 +144,6 @@ def newest(rows: list[Row], limit: int) -> list[Row]:
     return ordered[:limit]
 
 
-def needs_logs(rows: list[Row], known_terminal: frozenset[str]) -> list[Row]:
-    """Rows whose logs must be read: terminal with a readable outcome and not yet remembered."""
-    return [r for r in rows if r["status"] in READ_LOGS and r["id"] not in known_terminal]
-
-
-def provisional(rows: list[Row], unexplained: set[str]) -> list[Row]:
-    """Rows whose logs are not read yet show Cloud Run's condition message, marked as its words."""
-    out: list[Row] = []
-    for row in rows:
-        condition = row["extra"].get("condition")
-        if row["id"] in unexplained and row["message"] is None and condition:
-            row = {**row, "message": PLATFORM_PREFIX + condition,  # type: ignore[misc]
-                   "extra": {**row["extra"], "logs_unread": True}}
-        out.append(row)
-    return out
-
-
 def _attempt(entry: dict[str, Any]) -> tuple[str, int] | None:
     """(task index, attempt number) of a log entry, from its Cloud Run labels; None without them."""
     labels = entry.get("labels") or {}
@@ -196,35 +173,18 @@ def last_attempts(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def filter_string(value: str) -> str:
-    """A value as a quoted string of the Logging query language: nothing in it can end the string.
-
-    The language follows Google's filtering grammar (https://google.aip.dev/160, which
-    https://cloud.google.com/logging/docs/view/logging-query-language names as its formal
-    specification): a string is double-quoted and a backslash escapes the next character, so
-    backslashes and double quotes are escaped. Line breaks have
-    no place in a name; they are escaped too rather than passed on raw.
-    """
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{escaped}"'
-
-
 def log_filter(job: str, executions: list[str], since: str) -> str:
     """The Cloud Logging filter for the logs of several executions of one job, from `since` on;
     every value quoted. The lower time bound is required: the API has no default window
     (sources/logs.py)."""
-    names = " OR ".join(f'labels."{EXECUTION_LABEL}"={filter_string(name)}' for name in executions)
+    names = logs.any_of(f'labels."{EXECUTION_LABEL}"', executions)
     return logs.bounded(
-        f'resource.type="cloud_run_job" AND resource.labels.job_name={filter_string(job)} AND ({names})', since)
+        f'resource.type="cloud_run_job" AND resource.labels.job_name={filter_string(job)} AND {names}', since)
 
 
 def logs_since(rows: list[Row], now: _dt.datetime) -> str:
     """The lower time bound of a log read: the oldest creation among the rows (logs come after it)."""
-    created = [r["created"] for r in rows if epoch(r["created"]) is not None]
-    if created:
-        return min(created, key=lambda t: epoch(t) or 0.0)
-    return iso_z(now - _dt.timedelta(days=30)) or ""  # the _Default bucket's retention
+    return logread.oldest_created(rows, now)
 
 
 def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -249,79 +209,10 @@ def conclude(row: Row, analysis: Any) -> dict[str, Any]:
             message = "Completed"
     elif verdict == "failed" and analysis.message:
         message = analysis.message
-    return {"source": SOURCE, "id": row["id"], "status": row["status"], "verdict": verdict,
-            "message": message, "rule": analysis.rule, "jobs": analysis.jobs,
-            "line": analysis.line, "finished": row["finished"]}
-
-
-def settled(row: Row, now: _dt.datetime) -> bool:
-    """Whether an execution finished long enough ago for its logs to be complete."""
-    finished = epoch(row["finished"])
-    return finished is not None and now.timestamp() - finished >= LOG_SETTLE_S
-
-
-def read_logs(ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: float, now: _dt.datetime,
-              clock: Callable[[], float] = time.monotonic) -> logs.LogRead:
-    """All log entries of `rows` with one bounded query (sources/logs.py); the read says if it finished."""
-    config = ctx.config
-    text = log_filter(config.runner_job, [r["id"] for r in rows], logs_since(rows, now))
-    return logs.read_entries(ctx, emit, text, deadline_at=deadline_at, clock=clock)
-
-
-def conclude_unread(row: Row, analysis: Any, reason: str | None) -> dict[str, Any]:
-    """The fact of an execution whose logs could not be read after logs.MAX_TRIES: Cloud Run's words."""
-    fact = conclude(row, analysis)
-    if not fact["message"]:
-        fact["message"] = f"{row['raw_status'] or row['status']} (its logs could not be read: {reason or 'unknown'})"
-    return fact
-
-
-def due_for_logs(rows: list[Row], retry: dict[str, tuple[int, float, str | None]]) -> tuple[list[Row], list[Row]]:
-    """(rows whose logs may be read now, rows still waiting after a cut read) (pure)."""
-    due = [r for r in rows if retry.get(r["id"], (0, 0.0, None))[1] <= 0]
-    return due, [r for r in rows if r not in due]
-
-
-def log_read_outcome(due: list[Row], groups: dict[str, list[dict[str, Any]]], read: logs.LogRead,
-                     retry: dict[str, tuple[int, float, str | None]], now: _dt.datetime
-                     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The facts one log read proves, and its report for the store's backoff (pure).
-
-    A finished read explains what it can; a cut one too, and the executions it leaves unexplained
-    are retried later, unless this was their last try: then they are concluded with Cloud Run's words.
-    """
-    if read.complete:
-        facts = explain_rows(due, groups, True, now)
-        return facts, {"called": read.calls > 0, "rate_limited": False, "read": [r["id"] for r in due], "cut": {}}
-    # a cut read proves nothing about executions it found no entries of (the platform's outcome
-    # alone is not an explanation: it is what the retry, or the last try, falls back on)
-    facts = explain_rows([r for r in due if groups.get(r["id"])], groups, False, now)
-    explained = {f["id"] for f in facts}
-    cut: dict[str, str] = {}
-    for row in due:
-        if row["id"] in explained:
-            continue
-        if retry.get(row["id"], (0, 0.0, None))[0] + 1 >= logs.MAX_TRIES:
-            facts.append(conclude_unread(row, judge_attempts(row, groups.get(row["id"], [])), read.reason))
-            explained.add(row["id"])
-        else:
-            cut[row["id"]] = read.reason or (read.cut.value if read.cut else "cut short")
-    return facts, {"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED,
-                   "read": sorted(explained), "cut": cut}
+    return logread.fact(row, analysis, message)
 
 
 _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
-
-
-def explain_rows(rows: list[Row], groups: dict[str, list[dict[str, Any]]], complete: bool,
-                 now: _dt.datetime) -> list[dict[str, Any]]:
-    """Facts for the executions whose logs are conclusive (pure, given the entries)."""
-    facts = []
-    for row in rows:
-        analysis = judge_attempts(row, groups.get(row["id"], []))
-        if analysis.verdict != "unknown" or (complete and settled(row, now)):
-            facts.append(conclude(row, analysis))
-    return facts
 
 
 def judge_attempts(row: Row, entries: list[dict[str, Any]]) -> Any:
@@ -338,10 +229,9 @@ def judge_attempts(row: Row, entries: list[dict[str, Any]]) -> Any:
     if outcome == "failed":
         tasks = by_task(kept)
         if len(tasks) > 1:  # which task failed the execution only its own log can say
-            for group in tasks.values():
-                analysis = analyze(lines_from_entries(group))
-                if analysis.verdict == "failed":
-                    return analysis
+            found = logread.first_failed(tasks)
+            if found is not None:
+                return found[1]
     return analyze(lines_from_entries(kept), outcome)
 
 
@@ -360,21 +250,6 @@ def _task_number(task: str) -> int:
         return int(task)
     except ValueError:
         return -1
-
-
-def with_facts(rows: list[Row], facts: list[dict[str, Any]]) -> list[Row]:
-    """Rows with the messages (and job counts) of their facts, as the supervisor fills them from memory."""
-    by_id = {fact["id"]: fact for fact in facts}
-    out: list[Row] = []
-    for row in rows:
-        fact = by_id.get(row["id"])
-        if fact is not None:
-            extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
-            if fact.get("jobs") is not None:
-                extra["jobs"] = fact["jobs"]
-            row = {**row, "message": fact["message"], "extra": extra}  # type: ignore[assignment]
-        out.append(row)
-    return out
 
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
@@ -422,29 +297,15 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     if len(not_deployed) == len(regions):
         raise SourceError(f"job {config.runner_job} not found in any of the {len(regions)} regions")
     rows = newest(rows, limit)
-    todo = needs_logs(rows, ctx.known_terminal)
-    unexplained = {r["id"] for r in todo}
-    emit.rows(provisional(rows, unexplained))  # the complete set already, should the log read be cut short
-
     problems = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
-    due, waiting = due_for_logs(todo, ctx.log_retry)
-    if todo and ctx.logging_hold_s > 0:  # a 429 (ours or another process's): the project's quota is spent
-        problems.append(f"logs: Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429 "
-                        f"(rate limited); {len(todo)} executions wait")
-        due = waiting = []
-    elif due:
-        read = read_logs(ctx, emit, due, start + ctx.deadline_s - 0.5, now)
-        facts, report = log_read_outcome(due, group_entries(read.entries), read, ctx.log_retry, now)
-        emit.log_reads(report)
-        if facts:
-            emit.facts(facts)
-            unexplained -= {fact["id"] for fact in facts}
-            emit.rows(provisional(with_facts(rows, facts), unexplained))
-        if not read.complete:
-            problems.append(f"logs: {read.reason}")
-    if waiting:
-        wait = min(ctx.log_retry[r["id"]][1] for r in waiting)
-        reason = ctx.log_retry[waiting[0]["id"]][2] or "cut short"
-        problems.append(f"logs of {len(waiting)} executions not read yet ({reason}); next try in {wait:.0f}s")
-    if problems:
-        raise SourceError("; ".join(problems))
+    problems += logread.explain_new(READER, ctx, emit, rows, start + ctx.deadline_s - 0.5, now)
+    logread.raise_problems(problems)
+
+
+READER = logread.Reader(
+    source=SOURCE, noun="executions", wants=lambda row: row["status"] in READ_LOGS,
+    log_filter=lambda ctx, rows, now: log_filter(ctx.config.runner_job, [r["id"] for r in rows],
+                                                 logs_since(rows, now)),
+    group=group_entries, judge=lambda row, entries: judge_attempts(row, entries), conclude=conclude,
+    words=lambda row: row["extra"].get("condition") if row["message"] is None else None,
+    prefix=PLATFORM_PREFIX)

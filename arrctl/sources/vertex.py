@@ -9,15 +9,24 @@ ListCustomJobs has no `order_by` and documents no order (aiplatform_v1 types/job
 shown (`LIST_WINDOWS_S`), every page of it within a bound, and sorted here; a region with more
 jobs in that window than the bound is listed again over a narrower window, whose newest jobs
 are then complete.
+
+A job newly seen FAILED (or CANCELLED with an error other than the cancellation itself) has its
+root error read once from its own logs in Cloud Logging (`sources/logread.py`: one query for all
+such jobs of every region, remembered for good). Its replicas log apart, told by
+`resource.labels.task_name` (`workerpool0-0`, ...); the first replica to fail decides, and the
+message names it. The API's own `error.message` (usually the wrapper "The replica workerpool0-0
+exited with a non-zero status of 1. ...") stays in `extra.api_message`, and is the message while
+the logs are unread or when they name no root error.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from typing import Any, Callable
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
-from arrctl.sources import Emitter, FetchContext
+from arrctl.sources import Emitter, FetchContext, logread, logs
 
 SOURCE = "vertex"
 PAGE_SIZE = 100
@@ -44,6 +53,20 @@ STATUS = {
     "JOB_STATE_PARTIALLY_SUCCEEDED": "SUCCEEDED",
 }
 _LIVE = {"RUNNING"}
+REGION_SHARE = 0.6  # of the deadline for listing regions; the rest is for the log read
+# Vertex AI custom jobs log as the monitored resource `ml_job`, labelled job_id (the numeric id)
+# and task_name (the replica: `workerpool0-0`). The API's own error message links to exactly that:
+# "...check the logs: https://console.cloud.google.com/logs/viewer?project=N&resource=ml_job%2Fjob_id%2FID"
+# (advancedFilter `resource.type="ml_job" resource.labels.job_id="ID"`). gcloud also ORs the legacy
+# `cloudml_job` (google-cloud-sdk lib/googlecloudsdk/command_lib/ml_engine/log_utils.py `LogFilters`,
+# whose TODO marks the pair as a transition of AI Platform); Vertex AI jobs are not logged under it,
+# so arrctl asks for `ml_job` alone.
+LOG_RESOURCE = "ml_job"
+REPLICA_LABEL = "task_name"
+# older entries carried the replica in the entry's labels (log_utils.py `_GetLabelAttributes`)
+_LEGACY_REPLICA_LABELS = ("task_name", "ml.googleapis.com/task_name")
+LOG_GRACE_S = 60.0  # after the job's end: the last lines of a replica arrive as it stops
+CANCELLED_CODE = 1  # google.rpc.Code CANCELLED: the error every cancelled job carries
 _NOT_ENDED = {"JOB_STATE_CANCELLING"}  # still running its course: its duration grows
 
 
@@ -92,6 +115,7 @@ def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
     message = None
     if status != "SUCCEEDED" and job.error and job.error.message:
         message = one_line(job.error.message)
+    error_code = job.error.code if job.error and job.error.code else None
     pools = job.job_spec.worker_pool_specs if job.job_spec else []
     machine = pools[0].machine_spec if pools else None
     return make_row(
@@ -102,13 +126,104 @@ def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
              f"{job_id}/cpu?project={project}"),
         extra={"machine_type": (machine.machine_type or None) if machine else None,
                "accelerator": _accelerator(machine) if machine else None,
-               "display_name": job.display_name or None},
+               "display_name": job.display_name or None,
+               **({"api_message": message, "error_code": error_code} if message else {})},
     )
 
 
 def newest(rows: list[Row], limit: int) -> list[Row]:
     """The `limit` newest rows, newest first (ties: the larger id first)."""
     return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)[:limit]
+
+
+def wants_logs(row: Row) -> bool:
+    """A job whose logs may say why it ended: FAILED, or CANCELLED with an error of its own."""
+    if row["status"] == "FAILED":
+        return True
+    code = row["extra"].get("error_code")
+    return row["status"] == "CANCELLED" and code is not None and code != CANCELLED_CODE
+
+
+def log_filter(job_ids: list[str], since: str, until: str | None = None) -> str:
+    """The Cloud Logging filter of several custom jobs' logs (numeric ids, OR-ed) within [since, until]."""
+    return logs.window(f'resource.type="{LOG_RESOURCE}" AND '
+                       f'{logs.any_of("resource.labels.job_id", job_ids)}', since, until)
+
+
+def rows_filter(rows: list[Row], now: _dt.datetime) -> str:
+    """The filter of these rows' logs: from the oldest creation to the newest end (and a grace)."""
+    return log_filter([r["id"] for r in rows], logread.oldest_created(rows, now),
+                      logread.newest_end(rows, LOG_GRACE_S))
+
+
+def job_of(entry: dict[str, Any]) -> str | None:
+    """The job id of an ml_job entry (resource.labels.job_id)."""
+    return ((entry.get("resource") or {}).get("labels") or {}).get("job_id")
+
+
+def replica_of(entry: dict[str, Any]) -> str:
+    """The replica an entry is from (resource.labels.task_name, else the legacy entry labels; "" if none)."""
+    found = ((entry.get("resource") or {}).get("labels") or {}).get(REPLICA_LABEL)
+    labels = entry.get("labels") or {}
+    for key in _LEGACY_REPLICA_LABELS:
+        found = found or labels.get(key)
+    return str(found or "")
+
+
+def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Entries per job id, in the API's order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        job = job_of(entry)
+        if job:
+            groups.setdefault(str(job), []).append(entry)
+    return groups
+
+
+def by_replica(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Entries per replica, in the API's order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault(replica_of(entry), []).append(entry)
+    return groups
+
+
+def _stopped_at(name: str, entries: list[dict[str, Any]]) -> tuple[float, str]:
+    """When a replica stopped logging (its newest entry), then its name: the first to fail stops first."""
+    return logread.last_entry_at(entries), name
+
+
+def judge_replicas(entries: list[dict[str, Any]], outcome: str | None = "failed") -> Any:
+    """The Analysis of one job's log entries: the first replica to fail decides, and is named.
+
+    Among replicas whose own log fails conclusively, the one that stopped logging first (its
+    siblings are torn down after it, or fail waiting for it); failing that, the first whose log
+    fails given the job's `outcome`; failing that, all entries together (a replica-less analysis).
+    """
+    from arrctl.extract import analyze, lines_from_entries
+
+    replicas = by_replica(entries)
+    found = logread.first_failed(replicas, _stopped_at) or \
+        logread.first_failed(replicas, _stopped_at, outcome)
+    if found is not None:
+        return logread.labelled(found[1], found[0])
+    return analyze(lines_from_entries(entries), outcome)
+
+
+def judge(row: Row, entries: list[dict[str, Any]]) -> Any:
+    """The Analysis of a job's logs; a failed job is judged knowing that it failed."""
+    return judge_replicas(entries, "failed" if row["status"] == "FAILED" else None)
+
+
+def conclude(row: Row, analysis: Any) -> dict[str, Any]:
+    """The terminal fact of a job: the root error its logs name, else the API's error message."""
+    message = analysis.message if logread.is_specific(analysis) else row["extra"].get("api_message")
+    return logread.fact(row, analysis, message)
+
+
+READER = logread.Reader(
+    source=SOURCE, noun="jobs", wants=wants_logs, log_filter=lambda ctx, rows, now: rows_filter(rows, now),
+    group=group_entries, judge=judge, conclude=conclude, words=lambda row: row["extra"].get("api_message"))
 
 
 def window_filter(now: _dt.datetime, window_s: float) -> str:
@@ -139,6 +254,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     from arrctl import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
+    start = time.monotonic()
     emit = clients.LockedEmitter(emit)
     config = ctx.config
     regions = list(config.regions)
@@ -166,13 +282,19 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
-    for region, result, error in clients.fan_out(regions, list_region, max(1.0, ctx.deadline_s - 0.5)):
+    for region, result, error in clients.fan_out(regions, list_region, max(1.0, ctx.deadline_s * REGION_SHARE)):
         if error is not None:
             failures.append((region, error))
             continue
         emit.rows(result or [], part=region)
         rows.extend(result or [])
+    problems: list[str] = []
     if len(failures) < len(regions):
-        emit.rows(newest(rows, limit))
+        # one Logging query for the newly failed jobs of every region (Logging is project-wide)
+        problems = logread.explain_new(READER, ctx, emit, newest(rows, limit), start + ctx.deadline_s - 0.5, now)
     if failures:
-        raise failure_error(in_order(failures, regions), len(regions))
+        error = failure_error(in_order(failures, regions), len(regions))
+        if not problems:
+            raise error
+        problems.insert(0, str(error))
+    logread.raise_problems(problems)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -133,6 +134,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
         duration = round(max(0.0, now - epoch(created)), 1)  # type: ignore[operator]
 
     beat = epoch(heartbeat_at)
+    message = run_message(raw, summary, heartbeat_at)  # W&B's own words; a console log may say more
     user = node.get("user") if isinstance(node.get("user"), Mapping) else {}
     tags = node.get("tags")
     return make_row(
@@ -143,7 +145,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
         started=None if status == "PENDING" else created,
         finished=finished,
         duration_s=duration,
-        message=run_message(raw, summary, heartbeat_at),
+        message=message,
         url=url or run_url(entity, project, run_id),
         extra={
             "heartbeat_at": heartbeat_at,
@@ -154,6 +156,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
             "job_type": node.get("jobType"),
             "entity": entity,
             "project": project,
+            **({"api_message": message} if status == "FAILED" else {}),
         },
     )
 
@@ -381,10 +384,29 @@ def _library_base_url(wandb: Any) -> str:
         return "https://api.wandb.ai"
 
 
-def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[str, Any],
-               limit: int, per_page: int, order: str = "-created_at") -> None:
-    """Emit the newest `limit` runs matching `filters` as rows of `source` (one W&B query)."""
-    entity, project = target(ctx.config)
+@dataclasses.dataclass
+class Client:
+    """A `wandb.Api` made in this worker, and what describes its failures."""
+
+    api: Any
+    entity: str
+    project: str
+    base_url: str
+    api_key: str
+    timeout_s: int
+
+
+@contextlib.contextmanager
+def wandb_client(ctx: FetchContext, emit: Emitter, entity: str | None = None,
+                 project: str | None = None) -> Iterator[Client]:
+    """`wandb.Api()` in a private directory with bounded retries; any failure inside becomes one line.
+
+    The helper it starts is stopped at the end (~3 ms) rather than left to notice our exit; not
+    after a failure: a helper stuck in a hung request could make teardown wait, and an orphaned
+    helper exits by itself within ~2 s.
+    """
+    configured = target(ctx.config) if not (entity and project) else (entity, project)
+    entity, project = configured
     api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
     if not api_key:
         raise SourceError(NO_API_KEY)
@@ -393,7 +415,6 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
     base_url = chosen_base_url(ctx, os.environ) or ""  # before private_wandb_env hides the settings file
     if base_url:
         overrides["base_url"] = base_url
-    rows: list[Row] = []
     with private_wandb_env(timeout_s):
         try:
             import wandb
@@ -401,25 +422,7 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
             base_url = base_url or _library_base_url(wandb)
             emit.call("wandb")  # Api() checks the key with a Viewer query
             api = wandb.Api(api_key=api_key, overrides=overrides, timeout=timeout_s)
-            runs = api.runs(f"{entity}/{project}", filters=filters, order=order,
-                            per_page=per_page, lazy=False)
-            iterator = iter(runs)
-            while len(rows) < limit:
-                page_before = id(runs.last_response)
-                try:
-                    run = next(iterator, None)
-                except Exception:
-                    emit.call("wandb")  # the page request that failed
-                    raise
-                if id(runs.last_response) != page_before:  # a page came over the wire
-                    emit.call("wandb")
-                if run is None:
-                    break
-                rows.append(parse_run(node_of(run), time.time(), source=source, entity=entity,
-                                      project=project, url=run.url))
-            # Api() started a wandb-core helper; stop it now (~3 ms) rather than leave it to
-            # notice our exit. Not after a failure: a helper stuck in a hung request could make
-            # teardown wait, and an orphaned helper exits by itself within ~2 s.
+            yield Client(api, entity, project, base_url, api_key, timeout_s)
             with contextlib.suppress(Exception):
                 wandb.teardown()
         except SourceError:
@@ -428,7 +431,43 @@ def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[s
             kind = SourceTimeout if http_status(exc) is None and is_timeout(exc) else SourceError
             raise kind(describe_error(exc, base_url=base_url, timeout_s=timeout_s,
                                       secret=api_key, path=f"{entity}/{project}")) from None
+
+
+def fetch_runs(ctx: FetchContext, emit: Emitter, *, source: str, filters: dict[str, Any],
+               limit: int, per_page: int, order: str = "-created_at", console_logs: bool = False) -> None:
+    """Emit the newest `limit` runs matching `filters` as rows of `source` (one W&B query); with
+    `console_logs`, the root errors of newly failed runs from their console logs (sources/wandb_logs.py)."""
+    rows: list[Row] = []
+    problem = None
+    started = time.monotonic()
+    with wandb_client(ctx, emit) as client:
+        runs = client.api.runs(f"{client.entity}/{client.project}", filters=filters, order=order,
+                               per_page=per_page, lazy=False)
+        iterator = iter(runs)
+        listed: dict[str, Any] = {}
+        while len(rows) < limit:
+            page_before = id(runs.last_response)
+            try:
+                run = next(iterator, None)
+            except Exception:
+                emit.call("wandb")  # the page request that failed
+                raise
+            if id(runs.last_response) != page_before:  # a page came over the wire
+                emit.call("wandb")
+            if run is None:
+                break
+            rows.append(parse_run(node_of(run), time.time(), source=source, entity=client.entity,
+                                  project=client.project, url=run.url))
+            listed[run.id] = run
+        if console_logs:
+            from arrctl.sources.wandb_logs import read_console_logs
+
+            rows, problem = read_console_logs(ctx, emit, listed, rows, base_url=client.base_url,
+                                              api_key=client.api_key, timeout_s=client.timeout_s,
+                                              deadline_at=started + ctx.deadline_s - 0.5)
     emit.rows(rows)
+    if problem:
+        raise SourceError(problem)
 
 
 __all__ = [
