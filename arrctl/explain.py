@@ -1,8 +1,9 @@
 """`arrctl explain ID|URL`: what an id or URL names, found where it is, and the root cause from its own logs.
 
 `parse_target` (pure) tells the kinds apart by their shapes:
-- a Cloud Run execution: an RFC 1035 label (`vertex-ai-launcher-x7k2p`) or its resource name
-  `projects/P/locations/R/jobs/J/executions/NAME`;
+- a Cloud Run execution: an RFC 1035 label (`vertex-ai-launcher-x7k2p`), its resource name
+  `projects/P/locations/R/jobs/J/executions/NAME`, or its console URL
+  `https://console.cloud.google.com/run/jobs/executions/details/R/NAME/tasks?project=P` (a runner row's);
 - a Vertex AI custom job: its numeric id, `projects/P/locations/R/customJobs/ID`, or its console
   URL `https://console.cloud.google.com/vertex-ai/locations/R/training/ID/...?project=P` (the
   shape arrctl's own vertex rows link to);
@@ -54,6 +55,7 @@ class Target:
 # a hyphen, at most 63 characters (an RFC 1035 label).
 EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/([^/]+)/jobs/[^/]+/executions/([^/]+)")
+EXECUTION_CONSOLE = re.compile(r"/run/jobs/executions/details/([^/]+)/([^/]+)(?:/.*)?")  # a runner row's url
 VERTEX_ID = re.compile(r"[0-9]{1,20}")
 VERTEX_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/customJobs/([0-9]{1,20})")
 VERTEX_CONSOLE = re.compile(r"/vertex-ai/locations/([^/]+)/training/([0-9]{1,20})(?:/.*)?")
@@ -99,14 +101,16 @@ def _from_url(text: str, value: str) -> Target:
     path = unquote(parts.path)
     project = (parse_qs(parts.query).get("project") or [None])[0]
     if parts.hostname == "console.cloud.google.com":
+        if (found := EXECUTION_CONSOLE.fullmatch(path)) and EXECUTION_NAME.fullmatch(found.group(2)):
+            return Target((Kind.EXECUTION,), found.group(2), region=found.group(1), project=project)
         if found := VERTEX_CONSOLE.fullmatch(path):
             return Target((Kind.VERTEX_JOB,), found.group(2), region=found.group(1), project=project)
         if found := BUILD_CONSOLE.fullmatch(path):
             return Target((Kind.BUILD,), found.group(2), region=found.group(1), project=project)
     elif found := WANDB_URL_PATH.fullmatch(path):
         return Target((Kind.WANDB_RUN,), found.group(3), entity=found.group(1), wandb_project=found.group(2))
-    raise NotAnId(f"URL {text!r} is not one arrctl can explain: expected a Vertex AI job's or a build's Google "
-                  "Cloud console URL, or a W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)")
+    raise NotAnId(f"URL {text!r} is not one arrctl can explain: expected an execution's, a Vertex AI job's or a "
+                  "build's Google Cloud console URL, or a W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)")
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from arrctl.model import TERMINAL_STATUSES, epoch, iso_z
-from arrctl.refs import Kind, Ref
+from arrctl.explain import Kind, Target
 
 POLL_S = 5.0
 LAG_S = 30.0  # entries may arrive this much later than their timestamp says
@@ -115,9 +115,11 @@ def render(kind: Kind, entries: list[dict[str, Any]], palette: Palette, many_tas
 
 
 def as_log_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """A slim entry as the extractor reads LogEntries (its lines joined into a textPayload)."""
+    """A slim entry as the judges read LogEntries (its lines joined into a textPayload, its replica a resource label)."""
+    resource = {"labels": {"task_name": entry["replica"]}} if entry.get("replica") else {}
     return {"insertId": entry["insertId"], "timestamp": entry.get("timestamp"), "severity": entry.get("severity"),
-            "labels": entry.get("labels") or {}, "textPayload": "\n".join(entry.get("lines") or [])}
+            "labels": entry.get("labels") or {}, "resource": resource,
+            "textPayload": "\n".join(entry.get("lines") or [])}
 
 
 @dataclass(frozen=True)
@@ -128,23 +130,51 @@ class Conclusion:
     line: str
 
 
-def conclude(ref: Ref, row: dict[str, Any], entries: list[dict[str, Any]]) -> Conclusion:
+_OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
+
+
+def analysis_of(kind: Kind, row: dict[str, Any], entries: list[dict[str, Any]]) -> Any:
+    """The extractor's analysis of what was read, by the judge of the item's own source (pure)."""
+    logged = [as_log_entry(e) for e in entries]
+    if kind is Kind.EXECUTION:
+        from arrctl.sources import runner
+
+        return runner.judge_attempts(row, logged)
+    if kind is Kind.VERTEX_JOB:
+        from arrctl.sources import vertex
+
+        return vertex.judge(row, logged)
+    if kind is Kind.BUILD:
+        from arrctl.sources import builds
+
+        return builds.judge_build(logged, _OUTCOMES.get(row["status"]))
+    from arrctl.sources import wandb_logs
+
+    return wandb_logs.analyse("\n".join(line for e in entries for line in e.get("lines") or []),
+                              _OUTCOMES.get(row["status"]))
+
+
+def conclude(kind: Kind, item: str, row: dict[str, Any], entries: list[dict[str, Any]]) -> Conclusion:
     """The end of a followed item (pure): its status and root error (arrctl.extract), or success summary."""
     from arrctl.sanitize import one_line
 
     status = row["status"]
-    message, category = row.get("message"), row.get("category")
-    if ref.kind is Kind.EXECUTION:
+    analysis = analysis_of(kind, row, entries)
+    failed = analysis.verdict == "failed" and analysis.message
+    if kind is Kind.EXECUTION:
         from arrctl.sources import runner
 
-        analysis = runner.judge_attempts(row, [as_log_entry(e) for e in entries])
         message = runner.conclude(row, analysis)["message"] or row.get("message")
-        category = analysis.category if analysis.verdict == "failed" else None
+    elif status in ("FAILED", "TIMEOUT") and failed:
+        message = analysis.message
+    else:
+        message = row.get("message")
+    category = (analysis.category if failed else None) or row.get("category")
     if status in ("FAILED", "TIMEOUT") and not category and message:
         from arrctl.extract import categorize
 
         category = categorize(message)
-    text = f"{ref.id} {status}" + (f": {one_line(message)}" if message else "")
+    text = f"{item} {status}" + (f": {one_line(message)}" if message else "")
     if status in ("FAILED", "TIMEOUT") and category:
         text += f" (category {category})"
     return Conclusion(0 if status == "SUCCEEDED" else 1, text)
@@ -158,9 +188,11 @@ def since_bound(since_s: float | None, now: float) -> str | None:
 class Follower:
     """One `arrctl logs` command: prints each poll's new lines, decides when it is over."""
 
-    def __init__(self, ref: Ref, out: Any, warn: Callable[[str], None], *, follow: bool, tail: int | None,
-                 color: bool) -> None:
-        self.ref = ref
+    def __init__(self, target: Target, out: Any, warn: Callable[[str], None], *, follow: bool, tail: int | None,
+                 color: bool, not_found: str | None = None) -> None:
+        self.target = target
+        self.kind = target.kinds[0]  # the kind it turned out to be, once found
+        self.not_found = not_found or f"{target.id} not found"
         self.out = out
         self.warn = warn
         self.follow = follow
@@ -187,17 +219,19 @@ class Follower:
         if result.state != "ok" or not result.facts:
             reason = result.error or "no answer"
             if not self.follow or self.row is None:  # nothing to follow: say why and stop
-                self.failed = f"could not read {self.ref.id}: {reason}"
+                self.failed = f"could not read {self.target.id}: {reason}"
                 return True
-            self.say_once(f"{self.ref.id}: {reason} (still following)")
+            self.say_once(f"{self.target.id}: {reason} (still following)")
             return False
         fact = result.facts[0]
         if not fact["found"]:
-            self.failed = f"{self.ref.kind.value.replace('_', ' ')} {self.ref.id} not found"
+            self.failed = self.not_found
             return True
         self.row = fact["row"]
-        extra["region"] = self.row.get("region")
-        extra["first"] = False
+        self.kind = Kind(fact.get("kind", self.kind.value))
+        extra.update(kinds=[self.kind.value], region=self.row.get("region"), first=False)
+        if fact.get("offset") is not None:  # a W&B console log is read on by byte offset
+            extra["offset"] = fact["offset"]
         if fact.get("held_s"):
             if not self.follow:
                 self.failed = (f"Cloud Logging reads are held {fact['held_s']:.0f}s more after a 429 "
@@ -207,7 +241,7 @@ class Follower:
         self.print(fact["entries"])
         if fact.get("cut"):
             incomplete = fact.get("cut_kind") not in ("pages",)
-            note = f"logs of {self.ref.id} not fully read: {fact['cut']}"
+            note = f"logs of {self.target.id} not fully read: {fact['cut']}"
             if not self.follow:
                 if incomplete:
                     self.failed = note
@@ -230,7 +264,7 @@ class Follower:
         """Print the new lines (only the last --tail of the first batch)."""
         fresh = self.book.add(entries)
         many = bool(self.row and (self.row.get("extra") or {}).get("task_count", 1) > 1)
-        lines = render(self.ref.kind, fresh, self.palette, many)
+        lines = render(self.kind, fresh, self.palette, many)
         if not self.tailed and fresh:
             self.tailed = True
             lines = lines[-self.tail:] if self.tail else []
@@ -241,35 +275,37 @@ class Follower:
 def run_logs(app: Any, text: str, *, follow: bool, since_s: float | None, tail: int | None,
              deadline: float | None, poll_s: float) -> int:
     """The whole command; returns its exit status (errors leave through cli.fail)."""
+    import click
+
+    from arrctl import explain
     from arrctl.cli import EXIT_FAIL, EXIT_USAGE, Output, config_errors, fail, say, signals_handled
     from arrctl.sources.itemlogs import fetch
 
-    from arrctl.refs import RefError, parse_ref
-
-    import click
-
     try:
-        ref = parse_ref(text)
-    except RefError as exc:
-        raise click.UsageError(f"ID|URL: {exc}") from None
+        target = explain.parse_target(text)
+    except explain.NotAnId as exc:
+        raise click.UsageError(str(exc)) from None
     out = Output()
-    follower = Follower(ref, out, app.warn, follow=follow, tail=tail, color=app.color)
     with signals_handled() as receiver, config_errors(EXIT_USAGE):
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             from arrctl.config import require_project
 
-            if ref.kind is not Kind.WANDB_RUN:
-                require_project(refresher.config)
-            extra: dict[str, Any] = {"kind": ref.kind.value, "id": ref.id, "region": ref.region,
-                                     "since": since_bound(since_s, time.time()), "first": True,
-                                     "entity": ref.entity, "wandb_project": ref.wandb_project, "offset": 0}
+            config = refresher.config
+            if set(target.kinds) - {Kind.WANDB_RUN}:
+                require_project(config)
+            follower = Follower(target, out, app.warn, follow=follow, tail=tail, color=app.color,
+                                not_found=explain.not_found(target, config))
+            extra: dict[str, Any] = {"kinds": [k.value for k in target.kinds], "id": target.id,
+                                     "region": target.region, "since": since_bound(since_s, time.time()),
+                                     "first": True, "entity": target.entity, "wandb_project": target.wandb_project,
+                                     "offset": 0}
             seconds = refresher.deadline("runner")
             refresher.poll({"logs": (fetch, extra)}, deadline=lambda: seconds, interval_s=poll_s,
                            until=math.inf, on_result=lambda _name, result: follower.on_result(extra, result))
     if follower.failed:
         fail(follower.failed, EXIT_FAIL)
     if follower.done and follower.row is not None:
-        ending = conclude(ref, follower.row, follower.book.entries)
+        ending = conclude(follower.kind, target.id, follower.row, follower.book.entries)
         say(f"arrctl: {ending.line}")
         return ending.code
     return 0

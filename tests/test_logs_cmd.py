@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from arrctl.explain import Kind, Target, parse_target
 from arrctl.logs_cmd import Follower, LogBook, Palette, conclude, parse_duration, render
 from arrctl.model import SourceResult
-from arrctl.refs import Kind, Ref, RefError, parse_ref
 from arrctl.sandbox.scenario import SCENARIOS_DIR, LogSpec, ManualClock
 from arrctl.sandbox.server import SandboxServer
 
@@ -32,38 +32,13 @@ ROOT_ERROR = ('InvalidArgument: 400 Accelerator "NVIDIA_TESLA_A100" is not suppo
               '"g2-standard-4". (category invalid_config)')
 
 
-# --- what an ID names (pure) ------------------------------------------------------------------
+# --- what an ID names (pure; explain.parse_target, shared with explain) -----------------------
 
-@pytest.mark.parametrize("text, ref", [
-    ("vertex-ai-launcher-x7k2p", Ref(Kind.EXECUTION, "vertex-ai-launcher-x7k2p")),
-    ("projects/p/locations/europe-west2/jobs/vertex-ai-launcher/executions/vertex-ai-launcher-x7k2p",
-     Ref(Kind.EXECUTION, "vertex-ai-launcher-x7k2p", region="europe-west2", project="p")),
-    ("https://console.cloud.google.com/run/jobs/executions/details/us-central1/vertex-ai-launcher-x7k2p/tasks?project=p",
-     Ref(Kind.EXECUTION, "vertex-ai-launcher-x7k2p", region="us-central1", project="p")),
-    ("8123456789012345678", Ref(Kind.VERTEX_JOB, "8123456789012345678")),
-    ("projects/123/locations/us-central1/customJobs/8123456789012345678",
-     Ref(Kind.VERTEX_JOB, "8123456789012345678", region="us-central1", project="123")),
-    ("https://console.cloud.google.com/vertex-ai/locations/us-central1/training/8123456789012345678/cpu?project=p",
-     Ref(Kind.VERTEX_JOB, "8123456789012345678", region="us-central1", project="p")),
-    ("4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", Ref(Kind.BUILD, "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66")),
-    ("https://console.cloud.google.com/cloud-build/builds;region=global/4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66?project=1",
-     Ref(Kind.BUILD, "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", region="global", project="1")),
-    ("https://console.cloud.google.com/cloud-build/builds/4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66?project=p",
-     Ref(Kind.BUILD, "4f5e6d7c-8b9a-4a0b-9c1d-2e3f4a5b6c66", region=None, project="p")),
-    ("p6z3k9mh", Ref(Kind.WANDB_RUN, "p6z3k9mh")),
-    ("my-team/my-project/p6z3k9mh", Ref(Kind.WANDB_RUN, "p6z3k9mh", entity="my-team", wandb_project="my-project")),
-    ("https://wandb.ai/my-team/my-project/runs/p6z3k9mh?nw=1",
-     Ref(Kind.WANDB_RUN, "p6z3k9mh", entity="my-team", wandb_project="my-project")),
-])
-def test_an_id_or_url_names_its_item(text: str, ref: Ref) -> None:
-    assert parse_ref(text) == ref
-
-
-@pytest.mark.parametrize("text", ["", "x y", 'a" OR "b', "https://console.cloud.google.com/storage/browser/b",
-                                  "https://example.com/nothing"])
-def test_what_names_nothing_is_refused(text: str) -> None:
-    with pytest.raises(RefError):
-        parse_ref(text)
+def test_a_runner_rows_console_url_names_its_execution() -> None:
+    url = ("https://console.cloud.google.com/run/jobs/executions/details/us-central1/vertex-ai-launcher-x7k2p/"
+           "tasks?project=p")
+    assert parse_target(url) == Target((Kind.EXECUTION,), "vertex-ai-launcher-x7k2p", region="us-central1",
+                                       project="p")
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("2h", 7200), ("3d", 259200),
@@ -114,13 +89,13 @@ def test_lines_are_sanitised_escapes_stripped_and_secrets_masked() -> None:
 
 
 def test_a_failed_execution_concludes_with_the_root_error_of_its_logs() -> None:
-    row = {"status": "FAILED", "message": None, "category": None, "raw_status": "NON_ZERO_EXIT_CODE",
+    row = {"source": "runner", "status": "FAILED", "message": None, "category": None, "raw_status": "NON_ZERO_EXIT_CODE",
            "finished": "2026-01-01T00:01:00Z",
            "id": "vertex-ai-launcher-r1n7v", "extra": {"condition": "Task failed"}}
     entries = [entry(str(n), f"2026-01-01T00:00:{n:02d}Z", line) for n, line in enumerate(R1N7V)]
-    ending = conclude(Ref(Kind.EXECUTION, "vertex-ai-launcher-r1n7v"), row, entries)
+    ending = conclude(Kind.EXECUTION, "vertex-ai-launcher-r1n7v", row, entries)
     assert (ending.code, ending.line) == (1, f"vertex-ai-launcher-r1n7v FAILED: {ROOT_ERROR}")
-    done = conclude(Ref(Kind.EXECUTION, "x-1"), {**row, "status": "SUCCEEDED", "id": "x-1"},
+    done = conclude(Kind.EXECUTION, "x-1", {**row, "status": "SUCCEEDED", "id": "x-1"},
                     [entry("1", "2026-01-01T00:00:01Z", "Runs: 2")])
     assert done.code == 0 and done.line.startswith("x-1 SUCCEEDED: Completed")
 
@@ -139,7 +114,7 @@ def result(*facts: dict[str, Any], state: str = "ok", error: str | None = None) 
 
 def test_the_follower_tails_the_first_batch_reads_on_and_ends_one_read_after_the_item() -> None:
     out, warnings = FakeOutput(), []
-    follower = Follower(Ref(Kind.EXECUTION, "x-1"), out, warnings.append, follow=True, tail=1, color=False)
+    follower = Follower(Target((Kind.EXECUTION,), "x-1"), out, warnings.append, follow=True, tail=1, color=False)
     extra: dict[str, Any] = {"since": None}
     running = {"status": "RUNNING", "region": "us-central1", "extra": {"task_count": 1}}
     first = [entry("a", "2026-01-01T00:00:01Z", "one"), entry("b", "2026-01-01T00:00:02Z", "two")]
@@ -156,10 +131,11 @@ def test_the_follower_tails_the_first_batch_reads_on_and_ends_one_read_after_the
 
 
 def test_the_follower_says_when_the_item_does_not_exist_or_cannot_be_read() -> None:
-    gone = Follower(Ref(Kind.EXECUTION, "x-1"), FakeOutput(), print, follow=True, tail=None, color=False)
+    gone = Follower(Target((Kind.EXECUTION,), "x-1"), FakeOutput(), print, follow=True, tail=None, color=False,
+                    not_found="execution x-1 not found: ...")
     assert gone.on_result({}, result({"found": False}))
-    assert gone.failed == "execution x-1 not found"
-    cut = Follower(Ref(Kind.EXECUTION, "x-1"), FakeOutput(), print, follow=False, tail=None, color=False)
+    assert gone.failed == "execution x-1 not found: ..."
+    cut = Follower(Target((Kind.EXECUTION,), "x-1"), FakeOutput(), print, follow=False, tail=None, color=False)
     row = {"status": "FAILED", "region": "r", "extra": {}}
     assert cut.on_result({}, result({"found": True, "row": row, "entries": [], "cut": "503 Service Unavailable",
                                      "cut_kind": "error"}))
@@ -292,7 +268,8 @@ def test_an_execution_that_does_not_exist_is_one_line_and_exit_1(tmp_path: Path,
     done = follow(tmp_path, server, config, "vertex-ai-launcher-nosuch")
     out, err = done.communicate(timeout=60)
     assert (done.returncode, out) == (1, "")
-    assert err == "arrctl: error: execution vertex-ai-launcher-nosuch not found\n"
+    assert err == ("arrctl: error: execution vertex-ai-launcher-nosuch not found: job vertex-ai-launcher of project "
+                   "arr-demo has no such execution in us-central1, europe-west2\n")
     bad = follow(tmp_path, server, config, "--since", "2w", EXECUTION)
     assert bad.communicate(timeout=60)[1].splitlines()[-1].endswith(
         "Invalid value for '--since': '2w' is not a duration: expected e.g. 90s, 15m, 2h, 3d or 1h30m")

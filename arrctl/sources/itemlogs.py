@@ -1,12 +1,15 @@
 """Worker side of `arrctl logs`: one item's state and its log entries from a lower time bound.
 
-Runs in a forked worker (`Refresher.poll`), one call per poll. ctx.extra: `kind` (refs.Kind
-value), `id`, `region` (None until known: then every configured region is asked at once),
-`since` (RFC 3339: the lower bound of the read; None: the item's creation) and, for a W&B
-console log, `offset` (bytes already read). One fact is sent:
-`{"found": bool, "row": Row|None, "entries": [slim entry, ...], "cut": reason|None,
-"cut_kind": logs.Cut value|None, "held_s": float}` — the Cloud Logging reads go through
-sources/logs.py (bounded, paged, the project's 429 hold respected and reported).
+Runs in a forked worker (`Refresher.poll`), one call per poll. ctx.extra: `kinds` (the
+explain.Kind values the ID may be, tried in turn; one once found), `id`, `region` (None until
+known: then every configured region is asked at once), `since` (RFC 3339: the lower bound of
+the read; None: the item's creation), `entity`/`wandb_project` and `offset` for a W&B run
+(bytes of its console log already read). One fact is sent: `{"found": bool, "kind", "row":
+Row|None, "entries": [slim entry, ...], "cut": reason|None, "cut_kind": logs.Cut value|None,
+"held_s": float, "offset"}` — the Cloud Logging reads go through sources/logs.py (bounded,
+paged, the project's 429 hold respected and reported), with the filters of sources/runner.py,
+vertex.py and builds.py; the lookups are sources/finders.py's; a W&B console log is read on by
+byte offset (sources/wandb_logs.py `fetch_tail(start=...)`).
 
 A slim entry is the part of a LogEntry that `logs` prints and the extractor reads: `insertId`,
 `timestamp`, `severity`, the labels that tell tasks, attempts and replicas apart, and `lines`:
@@ -28,22 +31,20 @@ _KEPT_LABELS = ("run.googleapis.com/task_index", "run.googleapis.com/task_attemp
                 "run.googleapis.com/execution_name", "build_step")
 
 
-def slim(entry: dict[str, Any]) -> dict[str, Any]:
-    """What `logs` keeps of one LogEntry (pure): time, key, severity, task labels, redacted lines."""
+def slim(entry: dict[str, Any], replica: Callable[[dict[str, Any]], str] | None = None) -> dict[str, Any]:
+    """What `logs` keeps of one LogEntry (pure): time, key, severity, task labels, replica, redacted lines."""
     from arrctl.extract import split_text
     from arrctl.extract.ingest import entry_text
     from arrctl.sanitize import redact_lines
 
     labels = entry.get("labels") if isinstance(entry.get("labels"), dict) else {}
-    resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
-    resource_labels = resource.get("labels") if isinstance(resource.get("labels"), dict) else {}
     timestamp = entry.get("timestamp")
     return {
         "insertId": str(entry.get("insertId") or _key(timestamp, entry_text(entry))),
         "timestamp": timestamp if isinstance(timestamp, str) else None,
         "severity": entry.get("severity") if isinstance(entry.get("severity"), str) else None,
         "labels": {k: str(v) for k, v in labels.items() if k in _KEPT_LABELS},
-        "replica": str(resource_labels["task_name"]) if resource_labels.get("task_name") else None,
+        "replica": (replica(entry) or None) if replica is not None else None,
         "lines": redact_lines(split_text(entry_text(entry))),
     }
 
@@ -56,14 +57,20 @@ def _key(timestamp: Any, text: str) -> str:
 
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
-    """The item's state and its entries (dispatch on the kind of item)."""
-    from arrctl.refs import Kind
+    """The item's state and its new lines: each kind the ID may name is tried in turn (the first found wins)."""
+    from arrctl.explain import Kind
 
-    kind = Kind(ctx.extra["kind"])
-    follower = FOLLOWERS.get(kind)
-    if follower is None:
-        raise SourceError(f"arrctl logs cannot read the logs of a {kind.value.replace('_', ' ')} yet")
-    follower(ctx, emit)
+    kinds = [Kind(k) for k in ctx.extra["kinds"]]
+    for kind in kinds:
+        fact = FOLLOWERS[kind](ctx, emit)
+        if fact is not None:
+            emit.facts([{**fact, "kind": kind.value, "found": True}])
+            return
+    emit.facts([{"found": False, "row": None, "entries": [], "cut": None, "cut_kind": None, "held_s": 0.0}])
+
+
+def _regions(ctx: FetchContext) -> list[str]:
+    return [ctx.extra["region"]] if ctx.extra.get("region") else list(ctx.config.regions)
 
 
 def _execution_row(ctx: FetchContext, emit: Emitter, short: str, region: str | None,
@@ -94,44 +101,117 @@ def _execution_row(ctx: FetchContext, emit: Emitter, short: str, region: str | N
         raise SourceError(f"execution {short}: {describe_error(exc, ctx.call_timeout_s)}") from None
 
 
-def execution_logs(ctx: FetchContext, emit: Emitter) -> None:
+def execution_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     """A runner execution's state and its log entries since `since` (its creation by default)."""
     from arrctl import clients
     from arrctl.sources.runner import log_filter, logs_since
 
     started = time.monotonic()
-    config = ctx.config
     short = ctx.extra["id"]
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
     row = _execution_row(ctx, emit, short, ctx.extra.get("region"), now)
     if row is None:
-        emit.facts([{"found": False, "row": None, "entries": [], "cut": None, "cut_kind": None, "held_s": 0.0}])
-        return
+        return None
     since = ctx.extra.get("since") or logs_since([row], now)
-    text = log_filter(config.runner_job, [short], since)
-    read_logging(ctx, emit, row, text, started)
+    return read_logging(ctx, emit, row, log_filter(ctx.config.runner_job, [short], since), started)
+
+
+def vertex_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
+    """A Vertex AI custom job's state and its replicas' entries (`resource.type="ml_job"`, sources/vertex.py)."""
+    from arrctl import clients
+    from arrctl.sources import logread, vertex
+    from arrctl.sources.finders import find_vertex_job
+
+    started = time.monotonic()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+    found = find_vertex_job(ctx, emit, ctx.extra["id"], _regions(ctx), now)
+    if found is None:
+        return None
+    _region, row = found
+    since = ctx.extra.get("since") or logread.oldest_created([row], now)
+    return read_logging(ctx, emit, row, vertex.log_filter([ctx.extra["id"]], since), started,
+                        replica=vertex.replica_of)
+
+
+def build_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
+    """A build's state and its log entries (`resource.type="build"`, sources/builds.py)."""
+    from arrctl import clients
+    from arrctl.sources import builds, logread
+    from arrctl.sources.finders import find_build
+
+    started = time.monotonic()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+    places = [ctx.extra["region"]] if ctx.extra.get("region") else builds.locations(list(ctx.config.regions))
+    found = find_build(ctx, emit, ctx.extra["id"], places, now)
+    if found is None:
+        return None
+    _location, row = found
+    since = ctx.extra.get("since") or logread.oldest_created([row], now)
+    return read_logging(ctx, emit, row, builds.log_filter(ctx.config.project, [ctx.extra["id"]], since), started)
+
+
+def wandb_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
+    """A W&B run's state and its console log (output.log) from byte `offset` on (sources/wandb_logs.py)."""
+    from arrctl.sources import wandb_logs as console
+    from arrctl.sources.finders import find_wandb_run
+    from arrctl.sources.wandb_common import wandb_client
+
+    if not (ctx.extra.get("entity") or ctx.config.wandb_entity) and len(ctx.extra["kinds"]) > 1:
+        return None  # a bare id with W&B not configured: not a guess worth a W&B call
+    started = time.monotonic()
+    offset = int(ctx.extra.get("offset") or 0)
+    with wandb_client(ctx, emit, ctx.extra.get("entity"), ctx.extra.get("wandb_project")) as client:
+        found = find_wandb_run(client, emit, ctx.extra["id"])
+        if found is None:
+            return None
+        run, row = found
+        node = console.file_node(run, emit)
+        tail = console.Tail(text="", size=offset)
+        if node is not None:
+            budget = max(0.5, started + ctx.deadline_s - 0.5 - time.monotonic())
+            tail = console.fetch_tail(node, base_url=client.base_url, api_key=client.api_key,
+                                      timeout_s=min(client.timeout_s, budget), emit=emit, start=offset)
+    if tail.cut is not None:
+        return {"row": row, "entries": [], "cut": tail.cut, "cut_kind": "error", "held_s": 0.0, "offset": offset}
+    return {"row": row, "entries": console_entries(tail.text or "", offset), "cut": None, "cut_kind": None,
+            "held_s": 0.0, "offset": tail.size if tail.size is not None else offset}
+
+
+def console_entries(text: str, offset: int) -> list[dict[str, Any]]:
+    """The lines of a console log read from byte `offset` as slim entries, keyed by their byte offset (pure)."""
+    from arrctl.extract import split_text
+    from arrctl.sanitize import redact_lines
+
+    out, position = [], offset
+    for line in split_text(text):
+        out.append({"insertId": f"byte:{position}", "timestamp": None, "severity": None, "labels": {},
+                    "replica": None, "lines": redact_lines([line])})
+        position += len(line.encode("utf-8", "replace")) + 1
+    return out
 
 
 def read_logging(ctx: FetchContext, emit: Emitter, row: Row, filter_text: str, started: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-    """One bounded Cloud Logging read for `row` (none while the project's 429 hold lasts); the fact."""
+                 replica: Callable[[dict[str, Any]], str] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """One bounded Cloud Logging read for `row` (none while the project's 429 hold lasts): the fact."""
     if ctx.logging_hold_s > 0:  # a 429 (ours or another process's): the project's quota is spent
-        emit.facts([{"found": True, "row": row, "entries": [], "cut": None, "cut_kind": None,
-                     "held_s": ctx.logging_hold_s}])
-        return
+        return {"row": row, "entries": [], "cut": None, "cut_kind": None, "held_s": ctx.logging_hold_s}
     pages = FIRST_READ_PAGES if ctx.extra.get("first") else logs.MAX_PAGES
     read = logs.read_entries(ctx, emit, filter_text, deadline_at=started + ctx.deadline_s - 0.5,
                              max_pages=pages, clock=clock)
     emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
-    emit.facts([{"found": True, "row": row, "entries": [slim(e) for e in read.entries],
-                 "cut": read.reason, "cut_kind": read.cut.value if read.cut else None, "held_s": 0.0}])
+    return {"row": row, "entries": [slim(e, replica) for e in read.entries],
+            "cut": read.reason, "cut_kind": read.cut.value if read.cut else None, "held_s": 0.0}
 
 
-def _followers() -> dict[Any, Callable[[FetchContext, Emitter], None]]:
-    from arrctl.refs import Kind
+def _followers() -> dict[Any, Callable[[FetchContext, Emitter], dict[str, Any] | None]]:
+    from arrctl.explain import Kind
 
-    return {Kind.EXECUTION: execution_logs}
+    return {Kind.EXECUTION: execution_logs, Kind.VERTEX_JOB: vertex_logs, Kind.BUILD: build_logs,
+            Kind.WANDB_RUN: wandb_logs}
 
 
 FOLLOWERS = _followers()
