@@ -286,3 +286,81 @@ def test_since_keeps_only_the_recent_lines(tmp_path: Path) -> None:
         assert older.communicate(timeout=60)[0].splitlines() == R1N7V + ["Container called exit(1)."]
     finally:
         server.stop()
+
+
+# --- every kind through --demo: the lines of the fixtures the fake serves ---------------------------
+
+DEMO_LOGS = SCENARIOS_DIR / "default" / "logs"
+VERTEX_JOB = "1428571428571428013"
+BUILD = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"
+
+
+def fixture_lines(name: str) -> list[str]:
+    return [line for line in (DEMO_LOGS / name).read_text().splitlines() if line.strip()]
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARRCTL_SANDBOX", "WANDB_", "ARRCTL_GCP"))}
+    return subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path / "state"), "logs", *args],
+                          capture_output=True, text=True, timeout=90, env=env)
+
+
+def test_a_vertex_jobs_lines_come_from_every_replica_each_prefixed(tmp_path: Path) -> None:
+    done = demo(tmp_path, "-f", VERTEX_JOB)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    for replica in ("workerpool0-0", "workerpool1-0"):
+        mine = [line.removeprefix(f"[{replica}] ") for line in lines if line.startswith(f"[{replica}] ")]
+        assert mine == fixture_lines(f"vertex-{VERTEX_JOB}-{replica}.log")
+    assert len(lines) == len(fixture_lines(f"vertex-{VERTEX_JOB}-workerpool0-0.log")) + \
+        len(fixture_lines(f"vertex-{VERTEX_JOB}-workerpool1-0.log"))
+    assert done.stderr.startswith(f"arrctl: {VERTEX_JOB} FAILED: workerpool0-0: OutOfMemoryError: CUDA out of memory.")
+    assert done.stderr.endswith("(category oom)\n")
+
+
+def test_a_builds_lines_and_its_root_error(tmp_path: Path) -> None:
+    done = demo(tmp_path, "-f", BUILD)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == fixture_lines("build-9c8b7a6d.log")
+    assert done.stderr == (f"arrctl: {BUILD} FAILED: No matching distribution found for arr-coc-kernels==0.4.2 "
+                           "(category dependency)\n")
+
+
+def test_a_wandb_runs_console_log_by_path_or_bare_id(tmp_path: Path) -> None:
+    done = demo(tmp_path, "-f", "arr-demo/arr-coc-0-1/p2t6v9jx")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [line for line in (DEMO_LOGS / "wandb-p2t6v9jx-output.log").read_text()
+                                        .splitlines()]
+    assert done.stderr.startswith("arrctl: p2t6v9jx FAILED: OutOfMemoryError: CUDA out of memory.")
+    bare = demo(tmp_path, "--tail", "2", "p2t6v9jx")  # an execution name too: looked up as one first
+    assert (bare.returncode, bare.stdout.splitlines()) == (0, done.stdout.splitlines()[-2:])
+
+
+def test_follow_a_running_wandb_run_reads_its_console_log_on_by_offset_until_it_crashes(tmp_path: Path) -> None:
+    from arrctl.sandbox import DEMO_WANDB_API_KEY
+
+    clock = ManualClock(now=time.time())
+    server = SandboxServer("default", clock=clock).start()
+    config = tmp_path / "config.toml"
+    config.write_text('project = "arr-demo"\nregions = ["us-central1"]\n[wandb]\nentity = "arr-demo"\n'
+                      'project = "arr-coc-0-1"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARRCTL_SANDBOX", "WANDB_"))}
+    env.update(ARRCTL_GCP_ENDPOINT=server.url, WANDB_BASE_URL=server.url, WANDB_API_KEY=DEMO_WANDB_API_KEY)
+    proc = subprocess.Popen([ARRCTL, "--config", str(config), "--state-dir", str(tmp_path / "state"), "logs", "-f",
+                             "--poll", "0.3", "arr-demo/arr-coc-0-1/r8f2w6ny"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        asked = server.counters.snapshot()["wandb"]
+        assert wait_until(lambda: server.counters.snapshot()["wandb"] >= asked + 6, timeout=60)  # polls go on
+        assert proc.poll() is None  # running, and no console log yet (W&B uploads it at the end)
+        clock.set(20.0)  # it crashed at 14: its output.log is there
+        assert proc.wait(timeout=60) == 1
+        expected = (DEMO_LOGS / "wandb-r8f2w6ny-output.log").read_text().splitlines()
+        assert proc.stdout.read().splitlines() == expected  # each line once, however many reads there were
+        assert proc.stderr.read() == (
+            "arrctl: r8f2w6ny FAILED: [Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=1580, "
+            "OpType=ALLREDUCE, NumelIn=466119168, NumelOut=466119168, Timeout(ms)=600000) ran for 600060 milliseconds "
+            "before timing out. (category distributed)\n")
+    finally:
+        proc.kill()
+        server.stop()
