@@ -240,6 +240,8 @@ Examples:
   arrctl watch                      print one line per change, every 30 s
   arrctl check                      one judged refresh for cron and monitoring (exit 0-3)
   arrctl explain vertex-ai-launcher-x7k2p   the root error of a runner execution
+  arrctl logs -f 1428571428571428013        follow a Vertex AI job's log lines to its root error
+  arrctl doctor                     check config, credentials, permissions and W&B, one line each
 """
 
 
