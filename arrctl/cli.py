@@ -822,8 +822,8 @@ def logs(app: App, item: str, follow: bool, since: float | None, tail: int | Non
     \b
     Examples:
       arrctl logs vertex-ai-launcher-x7k2p
-      arrctl logs -f vertex-ai-launcher-x7k2p
-      arrctl logs --since 15m --tail 50 vertex-ai-launcher-x7k2p
+      arrctl logs -f 1428571428571428013            # a Vertex AI job: every replica
+      arrctl logs --since 15m --tail 50 my-team/my-project/p6z3k9mh
       arrctl --demo logs -f vertex-ai-launcher-r1n7v
     """
     from arrctl.logs_cmd import POLL_S, run_logs

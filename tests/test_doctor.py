@@ -185,3 +185,34 @@ def test_credentials_say_which_kind_which_account_and_from_where(tmp_path: Path,
     probes.credentials(ctx(gcp_endpoint="http://127.0.0.1:9"), local)
     assert local.facts_sent[0]["detail"] == ("anonymous, for the local endpoint http://127.0.0.1:9 "
                                              "(ARRCTL_GCP_ENDPOINT)")
+
+
+def test_a_runner_job_missing_from_its_region_names_where_it_is_and_wandb_unset_fails(tmp_path: Path) -> None:
+    from arrctl.sandbox.server import SandboxServer
+
+    config = tmp_path / "config.toml"
+    config.write_text('project = "arr-demo"\nregions = ["europe-north1", "us-central1"]\n')  # not deployed in the first
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARRCTL_SANDBOX", "WANDB_", "ARRCTL_GCP"))}
+    with SandboxServer("default") as server:
+        done = subprocess.run([ARRCTL, "--config", str(config), "--state-dir", str(tmp_path / "s"), "doctor"],
+                              capture_output=True, text=True, timeout=90,
+                              env={**clean, "ARRCTL_GCP_ENDPOINT": server.url})
+    lines = {line.split(":")[0]: line for line in done.stdout.splitlines()}
+    assert done.returncode == 1
+    assert lines["FAIL  runner job"] == ("FAIL  runner job: job vertex-ai-launcher not found in europe-north1 "
+                                         "([runner] region); it is in us-central1: set [runner] region")
+    assert lines["FAIL  W&B host"] == ("FAIL  W&B host: not checked: W&B API key not set: export WANDB_API_KEY "
+                                       "(or use --demo)")
+    assert lines["FAIL  W&B project"].startswith("FAIL  W&B project: W&B entity/project not configured")
+
+
+def test_an_unusable_state_directory_fails_its_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file, not a directory")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARRCTL_SANDBOX", "WANDB_", "ARRCTL_GCP"))}
+    done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(blocker), "doctor"], capture_output=True, text=True,
+                          timeout=90, env=clean)
+    assert done.returncode == 1
+    assert f"FAIL  state directory: {blocker}/demo unusable: running without persistence (re-reads logs; " \
+           "check says UNKNOWN)" in done.stdout.splitlines()
+    assert "is unusable" in done.stderr

@@ -364,3 +364,16 @@ def test_follow_a_running_wandb_run_reads_its_console_log_on_by_offset_until_it_
     finally:
         proc.kill()
         server.stop()
+
+
+def test_a_429_hold_ends_a_read_but_a_follow_waits_it_out_saying_so_once() -> None:
+    row = {"status": "RUNNING", "region": "r", "extra": {}}
+    held = {"found": True, "row": row, "entries": [], "held_s": 42.0}
+    once = Follower(Target((Kind.EXECUTION,), "x-1"), FakeOutput(), print, follow=False, tail=None, color=False)
+    assert once.on_result({}, result(held))
+    assert once.failed == "Cloud Logging reads are held 42s more after a 429 (rate limited); try again then"
+    warnings: list[str] = []
+    follower = Follower(Target((Kind.EXECUTION,), "x-1"), FakeOutput(), warnings.append, follow=True, tail=None,
+                        color=False)
+    assert not follower.on_result({}, result(held)) and not follower.on_result({}, result(held))
+    assert warnings == ["Cloud Logging reads held after a 429 (rate limited); following resumes when the hold ends"]
