@@ -5,8 +5,10 @@
   `projects/P/locations/R/jobs/J/executions/NAME`, or its console URL
   `https://console.cloud.google.com/run/jobs/executions/details/R/NAME/tasks?project=P` (a runner row's);
 - a Vertex AI custom job: its numeric id, `projects/P/locations/R/customJobs/ID`, or its console
-  URL `https://console.cloud.google.com/vertex-ai/locations/R/training/ID/...?project=P` (the
-  shape arrctl's own vertex rows link to);
+  URL `https://console.cloud.google.com/vertex-ai/locations/R/training/ID[/cpu]?project=P` (the
+  shape arrctl's own vertex rows link to, and google-cloud-aiplatform's tests log); the SDK's
+  `_dashboard_uri` now prints `/agent-platform/locations/R/training/ID` (aiplatform/jobs.py), and
+  copied console links also read `/training/customJobs/ID`: all are accepted;
 - a Cloud Build build: its UUID, `projects/P/locations/R/builds/ID`, or its console URL
   `https://console.cloud.google.com/cloud-build/builds[;region=R]/ID?project=P` (the API's
   `logUrl`);
@@ -58,7 +60,8 @@ EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/([^/]+)/jobs/[^/]+/ex
 EXECUTION_CONSOLE = re.compile(r"/run/jobs/executions/details/([^/]+)/([^/]+)(?:/.*)?")  # a runner row's url
 VERTEX_ID = re.compile(r"[0-9]{1,20}")
 VERTEX_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/customJobs/([0-9]{1,20})")
-VERTEX_CONSOLE = re.compile(r"/vertex-ai/locations/([^/]+)/training/([0-9]{1,20})(?:/.*)?")
+VERTEX_CONSOLE = re.compile(r"/(?:vertex-ai|agent-platform|ai/platform)/locations/([^/]+)/training/(?:customJobs/)?"
+                            r"([0-9]{1,20})(?:/.*)?")
 BUILD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BUILD_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/builds/(" + BUILD_ID.pattern + ")")
 BUILD_CONSOLE = re.compile(r"/cloud-build/builds(?:;region=([^/]+))?/(" + BUILD_ID.pattern + r")(?:/.*)?")
@@ -220,18 +223,28 @@ def not_found(target: Target, config: Any) -> str:
     return "; ".join(names[k] for k in target.kinds)
 
 
-def explain(refresher: Any, target: Target) -> tuple[dict[str, Any], str | None, str]:
-    """Look the target up (every kind at once, in the supervisor's workers) and analyse its own logs."""
+def scoped(refresher: Any, target: Target) -> Target:
+    """The target as this configuration can look it up (explain and logs alike): without a Google
+    project only W&B can answer; a URL that names its project is looked up there (ConfigError when a
+    Google kind has no project)."""
     import dataclasses
 
     from arrctl.config import require_project
 
     config = refresher.config
+    if not config.project and Kind.WANDB_RUN in target.kinds:  # no Google project: only W&B can answer
+        target = dataclasses.replace(target, kinds=(Kind.WANDB_RUN,))
     if set(target.kinds) - {Kind.WANDB_RUN}:
         require_project(config)
     if target.project and target.project != config.project and not target.project.isdigit():
-        config = dataclasses.replace(config, project=target.project)  # the URL names its project
-        refresher.config = config
+        refresher.config = dataclasses.replace(config, project=target.project)  # the URL names its project
+    return target
+
+
+def explain(refresher: Any, target: Target) -> tuple[dict[str, Any], str | None, str]:
+    """Look the target up (every kind at once, in the supervisor's workers) and analyse its own logs."""
+    target = scoped(refresher, target)
+    config = refresher.config
     created = remembered_created(refresher.store, target.id) if Kind.EXECUTION in target.kinds else None
     jobs = fetches(target, config, created)
     if not jobs:

@@ -288,11 +288,8 @@ def run_logs(app: Any, text: str, *, follow: bool, since_s: float | None, tail: 
     out = Output()
     with signals_handled() as receiver, config_errors(EXIT_USAGE):
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-            from arrctl.config import require_project
-
+            target = explain.scoped(refresher, target)
             config = refresher.config
-            if set(target.kinds) - {Kind.WANDB_RUN}:
-                require_project(config)
             follower = Follower(target, out, app.warn, follow=follow, tail=tail, color=app.color,
                                 not_found=explain.not_found(target, config))
             extra: dict[str, Any] = {"kinds": [k.value for k in target.kinds], "id": target.id,

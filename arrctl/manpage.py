@@ -26,7 +26,7 @@ EXIT_STATUS = [
     ("get, watch, explain, launch", [
         ("0", "success: every source answered (get), the watch ended by --cycles, the analysis ran (explain), "
               "the job made it (launch)."),
-        ("1", "a source failed or timed out (get); the execution does not exist or its logs could not be read "
+        ("1", "a source failed or timed out (get); the item was found nowhere or its logs could not be read "
               "(explain); the launch failed."),
         ("2", "usage or configuration error."),
         ("124", "launch: no conclusive signal before --timeout."),
@@ -100,6 +100,7 @@ EXAMPLES = [
     "arrctl watch --interval 30 --heartbeat 60",
     "arrctl check --format prom --output /var/lib/node_exporter/textfile/arrctl.prom",
     "arrctl explain vertex-ai-launcher-x7k2p",
+    "arrctl explain https://wandb.ai/ENTITY/PROJECT/runs/RUN_ID --json",
     "arrctl launch --timeout 180",
 ]
 

@@ -104,7 +104,7 @@ def test_explain_from_stdin_json(tmp_path: Path):
     result = invoke("explain", "--from-file", "-", "--json", input=log)
     assert result.exit_code == 0
     obj = orjson.loads(result.output)
-    assert list(obj) == ["verdict", "message", "rule", "line", "jobs", "context"]
+    assert list(obj) == ["verdict", "message", "category", "rule", "line", "jobs", "context"]  # SPEC
     assert (obj["verdict"], obj["message"], obj["jobs"]) == ("succeeded", "Completed: 3 jobs", 3)
 
 

@@ -88,17 +88,103 @@ def test_explain_an_unknown_execution_says_it_was_not_found(tmp_path: Path):
 def test_explain_when_the_logs_cannot_be_read_says_so_once_with_cloud_runs_words(tmp_path: Path):
     done = run(tmp_path, "explain", "vertex-ai-launcher-kbflt", ARRCTL_SANDBOX_FAULTS="logging:status:503")
     assert done.returncode == 0 and done.stderr == ""
-    head, note = done.stdout.splitlines()[:2]
+    head, item, note = done.stdout.splitlines()[:3]
     assert head.startswith("FAILED: ") and head.endswith("(Cloud Run's words)")
+    assert item == "item: execution vertex-ai-launcher-kbflt of job vertex-ai-launcher"
     assert note.startswith("note: logs of vertex-ai-launcher-kbflt not fully read: 503 Service Unavailable")
     assert done.stdout.count("vertex-ai-launcher-kbflt not fully read") == 1
 
 
 @pytest.mark.parametrize("name", ['x" OR "y', "Vertex-AI", "a/b", "trailing-", "x" * 64, ""])
-def test_explain_refuses_what_is_not_an_execution_name(tmp_path: Path, name: str):
+def test_explain_refuses_what_names_no_kind_of_item(tmp_path: Path, name: str):
     done = run(tmp_path, "explain", name)
     assert done.returncode == 2 and done.stdout == ""
-    assert "is not a Cloud Run execution name" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr == (f"arrctl: error: ID {name!r} names nothing arrctl can explain: expected a Cloud Run "
+                           "execution name (vertex-ai-launcher-x7k2p), a Vertex AI job id or console URL, a build id "
+                           "(UUID) or console URL, a W&B run id, ENTITY/PROJECT/ID or run URL\n")
+
+
+def test_explain_refuses_a_url_of_another_kind(tmp_path: Path):
+    done = run(tmp_path, "explain", "https://console.cloud.google.com/run/jobs?project=arr-demo")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("arrctl: error: URL 'https://console.cloud.google.com/run/jobs?project=arr-demo' is not one "
+                           "arrctl can explain: expected a Vertex AI job's or a build's Google Cloud console URL, or a "
+                           "W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)\n")
+
+
+VERTEX_OOM = ("workerpool0-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total "
+              "capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by "
+              "PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is "
+              "large try setti\u2026")
+RUN_OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB "
+           "of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is "
+           "reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setti\u2026")
+BUILD = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"
+
+
+@pytest.mark.parametrize("item, head", [
+    # a Vertex AI job: its id (found in us-central1 among 18 regions), its console URL
+    ("1428571428571428013", ["FAILED: " + VERTEX_OOM, "item: Vertex AI job 1428571428571428013 in us-central1",
+                             "category: oom", "rule: memory.cuda_oom (line 23)"]),
+    ("https://console.cloud.google.com/vertex-ai/locations/us-central1/training/1428571428571428013/cpu?project=arr-demo",
+     ["FAILED: " + VERTEX_OOM, "item: Vertex AI job 1428571428571428013 in us-central1"]),
+    # a W&B run: its bare id, entity/project/id, its URL — the same OOM as its Vertex job
+    ("p2t6v9jx", ["FAILED: " + RUN_OOM, "item: W&B run p2t6v9jx in arr-demo/arr-coc-0-1", "category: oom",
+                  "rule: memory.cuda_oom (line 31)"]),
+    ("arr-demo/arr-coc-0-1/p2t6v9jx", ["FAILED: " + RUN_OOM, "item: W&B run p2t6v9jx in arr-demo/arr-coc-0-1"]),
+    ("https://wandb.ai/arr-demo/arr-coc-0-1/runs/j1e5u8ot/logs",
+     ["FAILED: DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled "
+      "system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5",
+      "item: W&B run j1e5u8ot in arr-demo/arr-coc-0-1", "category: distributed", "rule: distributed.nccl (line 20)"]),
+    # a W&B run without a console log: W&B's own words, said so
+    ("arr-demo/arr-coc-0-1/f3r6j2nb", None),
+    # a build: its id, its console URL (as the API's logUrl gives it, with the project number)
+    (BUILD, ["FAILED: No matching distribution found for arr-coc-kernels==0.4.2", f"item: build {BUILD} in global",
+             "category: dependency", "rule: python.pip (line 36)"]),
+    (f"https://console.cloud.google.com/cloud-build/builds;region=global/{BUILD}?project=123456789012",
+     ["FAILED: No matching distribution found for arr-coc-kernels==0.4.2", f"item: build {BUILD} in global"]),
+    # a runner execution, as before
+    ("vertex-ai-launcher-kbflt", ['FAILED: InvalidArgument: 400 Machine type "a3-highgpu-1g" is not supported.',
+                                  "item: execution vertex-ai-launcher-kbflt of job vertex-ai-launcher",
+                                  "category: invalid_config", "rule: gcp.machine_type (line 37)"]),
+])
+def test_explain_finds_every_kind_of_item_and_reads_its_own_logs(tmp_path: Path, item: str, head: list[str] | None):
+    done = run(tmp_path, "explain", item)
+    assert done.returncode == 0 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    if head is None:
+        assert lines[0].startswith("FAILED: run crashed: no heartbeat since ") and lines[0].endswith("Z (W&B's words)")
+        assert lines[1:4] == ["item: W&B run f3r6j2nb in arr-demo/arr-coc-0-1",
+                              "note: run f3r6j2nb has no console log (output.log)", "category: unknown"]
+        return
+    assert lines[:len(head)] == head
+    if len(head) > 3:  # the context lines around the error, the error marked
+        number = int(head[3].rsplit("line ", 1)[1].rstrip(")"))
+        assert any(line.lstrip().startswith(f"{number} > ") for line in lines)
+
+
+def test_explain_json_is_specs_object_for_a_w_and_b_run(tmp_path: Path):
+    done = run(tmp_path, "explain", "https://wandb.ai/arr-demo/arr-coc-0-1/runs/p2t6v9jx", "--json")
+    assert done.returncode == 0
+    obj = orjson.loads(done.stdout)
+    assert list(obj) == ["verdict", "message", "category", "rule", "line", "jobs", "context"]
+    assert (obj["verdict"], obj["message"], obj["category"], obj["rule"], obj["line"], obj["jobs"]) == (
+        "failed", RUN_OOM, "oom", "memory.cuda_oom", 31, None)
+    assert obj["context"][0].startswith("epoch 1/12:  24%") and len(obj["context"]) == 33  # lines 11-43: 20 before
+    assert obj["context"][-1] == "wandb: Find logs at: ./wandb/run-20261118_080512-p2t6v9jx/logs"
+
+
+@pytest.mark.parametrize("item, error", [
+    ("1428571428571428999", "Vertex AI job 1428571428571428999 not found in project arr-demo, any of its 18 regions"),
+    ("arr-demo/arr-coc-0-1/nosuchx1", "W&B run nosuchx1 not found in arr-demo/arr-coc-0-1"),
+    ("nosuchx1", "execution nosuchx1 not found: job vertex-ai-launcher of project arr-demo has no such execution in "
+                 "any of its 18 regions; W&B run nosuchx1 not found in arr-demo/arr-coc-0-1"),
+    ("00000000-0000-4000-8000-000000000000", "build 00000000-0000-4000-8000-000000000000 not found in project "
+                                             "arr-demo (global and any of its 18 regions)"),
+])
+def test_explain_of_an_item_found_nowhere_says_where_it_looked(tmp_path: Path, item: str, error: str):
+    done = run(tmp_path, "explain", item)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", f"arrctl: error: {error}\n")
 
 
 @pytest.mark.parametrize("shell, marker", [("bash", "complete -o"), ("zsh", "compdef"), ("fish", "function _arrctl_completion")])

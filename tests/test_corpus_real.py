@@ -71,8 +71,8 @@ def test_totals_hold() -> None:
     verdicts = [corpus.judge(meta, analyze(lines).to_dict()) for _, meta, lines in CASES]
     failures = sum(1 for _, meta, _ in CASES if meta["failed"])
     named = sum(1 for v in verdicts if v in ("named", "wrong_category"))
-    assert named / failures >= 0.83
-    assert verdicts.count("false_alarm") <= 1
+    assert named / failures >= 0.88
+    assert verdicts.count("false_alarm") <= 2
 
 
 # ── invariances: what a log says does not depend on how it was carried ────────────────────

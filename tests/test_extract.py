@@ -64,7 +64,7 @@ def test_corpus_result_shape(name: str) -> None:
     assert result.line is not None and 1 <= result.line <= len(lines)
     assert result.rule in extract.RULES_BY_NAME
     if result.verdict == "failed":
-        assert result.message and len(result.message) <= 300 and "\n" not in result.message
+        assert result.message and len(result.message) <= extract.MESSAGE_LIMIT and "\n" not in result.message
         assert "Traceback (most recent call last)" not in result.message
         assert result.category in CATEGORIES
     assert result.context  # the decisive line is inside its own context
@@ -274,7 +274,7 @@ def test_bailout_wins_even_after_a_summary() -> None:
 
 def test_messages_are_one_line_redacted_and_bounded() -> None:
     result = analyze(["wandb: ERROR launch: token=abcd1234 \x1b[2J" + "x" * 1000])
-    assert result.message is not None and len(result.message) == 300
+    assert result.message is not None and len(result.message) == extract.MESSAGE_LIMIT
     assert result.message.startswith("token=[REDACTED] xxx") and result.message.endswith("…")
 
 

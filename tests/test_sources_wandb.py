@@ -28,8 +28,8 @@ from arrctl.sandbox.scenario import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError
 from arrctl.sources import active, completed
-from arrctl.sources.wandb_common import (
-    MalformedRun, describe_error, parse_run, root_error, sweep_private_dirs)
+from arrctl.sources.wandb_client import MalformedRun, describe_error, sweep_private_dirs
+from arrctl.sources.wandb_common import parse_run, root_error
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "arrctl" / "sandbox" / "scenarios" / "default"
@@ -332,9 +332,9 @@ WANDB_WORDS = {  # what W&B itself says of the failed runs (the summary, the sta
 }
 FROM_CONSOLE = {  # what their console logs say (f3r6j2nb has none: it keeps W&B's words)
     "p2t6v9jx": ("memory.cuda_oom", 31, "OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a "
-                 "total capacity of 39.39 GiB of which 1.02 GiB is free. Process 1 has 38.36 GiB memory in use. Of the "
-                 "allocated memory 35.11 GiB is allocated by PyTorch, and 2.73 GiB is reserved by PyTorch but "
-                 "unallocated. If reserved but\u2026"),
+                 "total capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated "
+                 "by PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated "
+                 "memory is large try setti\u2026"),  # the same words as its Vertex job's replica log
     "j1e5u8ot": ("distributed.nccl", 20, "DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/"
                  "ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), "
                  "NCCL version 2.21.5"),
@@ -441,7 +441,7 @@ def test_the_host_of_wandb_login_is_honoured_and_named_in_auth_errors(tmp_path, 
 
 
 def test_wandb_base_url_beats_the_settings_file(tmp_path):
-    from arrctl.sources.wandb_common import chosen_base_url, settings_base_url, user_settings_file
+    from arrctl.sources.wandb_client import chosen_base_url, settings_base_url, user_settings_file
 
     (tmp_path / "settings").write_text("[default]\nbase_url = https://wandb.example.internal\nmode = online\n")
     env = {"WANDB_CONFIG_DIR": str(tmp_path)}

@@ -114,7 +114,10 @@ def test_get_in_a_pipe_prints_whole_lines(demo_state: Path) -> None:
     longest = max(messages, key=len)
     assert len(longest) > 80
     assert any(line.endswith(longest) for line in done.stdout.splitlines())  # whole, not cut
-    assert "\x1b[" not in done.stdout and "…" not in done.stdout
+    rest = done.stdout
+    for message in messages:  # a root error the extractor shortened keeps its own "…"
+        rest = rest.replace(message, "")
+    assert "\x1b[" not in done.stdout and "…" not in rest
 
 
 def test_watch_follows_a_resize(demo_state: Path) -> None:

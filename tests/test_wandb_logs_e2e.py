@@ -42,9 +42,9 @@ def failed(records: list[dict[str, Any]]) -> dict[str, tuple[str, str, str | Non
             for r in records if r["type"] == "row" and r["status"] == "FAILED"}
 
 
-OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacity of 39.39 GiB "
-       "of which 1.02 GiB is free. Process 1 has 38.36 GiB memory in use. Of the allocated memory 35.11 GiB is "
-       "allocated by PyTorch, and 2.73 GiB is reserved by PyTorch but unallocated. If reserved but\u2026")
+OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB "
+       "of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is "
+       "reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setti\u2026")
 NCCL = ("DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system "
         "error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5")
 NOT_FOUND = "FileNotFoundError: [Errno 2] No such file or directory: 'gs://arr-demo-data/coc/train-00000.parquet'"

@@ -26,7 +26,7 @@ CONTEXT_BEFORE = 20
 CONTEXT_AFTER = 80
 SUCCESS_CONTEXT = 5
 CONTEXT_LINE_LIMIT = 2000
-MESSAGE_LIMIT = 300
+MESSAGE_LIMIT = 400
 _REQUEST_ID = re.compile(r"\s*\(Request ID: [^)]{0,120}\)")
 _INLINE_EXCEPTION = re.compile(r"(?<![\w.])(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Exit|Failure)): (?:(?!\bFile \").)+")
 _MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*:)")
@@ -125,6 +125,8 @@ def _message(log: Lines, best: Candidate) -> str:
             text = gcp.record(log, i)
             if text:
                 break
+    if text is None:
+        text = gcp.condition_record(log, best.line)
     if text is None and best.match is not None and "msg" in best.match.re.groupindex \
             and best.match.group("msg"):
         text = best.match.group("msg")
@@ -145,7 +147,7 @@ def _message(log: Lines, best: Candidate) -> str:
     text = gcp.tidy(text)
     if not text and best.rule is not None and best.rule.name == "wrapper.bailout":
         text = "FATAL ERROR DETECTED"
-    return one_line(_shorten(one_line(text, limit=100_000)))
+    return one_line(_shorten(one_line(text, limit=100_000)), limit=MESSAGE_LIMIT)
 
 
 def _shorten(text: str) -> str:

@@ -53,7 +53,9 @@ _CLASS_FORM = re.compile(
     r"\b(?:[A-Za-z_]\w*\.)*(?P<cls>" + _API_CORE_CLASSES + r"): (?P<code>\d{3})\b ?(?P<msg>.*)")
 _RETRY_FORM = re.compile(r"\b(?P<msg>RetryError: .+)")
 _GRPC_STATUS = re.compile(r"\bstatus = StatusCode\.(?P<status>[A-Z_]+)\b")
-_GRPC_DETAILS = re.compile(r"\bdetails = \"(?P<msg>.*)\"")
+# gRPC does not escape quotes inside details, and a details string may go on over lines
+# (TensorFlow Serving's `details = "indices[...] is not in [0, N)` then `[[{{node ...}}]]"`)
+_GRPC_DETAILS = re.compile(r"\bdetails = \"(?P<msg>.*?)\"?\s*$")
 _STATUS_FORM = re.compile(r"(?:^|\) |: )(?P<status>" + _STATUS_NAMES + r"): (?P<msg>.+)")
 _JSON_HINT = re.compile(r"[\"'](?:status|message|reason)[\"']\s*:")
 _JSON_START = re.compile(r"[\"']error[\"']\s*:\s*\{")
@@ -92,9 +94,53 @@ def record(log: Bodies, i: int) -> str | None:
     found = _HTTP_ERROR.search(body)
     if found:
         return f"HttpError: {found.group('code')} {found.group('msg')}"
+    found = _STATUS_LINE_ERROR.search(body)
+    if found:
+        record = body_after(log, i)
+        if record:
+            return f"{found.group('cls')}: {record}"
     found = _VERTEX_FORM.search(body)
     if found:
         return found.group("msg")
+    return None
+
+
+# google-api-java-client's GoogleJsonResponseException prints its status line, then (on the
+# next lines) the request and the error object: `403 Forbidden`, `POST https://...`, `{`, ...
+_STATUS_LINE_ERROR = re.compile(r"\b(?P<cls>[A-Za-z_]\w*(?:Exception|Error)): \d{3}(?: [A-Z][A-Za-z-]*)+\s*$")
+BODY_REACH = 3
+
+
+def body_after(log: Bodies, i: int) -> str | None:
+    """The code and message of the JSON error object printed just after line i, if one is."""
+    for j in range(i + 1, min(len(log), i + 1 + BODY_REACH)):
+        if log.body(j).strip() != "{":
+            continue
+        for k in range(j + 1, min(len(log), j + 40)):
+            if _JSON_MESSAGE.search(log.body(k)):
+                return json_record(log, k)
+            if log.body(k).startswith("}"):
+                return None
+    return None
+
+
+# A Cloud Run (or Kubernetes) condition printed as JSON: `"message": "Execution failed."` beside
+# `"reason": "NonZeroExitCode"` (conditions' reasons are UpperCamelCase; Google error bodies'
+# `"reason": "forbidden"` are not)
+_CONDITION_MESSAGE = re.compile(r"^\s*\"message\"\s*:\s*\"(?P<msg>(?:[^\"\\]|\\.)*)\",?\s*$")
+_CONDITION_REASON = re.compile(r"^\s*\"reason\"\s*:\s*\"(?P<reason>[A-Z][A-Za-z]+)\",?\s*$")
+CONDITION_REACH = 4
+
+
+def condition_record(log: Bodies, i: int) -> str | None:
+    """`Reason: message` of a condition object whose message is line i, if it is one."""
+    found = _CONDITION_MESSAGE.match(log.body(i))
+    if not found:
+        return None
+    for j in range(max(0, i - CONDITION_REACH), min(len(log), i + CONDITION_REACH + 1)):
+        reason = _CONDITION_REASON.match(log.body(j))
+        if reason:
+            return f"{reason.group('reason')}: {found.group('msg')}"
     return None
 
 

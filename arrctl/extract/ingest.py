@@ -27,7 +27,7 @@ LEVELS = {
     "CRITICAL": "ERROR", "CRIT": "ERROR", "EMERGENCY": "ERROR", "ALERT": "ERROR",
     "W": "WARNING", "WARN": "WARNING", "WARNING": "WARNING",
     "I": "INFO", "INFO": "INFO", "NOTICE": "INFO", "D": "DEBUG", "DEBUG": "DEBUG",
-    "TRACE": "DEBUG", "V": "DEBUG",
+    "TRACE": "DEBUG", "V": "DEBUG", "BASIC": "INFO", "DETAILED": "INFO",
 }
 
 _TS = (r"\d{4}-\d\d-\d\d(?:[T ]|, )\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|UTC|[+-]\d\d:?\d\d|[A-Z]{3,4}))?")
@@ -40,6 +40,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
     r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
+    # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",
     # rich's logging handler: `[08/06/24 17:14:56] `
     r"^\[\d\d/\d\d/\d\d \d\d:\d\d:\d\d\]\s+",
     # Logs Explorer's severity column: `E 2024-...` or `ERROR 2024-...` before the time
@@ -54,6 +56,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:rank|Rank) ?\d+: ",
     # syslog priority `<3>`; a process and its pid before a level: `WSL (2912) ERROR: `
     r"^<\d>",
+    # journalctl's short(-precise) form: `Feb 25 22:47:13.367776 host unit[1922]: `
+    r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? [\w.-]+ [\w./@-]+(?:\[\d+\])?: ",
     r"^[\w.-]+ \(\d+\) (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # Ray's autoscaler and raylet: `(autoscaler +34s) `, `(raylet) `
     r"^\((?:autoscaler|raylet|scheduler|monitor|gcs_server)[^)]{0,20}\) ",
@@ -70,12 +74,19 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:stdout|stderr): ?",
     # `[MainThread] [W] [google.auth._default] `
     r"^\[[\w-]+\] \[(?P<lvl>[DIWEF])\] (?:\[[\w.]+\] )?",
+    # Apache Beam relaying a Dataflow job's messages: `INFO[dataflow_runner.py]: <time>: ` and
+    # the message's own importance `JOB_MESSAGE_ERROR: ` (BASIC, DETAILED, DEBUG, WARNING, ERROR)
+    r"^" + _LEVEL_WORD + r"\[[\w.]+\]: ",
+    r"^JOB_MESSAGE_(?P<lvl>ERROR|WARNING|BASIC|DETAILED|DEBUG): ",
     # `torch._dynamo.convert_frame: [WARNING] `
     r"^[\w.]+: \[" + _LEVEL_WORD + r"\] ",
     # `[google.auth._default][WARNING] - `
     r"^\[[\w.]+\]\[" + _LEVEL_WORD + r"\] - ",
     # docker compose `svc_1  | `
     r"^[a-z][\w.-]{0,40}(?:[-_]\d+\s+|\s{2,})\|\s+",
+    # Airflow relaying a child's output at INFO: the BashOperator's `{subprocess.py:93} INFO - `,
+    # KubernetesPodOperator's `{pod_manager.py:381} INFO - `: the level is the relay's, not the line's
+    r"^\{(?:subprocess|pod_manager|pod_launcher|docker|process_utils)\.py:\d+\} (?:INFO|WARNING) - ",
     # Airflow: `{taskinstance.py:1851} ERROR - `
     r"^\{[\w.]+:\d+\} " + _LEVEL_WORD + r" - ",
     # Prefect: `| ERROR   | Task run 'x' - `, `| ERROR   | prefect.flow_runs - `
@@ -91,6 +102,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:[\w.]+ )?- " + _LEVEL_WORD + r" - ",
     r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)",
     r"^\[" + _LEVEL_WORD + r"\][ \t:]*",
+    # structlog's console renderer, after its time: `[error    ] event   [logger] key=value`
+    r"^\[(?P<lvl>critical|error|warning|warn|info|debug)\s*\] ",
     # sbt / Maven: `[error] `, `[warn] `; their `[info] ` relays a program's output, whatever it says
     r"^\[(?:info|INFO)\] ", r"^\[(?P<lvl>error|warn|debug)\] ",
     r"^" + _LEVEL_WORD + r"\s*\|\s*",
@@ -100,7 +113,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
 ))
 _WANDB = next(p for p in _PREFIXES if p.pattern.startswith("^wandb: "))
-_QUICK = re.compile(r"^[\d\[{|(#A-Za-z]")  # first characters any prefix can start with
+_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z]")  # first characters any prefix can start with
 
 
 @dataclass(frozen=True)
@@ -198,13 +211,54 @@ def split_text(text: str) -> list[str]:
 _FLAT_TRACEBACK = re.compile(r"Traceback \(most recent call last\):\\n|\\n\s+File \"")
 
 
+# a traceback whose newlines became spaces (a console that joins an entry's lines, an alert's
+# text): its frames `File "x", line N, in f`, and after the last one the exception
+_SPACED_FRAME = re.compile(r"(?:^|\s)(?=File \"[^\"]+\", line \d+, in \S)")
+_SPACED_EXCEPTION = re.compile(r"\s(?=(?:(?:[a-z_]\w*\.)+_?[A-Z]\w*|[A-Z]\w*(?:Error|Exception)): )")
+
+
+_CHAIN_BREAK = re.compile(r"\s*(Traceback \(most recent call last\):|The above exception was the direct cause "
+                          r"of the following exception:|During handling of the above exception, another "
+                          r"exception occurred:)\s*")
+
+
+def _spaced_traceback(line: str) -> list[str] | None:
+    """A traceback joined with spaces, as lines again; None when the line is no such thing."""
+    head = line[:MATCH_LIMIT]
+    if "\\n" in head or len(_SPACED_FRAME.findall(head)) < 2:
+        return None
+    parts: list[str] = []
+    pieces = _CHAIN_BREAK.split(head)  # text, header, text, header, ...
+    for k, piece in enumerate(pieces):
+        if k % 2:
+            parts.append(piece)  # a traceback's header or a chain's words, on a line of its own
+            continue
+        starts = [m.start() for m in _SPACED_FRAME.finditer(piece)]
+        if not starts:
+            if piece.strip():
+                parts.append(piece.strip())
+            continue
+        if piece[:starts[0]].strip():
+            parts.append(piece[:starts[0]].strip())
+        frames = ["  " + piece[a:b].strip() for a, b in zip(starts, [*starts[1:], len(piece)])]
+        exceptions = list(_SPACED_EXCEPTION.finditer(frames[-1]))
+        if exceptions:
+            last, cut = frames.pop(), exceptions[-1].start()
+            frames += [last[:cut].rstrip(), last[cut:].strip()]
+        parts += frames
+    return parts
+
+
 def unflatten(lines: Sequence[str]) -> list[str]:
     """Tracebacks flattened into one string (`...\\n  File "x"...` with literal backslash-n, as a
-    JSON log field or a repr prints them) become lines again; other lines stay as they are."""
+    JSON log field or a repr prints them, or with spaces) become lines again; other lines stay
+    as they are."""
     out: list[str] = []
     for line in lines:
         if "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
             out.extend(line.replace("\\r\\n", "\\n").replace('\\"', '"').split("\\n"))
+        elif 'File "' in line and (spaced := _spaced_traceback(line)) is not None:
+            out.extend(spaced)
         else:
             out.append(line)
     return out

@@ -13,6 +13,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 
@@ -29,6 +30,7 @@ class Kind(enum.Enum):
     SUCCESS = "success"      # the run says it ended well
     STEP_SUCCESS = "step"    # one step or task of the run ended well (later ones may fail)
     SUMMARY = "summary"      # the launch wrapper's `Runs: N`
+    INTRO = "intro"          # announces the cause on the next line (NCCL's `Last error:`)
 
 
 SPECIFICITY = {Kind.CAUSE: 3.0, Kind.ERROR: 2.0, Kind.WRAPPER: 1.0, Kind.FAILED: 0.9}
@@ -50,46 +52,80 @@ class Rule:
     """The message is the canonical GCP error record found on or around the line."""
     weight: float = 0.0
     """Added to the score: among lines of one kind, a rule whose lines say more ranks higher."""
-    guards: tuple[tuple[str, bool], ...] = ()
-    """Per pattern, a substring every match holds (and whether case-folded): a cheap prefilter."""
+    guards: tuple[tuple[frozenset[str], bool], ...] = ()
+    """Per pattern, substrings one of which every match holds (and whether case-folded): a
+    cheap prefilter. An empty set: the pattern has no such substring and is always searched."""
 
     def match(self, text: str, lower: str | None = None) -> re.Match[str] | None:
         """The first pattern's match on this (normalised) line, or None."""
-        for pattern, (literal, folded) in zip(self.patterns, self.guards):
-            if literal and literal not in (text if not folded else
-                                           (lower if lower is not None else text.lower())):
-                continue  # a substring test is ~50x cheaper than the search it saves
+        for pattern, (literals, folded) in zip(self.patterns, self.guards):
+            if literals:
+                haystack = (lower if lower is not None else text.lower()) if folded else text
+                if not any(literal in haystack for literal in literals):
+                    continue  # a substring test is ~50x cheaper than the search it saves
             found = pattern.search(text)
             if found:
                 return found
         return None
 
 
-def required_literal(pattern: re.Pattern[str]) -> tuple[str, bool]:
-    """The longest run of plain characters every match of the pattern contains (at its top
-    level), and whether it must be looked for case-folded; ("", False) when there is none."""
+_MIN_LITERAL = 3
+
+
+def _required(items: Any) -> frozenset[str] | None:
+    """Substrings one of which every match of a parsed sequence holds, or None (pure).
+
+    A run of plain characters is one such set of one; a group or a repeat taken at least once
+    passes on its content's; a branch whose every arm has a set gives their union. Of the sets
+    found, the one whose shortest member is longest wins (fewest members on a tie)."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    found: list[frozenset[str]] = []
+    run = ""
+    for op, arg in items:
+        if op is _parser.LITERAL:
+            run += chr(arg)
+            continue
+        if op is _parser.AT and arg in (_parser.AT_BOUNDARY, _parser.AT_BEGINNING):
+            continue  # \b and ^ take no characters: the run goes on across them
+        if len(run) >= _MIN_LITERAL:
+            found.append(frozenset([run]))
+        run = ""
+        inner: frozenset[str] | None = None
+        if op is _parser.SUBPATTERN:
+            inner = _required(arg[-1])
+        elif op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT) and arg[0] >= 1:
+            inner = _required(arg[2])
+        elif op is _parser.BRANCH:
+            arms = [_required(arm) for arm in arg[1]]
+            if arms and all(arms):
+                inner = frozenset().union(*arms)  # type: ignore[arg-type]
+        if inner:
+            found.append(inner)
+    if len(run) >= _MIN_LITERAL:
+        found.append(frozenset([run]))
+    if not found:
+        return None
+    return max(found, key=lambda lits: (min(map(len, lits)), -len(lits)))
+
+
+def required_literals(pattern: re.Pattern[str]) -> tuple[frozenset[str], bool]:
+    """Substrings one of which every match of the pattern holds, and whether they must be
+    looked for case-folded; (frozenset(), False) when there are none (pure)."""
     from re import _parser  # type: ignore[attr-defined]
 
     folded = bool(pattern.flags & re.IGNORECASE)
-    best = run = ""
-    for op, arg in _parser.parse(pattern.pattern, pattern.flags):
-        if op is _parser.LITERAL:
-            run += chr(arg)
-            best = max(best, run, key=len)
-        elif op is _parser.AT and arg in (_parser.AT_BOUNDARY, _parser.AT_BEGINNING):
-            continue  # \b and ^ take no characters: the run goes on across them
-        else:
-            run = ""
-    if len(best) < 3:
-        return "", False
-    return (best.lower() if folded else best), folded
+    literals = _required(_parser.parse(pattern.pattern, pattern.flags))
+    if not literals:
+        return frozenset(), False
+    return (frozenset(lit.lower() for lit in literals) if folded else literals), folded
 
 
 def _r(name: str, kind: Kind, category: str | None, patterns: Sequence[str], *,
        fatal: bool = False, gcp: bool = False, weight: float = 0.0) -> Rule:
     compiled = tuple(re.compile(p) for p in patterns)
     return Rule(name, kind, category, compiled, fatal, gcp, weight,
-                tuple(required_literal(p) for p in compiled))
+                tuple(required_literals(p) for p in compiled))
 
 
 C, E, W, F, T, N, D, S = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED, Kind.TRANSIENT,
@@ -109,13 +145,27 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # a header whose next line says what went wrong (the category is the detail's default):
+    # NCCL's `ncclSystemError: ...` then `Last error:` then `socketStartConnect: ... failed`;
+    # Gradle's `* What went wrong:` then `Task 'build' not found in root project 'src'.`
+    _r("intro.nccl_last_error", Kind.INTRO, "distributed", [r"^Last error:$"]),
+    _r("intro.gradle", Kind.INTRO, "build", [r"^\* What went wrong:$"]),
+    # TensorFlow's op error (after `Graph execution error:`): `Node: 'name'`, the error, `[[{{node name}}]]`
+    _r("intro.tf_node", Kind.INTRO, "code", [r"^Node: '[^']+'$"]),
+    # SkyPilot's provisioner, at W, before the cloud's error for a region or zone it gives up on
+    # torch.distributed.elastic's ChildFailedError summary: `Root Cause (first observed failure):`,
+    # then the failed rank's fields, of which `exitcode  : 1 (pid: 78970)` says how it ended
+    _r("intro.torchrun_root_cause", Kind.INTRO, "exit", [r"^Root Cause \(first observed failure\):$"]),
+    _r("intro.skypilot_zone", Kind.INTRO, None, [r"^Got error\(s\) in (?:all zones of )?[\w-]+:$"]),
     # TensorFlow's start-up lines at E level, printed by every healthy TF process since 2.14
     _r("noise.tf_startup", N, None, [
         r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",
         r"\bTF-TRT Warning\b", r"\bCould not find TensorRT\b", r"\bcould not open file to read NUMA node\b",
         r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
     _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
-    _r("noise.thread", N, None, [r"^Exception in thread\b"]),
+    # Python's threading prints `Exception in thread NAME:` and the traceback after it; Java's
+    # `Exception in thread "main" cls: msg` is the error itself, not a header
+    _r("noise.thread", N, None, [r"^Exception in thread (?![\"“”])[^\"“”]*:$"]),
     _r("noise.deferral", N, None, [r"\(task deferral\)"]),
     # npm's report of a script that ended: where it ran and how, never why (`npm error code ...` is)
     _r("noise.npm_detail", N, None, [
@@ -130,7 +180,7 @@ RULES: tuple[Rule, ...] = (
                                      r"^Error in atexit\._run_exitfuncs:"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
     _r("transient.retry", T, None, [
-        r"(?i)\bretrying\b(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
+        r"(?i)\bretrying\b(?! (?:the \w+ )?may\b)(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
         r"(?i)\bwill (?:be )?retr(?:y|ied)\b", r"(?i)\bretry(?:ing)? in [\d.]+ ?(?:s|ms|sec|seconds)\b",
         r"(?i)\battempt \d+ (?:of|/) ?\d+ failed\b.*\bretry", r"(?i)\bbacking off\b",
         r"(?i)\bMarking task as UP_FOR_RETRY\b", r"\bretrying the (?:request|call)\b",
@@ -161,7 +211,10 @@ RULES: tuple[Rule, ...] = (
         r"\bFinished in state Completed\("]),
     # a C++ abort: the `what():` line after it says why
     _r("process.terminate", W, "exit", [r"\bterminate called after throwing\b"]),
-    _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.2),
+    # a kernel's own assertion (`...Kernel.cu:115: operator(): block: [0,0,0], thread: [1,0,0]
+    # Assertion `idx_dim >= 0 && ...` failed.`) says more than the `device-side assert triggered`
+    # the host raises for it, printed before or after it
+    _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.5),
     # ── out of memory ─────────────────────────────────────────────────────────────────────
     _r("memory.cuda_oom", C, "oom", [
         r"\bCUDA out of memory\b", r"\bOutOfMemoryError\b", r"\bCUDA error: out of memory\b",
@@ -171,12 +224,15 @@ RULES: tuple[Rule, ...] = (
         r"\bfailed to allocate \d+(?:\.\d+)? ?[KMG]i?B? .*\bout of memory\b"], fatal=True),
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
-        r"\boom[-_]kill", r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
+        r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
-        r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out of memory\b",
+        r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
         ], fatal=True),
+    # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
+    # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
+    _r("memory.oom_killer", C, "oom", [r"\boom[-_]kill"], fatal=True, weight=-0.3),
     # ── distributed training ──────────────────────────────────────────────────────────────
     _r("distributed.nccl", C, "distributed", [
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
@@ -294,7 +350,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b", r"(?i)\bconfigured timeout (?:was|has been) reached\b",
         r"(?i)\bexceeded (?:the )?(?:maximum )?(?:execution |run ?)?(?:time|deadline|timeout)\b",
         r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
-        r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"^TIMEOUT$", r"\bstatus: TIMEOUT\b",
+        r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
         r"\bstatus \"?TIMEOUT\b"]),
     # ── dependencies ──────────────────────────────────────────────────────────────────────
@@ -354,8 +410,22 @@ RULES: tuple[Rule, ...] = (
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
         r"\bsize mismatch\b", r"\bshape mismatch\b", r"\bExpected all tensors to be on the same device\b"]),
-    _r("go.panic", E, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
+    # Go's runtime: `panic: <why>`, then `[signal SIGSEGV: ...]` and the goroutines; the panic's
+    # words are the cause, the signal line only how it ended
+    _r("go.panic", C, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
     # ── wrappers: something failed, here is not why ──────────────────────────────────────
+    # Airflow's scheduler on a task whose process stopped heartbeating (killed, evicted, lost)
+    # Prefect 2's task runner: `Task run 'x' encountered exception:` (early 2.x), `Task run 'x' -
+    # Encountered exception during execution:` (later), then the traceback of the task's code
+    _r("orchestrator.task_exception", W, "code", [
+        r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
+    # Cloud Build's own verdict on a line of its own, before the error that explains it
+    _r("build.status_timeout", F, "timeout", [r"^TIMEOUT$"]),
+    # Airflow's local task job stopping a task whose state someone (the scheduler, a user, the
+    # UI) changed: the reason for the SIGTERM that follows; Airflow prints it at WARNING
+    _r("orchestrator.externally_set", C, "unknown", [
+        r"\bState of this instance has been externally set to \w+\b"], weight=1.0),
+    _r("orchestrator.zombie", F, "unknown", [r"\bDetected zombie job\b", r"\bMarked zombie job\b.*\bas failed\b"]),
     _r("orchestrator.failed", F, "exit", [
         r"\bMarking task as FAILED\b", r"\bFinished in state (?:Failed|Crashed|TimedOut)\(",
         r"\bTask exited with return code (?!0\b)-?\w+", r"\bCrash detected!", r"^ERROR$", r"^FAILURE$",
@@ -390,11 +460,18 @@ RULES: tuple[Rule, ...] = (
     _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
     # W&B's own error lines (`wandb: ERROR ...`), made by the scanner from the line's carrier.
     _r("wandb.error", E, None, []),
+    # gRPC's own error text: the core's `debug_error_string` with a non-zero `grpc_status`, and
+    # Ruby's `1:CANCELLED. debug_error_string:{...} (GRPC::Cancelled)`
+    _r("grpc.status", E, None, [r"\bdebug_error_string\b.*\bgrpc_status:\s*[1-9]\d?\b", r"\(GRPC::[A-Z]\w+\)$"]),
+    # `kubectl describe` of a job (TFJob, PyTorchJob, Job): a condition's `Message:` field,
+    # padded to its column, saying why the job failed
+    _r("k8s.condition_message", E, None, [
+        r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
     _r("generic.error", E, None, [
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Exception|E): (?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
         r"^(?P<msg>Check failed: .+)",
-        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+\.)*\w+(?:Error|Exception|Failure|Fault): \S",
+        r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+(?:\.|::))*\w+(?:Error|Exception|Failure|Fault): \S",
         # an exception printed with its module path: `google.resumable_media.common.InvalidResponse: `
         r"^(?:[a-z_]\w*\.)+[A-Z]\w+: ", r"^[A-Z]\w*(?:NotFound|Failed|Invalid\w*|Exhausted|Denied)(?:Error)?:(?: |$)"]),
     # The exception of a traceback that no rule above names (made by the traceback parser).
@@ -455,19 +532,78 @@ def http_category(text: str) -> str | None:
 CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE and rule.category)
 
 
+def _trie(words: Sequence[str]) -> str:
+    """A regex for a set of literals that matches the longest of them at a position (pure)."""
+    tree: dict[str, Any] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        arms = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if "" in node:
+            arms.append("")  # ending here is tried last: the longest word wins
+        return arms[0] if len(arms) == 1 else "(?:" + "|".join(arms) + ")"
+
+    return emit(tree)
+
+
+class RuleIndex:
+    """The rules' patterns that a line can match, found from their guard literals at once.
+
+    Testing each pattern's guard in turn costs a Python loop over some 500 patterns per line;
+    instead one regex finds the guard literals a line holds (the longest at each position, and
+    with it every literal inside it), and only the patterns they guard, with the unguarded
+    ones, are searched, in table order, so the first match is the one the table gives."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self.always: list[tuple[int, int]] = []
+        guarded: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+        for r, rule in enumerate(self.rules):
+            for p, (literals, folded) in enumerate(rule.guards):
+                if not literals:
+                    self.always.append((r, p))
+                for literal in literals:
+                    guarded.setdefault((literal, folded), []).append((r, p))
+        self.finders: dict[bool, re.Pattern[str]] = {}
+        self.within: dict[bool, dict[str, list[tuple[int, int]]]] = {}
+        for folded in (False, True):
+            words = sorted({lit for lit, f in guarded if f is folded})
+            # every literal found brings the patterns of the literals it holds
+            self.within[folded] = {
+                word: sorted({slot for other in words if other in word for slot in guarded[(other, folded)]})
+                for word in words}
+            self.finders[folded] = re.compile("(?=(" + _trie(words) + "))") if words else re.compile("(?!)")
+
+    def first(self, text: str) -> tuple[Rule, re.Match[str]] | None:
+        """The first rule (in table order) with a pattern that matches the text, and its match."""
+        slots = set(self.always)
+        for folded, haystack in ((False, text), (True, text.lower())):
+            within = self.within[folded]
+            for word in set(self.finders[folded].findall(haystack)):
+                slots.update(within[word])
+        for r, p in sorted(slots):
+            found = self.rules[r].patterns[p].search(text)
+            if found:
+                return self.rules[r], found
+        return None
+
+
+_ALL = RuleIndex(RULES)
+_CAUSES = RuleIndex(CAUSES)
+
+
 @functools.lru_cache(maxsize=4096)
 def cause_in(text: str) -> Rule | None:
     """The first cause rule matching a text (a wrapper's words may name the cause)."""
-    lower = text.lower()
-    return next((rule for rule in CAUSES if rule.match(text, lower)), None)
+    found = _CAUSES.first(text)
+    return found[0] if found else None
 
 
 @functools.lru_cache(maxsize=8192)
 def label(text: str) -> tuple[Rule, re.Match[str]] | None:
     """The first rule that matches a normalised line, with its match."""
-    lower = text.lower()
-    for rule in RULES:
-        found = rule.match(text, lower)
-        if found:
-            return rule, found
-    return None
+    return _ALL.first(text)

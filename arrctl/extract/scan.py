@@ -30,6 +30,7 @@ EXCEPTION_SPECIFICITY = 2.3
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
 LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
+RELAYED_EXCEPTION_ADJUST = -0.8
 RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
 PRECEDING_SCORE = 1.6
@@ -41,6 +42,8 @@ CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is wha
 
 _DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request ID: [^)]*\)$")
 _EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
+# an exception as a traceback's last line names it: `pkg.mod.BadRequest: ...`, `KeyError: ...`
+_RAISED = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)): ")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*)(?P<rest>:.*)?$")
 _EXCEPTION_CLASS = re.compile(r"(?:Error|Exception|Exit|Interrupt|Failure|Fault|Timeout|Denied|"
                               r"NotFound|Exhausted|Unavailable|Exceeded|Aborted|Cancelled|Warning)$")
@@ -61,7 +64,7 @@ _WORDS = (
     "UNKNOWN", "StatusCode", "esolve", "nmet", "ndefined", "Go files", "pace left", "topped",
     "rash", "abort", "Abort", "ate-limit", "ate limit", "ogin Required", "ogged in", "xpired",
     "401", "403", "404", "429", "onnection", "erminate", "probe", "nd listen", "xecutable",
-    "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires",
+    "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires", "went wrong",
     # success and the run's own verdicts
     "Runs:", "omplete", "inished", "ucceed", "UCCE", "ccessful", "DONE", "train_runtime",
     "Marking task", "Finished in state", "return code", "(0)", "STATE_",
@@ -100,8 +103,8 @@ def _rule_words() -> list[str]:
     """The substring each rule pattern's matches must hold: no rule is hidden by the prefilter."""
     words = []
     for rule in RULES:
-        for literal, folded in rule.guards:
-            if literal:
+        for literals, folded in rule.guards:
+            for literal in literals:
                 words += [literal, literal.capitalize(), literal.upper()] if folded else [literal]
     return words
 
@@ -195,6 +198,10 @@ def _line_candidate(log: Lines, i: int) -> Candidate | None:
             # A low level lowers any line; ERROR raises only a line in general words (a cause
             # re-printed at ERROR by whoever caught it is not more than the exception itself).
             adjust = LEVEL_ADJUST.get(line.level or "", 0.0)
+            if line.level == "INFO" and _RAISED.match(text):
+                # a traceback's last line relayed at INFO (Meltano, Airflow relay a child's
+                # stderr at INFO): the exception was raised whatever level carried it
+                adjust = RELAYED_EXCEPTION_ADJUST
             score += min(adjust, 0.0) if rule.kind is Kind.CAUSE else adjust
         elif rule.kind in (Kind.WRAPPER, Kind.FAILED):
             cause = cause_in(text)  # "build step 3 failed: context deadline exceeded"
@@ -271,7 +278,10 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         # A thread's death is printed and the program goes on: it may or may not be the end.
         # A traceback a logger printed at WARNING (`exc_info=True`) was handled.
         in_thread = before.startswith("Exception in thread")
-        handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING"
+        # (A C++ library's warning just before it is another logger's line: TensorFlow's
+        # `W tensorflow/core/...cc:103] ...` is no Python logger's header.)
+        handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
+            and not _CPP_LOG.search(log.raw[header - 1][:200])
         for position, (line, cls, text) in enumerate(chain):
             exc = _exception_candidate(log, line, cls, text, position, end)
             if in_thread:
@@ -315,12 +325,18 @@ def scan(log: Lines) -> list[Candidate]:
         found = _line_candidate(log, i)
         if found is not None:
             by_line[i] = found
+    _raised_after_warning(log, by_line, headers)
     exceptions, frames, ignored = _tracebacks(log, headers)
     for i in frames | ignored:
         by_line.pop(i, None)
     for exc in exceptions:  # the traceback parser knows more of its lines than a line alone
         by_line[exc.line] = exc
-    for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)]:
+    for intro in [c for c in by_line.values() if c.kind is Kind.INTRO]:
+        found = _introduced(log, intro)
+        if found is not None:
+            by_line[found.line] = found
+    for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)
+                    and not c.text.endswith(":")]:  # `... encountered exception:`: its cause follows
         found = _statement_before(log, wrapper, by_line)
         if found is not None:
             by_line[found.line] = found
@@ -339,6 +355,58 @@ _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*)$")
 LOOKBACK = 12
 _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
+
+
+def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: list[int]) -> None:
+    """A cause logged at WARNING or INFO just before a traceback begins was raised: TensorFlow
+    warns `OP_REQUIRES failed at ...: Resource exhausted: OOM ...`, then raises it."""
+    starts = set(headers)
+    for c in by_line.values():
+        if c.kind is not Kind.CAUSE or c.rule is None or log.norm(c.line).level not in ("WARNING", "INFO"):
+            continue
+        if any(j in starts for j in range(c.line + 1, min(len(log), c.line + 3))):
+            c.score = max(c.score, SPECIFICITY[Kind.CAUSE] + c.rule.weight)
+
+
+_CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
+INTRO_REACH = 2
+INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: more than the error reporting it
+
+
+# Headers whose announced line is one of their block's fields, how far it may be, and what it scores
+# (torchrun's exit code is how a rank ended, less than the rank's own traceback when there is one)
+INTRO_FIELDS: dict[str, tuple[re.Pattern[str], int, float]] = {
+    "intro.torchrun_root_cause": (re.compile(r"^exitcode\s*: "), 8, SPECIFICITY[Kind.ERROR] - 0.2),
+}
+
+
+def _introduced(log: Lines, intro: Candidate) -> Candidate | None:
+    """The line a header announces (`Last error:` → `socketStartConnect: ... failed`), as a cause."""
+    field = INTRO_FIELDS.get(intro.rule.name) if intro.rule is not None else None
+    if field is not None:
+        pattern, reach, score = field
+        for j in range(intro.line + 1, min(len(log), intro.line + 1 + reach)):
+            text = log.body(j).strip()
+            if pattern.match(text):
+                return Candidate(j, Kind.ERROR, intro.rule, intro.category, text, score)
+        return None
+    header = log.norm(intro.line)
+    seen = 0
+    for j in range(intro.line + 1, min(len(log), intro.line + 1 + 3 * INTRO_REACH)):
+        text = log.body(j).strip()
+        line = log.norm(j)
+        labelled = label(text) if text else None
+        if not text or (labelled is not None and labelled[0].kind is Kind.NOISE) \
+                or line.wandb != header.wandb or (line.level != header.level and line.level in ("INFO", "WARNING", "DEBUG")):
+            continue  # another process's line, interleaved
+        seen += 1
+        if seen > INTRO_REACH:
+            return None
+        cause = cause_in(text)  # the header knows where it was (NCCL: distributed), the words only what
+        category = intro.category or (cause.category if cause is not None else None)
+        score = INTRO_SCORE + min(LEVEL_ADJUST.get(log.norm(j).level or "", 0.0), 0.0)
+        return Candidate(j, Kind.CAUSE, intro.rule, category, text, score)
+    return None
 
 
 def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
@@ -392,8 +460,10 @@ def _last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> 
         if held is not None:
             return None  # the rules know how this log ends (a clean SystemExit too): scoring weighs it
         line = log.norm(j)
-        if line.wandb or line.level in ("WARNING", "INFO", "DEBUG"):
+        if line.wandb or line.level in ("WARNING", "DEBUG"):
             continue
+        if line.level == "INFO":
+            return None  # the program went on logging: what came before was not its last word
         seen += 1
         if seen > LAST_REACH:
             return None
@@ -437,8 +507,8 @@ def _apply_retries(candidates: list[Candidate]) -> None:
     if not retries:
         return
     for c in candidates:
-        if c.kind not in (Kind.CAUSE, Kind.ERROR):
-            continue
+        if c.kind not in (Kind.CAUSE, Kind.ERROR) or (c.rule is not None and c.rule.kind is Kind.INTRO):
+            continue  # what a header announced as the error is not undone by its own `retrying.`
         last = c.block_end if c.block_end is not None else c.line
         k = bisect.bisect_right(retries, last)
         if k < len(retries) and retries[k] - last <= RETRY_REACH:

@@ -21,6 +21,7 @@ from arrctl.extract.scan import Candidate
 EVIDENCE = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED)
 # Without an outcome, how strong a line must be to call the log failed.
 CONCLUSIVE = {Kind.CAUSE: 1.5, Kind.ERROR: 1.5, Kind.WRAPPER: 0.5, Kind.FAILED: 0.5}
+AFTER_SUCCESS = 2.5
 
 
 class Outcome(enum.Enum):
@@ -45,6 +46,9 @@ def choose(candidates: list[Candidate], outcome: Outcome | None) -> Candidate | 
             evidence = [c for c in evidence if c.line < summary or _fatal_marker(c)]
         # After the run said it ended well, errors are teardown; before, they were recovered.
         evidence = [c for c in evidence if c.line > success]
+        if success >= 0:
+            # what follows a run's own "done" is its teardown, unless it names a cause
+            evidence = [c for c in evidence if c.kind is Kind.FAILED or c.score >= AFTER_SUCCESS]
         # One line strong enough shows the run failed; then any line may be its root cause
         # (an INFO line relaying a pod's error before "Marking task as FAILED").
         if not any(c.score >= CONCLUSIVE[c.kind] for c in evidence):

@@ -156,7 +156,8 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
 
 def find_wandb_run(client: Any, emit: Emitter, run_id: str) -> tuple[Any, Row] | None:
     """(the wandb Run, its row) of run `run_id` in the client's entity/project; None when there is none."""
-    from arrctl.sources.wandb_common import _chain, node_of, parse_run
+    from arrctl.sources.wandb_client import _chain
+    from arrctl.sources.wandb_common import node_of, parse_run
 
     where = f"{client.entity}/{client.project}"
     emit.call("wandb")
@@ -178,7 +179,7 @@ def find_wandb_run(client: Any, emit: Emitter, run_id: str) -> tuple[Any, Row] |
 def explain_wandb_run(ctx: FetchContext, emit: Emitter) -> None:
     """A W&B run by its id (in the configured or given entity/project) and the tail of its console log."""
     from arrctl.sources import wandb_logs
-    from arrctl.sources.wandb_common import wandb_client
+    from arrctl.sources.wandb_client import wandb_client
 
     started = time.monotonic()
     run_id = ctx.extra["id"]

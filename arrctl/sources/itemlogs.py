@@ -157,7 +157,7 @@ def wandb_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     """A W&B run's state and its console log (output.log) from byte `offset` on (sources/wandb_logs.py)."""
     from arrctl.sources import wandb_logs as console
     from arrctl.sources.finders import find_wandb_run
-    from arrctl.sources.wandb_common import wandb_client
+    from arrctl.sources.wandb_client import wandb_client
 
     if not (ctx.extra.get("entity") or ctx.config.wandb_entity) and len(ctx.extra["kinds"]) > 1:
         return None  # a bare id with W&B not configured: not a guess worth a W&B call

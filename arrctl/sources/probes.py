@@ -188,7 +188,7 @@ def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
     """W&B: the host answers, the key is valid (the Viewer query), the entity/project can be read."""
     import contextlib
 
-    from arrctl.sources import wandb_common as w
+    from arrctl.sources import wandb_client as w
 
     api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
     base_url = w.chosen_base_url(ctx, os.environ) or ""
