@@ -86,6 +86,8 @@ def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = 
                 and (from_logs or not row["message"]):
             row = dict(row)  # type: ignore[assignment]
             row["message"] = fact["message"]
+            if fact.get("category") and row["status"] in ("FAILED", "TIMEOUT"):
+                row["category"] = fact["category"]  # what the analysis of its logs said, not only its words
             if fact.get("jobs") is not None:
                 row["extra"] = {**row["extra"], "jobs": fact["jobs"]}
         out.append(with_category(row))

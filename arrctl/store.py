@@ -20,7 +20,8 @@ import orjson
 
 from arrctl.model import ROW_KEYS, Row
 
-SCHEMA_VERSION = 3  # 2: `reported` has a consumer column; 3: memory is keyed by a scope (what it came from)
+SCHEMA_VERSION = 4  # 2: `reported` has a consumer column; 3: memory is keyed by a scope (what it came from);
+# 4: a terminal fact keeps the category its logs' analysis gave (a one-line message alone may not tell it)
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_S = 15.0
 # sqlite's own busy wait sleeps in C and never returns to Python, so a signal would wait for it;
@@ -32,7 +33,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminal (
     scope TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, verdict TEXT,
     message TEXT, rule TEXT, jobs INTEGER, line INTEGER,
-    first_seen REAL NOT NULL, finished TEXT,
+    first_seen REAL NOT NULL, finished TEXT, category TEXT,
     PRIMARY KEY (scope, source, id)
 );
 CREATE TABLE IF NOT EXISTS last_good (
@@ -165,6 +166,8 @@ class Store:
                         db.execute("DROP TABLE IF EXISTS last_good")
                     for statement in _statements(_SCHEMA):
                         db.execute(statement)
+                    if version == 3:  # facts of 3 keep their words; their category is derived from them
+                        db.execute("ALTER TABLE terminal ADD COLUMN category TEXT")
                     if version in _MIGRATE_REPORTS:
                         db.execute("INSERT OR IGNORE INTO reported (consumer, scope, source, id, first_reported,"
                                    " last_seen) " + _MIGRATE_REPORTS[version], (LEGACY_SCOPE,))
@@ -204,16 +207,16 @@ class Store:
     def facts(self, source: str, ids: Iterable[str] | None = None) -> dict[str, Fact]:
         """Stored terminal facts of a source (all of them, or those of `ids`)."""
         cursor = self.db.execute(
-            "SELECT id, status, verdict, message, rule, jobs, line, first_seen, finished FROM terminal"
+            "SELECT id, status, verdict, message, rule, jobs, line, first_seen, finished, category FROM terminal"
             " WHERE scope=? AND source=?", (self.scope, source),
         )
         wanted = set(ids) if ids is not None else None
         out: dict[str, Fact] = {}
-        for id_, status, verdict, message, rule, jobs, line, first_seen, finished in cursor:
+        for id_, status, verdict, message, rule, jobs, line, first_seen, finished, category in cursor:
             if wanted is None or id_ in wanted:
                 out[id_] = {"source": source, "id": id_, "status": status, "verdict": verdict,
                             "message": message, "rule": rule, "jobs": jobs, "line": line,
-                            "first_seen": first_seen, "finished": finished}
+                            "first_seen": first_seen, "finished": finished, "category": category}
         return out
 
     def save_refresh(self, facts: Iterable[Fact], good_rows: dict[str, list[Row]]) -> None:
@@ -223,10 +226,10 @@ class Store:
             for fact in facts:
                 self.db.execute(
                     "INSERT OR IGNORE INTO terminal (scope, source, id, status, verdict, message, rule, jobs, line,"
-                    " first_seen, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " first_seen, finished, category) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (self.scope, fact["source"], fact["id"], fact["status"], fact.get("verdict"),
                      fact.get("message"), fact.get("rule"), fact.get("jobs"), fact.get("line"), now,
-                     fact.get("finished")),
+                     fact.get("finished"), fact.get("category")),
                 )
             for source, rows in good_rows.items():
                 self.db.execute(

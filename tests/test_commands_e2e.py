@@ -112,13 +112,11 @@ def test_explain_refuses_a_url_of_another_kind(tmp_path: Path):
                            "W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)\n")
 
 
-VERTEX_OOM = ("workerpool0-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total "
-              "capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by "
-              "PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is "
-              "large try setti\u2026")
 RUN_OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB "
            "of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is "
-           "reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setti\u2026")
+           "reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting "
+           "max_split_size_mb to avoid fragmentation. See documentation for Memory Management and PYTORCH_CUD\u2026")
+VERTEX_OOM = "workerpool0-0: " + RUN_OOM  # the same words as its W&B run's console log
 BUILD = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"
 
 
@@ -133,9 +131,8 @@ BUILD = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"
                   "rule: memory.cuda_oom (line 31)"]),
     ("arr-demo/arr-coc-0-1/p2t6v9jx", ["FAILED: " + RUN_OOM, "item: W&B run p2t6v9jx in arr-demo/arr-coc-0-1"]),
     ("https://wandb.ai/arr-demo/arr-coc-0-1/runs/j1e5u8ot/logs",
-     ["FAILED: DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled "
-      "system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5",
-      "item: W&B run j1e5u8ot in arr-demo/arr-coc-0-1", "category: distributed", "rule: distributed.nccl (line 20)"]),
+     ["FAILED: socketStartConnect: Connect to 10.128.0.42<41877> failed : Software caused connection abort",
+      "item: W&B run j1e5u8ot in arr-demo/arr-coc-0-1", "category: distributed", "rule: intro.nccl_last_error (line 23)"]),
     # a W&B run without a console log: W&B's own words, said so
     ("arr-demo/arr-coc-0-1/f3r6j2nb", None),
     # a build: its id, its console URL (as the API's logUrl gives it, with the project number)

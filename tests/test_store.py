@@ -290,3 +290,25 @@ def test_a_file_where_the_state_directory_should_be_is_not_a_directory(tmp_path:
     store = Store(tmp_path / "demo", warn=warnings.append)
     assert not store.persistent
     assert warnings == [f"state directory {tmp_path / 'demo'} is unusable (Not a directory); running without persistence"]
+
+
+def test_facts_of_schema_3_are_kept_and_gain_a_category(state_dir: Path):
+    import sqlite3
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(state_dir / "state.sqlite3")
+    old.executescript("""
+        CREATE TABLE terminal (scope TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL,
+            verdict TEXT, message TEXT, rule TEXT, jobs INTEGER, line INTEGER, first_seen REAL NOT NULL,
+            finished TEXT, PRIMARY KEY (scope, source, id));
+        INSERT INTO terminal VALUES ('s', 'runner', 'exec-1', 'FAILED', 'failed', 'm', 'r', NULL, 3, 5.0, NULL);
+        PRAGMA user_version = 3;
+    """)
+    old.close()
+    store = Store(state_dir, scope="s")
+    assert store.facts("runner")["exec-1"]["message"] == "m" and store.facts("runner")["exec-1"]["category"] is None
+    store.save_refresh([{"source": "completed", "id": "run-1", "status": "FAILED", "verdict": "failed",
+                         "message": "socketStartConnect: Connect to 10.0.0.2<4187> failed", "category": "distributed"}],
+                       {})
+    assert Store(state_dir, scope="s").facts("completed")["run-1"]["category"] == "distributed"
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 4

@@ -20,7 +20,7 @@ from arrctl.sources import Emitter, FetchContext, SourceError, logs
 
 EXPLAIN_MAX_PAGES = 40  # explain reads one item's whole log, within its deadline
 EXPLAIN_TAIL_BYTES = 1024 * 1024  # of a W&B run's console log
-LOOKUP_SHARE = 0.3  # of the deadline for finding the item; the rest is for its logs
+LOOKUP_SHARE = 0.6  # of the deadline for finding the item (as the sources list regions); the rest is for its logs
 _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
 
 

@@ -93,7 +93,9 @@ def fact(row: Row, analysis: Any, message: str | None) -> Fact:
     """The terminal fact of a row: what its logs said (verdict, rule, line) and the message shown."""
     return {"source": row["source"], "id": row["id"], "status": row["status"], "verdict": analysis.verdict,
             "message": message, "rule": analysis.rule, "jobs": analysis.jobs, "line": analysis.line,
-            "finished": row["finished"]}
+            "finished": row["finished"],
+            # the category of the analysis goes with its own message only (else it is derived from the words)
+            "category": analysis.category if message is not None and message == analysis.message else None}
 
 
 def is_specific(analysis: Any) -> bool:

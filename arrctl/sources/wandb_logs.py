@@ -107,7 +107,8 @@ def conclude(row: Row, analysis: Any | None) -> dict[str, Any]:
     return {"source": row["source"], "id": row["id"], "status": row["status"], "verdict": "failed",
             "message": analysis.message if found else row["message"],
             "rule": analysis.rule if found else None, "jobs": None,
-            "line": analysis.line if found else None, "finished": row["finished"]}
+            "line": analysis.line if found else None, "finished": row["finished"],
+            "category": analysis.category if found else None}
 
 
 def analyse(text: str, outcome: str | None = "failed") -> Any:
