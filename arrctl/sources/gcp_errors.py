@@ -163,7 +163,8 @@ def summarize_failures(failures: list[tuple[str, str]], total: int, noun: str = 
     # `.../locations/us-east1/jobs/J`) is the same reason: `<region>` stands for the part.
     groups: dict[str, list[str]] = {}
     for part, reason in failures:
-        groups.setdefault(reason.replace(part, PART_MARK) if part else reason, []).append(part)
+        named = re.sub(rf"(?<![\w-]){re.escape(part)}(?![\w-])", PART_MARK, reason) if part else reason
+        groups.setdefault(named, []).append(part)
     pieces = []
     for index, (reason, parts) in enumerate(groups.items()):
         if len(parts) == 1:
