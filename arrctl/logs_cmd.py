@@ -249,8 +249,10 @@ class Follower:
                     self.warn(note)
                 return True
             self.say_once(note + " (still following)")
-        elif self.book.cursor() is not None:
-            extra["since"] = self.book.cursor()
+        else:
+            extra["inside_key"] = bool(fact.get("inside_key"))  # a private key still being logged stays hidden
+            if self.book.cursor() is not None:
+                extra["since"] = self.book.cursor()
         if not self.follow:
             return True
         if self.row["status"] in TERMINAL_STATUSES:

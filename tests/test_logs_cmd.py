@@ -377,3 +377,17 @@ def test_a_429_hold_ends_a_read_but_a_follow_waits_it_out_saying_so_once() -> No
                         color=False)
     assert not follower.on_result({}, result(held)) and not follower.on_result({}, result(held))
     assert warnings == ["Cloud Logging reads held after a 429 (rate limited); following resumes when the hold ends"]
+
+
+def test_a_private_key_logged_one_entry_per_line_is_hidden_whole_even_across_reads() -> None:
+    from arrctl.sources.itemlogs import slim_all
+
+    def logged(n: int, text: str) -> dict[str, Any]:
+        return {"insertId": str(n), "timestamp": f"2026-01-01T00:00:{n:02d}Z", "textPayload": text}
+
+    first = [logged(3, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), logged(2, "-----BEGIN PRIVATE KEY-----"),
+             logged(1, "loading key")]  # newest first, as the API lists them
+    slims, inside = slim_all(first, None, False)
+    assert [s["lines"] for s in slims] == [["loading key"], ["[REDACTED]"], ["[REDACTED]"]] and inside
+    later, inside = slim_all([logged(5, "after"), logged(4, "-----END PRIVATE KEY-----")], None, inside)
+    assert [s["lines"] for s in later] == [["[REDACTED]"], ["after"]] and not inside

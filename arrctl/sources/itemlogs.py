@@ -31,12 +31,14 @@ _KEPT_LABELS = ("run.googleapis.com/task_index", "run.googleapis.com/task_attemp
                 "run.googleapis.com/execution_name", "build_step")
 
 
-def slim(entry: dict[str, Any], replica: Callable[[dict[str, Any]], str] | None = None) -> dict[str, Any]:
+def slim(entry: dict[str, Any], replica: Callable[[dict[str, Any]], str] | None = None,
+         redactor: Any = None) -> dict[str, Any]:
     """What `logs` keeps of one LogEntry (pure): time, key, severity, task labels, replica, redacted lines."""
     from arrctl.extract import split_text
     from arrctl.extract.ingest import entry_text
-    from arrctl.sanitize import redact_lines
+    from arrctl.sanitize import LineRedactor
 
+    redactor = redactor or LineRedactor()
     labels = entry.get("labels") if isinstance(entry.get("labels"), dict) else {}
     timestamp = entry.get("timestamp")
     return {
@@ -45,8 +47,20 @@ def slim(entry: dict[str, Any], replica: Callable[[dict[str, Any]], str] | None 
         "severity": entry.get("severity") if isinstance(entry.get("severity"), str) else None,
         "labels": {k: str(v) for k, v in labels.items() if k in _KEPT_LABELS},
         "replica": (replica(entry) or None) if replica is not None else None,
-        "lines": redact_lines(split_text(entry_text(entry))),
+        "lines": [redactor.line(line) for line in split_text(entry_text(entry))],
     }
+
+
+def slim_all(entries: list[dict[str, Any]], replica: Callable[[dict[str, Any]], str] | None,
+             inside_key: bool) -> tuple[list[dict[str, Any]], bool]:
+    """Entries in time order, slimmed with one redactor over all their lines (a private key logged line
+    by line, one entry each, is redacted whole), and whether a key block is still open at the end."""
+    from arrctl.model import epoch
+    from arrctl.sanitize import LineRedactor
+
+    redactor = LineRedactor(inside_key)
+    ordered = sorted(reversed(entries), key=lambda e: epoch(e.get("timestamp")) or 0.0)  # the API lists newest first
+    return [slim(e, replica, redactor) for e in ordered], redactor.inside
 
 
 def _key(timestamp: Any, text: str) -> str:
@@ -176,21 +190,24 @@ def wandb_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
                                       timeout_s=min(client.timeout_s, budget), emit=emit, start=offset)
     if tail.cut is not None:
         return {"row": row, "entries": [], "cut": tail.cut, "cut_kind": "error", "held_s": 0.0, "offset": offset}
-    return {"row": row, "entries": console_entries(tail.text or "", offset), "cut": None, "cut_kind": None,
-            "held_s": 0.0, "offset": tail.size if tail.size is not None else offset}
+    entries, inside = console_entries(tail.text or "", offset, bool(ctx.extra.get("inside_key")))
+    return {"row": row, "entries": entries, "cut": None, "cut_kind": None, "held_s": 0.0, "inside_key": inside,
+            "offset": tail.size if tail.size is not None else offset}
 
 
-def console_entries(text: str, offset: int) -> list[dict[str, Any]]:
-    """The lines of a console log read from byte `offset` as slim entries, keyed by their byte offset (pure)."""
+def console_entries(text: str, offset: int, inside_key: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """The lines of a console log read from byte `offset` as slim entries, keyed by their byte offset (pure),
+    and whether a private-key block is still open at their end."""
     from arrctl.extract import split_text
-    from arrctl.sanitize import redact_lines
+    from arrctl.sanitize import LineRedactor
 
+    redactor = LineRedactor(inside_key)
     out, position = [], offset
     for line in split_text(text):
         out.append({"insertId": f"byte:{position}", "timestamp": None, "severity": None, "labels": {},
-                    "replica": None, "lines": redact_lines([line])})
+                    "replica": None, "lines": [redactor.line(line)]})
         position += len(line.encode("utf-8", "replace")) + 1
-    return out
+    return out, redactor.inside
 
 
 def read_logging(ctx: FetchContext, emit: Emitter, row: Row, filter_text: str, started: float,
@@ -203,8 +220,9 @@ def read_logging(ctx: FetchContext, emit: Emitter, row: Row, filter_text: str, s
     read = logs.read_entries(ctx, emit, filter_text, deadline_at=started + ctx.deadline_s - 0.5,
                              max_pages=pages, clock=clock)
     emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
-    return {"row": row, "entries": [slim(e, replica) for e in read.entries],
-            "cut": read.reason, "cut_kind": read.cut.value if read.cut else None, "held_s": 0.0}
+    entries, inside = slim_all(read.entries, replica, bool(ctx.extra.get("inside_key")))
+    return {"row": row, "entries": entries, "cut": read.reason, "cut_kind": read.cut.value if read.cut else None,
+            "held_s": 0.0, "inside_key": inside}
 
 
 def _followers() -> dict[Any, Callable[[FetchContext, Emitter], dict[str, Any] | None]]:
