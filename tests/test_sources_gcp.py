@@ -150,17 +150,21 @@ def test_group_entries_per_execution_in_api_order():
     assert {k: [e["textPayload"] for e in v] for k, v in groups.items()} == {"b": ["b3"], "a": ["a2", "a1"]}
 
 
-def analysis(verdict, message=None, rule=None, line=None, jobs=None):
-    return SimpleNamespace(verdict=verdict, message=message, rule=rule, line=line, jobs=jobs, context=[])
+def analysis(verdict, message=None, rule=None, line=None, jobs=None, category=None):
+    return SimpleNamespace(verdict=verdict, message=message, rule=rule, line=line, jobs=jobs, context=[],
+                           category=category)
 
 
 def test_conclude_fills_the_message_from_the_logs():
     failed = make_row("runner", "x-1", "FAILED", finished="2025-11-19T00:10:00Z",
                       extra={"condition": "Task x-1-task0 failed"})
-    fact = runner.conclude(failed, analysis("failed", "403 Permission denied", "gcp-permission", 41))
+    fact = runner.conclude(failed, analysis("failed", "403 Permission denied", "gcp-permission", 41,
+                                            category="permission"))
     assert fact == {"source": "runner", "id": "x-1", "status": "FAILED", "verdict": "failed",
                     "message": "403 Permission denied", "rule": "gcp-permission", "jobs": None, "line": 41,
-                    "finished": "2025-11-19T00:10:00Z"}
+                    "finished": "2025-11-19T00:10:00Z", "category": "permission"}  # the analysis' own category
+    # logs that name nothing specific: the platform's words, whose category is derived from them later
+    assert runner.conclude(failed, analysis("unknown", category="unknown"))["category"] is None
     # logs that say nothing: Cloud Run's own condition message stays
     assert runner.conclude(failed, analysis("unknown"))["message"] == "Task x-1-task0 failed"
     ok = make_row("runner", "x-2", "SUCCEEDED")
@@ -590,7 +594,8 @@ def test_builds_unavailable_is_not_retried_for_ten_minutes(make_sandbox):
 VERTEX_OOM = (
     "workerpool0-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty "
     "of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 "
-    "MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setti…")
+    "MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting "
+    "max_split_size_mb to avoid fragmentation. See documentation for Memory Management and PYTORCH_CUD…")
 VERTEX_WRAPPER = (
     "The replica workerpool0-0 exited with a non-zero status of 1. Termination reason: Error. To find out more "
     "about why your job exited please check the logs: https://console.cloud.google.com/logs/viewer?project="
