@@ -247,6 +247,8 @@ Examples:
   arrctl watch                      print one line per change, every 30 s
   arrctl check                      one judged refresh for cron and monitoring (exit 0-3)
   arrctl explain vertex-ai-launcher-x7k2p   the root error of a runner execution
+  arrctl logs -f 1428571428571428013        follow a Vertex AI job's log lines to its root error
+  arrctl doctor                     check config, credentials, permissions and W&B, one line each
 """
 
 
@@ -924,6 +926,86 @@ def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
         for line in tracing.text_lines(chain, now, render.Style(app.color), notes):
             out.line(line)
     sys.exit(EXIT_FAIL if chain.unknown else EXIT_OK)
+
+
+class Duration(click.ParamType):
+    """A duration such as 90s, 15m, 2h, 3d or 1h30m, in seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from arrctl.logs_cmd import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@cli.command()
+@click.argument("item", metavar="ID|URL")
+@click.option("-f", "--follow", is_flag=True,
+              help="Keep printing new lines until the item ends; then print its root error (exit 0 if it "
+                   "succeeded, 1 if not).")
+@click.option("--since", type=Duration(), default=None, metavar="DURATION",
+              help="Only lines from the last DURATION (90s, 15m, 2h, 3d) [default: since the item was created].")
+@click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Only the last N lines of what is already there (new lines still all appear with -f).")
+@deadline_option
+@click.option("--poll", type=Seconds(0.2, 600), default=None, hidden=True, help="Seconds between reads.")
+@click.pass_obj
+def logs(app: App, item: str, follow: bool, since: float | None, tail: int | None, deadline: float | None,
+         poll: float | None) -> None:
+    """The log lines of one item: a runner execution, a Vertex AI job, a build or a W&B run.
+
+    ID|URL is what `get` shows or links to: an execution name, a Vertex AI job id, a build id,
+    a W&B run id or ENTITY/PROJECT/ID, their resource names, or a console or W&B URL. Lines pass
+    through the same sanitiser as everything else (terminal escapes removed, secrets shown as
+    [REDACTED]). A Vertex AI job's lines are prefixed with their replica ([workerpool0-0]),
+    coloured per replica on a terminal. With -f new lines are read every 5 s (12 of the
+    project's ~60 Cloud Logging reads a minute) until the item ends; then its root error goes
+    to stderr and the exit status says how it ended. Ctrl-C stops at once (exit 130); a closed
+    pipe (| head) ends quietly. Exit 0, or 1 when the item does not exist or its logs could not be
+    read (with -f: when it failed, timed out or was cancelled), 2 on a usage error.
+
+    \b
+    Examples:
+      arrctl logs vertex-ai-launcher-x7k2p
+      arrctl logs -f 1428571428571428013            # a Vertex AI job: every replica
+      arrctl logs --since 15m --tail 50 my-team/my-project/p6z3k9mh
+      arrctl --demo logs -f vertex-ai-launcher-r1n7v
+    """
+    from arrctl.logs_cmd import POLL_S, run_logs
+
+    sys.exit(run_logs(app, item, follow=follow, since_s=since, tail=tail, deadline=deadline,
+                      poll_s=poll or POLL_S))
+
+
+@cli.command()
+@click.option("--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
+              help="Seconds each check may take before it fails [default: 15].")
+@click.pass_obj
+def doctor(app: App, deadline: float | None) -> None:
+    """Check what arrctl needs, one line per check; exit 0 when all pass, 1 otherwise.
+
+    For the configured project and W&B entity: the config file, the Google credentials (which
+    kind, which account), the project, one cheap call per source proving its permission (a
+    refusal names the IAM role that grants it), Cloud Logging reads, the runner job in its
+    [runner] region, the W&B host, key and project, the state directory, and how long ago each
+    source last answered. Each check runs in its own worker under --deadline, so a hung API is
+    one failed line, never a hang.
+
+    \b
+    Examples:
+      arrctl doctor
+      arrctl --demo doctor
+      ARRCTL_SANDBOX_FAULTS=vertex:status:403 arrctl --demo doctor
+    """
+    from arrctl.doctor import run_doctor
+
+    sys.exit(run_doctor(app, deadline))
 
 
 @cli.group()

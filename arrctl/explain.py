@@ -1,8 +1,9 @@
 """`arrctl explain ID|URL`: what an id or URL names, found where it is, and the root cause from its own logs.
 
 `parse_target` (pure) tells the kinds apart by their shapes:
-- a Cloud Run execution: an RFC 1035 label (`vertex-ai-launcher-x7k2p`) or its resource name
-  `projects/P/locations/R/jobs/J/executions/NAME`;
+- a Cloud Run execution: an RFC 1035 label (`vertex-ai-launcher-x7k2p`), its resource name
+  `projects/P/locations/R/jobs/J/executions/NAME`, or its console URL
+  `https://console.cloud.google.com/run/jobs/executions/details/R/NAME/tasks?project=P` (a runner row's);
 - a Vertex AI custom job: its numeric id, `projects/P/locations/R/customJobs/ID`, or its console
   URL `https://console.cloud.google.com/vertex-ai/locations/R/training/ID[/cpu]?project=P` (the
   shape arrctl's own vertex rows link to, and google-cloud-aiplatform's tests log); the SDK's
@@ -56,6 +57,7 @@ class Target:
 # a hyphen, at most 63 characters (an RFC 1035 label).
 EXECUTION_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 EXECUTION_RESOURCE = re.compile(r"projects/[^/]+/locations/([^/]+)/jobs/[^/]+/executions/([^/]+)")
+EXECUTION_CONSOLE = re.compile(r"/run/jobs/executions/details/([^/]+)/([^/]+)(?:/.*)?")  # a runner row's url
 VERTEX_ID = re.compile(r"[0-9]{1,20}")
 VERTEX_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/customJobs/([0-9]{1,20})")
 VERTEX_CONSOLE = re.compile(r"/(?:vertex-ai|agent-platform|ai/platform)/locations/([^/]+)/training/(?:customJobs/)?"
@@ -102,14 +104,16 @@ def _from_url(text: str, value: str) -> Target:
     path = unquote(parts.path)
     project = (parse_qs(parts.query).get("project") or [None])[0]
     if parts.hostname == "console.cloud.google.com":
+        if (found := EXECUTION_CONSOLE.fullmatch(path)) and EXECUTION_NAME.fullmatch(found.group(2)):
+            return Target((Kind.EXECUTION,), found.group(2), region=found.group(1), project=project)
         if found := VERTEX_CONSOLE.fullmatch(path):
             return Target((Kind.VERTEX_JOB,), found.group(2), region=found.group(1), project=project)
         if found := BUILD_CONSOLE.fullmatch(path):
             return Target((Kind.BUILD,), found.group(2), region=found.group(1), project=project)
     elif found := WANDB_URL_PATH.fullmatch(path):
         return Target((Kind.WANDB_RUN,), found.group(3), entity=found.group(1), wandb_project=found.group(2))
-    raise NotAnId(f"URL {text!r} is not one arrctl can explain: expected a Vertex AI job's or a build's Google "
-                  "Cloud console URL, or a W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)")
+    raise NotAnId(f"URL {text!r} is not one arrctl can explain: expected an execution's, a Vertex AI job's or a "
+                  "build's Google Cloud console URL, or a W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)")
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -219,8 +223,10 @@ def not_found(target: Target, config: Any) -> str:
     return "; ".join(names[k] for k in target.kinds)
 
 
-def explain(refresher: Any, target: Target) -> tuple[dict[str, Any], str | None, str]:
-    """Look the target up (every kind at once, in the supervisor's workers) and analyse its own logs."""
+def scoped(refresher: Any, target: Target) -> Target:
+    """The target as this configuration can look it up (explain and logs alike): without a Google
+    project only W&B can answer; a URL that names its project is looked up there (ConfigError when a
+    Google kind has no project)."""
     import dataclasses
 
     from arrctl.config import require_project
@@ -231,8 +237,14 @@ def explain(refresher: Any, target: Target) -> tuple[dict[str, Any], str | None,
     if set(target.kinds) - {Kind.WANDB_RUN}:
         require_project(config)
     if target.project and target.project != config.project and not target.project.isdigit():
-        config = dataclasses.replace(config, project=target.project)  # the URL names its project
-        refresher.config = config
+        refresher.config = dataclasses.replace(config, project=target.project)  # the URL names its project
+    return target
+
+
+def explain(refresher: Any, target: Target) -> tuple[dict[str, Any], str | None, str]:
+    """Look the target up (every kind at once, in the supervisor's workers) and analyse its own logs."""
+    target = scoped(refresher, target)
+    config = refresher.config
     created = remembered_created(refresher.store, target.id) if Kind.EXECUTION in target.kinds else None
     jobs = fetches(target, config, created)
     if not jobs:

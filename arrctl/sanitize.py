@@ -147,21 +147,29 @@ def one_line(text: str, limit: int = 300) -> str:
     return text
 
 
-def redact_lines(lines: Iterable[str]) -> list[str]:
-    """Redact each line, and every line of a private-key block that spans lines."""
-    out: list[str] = []
-    inside_key = False
-    for line in lines:
-        if inside_key:
+class LineRedactor:
+    """Redacts a stream of lines one at a time, remembering when a private-key block is open
+    (a key that spans lines, or log entries: `arrctl logs` carries `inside` from one read to the next)."""
+
+    def __init__(self, inside: bool = False) -> None:
+        self.inside = inside
+
+    def line(self, line: str) -> str:
+        """The line redacted; every line of an open private-key block is [REDACTED]."""
+        if self.inside:
             if _PEM_END.search(line):
-                inside_key = False
-            out.append(REDACTED)
-            continue
+                self.inside = False
+            return REDACTED
         begin = _PEM_BEGIN.search(line)
         if begin and not _PEM_END.search(line, begin.end()):
-            inside_key = True
-        out.append(redact(line))
-    return out
+            self.inside = True
+        return redact(line)
+
+
+def redact_lines(lines: Iterable[str]) -> list[str]:
+    """Redact each line, and every line of a private-key block that spans lines."""
+    redactor = LineRedactor()
+    return [redactor.line(line) for line in lines]
 
 
 # Remote text crosses into arrctl in rows and facts; these make every string of them safe once,

@@ -314,3 +314,16 @@ def test_summarize_failures_groups_identical_reasons_and_keeps_the_first_whole()
                     + long_reason[:99] + "…")
     same = summarize_failures([(r, "cannot connect to 127.0.0.1:9") for r in ("a", "b", "c", "d")], 4)
     assert same == "4 of 4 regions failed: a, b and 2 more: cannot connect to 127.0.0.1:9"
+
+
+def test_summarize_failures_groups_reasons_that_differ_only_by_the_region_they_name():
+    def denied(region: str) -> str:
+        return (f"403 Forbidden: Permission 'run.executions.list' denied on resource "
+                f"'//run.googleapis.com/projects/p/locations/{region}/jobs/j' (or it may not exist).")
+
+    text = summarize_failures([("us-central1", denied("us-central1")), ("us-east1", denied("us-east1")),
+                               ("europe-west2", "no answer within 3s")], 18)
+    assert text == ("3 of 18 regions failed: us-central1, us-east1: " + denied("<region>")
+                    + "; europe-west2: no answer within 3s")
+    assert summarize_failures([("us-east1", denied("us-east1"))], 18) == "1 of 18 regions failed: us-east1: " + \
+        denied("us-east1")

@@ -108,7 +108,7 @@ def test_explain_refuses_a_url_of_another_kind(tmp_path: Path):
     done = run(tmp_path, "explain", "https://console.cloud.google.com/run/jobs?project=arr-demo")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == ("arrctl: error: URL 'https://console.cloud.google.com/run/jobs?project=arr-demo' is not one "
-                           "arrctl can explain: expected a Vertex AI job's or a build's Google Cloud console URL, or a "
+                           "arrctl can explain: expected an execution's, a Vertex AI job's or a build's Google Cloud console URL, or a "
                            "W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)\n")
 
 

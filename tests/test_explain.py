@@ -60,8 +60,8 @@ def test_what_is_no_kind_is_one_usage_line(text: str):
 @pytest.mark.parametrize("url", ["https://console.cloud.google.com/run/jobs?project=p", "https://example.com/x",
                                  "https://wandb.ai/arr-demo/arr-coc-0-1", "http://console.cloud.google.com/logs"])
 def test_a_url_of_no_kind_says_which_urls_are(url: str):
-    with pytest.raises(NotAnId, match=r"^URL .* is not one arrctl can explain: expected a Vertex AI job's or a "
-                                      r"build's Google Cloud console URL, or a W&B run URL"):
+    with pytest.raises(NotAnId, match=r"^URL .* is not one arrctl can explain: expected an execution's, a Vertex AI "
+                                      r"job's or a build's Google Cloud console URL, or a W&B run URL"):
         parse_target(url)
 
 

@@ -73,6 +73,8 @@ COMMANDS: dict[str, list[str]] = {
     "explain-json": ["explain", FAILED_EXECUTION, "--json"],
     "explain-file": ["explain", "--from-file", "LOGFILE"],
     "explain-stdin-json": ["explain", "--from-file", "-", "--json"],
+    "logs": ["logs", FAILED_EXECUTION],
+    "logs-follow": ["logs", "-f", "--poll", "0.5", FAILED_EXECUTION],
 }
 JSON_OUTPUTS = {"get-json", "watch-json", "explain-json", "explain-stdin-json"}
 # Outputs that show build/job/run names (the leak above); the others must be clean already.
@@ -110,7 +112,7 @@ def _leaks(data: bytes) -> list[str]:
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_nothing_crashes(outputs: dict[str, subprocess.CompletedProcess[bytes]], name: str) -> None:
     done = outputs[name]
-    expected = {"check": 2}.get(name, 0)  # check: new failures are CRITICAL
+    expected = {"check": 2, "logs-follow": 1}.get(name, 0)  # check: new failures are CRITICAL; logs -f: it failed
     assert (done.returncode, b"Traceback" in done.stderr) == (expected, False), done.stderr[-2000:]
     assert done.stdout.strip()
 

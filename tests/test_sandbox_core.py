@@ -258,9 +258,14 @@ def test_status_fault_is_a_google_error_body(start: Any) -> None:
     status, body = get(server, "/v2/projects/arr-demo/locations/us-east1/jobs/vertex-ai-launcher/"
                                "executions")
     assert status == 403
-    assert json.loads(body) == {"error": {
+    resource = "projects/arr-demo/locations/us-east1/jobs/vertex-ai-launcher"
+    assert json.loads(body) == {"error": {  # the real denial: the permission the route needs, on what
         "code": 403, "status": "PERMISSION_DENIED",
-        "message": "The caller does not have permission (sandbox fault run:status:403)"}}
+        "message": f"Permission 'run.executions.list' denied on resource '//run.googleapis.com/{resource}' "
+                   "(or it may not exist).",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
+                     "domain": "run.googleapis.com",
+                     "metadata": {"permission": "run.executions.list", "resource": resource}}]}}
     status, body = get(server, "/v2/entries:list", method="POST", body=b"{}")
     assert (status, json.loads(body)["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
 

@@ -672,8 +672,10 @@ def test_parse_filter_reads_the_quoted_names() -> None:
 
 def test_status_403_on_run_is_forbidden(cloud: Any) -> None:
     c = cloud("run:status:403")
-    with pytest.raises(gexc.Forbidden, match="The caller does not have permission"):
+    with pytest.raises(gexc.Forbidden, match="Permission 'run.executions.list' denied on resource") as denied:
         executions(c)
+    # api_core reads the ErrorInfo of the real body: what a caller can name without reading text
+    assert (denied.value.reason, denied.value.metadata["permission"]) == ("IAM_PERMISSION_DENIED", "run.executions.list")
 
 
 def test_status_503_on_build_is_service_unavailable(cloud: Any) -> None:

@@ -66,8 +66,14 @@ def load_services(directory: pathlib.Path, clock: Clock,
     return services
 
 
-def error_response(service: str, code: int) -> Response:
+def error_response(service: str, code: int, request: Request | None = None) -> Response:
     """The body an API answers with an injected status: Google's shape, or W&B's."""
+    if code == 403 and request is not None and service in ("run", "vertex", "build", "logging"):
+        from arrctl.sandbox.iam import permission_denied
+
+        denied = permission_denied(service, request)  # the permission the route needs, as the real APIs say it
+        if denied is not None:
+            return denied
     if service == "wandb":
         return Response(code, {"errors": [{"message": f"sandbox fault wandb:status:{code}"}]})
     if service == "logging" and code == 429:  # the real quota error, details and all
@@ -282,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if status := faults.get(name, "status"):
-            response = error_response(name or "other", int(status.arg or 500))
+            response = error_response(name or "other", int(status.arg or 500), request)
         else:
             response = self._answer(app, name, request)
         body, content_type = encode(response)

@@ -63,19 +63,15 @@ def read_logs(ctx: FetchContext, emit: Emitter, text: str, deadline_at: float, w
     return read, None if read.complete else f"logs of {what} not fully read: {read.reason}"
 
 
-def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
-    """A Vertex AI custom job by its numeric id (in its region, or every configured one) and its replicas' logs."""
+def find_vertex_job(ctx: FetchContext, emit: Emitter, job_id: str, regions: list[str],
+                    now: _dt.datetime) -> tuple[str, Row] | None:
+    """(region, row) of the Vertex AI custom job `job_id`, asked in every one of `regions` at once."""
     from google.api_core import exceptions as api_exceptions
 
     from arrctl import clients
-    from arrctl.sources import logread, vertex
+    from arrctl.sources import vertex
 
-    started = time.monotonic()
     config = ctx.config
-    job_id = ctx.extra["id"]
-    regions = [ctx.extra["region"]] if ctx.extra.get("region") else list(config.regions)
-    now = _dt.datetime.now(_dt.timezone.utc)
-    clients.credentials(ctx)
 
     def get(region: str) -> Row | None:
         emit.call("vertex")
@@ -86,7 +82,21 @@ def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
             return None
         return vertex.parse_custom_job(job, now)
 
-    found = find_first(regions, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+    return find_first(regions, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+
+
+def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
+    """A Vertex AI custom job by its numeric id (in its region, or every configured one) and its replicas' logs."""
+    from arrctl import clients
+    from arrctl.sources import logread, vertex
+
+    started = time.monotonic()
+    config = ctx.config
+    job_id = ctx.extra["id"]
+    regions = [ctx.extra["region"]] if ctx.extra.get("region") else list(config.regions)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+    found = find_vertex_job(ctx, emit, job_id, regions, now)
     if found is None:
         emit.facts([{"found": False, "searched": regions}])
         return
@@ -98,19 +108,15 @@ def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
     emit.facts([{**analysis, "found": True, "where": region, "entries": len(read.entries), "note": note}])
 
 
-def explain_build(ctx: FetchContext, emit: Emitter) -> None:
-    """A Cloud Build build by its id (in its location, or `global` and every configured region) and its log."""
+def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str],
+               now: _dt.datetime) -> tuple[str, Row] | None:
+    """(location, row) of the build `build_id`, asked in every one of `places` at once."""
     from google.api_core import exceptions as api_exceptions
 
     from arrctl import clients
-    from arrctl.sources import builds, logread
+    from arrctl.sources import builds
 
-    started = time.monotonic()
     config = ctx.config
-    build_id = ctx.extra["id"]
-    places = [ctx.extra["region"]] if ctx.extra.get("region") else builds.locations(list(config.regions))
-    now = _dt.datetime.now(_dt.timezone.utc)
-    clients.credentials(ctx)
 
     def get(location: str) -> Row | None:
         emit.call("build")
@@ -121,7 +127,21 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
             return None
         return builds.parse_build(build, now)
 
-    found = find_first(places, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+    return find_first(places, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+
+
+def explain_build(ctx: FetchContext, emit: Emitter) -> None:
+    """A Cloud Build build by its id (in its location, or `global` and every configured region) and its log."""
+    from arrctl import clients
+    from arrctl.sources import builds, logread
+
+    started = time.monotonic()
+    config = ctx.config
+    build_id = ctx.extra["id"]
+    places = [ctx.extra["region"]] if ctx.extra.get("region") else builds.locations(list(config.regions))
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+    found = find_build(ctx, emit, build_id, places, now)
     if found is None:
         emit.facts([{"found": False, "searched": places}])
         return
@@ -134,31 +154,42 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
     emit.facts([{**analysis, "found": True, "where": location, "entries": len(read.entries), "note": note}])
 
 
+def find_wandb_run(client: Any, emit: Emitter, run_id: str) -> tuple[Any, Row] | None:
+    """(the wandb Run, its row) of run `run_id` in the client's entity/project; None when there is none."""
+    from arrctl.sources.wandb_client import _chain
+    from arrctl.sources.wandb_common import node_of, parse_run
+
+    where = f"{client.entity}/{client.project}"
+    emit.call("wandb")
+    try:
+        run = client.api.run(f"{where}/{run_id}")
+    except Exception as exc:  # noqa: BLE001 — anything but "no such run" is the client's failure
+        from wandb.apis.public.runs import RunNotFoundError
+
+        # wandb raises RunNotFoundError ("Could not find run ...", also for a missing project),
+        # wrapped in CommError by its normalize_exceptions (wandb/apis/normalize.py)
+        if not any(isinstance(item, RunNotFoundError) for item in _chain(exc)) \
+                and not isinstance(getattr(exc, "exc", None), RunNotFoundError):
+            raise
+        return None
+    return run, parse_run(node_of(run), time.time(), source="completed", entity=client.entity,
+                          project=client.project, url=run.url)
+
+
 def explain_wandb_run(ctx: FetchContext, emit: Emitter) -> None:
     """A W&B run by its id (in the configured or given entity/project) and the tail of its console log."""
     from arrctl.sources import wandb_logs
-    from arrctl.sources.wandb_client import _chain, wandb_client
-    from arrctl.sources.wandb_common import node_of, parse_run
+    from arrctl.sources.wandb_client import wandb_client
 
     started = time.monotonic()
     run_id = ctx.extra["id"]
     with wandb_client(ctx, emit, ctx.extra.get("entity"), ctx.extra.get("project")) as client:
         where = f"{client.entity}/{client.project}"
-        emit.call("wandb")
-        try:
-            run = client.api.run(f"{where}/{run_id}")
-        except Exception as exc:  # noqa: BLE001 — anything but "no such run" is the client's failure
-            from wandb.apis.public.runs import RunNotFoundError
-
-            # wandb raises RunNotFoundError ("Could not find run ...", also for a missing project),
-            # wrapped in CommError by its normalize_exceptions (wandb/apis/normalize.py)
-            if not any(isinstance(item, RunNotFoundError) for item in _chain(exc)) \
-                    and not isinstance(getattr(exc, "exc", None), RunNotFoundError):
-                raise
+        found = find_wandb_run(client, emit, run_id)
+        if found is None:
             emit.facts([{"found": False, "searched": [where]}])
             return
-        row = parse_run(node_of(run), time.time(), source="completed", entity=client.entity,
-                        project=client.project, url=run.url)
+        run, row = found
         node = wandb_logs.file_node(run, emit)
         tail = wandb_logs.Tail()
         if node is not None:

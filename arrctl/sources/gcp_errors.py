@@ -150,17 +150,27 @@ def _innermost_reason(text: str) -> str:
     return found[-1] if found else text
 
 
+PART_MARK = "\x00part\x00"  # where a reason names its own part (never in a sanitised reason)
+
+
 def summarize_failures(failures: list[tuple[str, str]], total: int, noun: str = "regions") -> str:
     """`2 of 18 regions failed: europe-west2: 403 Forbidden: ...; asia-east1: ...` on one line.
 
     Regions failing with the same reason are named together, so 18 identical 403s stay short;
     the first reason is kept in full, the others are cut.
     """
+    # A reason that differs only by the part it names (a 403 names its resource:
+    # `.../locations/us-east1/jobs/J`) is the same reason: `<region>` stands for the part.
     groups: dict[str, list[str]] = {}
     for part, reason in failures:
-        groups.setdefault(reason, []).append(part)
+        named = re.sub(rf"(?<![\w-]){re.escape(part)}(?![\w-])", PART_MARK, reason) if part else reason
+        groups.setdefault(named, []).append(part)
     pieces = []
     for index, (reason, parts) in enumerate(groups.items()):
+        if len(parts) == 1:
+            reason = reason.replace(PART_MARK, parts[0])
+        else:
+            reason = reason.replace(PART_MARK, f"<{noun.rstrip('s')}>")
         names = ", ".join(parts) if len(parts) <= 3 else f"{', '.join(parts[:2])} and {len(parts) - 2} more"
         text = reason if index == 0 or len(reason) <= OTHER_ERROR_CHARS else reason[: OTHER_ERROR_CHARS - 1] + "…"
         pieces.append(f"{names}: {text}")

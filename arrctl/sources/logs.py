@@ -52,6 +52,7 @@ class LogRead:
     cut: Cut | None = None
     reason: str | None = None  # one line, for a cut read
     calls: int = 0
+    error: BaseException | None = field(default=None, repr=False)  # what the failed call raised (its code, details)
 
     @property
     def complete(self) -> bool:
@@ -157,6 +158,7 @@ def read_entries(ctx: FetchContext, emit: Emitter, filter_text: str, *, deadline
                 return read
             body = {**body, "pageToken": token}
     except Exception as exc:  # noqa: BLE001 — every failure is a cut read with a one-line reason
+        read.error = exc
         if is_rate_limited(exc):
             read.cut, read.reason = Cut.RATE_LIMITED, rate_limit_reason(exc)
         else:

@@ -59,15 +59,16 @@ def provisional(rows: list[Row], unread: set[str]) -> list[Row]:
             for r in rows]
 
 
-def tail_request(node: dict[str, Any], base_url: str, tail_bytes: int = TAIL_BYTES) -> tuple[str, dict[str, str], bool]:
-    """(URL, headers, whether to send the W&B key) to fetch the end of a file node.
+def tail_request(node: dict[str, Any], base_url: str, tail_bytes: int = TAIL_BYTES,
+                 start: int | None = None) -> tuple[str, dict[str, str], bool]:
+    """(URL, headers, whether to send the W&B key) to fetch the end of a file node (from byte `start` on, if given).
 
     The signed storage URL needs no credentials, so none are sent to it; the W&B API's URL gets
     them only on the W&B host itself (requests drops them on a redirect to another host).
     """
     from urllib.parse import urlsplit
 
-    headers = {"Range": f"bytes=-{tail_bytes}"}
+    headers = {"Range": f"bytes=-{tail_bytes}" if start is None else f"bytes={start}-"}
     direct = node.get("directUrl")
     if isinstance(direct, str) and direct:
         return direct, headers, False
@@ -164,21 +165,31 @@ def file_node(api_run: Any, emit: Emitter) -> dict[str, Any] | None:
     return None
 
 
+def whole_lines(data: bytes, start: int) -> Tail:
+    """What a read from byte `start` adds (pure): its whole lines, and `size` = where the next read starts."""
+    end = data.rfind(b"\n") + 1
+    return Tail(text=data[:end].decode("utf-8", "replace"), size=start + end)
+
+
 def fetch_tail(node: dict[str, Any], *, base_url: str, api_key: str, timeout_s: float,
-               emit: Emitter, tail_bytes: int = TAIL_BYTES) -> Tail:
-    """The end of the file behind `node`, asked for with a Range request; bounded in bytes and time."""
+               emit: Emitter, tail_bytes: int = TAIL_BYTES, start: int | None = None) -> Tail:
+    """The end of the file behind `node`, asked for with a Range request; bounded in bytes and time.
+
+    With `start` (`arrctl logs -f`, which reads a console log on by offset): the whole lines from
+    byte `start` on, and `size` the offset after them (a line still being written waits for the next read).
+    """
     import requests
 
     size = node.get("sizeBytes")
-    if size == 0:
-        return Tail(text="", size=0)
-    url, headers, send_key = tail_request(node, base_url, tail_bytes)
+    if size == 0 or (start is not None and isinstance(size, int) and start >= size):
+        return Tail(text="", size=0 if start is None else start)
+    url, headers, send_key = tail_request(node, base_url, tail_bytes, start)
     emit.call("storage")
     try:
         with requests.get(url, headers=headers, timeout=timeout_s, stream=True,
                           auth=("api", api_key) if send_key else None) as answer:
-            if answer.status_code == 416:  # an empty file has no last bytes
-                return Tail(text="", size=0)
+            if answer.status_code == 416:  # an empty file has no last bytes (nor any after `start`)
+                return Tail(text="", size=0 if start is None else start)
             if answer.status_code not in (200, 206):
                 return Tail(cut=f"output.log: HTTP {answer.status_code} from {_host(url)}")
             data = bytearray()
@@ -187,12 +198,15 @@ def fetch_tail(node: dict[str, Any], *, base_url: str, api_key: str, timeout_s: 
                 if len(data) > MAX_BODY_BYTES:
                     return Tail(cut=f"output.log: the storage ignored the Range and sent more than "
                                     f"{MAX_BODY_BYTES // (1024 * 1024)} MiB")
-                if answer.status_code == 200 and len(data) > 2 * tail_bytes:
+                if start is None and answer.status_code == 200 and len(data) > 2 * tail_bytes:
                     del data[:len(data) - 2 * tail_bytes]  # only the end is kept
-            start = content_start(answer.headers.get("Content-Range")) if answer.status_code == 206 else 0
+            ranged = answer.status_code == 206
+            first = content_start(answer.headers.get("Content-Range")) if ranged else 0
     except requests.RequestException as exc:
         return Tail(cut=f"output.log: {type(exc).__name__} from {_host(url)}")
-    return Tail(text=tail_text(bytes(data), bool(start), tail_bytes), size=size if isinstance(size, int) else None)
+    if start is not None:  # the whole file when the server ignored the Range: what follows `start`
+        return whole_lines(bytes(data) if ranged else bytes(data)[start:], start)
+    return Tail(text=tail_text(bytes(data), bool(first), tail_bytes), size=size if isinstance(size, int) else None)
 
 
 def _host(url: str) -> str:
