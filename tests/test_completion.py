@@ -61,7 +61,7 @@ def test_ids_come_from_the_last_refresh_in_this_state_directory(tmp_path: Path):
     assert zsh == ["plain", runner[-1], f"runner {failed['status']}"]  # the job's name is no news
     # --name offers ids and names
     offered = complete(f"arrctl --demo --state-dir {tmp_path} get --name arr-coc-train-p")
-    assert offered == ["arr-coc-train-p2t6v9jx"]
+    assert offered == ["arr-coc-train-p6z3k9mh", "arr-coc-train-p2t6v9jx"]
     # another memory (not --demo) has nothing remembered
     assert complete(f"arrctl --state-dir {tmp_path} explain vertex-ai-launcher-") == []
 
