@@ -61,10 +61,14 @@ def test_a_failed_runs_console_log_is_read_once_ever(sandbox: Sandbox, tmp_path:
     code, first = get(tmp_path, sandbox, "completed", "--json")
     assert code == 0
     reads = file_reads(sandbox)
-    assert (reads[0] - before[0], reads[1] - before[1]) == (4, 3)  # 4 failed runs; f3r6j2nb has no output.log
-    crashed_without_log = ("run crashed: no heartbeat since " + next(
-        r["finished"] for r in first if r.get("id") == "f3r6j2nb"), "unknown")
-    assert failed(first) == {**EXPECTED, "f3r6j2nb": (*crashed_without_log, crashed_without_log[0])}
+    # 5 failed runs; f3r6j2nb and s4d8f2gh (crashed while its Vertex job runs) have no output.log
+    assert (reads[0] - before[0], reads[1] - before[1]) == (5, 3)
+
+    def crashed_without_log(run: str) -> tuple[str, str, str]:
+        words = "run crashed: no heartbeat since " + next(r["finished"] for r in first if r.get("id") == run)
+        return words, "unknown", words
+    assert failed(first) == {**EXPECTED, "f3r6j2nb": crashed_without_log("f3r6j2nb"),
+                             "s4d8f2gh": crashed_without_log("s4d8f2gh")}
     code, second = get(tmp_path, sandbox, "completed", "--json")  # another process: the store remembers
     assert code == 0
     # only a run that crashed meanwhile (r8f2w6ny, 14 s into the scenario) is read; the others never again
