@@ -370,14 +370,14 @@ def test_newly_failed_runs_get_the_root_error_of_their_console_logs_tail(tmp_pat
     assert not any(r["extra"].get("logs_unread") for r in rows)
     assert {f["id"]: (f["rule"], f["line"], f["message"]) for f in result["facts"]} == FROM_CONSOLE
     assert {(f["source"], f["status"], f["verdict"]) for f in result["facts"]} == {("completed", "FAILED", "failed")}
-    assert result["log_reports"] == [{"read": ["p2t6v9jx", "j1e5u8ot", "h0q4z7lx", "f3r6j2nb"], "cut": {}}]
+    assert result["log_reports"] == [{"read": ["s4d8f2gh", "p2t6v9jx", "j1e5u8ot", "h0q4z7lx", "f3r6j2nb"], "cut": {}}]
     operations = [fake_wandb._OPERATION.search(q).group(2) for q in recorder.log]
-    assert operations == ["Viewer", "Runs", "RunFiles", "RunFiles", "RunFiles", "RunFiles"]
+    assert operations == ["Viewer", "Runs", "RunFiles", "RunFiles", "RunFiles", "RunFiles", "RunFiles"]
     # one Range request per console log, straight to the signed storage URL (no W&B redirect)
     assert sorted(recorder.downloads) == [
         (f"/wandb-production.appspot.com/arr-demo/arr-coc-0-1/{i}/output.log", "bytes=-131072")
         for i in ("h0q4z7lx", "j1e5u8ot", "p2t6v9jx")]
-    assert result["calls"] == {"wandb": 6, "storage": 3}
+    assert result["calls"] == {"wandb": 7, "storage": 3}
 
 
 def test_a_cut_console_log_read_keeps_w_and_bs_words_and_is_retried(tmp_path):
@@ -390,14 +390,16 @@ def test_a_cut_console_log_read_keeps_w_and_bs_words_and_is_retried(tmp_path):
     failed = {r["id"]: r for r in rows if r["status"] == "FAILED"}
     assert {i: r["message"] for i, r in failed.items()} == WANDB_WORDS
     assert {i for i, r in failed.items() if r["extra"].get("logs_unread")} == {"p2t6v9jx", "j1e5u8ot", "h0q4z7lx"}
-    assert [f["id"] for f in result["facts"]] == ["f3r6j2nb"]  # it has no console log: concluded
+    assert [f["id"] for f in result["facts"]] == ["s4d8f2gh", "f3r6j2nb"]  # they have no console log: concluded
     [report] = result["log_reports"]
-    assert report["read"] == ["f3r6j2nb"] and sorted(report["cut"]) == ["h0q4z7lx", "j1e5u8ot", "p2t6v9jx"]
+    assert report["read"] == ["s4d8f2gh", "f3r6j2nb"]
+    assert sorted(report["cut"]) == ["h0q4z7lx", "j1e5u8ot", "p2t6v9jx"]
 
 
 def test_runs_whose_read_waits_for_its_backoff_are_not_read(tmp_path):
     waiting = {"p2t6v9jx": (1, 25.0, "output.log: HTTP 503"), "j1e5u8ot": (1, 40.0, "output.log: HTTP 503")}
-    ctx = dataclasses.replace(context(url=None), known_terminal=frozenset({"h0q4z7lx", "f3r6j2nb"}), log_retry=waiting)
+    ctx = dataclasses.replace(context(url=None), known_terminal=frozenset({"s4d8f2gh", "h0q4z7lx", "f3r6j2nb"}),
+                              log_retry=waiting)
     with sandbox(tmp_path) as (url, recorder):
         result = run_fetch(completed.fetch, dataclasses.replace(ctx, wandb_base_url=url))
     assert result["error"] == ("SourceError", "console logs of 2 runs wait for a retry in 25s")
