@@ -14,6 +14,10 @@ ARRCTL = str(Path(sys.executable).with_name("arrctl"))
 pytestmark = pytest.mark.timeout(120)
 ITEM = "UnVuUXVldWVJdGVtOjkwMjE0Mw=="  # what q7m2x's agent log says it received, and p2t6v9jx's config
 JOB, RUN, EXECUTION = "1428571428571428013", "p2t6v9jx", "vertex-ai-launcher-q7m2x"
+OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB of "
+       "which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is reserved "
+       "by PyTorch but unallocated. If reserved but unallocated memory is large try setting max_split_size_mb to avoid "
+       "fragmentation. See documentation for Memory Management and PYTORCH_CUD\u2026")  # p2t6v9jx's and its job's logs
 
 
 def arrctl(state: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
@@ -48,7 +52,8 @@ def test_trace_from_each_kind_of_id_reaches_the_same_chain(tmp_path: Path):
     text = arrctl(tmp_path, "trace", RUN)
     assert text.returncode == 0 and text.stdout.splitlines()[0] == \
         f"queue item {ITEM}  SUCCEEDED  taken by {EXECUTION}  [its logs name it]"
-    assert f"W&B run {RUN}  FAILED" in text.stdout and "RuntimeError: DataLoader worker" in text.stdout
+    # trace reads no console or replica log: until `get` has, the hops say what W&B and Vertex say
+    assert f"W&B run {RUN}  FAILED" in text.stdout and "run failed (no error recorded in its summary)" in text.stdout
 
 
 def test_a_hop_behind_a_hung_source_is_unknown_within_the_deadline(tmp_path: Path):
@@ -60,7 +65,9 @@ def test_a_hop_behind_a_hung_source_is_unknown_within_the_deadline(tmp_path: Pat
         ("queue_item", ITEM, "SUCCEEDED"), ("execution", EXECUTION, "SUCCEEDED"),
         ("vertex_job", None, "UNKNOWN"), ("wandb_run", RUN, "FAILED")]
     record = orjson.loads(done.stdout.splitlines()[2])
-    assert record["message"].startswith("vertex timeout: ") and "within 15s" in record["message"]
+    # each region's read gives up at 0.8 of the deadline; should the worker start late, the kill at 15 s comes first
+    assert record["message"] in ("vertex timeout: 18 of 18 regions failed: us-central1, us-east1 and 16 more: "
+                                 "no answer within 12s", "vertex timeout: no answer within 15s")
     assert closing == {"type": "trace", "complete": False, "unknown": ["vertex_job"]}
 
 

@@ -7,18 +7,18 @@ sources do (with their `links`), so the pure chain builder (arrctl/trace.py) wor
   execution's agent took from the queue and which Vertex jobs it created (arrctl/links.py).
 - `probe_vertex`: custom jobs by id (GetCustomJob in every region) and by the W&B run they are
   labelled with (ListCustomJobs filtered on `labels.wandb-run-id`, as AIP-160 filters labels).
-- `probe_wandb`: W&B runs by id (`Api.run`), their config's `_wandb` holding the queue item.
+- `probe_wandb`: W&B runs by id (`Api.run`, through sources/wandb_client.py), their config's `_wandb`
+  holding the queue item.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import time
 from typing import Any
 
 from arrctl.model import Row
-from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout, logread, logs
+from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 
 RUNNER_LIMIT = 10  # executions listed per trace (newest first): the agent of a recent launch is among them
 LOG_SHARE = 0.5  # of the deadline for listing; the rest is for the one log read
@@ -140,55 +140,16 @@ def probe_vertex(ctx: FetchContext, emit: Emitter) -> None:
 
 def probe_wandb(ctx: FetchContext, emit: Emitter) -> None:
     """The W&B runs named in `runs`, each by its path (one Run query each, config included)."""
-    from arrctl.sources import wandb_common as common
+    from arrctl.sources.finders import find_wandb_run
+    from arrctl.sources.wandb_client import wandb_client
+    from arrctl.sources.wandb_common import TERMINAL_STATES
 
-    entity, project = common.target(ctx.config)
-    api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
-    if not api_key:
-        raise SourceError(common.NO_API_KEY)
-    timeout_s = common.timeout_for(ctx)
-    overrides: dict[str, Any] = {"entity": entity, "project": project}
-    base_url = common.chosen_base_url(ctx, os.environ) or ""
-    if base_url:
-        overrides["base_url"] = base_url
     rows: list[Row] = []
-    with common.private_wandb_env(timeout_s):
-        try:
-            import wandb
-
-            base_url = base_url or common._library_base_url(wandb)
-            emit.call("wandb")
-            api = wandb.Api(api_key=api_key, overrides=overrides, timeout=timeout_s)
-            for run_id in ctx.extra.get("runs") or []:
-                emit.call("wandb")
-                try:
-                    run = api.run(f"{entity}/{project}/{run_id}")
-                except Exception as exc:  # noqa: BLE001 — a run that does not exist is no failure
-                    if _run_not_found(exc):
-                        continue
-                    raise
-                node = common.node_of(run)
-                source = "completed" if (run.state or "").lower() in common.TERMINAL_STATES else "active"
-                rows.append(common.parse_run(node, time.time(), source=source, entity=entity,
-                                             project=project, url=run.url))
-        except SourceError:
-            raise
-        except Exception as exc:  # noqa: BLE001 — every client failure becomes one line
-            kind = SourceTimeout if common.http_status(exc) is None and common.is_timeout(exc) else SourceError
-            raise kind(common.describe_error(exc, base_url=base_url, timeout_s=timeout_s,
-                                             secret=api_key, path=f"{entity}/{project}")) from None
+    with wandb_client(ctx, emit) as client:
+        for run_id in ctx.extra.get("runs") or []:
+            found = find_wandb_run(client, emit, run_id)  # None: no such run, no failure
+            if found is not None:
+                run, row = found
+                source = "completed" if (run.state or "").lower() in TERMINAL_STATES else "active"
+                rows.append({**row, "source": source})  # type: ignore[misc]
     emit.rows(rows)
-
-
-def _run_not_found(exc: BaseException) -> bool:
-    """Whether wandb said the run does not exist (RunNotFoundError, maybe wrapped in a CommError)."""
-    from wandb.apis.public.runs import RunNotFoundError
-
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, RunNotFoundError):
-            return True
-        seen = getattr(seen, "exc", None) or seen.__cause__ or seen.__context__
-    return False

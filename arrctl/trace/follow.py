@@ -96,7 +96,7 @@ def _remember(refresher: Any, found: Found, known: dict[str, Any]) -> None:
     import datetime as _dt
     import sqlite3
 
-    from arrctl.sources.runner import settled
+    from arrctl.sources.logread import settled
 
     now = _dt.datetime.now(_dt.timezone.utc)
     new = {id_: row["links"] for id_, row in found.executions.items()
