@@ -56,6 +56,16 @@ def test_trace_from_each_kind_of_id_reaches_the_same_chain(tmp_path: Path):
     assert f"W&B run {RUN}  FAILED" in text.stdout and "run failed (no error recorded in its summary)" in text.stdout
 
 
+def test_trace_shows_the_root_errors_get_read_from_the_jobs_and_runs_own_logs(tmp_path: Path):
+    assert arrctl(tmp_path, "get", "vertex", "completed").returncode == 0  # reads and remembers them (issue 15)
+    done = arrctl(tmp_path, "trace", RUN, "--json")
+    chain, closing = hops(done)
+    assert chain == CHAIN and closing["complete"]
+    records = [orjson.loads(line) for line in done.stdout.splitlines()[2:4]]
+    assert [(r["kind"], r["message"], r["category"]) for r in records] == [
+        ("vertex_job", f"workerpool0-0: {OOM}", "oom"), ("wandb_run", OOM, "oom")]
+
+
 def test_a_hop_behind_a_hung_source_is_unknown_within_the_deadline(tmp_path: Path):
     # the deadline leaves the other systems room to answer on a loaded machine; Vertex never does
     done = arrctl(tmp_path, "trace", RUN, "--json", "--deadline", "15", ARRCTL_SANDBOX_FAULTS="vertex:hang")

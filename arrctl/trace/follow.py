@@ -9,6 +9,7 @@ from arrctl.trace.chain import Found, Trace, build_chain
 from arrctl.trace.target import Target
 
 MAX_ROUNDS = 4  # each round asks about what the previous one learned (a W&B run's job, a job's run)
+MEMORY_OF = {"runner": "runner", "vertex": "vertex", "wandb": "completed"}  # the source whose facts a probe's rows get
 
 
 def first_asks(target: Target) -> dict[str, dict[str, list[str]]]:
@@ -44,11 +45,12 @@ def follow(refresher: Any, target: Target) -> tuple[Trace, Found]:
     from arrctl.sources import tracing
 
     fetchers = {"runner": tracing.probe_runner, "vertex": tracing.probe_vertex, "wandb": tracing.probe_wandb}
-    from arrctl.refresh import fill_from_memory
+    from arrctl.refresh import LOG_SOURCES, fill_from_memory
 
     try:
         known = refresher.store.links("runner")
-        facts = {"runner": refresher.store.facts("runner"), "vertex": refresher.store.facts("vertex")}
+        # what each system's own logs said, as `get` remembered it (a W&B run's console log: `completed`)
+        facts = {probe: refresher.store.facts(source) for probe, source in MEMORY_OF.items()}
     except sqlite3.Error:
         known, facts = {}, {}
     found = Found()
@@ -69,7 +71,8 @@ def follow(refresher: Any, target: Target) -> tuple[Trace, Found]:
         asked["vertex-label"] |= set(asks.get("vertex", {}).get("runs", []))
         asked["wandb"] |= set(asks.get("wandb", {}).get("runs", []))
         for probe, result in results.items():
-            found.add(probe, fill_from_memory(result.rows, facts.get(probe, {}), from_logs=probe == "runner"))
+            found.add(probe, fill_from_memory(result.rows, facts.get(probe, {}),
+                                              from_logs=MEMORY_OF[probe] in LOG_SOURCES))
             _save_facts(refresher, result.facts)
             if result.state != "ok":
                 found.failed[probe] = f"{probe} {result.state}: {result.error}"
