@@ -250,3 +250,11 @@ def test_launch_polls_the_jobs_without_reading_their_logs(make_sandbox):
     job = next(r for r in emit.final() if r["id"] == OOM_JOB)
     assert job["message"] == VERTEX_WRAPPER and "logs_unread" not in job["extra"]
     assert log_requests(sandbox) == 0 and "logging" not in emit.calls
+
+
+def test_a_short_deadline_leaves_the_listing_most_of_its_time():
+    # `--deadline 4`: keeping the log read's 3 s would leave 18 regions 1 s to answer (tests/test_demo_e2e.py's
+    # W&B hang); a read the listing leaves no time for is cut and tried again (explain_new)
+    assert logread.listing_budget(4.0) == pytest.approx(2.4)
+    assert logread.listing_budget(30.0) == 26.5  # the default deadline: all but the read's 3 s (and 0.5 s to send)
+    assert logread.listing_budget(1.0) == 1.0

@@ -48,7 +48,6 @@ _WAITING = {"QUEUED", "PENDING"}
 READ_LOGS = frozenset({"FAILURE", "TIMEOUT", "INTERNAL_ERROR"})  # raw statuses whose log says why
 LOG_RESOURCE = "build"
 LOG_GRACE_S = 60.0  # after the build's end: its last lines are written as it stops
-LOG_RESERVE_S = 3.0  # of the deadline kept from listing locations for the one log read
 
 
 def _short_image(image: str) -> str:
@@ -207,7 +206,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     answered: dict[str, dict[str, list[Row]]] = {}
     failed: dict[str, str] = {}
     for (location, part), result, error in clients.fan_out(jobs, list_part,
-                                                           max(1.0, ctx.deadline_s - 0.5 - LOG_RESERVE_S)):
+                                                           logread.listing_budget(ctx.deadline_s)):
         if error is not None:
             failed.setdefault(location, error)
             continue

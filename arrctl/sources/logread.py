@@ -32,6 +32,8 @@ Entry = dict[str, Any]
 Fact = dict[str, Any]
 LOG_SETTLE_S = 300.0  # logs arrive late: an item whose logs say nothing is re-read until then
 RETENTION_S = 30 * 86400.0  # the _Default bucket keeps logs 30 days: the bound when nothing is known
+LOG_RESERVE_S = 3.0  # of the deadline kept from listing for the one log read...
+LIST_SHARE = 0.6  # ...but never more than what leaves the listing this share (as the runner's REGION_SHARE)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,12 @@ def newest_end(rows: list[Row], grace_s: float) -> str | None:
         return None
     latest = max(e for e in ends if e is not None)
     return iso_z(_dt.datetime.fromtimestamp(latest + grace_s, _dt.timezone.utc))
+
+
+def listing_budget(deadline_s: float) -> float:
+    """Seconds a source may list for before its one log read (vertex, builds). A short deadline
+    (`--deadline 4`) still lists: a read the listing left no time for is cut and tried again."""
+    return max(1.0, deadline_s * LIST_SHARE, deadline_s - 0.5 - LOG_RESERVE_S)
 
 
 def settled(row: Row, now: _dt.datetime, settle_s: float = LOG_SETTLE_S) -> bool:

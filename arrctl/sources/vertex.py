@@ -53,7 +53,6 @@ STATUS = {
     "JOB_STATE_PARTIALLY_SUCCEEDED": "SUCCEEDED",
 }
 _LIVE = {"RUNNING"}
-LOG_RESERVE_S = 3.0  # of the deadline kept from listing regions for the one log read
 # Vertex AI custom jobs log as the monitored resource `ml_job`, labelled job_id (the numeric id)
 # and task_name (the replica: `workerpool0-0`). The API's own error message links to exactly that:
 # "...check the logs: https://console.cloud.google.com/logs/viewer?project=N&resource=ml_job%2Fjob_id%2FID"
@@ -296,7 +295,7 @@ def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
     for region, result, error in clients.fan_out(regions, list_region,
-                                                     max(1.0, ctx.deadline_s - 0.5 - LOG_RESERVE_S)):
+                                                     logread.listing_budget(ctx.deadline_s)):
         if error is not None:
             failures.append((region, error))
             continue
