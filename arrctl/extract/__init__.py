@@ -157,7 +157,7 @@ def _shorten(text: str) -> str:
     text = _REQUEST_ID.sub("", text)
     if len(text) <= MESSAGE_LIMIT or text.count(": ") < 4:
         return text
-    head = MESSAGE_LIMIT * 2 // 5
+    head = MESSAGE_LIMIT * 3 // 5
     return text[:head].rstrip() + " … " + text[-(MESSAGE_LIMIT - head - 3):].lstrip()
 
 

@@ -64,7 +64,7 @@ _JSON_CODE = re.compile(r"[\"']code[\"']\s*:\s*(?P<code>\d{3})\b")
 _JSON_MESSAGE = re.compile(
     r"[\"']message[\"']\s*:\s*(?:\"(?P<dq>(?:[^\"\\]|\\.)*)\"|'(?P<sq>(?:[^'\\]|\\.)*)')")
 _HTTP_ERROR = re.compile(
-    r"<HttpError (?P<code>\d{3}) when requesting \S+ returned \"(?P<msg>[^\"]*)\"")
+    r"<HttpError (?P<code>\d{3}) when requesting (?P<url>\S+) returned \"(?P<msg>[^\"]*)\"")
 _VERTEX_FORM = re.compile(r"(?P<msg>" + _VERTEX_CREATE + r"\d{3}\b.*)")
 # api_core appends the error details' protobuf text ("[reason: ..."), which says nothing more.
 _DETAILS_TAIL = re.compile(r"\s*\[(?:reason|type_url|field_violations|links|@type|violations)\b.*$")
@@ -93,7 +93,8 @@ def record(log: Bodies, i: int) -> str | None:
             return record
     found = _HTTP_ERROR.search(body)
     if found:
-        return f"HttpError: {found.group('code')} {found.group('msg')}"
+        # the request's URL stays: the region or resource in it is often what is wrong
+        return f"HttpError: {found.group('code')} when requesting {found.group('url')} returned \"{found.group('msg')}\""
     found = _STATUS_LINE_ERROR.search(body)
     if found:
         record = body_after(log, i)
