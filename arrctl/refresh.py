@@ -162,15 +162,17 @@ class Refresher:
 
     def __init__(self, config: Config, store: Store, endpoints: Endpoints, *, grace_s: float = 0.5,
                  receiver: SignalReceiver | None = None, deadline_s: float | None = None,
-                 warn: Callable[[str], None] = lambda m: None, clock: Callable[[], float] = time.time) -> None:
+                 warn: Callable[[str], None] = lambda m: None, clock: Callable[[], float] = time.time,
+                 supervisor: Supervisor | None = None) -> None:
+        """`supervisor` runs the workers (by default one with `grace_s` and `receiver`; tests give
+        one over a fake system)."""
         self.config = config
         self.store = store
         self.endpoints = endpoints
-        self.supervisor = Supervisor(grace_s=grace_s, receiver=receiver)
+        self.supervisor = supervisor if supervisor is not None else Supervisor(grace_s=grace_s, receiver=receiver)
         self.deadline_s = deadline_s
         self.warn = warn
         self.clock = clock
-        self.fetch_overrides: dict[str, Any] = {}  # tests: source -> fetch function
 
     def deadline(self, source: str) -> float:
         """Seconds the source's worker may take."""
@@ -196,7 +198,7 @@ class Refresher:
                            if id_ not in known[source]},
                 logging_hold_s=hold_s,
             )
-            specs.append(WorkerSpec(source, ctx, deadline, self.fetch_overrides.get(source)))
+            specs.append(WorkerSpec(source, ctx, deadline))
         results = self.supervisor.run(specs, tick)
         self.note_log_reads(results.values(), per_id=True)
         now = self.clock()

@@ -8,23 +8,21 @@ EOF means the worker is gone.
 
 from __future__ import annotations
 
-import os
+import enum
 import selectors
 import signal
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import multiprocess
 import orjson
 
 from arrctl.model import Row, SourceResult
 from arrctl.signals import SignalReceiver
 from arrctl.sources import Emitter, FetchContext
+from arrctl.system import Child, System
 from arrctl.worker import run_worker
 
-_FORK = multiprocess.get_context("fork")
-READ_CHUNK = 1 << 20
+TICK_S = 0.25  # the longest wait between two looks at signals, deadlines and `tick`
 
 
 @dataclass
@@ -34,15 +32,27 @@ class WorkerSpec:
     source: str
     ctx: FetchContext
     deadline_s: float
-    fetch: Callable[[FetchContext, Emitter], None] | None = None  # tests inject misbehaving fetches
+    fetch: Callable[[FetchContext, Emitter], None] | None = None  # ad-hoc fetches (launch, explain, tests)
+
+
+class WorkerState(enum.Enum):
+    """Where a worker is in its life; it only ever moves forward."""
+
+    RUNNING = 1
+    TERMINATING = 2  # SIGTERM sent at its deadline
+    KILLED = 3  # SIGKILL sent: the grace passed, or the refresh was interrupted
+    REAPED = 4  # exit status collected, pipe closed: nothing of it is left
 
 
 @dataclass
 class _Worker:
     spec: WorkerSpec
-    process: Any
-    fd: int
+    child: Child
     started: float
+    state: WorkerState = WorkerState.RUNNING
+    term_at: float | None = None  # when SIGTERM went (its deadline): SIGKILL follows after the grace
+    ended_at: float | None = None  # when it was seen gone
+    exitcode: int | None = None
     buffer: bytearray = field(default_factory=bytearray)
     scanned: int = 0
     plan: list[str] = field(default_factory=list)
@@ -50,50 +60,59 @@ class _Worker:
     facts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     log_reads: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str | None = None  # "done" | "error" from the worker's own last message
+    outcome: str | None = None  # "done" | "error" | "timeout" from the worker's own last message
     error: str | None = None
-    eof: bool = False
-    exited: bool = False
-    term_at: float | None = None
-    killed: bool = False
-    timed_out: bool = False
-    finished_at: float | None = None
-    exitcode: int | None = None
+    pipe_open: bool = True
 
     @property
     def deadline(self) -> float:
         return self.started + self.spec.deadline_s
+
+    def move(self, state: WorkerState) -> None:
+        """Enter a later state (KILLED may skip TERMINATING; nothing goes back)."""
+        if state.value <= self.state.value:
+            raise ValueError(f"worker {self.spec.source}: {self.state.name} cannot become {state.name}")
+        self.state = state
 
 
 class Supervisor:
     """Runs one refresh: a worker process per source, each bounded by its deadline."""
 
     def __init__(self, grace_s: float = 0.5, receiver: SignalReceiver | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 system: System | None = None) -> None:
         self.grace_s = grace_s
         self.receiver = receiver
-        self.clock = clock
+        self.system = system if system is not None else System()
+
+    def clock(self) -> float:
+        return self.system.clock()
 
     def run(self, specs: list[WorkerSpec], tick: Callable[[], None] | None = None) -> dict[str, SourceResult]:
         """Fetch every spec concurrently; return a result per source, whatever the workers did.
 
         `tick` is called at least every 0.25 s while waiting (watch prints heartbeats from it).
         """
-        selector = selectors.DefaultSelector()
+        selector = self.system.selector()
         workers: list[_Worker] = []
         try:
             for spec in specs:
                 workers.append(self._start(spec, selector))
             if self.receiver is not None:
                 selector.register(self.receiver.fd, selectors.EVENT_READ, None)
-            self._loop(workers, selector, tick)
+            while True:
+                pending = [w for w in workers if w.state is not WorkerState.REAPED]
+                if not pending:
+                    break
+                self._step(pending, selector, [])
+                if tick is not None:
+                    tick()
         except BaseException:
             for worker in workers:
                 self._kill_now(worker)
             raise
         finally:
             for worker in workers:
-                self._reap(worker)
+                self._reap(worker, selector)
             selector.close()
         return {w.spec.source: self._result(w) for w in workers}
 
@@ -106,7 +125,7 @@ class Supervisor:
         each result the moment its worker is gone. `on_result` or `tick` (called at least every
         0.25 s) returning True ends the polling. Every worker still running is killed and reaped.
         """
-        selector = selectors.DefaultSelector()
+        selector = self.system.selector()
         running: dict[str, _Worker] = {}
         next_start = {name: self.clock() for name in names}
         try:
@@ -117,20 +136,11 @@ class Supervisor:
                 for name in names:
                     if name not in running and next_start[name] <= now:
                         running[name] = self._start(specs(name), selector)
-                for worker in running.values():
-                    self._enforce_deadline(worker, now)
-                wake = min([self._next_event(w) for w in running.values()]
-                           + [t for n, t in next_start.items() if n not in running] + [until])
-                self._serve(selector, max(0.0, min(wake - self.clock(), 0.25)))
-                if self.receiver is not None:
-                    self.receiver.check()
+                starts = [t for n, t in next_start.items() if n not in running] + [until]
+                self._step(list(running.values()), selector, starts)
                 for name, worker in list(running.items()):
-                    if worker.exited and not worker.eof:
-                        self._close_pipe(worker, selector)  # a grandchild may hold the write end
-                    if worker.exited and worker.eof:
-                        worker.finished_at = self.clock()
+                    if worker.state is WorkerState.REAPED:
                         del running[name]
-                        self._reap(worker)
                         next_start[name] = max(worker.started + interval_s, self.clock())
                         if on_result(name, self._result(worker)):
                             return
@@ -143,112 +153,85 @@ class Supervisor:
         finally:
             for worker in running.values():
                 self._kill_now(worker)
-                self._reap(worker)
+                self._reap(worker, selector)
             selector.close()
 
     def _start(self, spec: WorkerSpec, selector: selectors.BaseSelector) -> _Worker:
-        read_fd, write_fd = os.pipe()
-        process = _FORK.Process(
-            target=run_worker, name=f"arrctl-{spec.source}", daemon=False,
-            args=(spec.source, spec.ctx, write_fd, os.getpid(), spec.fetch),
-        )
-        try:
-            process.start()
-        finally:
-            os.close(write_fd)  # ours closed at once, or EOF would never come
-        os.set_blocking(read_fd, False)
-        worker = _Worker(spec=spec, process=process, fd=read_fd, started=self.clock())
-        selector.register(read_fd, selectors.EVENT_READ, ("pipe", worker))
-        selector.register(process.sentinel, selectors.EVENT_READ, ("exit", worker))
+        def run(write_fd: int, parent_pid: int) -> None:
+            run_worker(spec.source, spec.ctx, write_fd, parent_pid, spec.fetch)
+
+        child = self.system.spawn(f"arrctl-{spec.source}", run)
+        worker = _Worker(spec=spec, child=child, started=self.clock())
+        selector.register(child.fd, selectors.EVENT_READ, ("pipe", worker))
+        selector.register(child.sentinel, selectors.EVENT_READ, ("exit", worker))
         return worker
 
-    def _loop(self, workers: list[_Worker], selector: selectors.BaseSelector,
-              tick: Callable[[], None] | None = None) -> None:
-        while True:
-            pending = [w for w in workers if w.finished_at is None]
-            if not pending:
-                return
-            now = self.clock()
-            for worker in pending:
-                self._enforce_deadline(worker, now)
-            wake = min(self._next_event(w) for w in pending)
-            timeout = max(0.0, min(wake - self.clock(), 0.25))
-            self._serve(selector, timeout)
-            if self.receiver is not None:
-                self.receiver.check()
-            if tick is not None:
-                tick()
-            now = self.clock()
-            for worker in pending:
-                if worker.exited and (worker.eof or worker.fd < 0):
-                    worker.finished_at = now
-                elif worker.exited and not worker.eof:
-                    # a grandchild may hold the write end; the worker is gone, stop listening
-                    self._close_pipe(worker, selector)
-                    worker.finished_at = now
+    def _step(self, workers: list[_Worker], selector: selectors.BaseSelector, wakes: list[float]) -> None:
+        """Signal who is past a deadline, wait for the next event (at most TICK_S), serve it."""
+        now = self.clock()
+        for worker in workers:
+            self._enforce_deadline(worker, now)
+        wake = min([self._next_event(w) for w in workers] + wakes, default=now + TICK_S)
+        self._serve(selector, max(0.0, min(wake - self.clock(), TICK_S)))
+        if self.receiver is not None:
+            self.receiver.check()
 
     def _next_event(self, worker: _Worker) -> float:
-        if worker.term_at is None:
+        if worker.state is WorkerState.RUNNING:
             return worker.deadline
-        if not worker.killed:
+        if worker.state is WorkerState.TERMINATING:
+            assert worker.term_at is not None
             return worker.term_at + self.grace_s
-        return self.clock() + 0.05
+        return self.clock() + 0.05  # KILLED: its exit is a moment away
 
     def _enforce_deadline(self, worker: _Worker, now: float) -> None:
-        if worker.term_at is None and now >= worker.deadline:
-            worker.timed_out = worker.outcome is None
+        if worker.state is WorkerState.RUNNING and now >= worker.deadline:
             worker.term_at = now
-            self._signal(worker, signal.SIGTERM)
-        elif worker.term_at is not None and not worker.killed and now >= worker.term_at + self.grace_s:
-            worker.killed = True
-            self._signal(worker, signal.SIGKILL)
-
-    def _signal(self, worker: _Worker, signum: int) -> None:
-        pid = worker.process.pid
-        for send in (lambda: os.killpg(pid, signum), lambda: os.kill(pid, signum)):
-            try:
-                send()
-            except (ProcessLookupError, PermissionError):
-                pass
+            worker.move(WorkerState.TERMINATING)
+            self.system.signal(worker.child.pid, signal.SIGTERM)
+        elif worker.state is WorkerState.TERMINATING and worker.term_at is not None \
+                and now >= worker.term_at + self.grace_s:
+            worker.move(WorkerState.KILLED)
+            self.system.signal(worker.child.pid, signal.SIGKILL)
 
     def _kill_now(self, worker: _Worker) -> None:
-        if worker.process.pid is not None and worker.process.exitcode is None:
-            self._signal(worker, signal.SIGKILL)
-            worker.killed = True
+        if worker.state in (WorkerState.RUNNING, WorkerState.TERMINATING):
+            worker.move(WorkerState.KILLED)
+            self.system.signal(worker.child.pid, signal.SIGKILL)
 
-    def _reap(self, worker: _Worker) -> None:
-        process = worker.process
-        if process.pid is None:
+    def _reap(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
+        """Collect the worker's exit (SIGKILL if it outlives the grace), sweep its group, close its pipe."""
+        if worker.state is WorkerState.REAPED:
             return
-        if process.exitcode is None:
-            process.join(self.grace_s)
-        if process.exitcode is None:
-            self._signal(worker, signal.SIGKILL)
-            process.join()
-        worker.exitcode = process.exitcode
-        try:  # sweep helpers the worker spawned into its group (e.g. wandb-core)
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        child = worker.child
+        code = self.system.join(child, self.grace_s)
+        if code is None:
+            if worker.state is not WorkerState.KILLED:
+                worker.move(WorkerState.KILLED)
+            self.system.signal(child.pid, signal.SIGKILL)
+            code = self.system.join(child, None)
+        worker.exitcode = code
+        self.system.sweep(child.pid)
+        self.system.release(child)
+        self._close_pipe(worker, selector)
         try:
-            process.close()
-        except ValueError:
+            selector.unregister(child.sentinel)
+        except (KeyError, ValueError):
             pass
-        if worker.fd >= 0:
-            os.close(worker.fd)
-            worker.fd = -1
+        if worker.ended_at is None:
+            worker.ended_at = self.clock()
+        worker.move(WorkerState.REAPED)
 
     def _close_pipe(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
-        if worker.fd >= 0:
+        if worker.pipe_open:
             try:
-                selector.unregister(worker.fd)
-            except KeyError:
+                selector.unregister(worker.child.fd)
+            except (KeyError, ValueError):
                 pass
-            os.close(worker.fd)
-            worker.fd = -1
-        worker.eof = True
+            self.system.close(worker.child.fd)
+            worker.pipe_open = False
 
-    def _serve(self, selector: Any, timeout: float) -> None:
+    def _serve(self, selector: selectors.BaseSelector, timeout: float) -> None:
         """Wait up to `timeout` for pipes, exits and signals; read what is ready."""
         for key, _ in selector.select(timeout):
             if key.data is None:
@@ -257,16 +240,18 @@ class Supervisor:
                 self.receiver.check()
                 continue
             kind, worker = key.data
-            if kind == "exit":
-                worker.exited = True
-                selector.unregister(key.fileobj)
+            if worker.state is WorkerState.REAPED:
+                continue
             self._drain(worker, selector)  # a pipe's data, or whatever a worker wrote before dying
+            if kind == "exit":
+                # gone: what it wrote is read; a grandchild may hold the write end, so stop listening
+                worker.ended_at = self.clock()
+                self._reap(worker, selector)
 
     def _drain(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
-        while worker.fd >= 0:
-            try:
-                chunk = os.read(worker.fd, READ_CHUNK)
-            except BlockingIOError:
+        while worker.pipe_open:
+            chunk = self.system.read(worker.child.fd)
+            if chunk is None:
                 break
             if not chunk:
                 self._close_pipe(worker, selector)
@@ -314,7 +299,7 @@ class Supervisor:
 
     def _result(self, worker: _Worker) -> SourceResult:
         spec = worker.spec
-        end = worker.finished_at or self.clock()
+        end = worker.ended_at if worker.ended_at is not None else self.clock()
         result = SourceResult(source=spec.source, facts=worker.facts, calls=worker.calls,
                               took_s=max(0.0, end - worker.started), log_reads=worker.log_reads)
         if None in worker.parts:
@@ -329,7 +314,7 @@ class Supervisor:
             result.missing = []
         elif worker.outcome in ("error", "timeout"):
             result.state, result.error = worker.outcome, worker.error
-        elif worker.timed_out:
+        elif worker.term_at is not None:  # signalled at its deadline before it answered
             result.state = "timeout"
             result.error = f"no answer within {spec.deadline_s:g}s" + _missing_text(result.missing, worker.plan)
         else:
