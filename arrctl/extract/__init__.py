@@ -166,7 +166,23 @@ def _failed(log: Lines, best: Candidate) -> Analysis:
     message = _message(log, best)
     context = _context(log.raw, max(0, i - CONTEXT_BEFORE), i + CONTEXT_AFTER + 1)
     rule = best.rule.name if best.rule is not None else "level.error"
-    return Analysis("failed", message, rule, i + 1, None, context, category(best, message))
+    found = category(best, message)
+    if found == "network" and _in_distributed_setup(log, best):
+        # a connection torch.distributed made (its TCPStore, gloo, c10d) failed: the rendezvous
+        # of the ranks, which is where an on-call engineer looks
+        found = "distributed"
+    return Analysis("failed", message, rule, i + 1, None, context, found)
+
+
+_DISTRIBUTED = re.compile(r"torch/distributed/|\bc10d\b|\binit_process_group\b|ProcessGroupGloo|\bTCPStore\b")
+DISTRIBUTED_REACH = 40
+
+
+def _in_distributed_setup(log: Lines, best: Candidate) -> bool:
+    """Whether the lines around the chosen one (its traceback) belong to torch.distributed."""
+    end = best.block_end if best.block_end is not None else best.line
+    return any(_DISTRIBUTED.search(log.raw[j][:8192])
+               for j in range(max(0, best.line - DISTRIBUTED_REACH), min(len(log), end + 3)))
 
 
 def _context(lines: Sequence[str], start: int, end: int) -> list[str]:
