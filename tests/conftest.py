@@ -135,3 +135,33 @@ def in_child(func: Callable[..., Any], *args: Any, timeout: float = 20.0) -> Any
     if kind == "error":
         raise RuntimeError(f"{value[0]}: {value[1]}\n{value[2]}")
     return value
+
+
+@pytest.fixture
+def make_sandbox():
+    """Start in-process sandboxes of the default scenario (`faults`, scenario time `t`); all stopped
+    after the test. (tests/test_sources_gcp.py has its own, taking a scenario.)"""
+    from arrctl.sandbox.faults import parse_faults
+    from arrctl.sandbox.scenario import ManualClock
+    from arrctl.sandbox.server import SandboxServer
+
+    started = []
+
+    def make(faults=(), t: float = 0.0) -> SandboxServer:
+        clock = ManualClock(now=time.time())
+        clock.set(t)
+        started.append(SandboxServer("default", faults=parse_faults(faults), clock=clock).start())
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def log_requests(server: Any) -> int:
+    """How many Cloud Logging requests the sandbox has answered."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/_sandbox/stats", timeout=5) as answer:
+        return json.loads(answer.read())["requests"]["logging"]

@@ -4,9 +4,7 @@ read once ever (sources/logread.py, the state store)."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,13 @@ from arrctl.config import Config
 from arrctl.model import make_row
 from arrctl.refresh import Endpoints, Refresher
 from arrctl.sandbox.base import rfc3339
-from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, builds, logread, logs, vertex
 from arrctl.store import Store
 
 from test_logs import FakeClock
 from test_sources_gcp import VERTEX_OOM, VERTEX_WRAPPER, FakeEmitter
+from conftest import log_requests
 
 pytestmark = pytest.mark.timeout(120)
 REGIONS = ["us-central1", "europe-west4"]  # where the default scenario's custom jobs are
@@ -121,26 +118,6 @@ def test_a_job_whose_logs_are_unread_shows_the_apis_error_marked_as_such():
 
 
 # --- the fake cloud, through the real client ------------------------------------------------------
-
-@pytest.fixture
-def make_sandbox():
-    started = []
-
-    def make(faults=(), t: float = 0.0) -> SandboxServer:
-        clock = ManualClock(now=time.time())
-        clock.set(t)
-        started.append(SandboxServer("default", faults=parse_faults(faults), clock=clock).start())
-        return started[-1]
-
-    yield make
-    for server in started:
-        server.stop()
-
-
-def log_requests(server: SandboxServer) -> int:
-    with urllib.request.urlopen(server.url + "/_sandbox/stats", timeout=5) as answer:
-        return json.loads(answer.read())["requests"]["logging"]
-
 
 SINCE = rfc3339(time.time() - 86400)  # the job failed 11000 s, the build 69700 s before the sandbox started
 

@@ -3,9 +3,7 @@ retried with backoff shared through the state store — through the real client 
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,13 +12,12 @@ from arrctl import health
 from arrctl.config import Config
 from arrctl.refresh import Endpoints, Refresher
 from arrctl.sandbox.base import rfc3339
-from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, launcher, logs, runner
 from arrctl.store import Store
 
 from test_sources_gcp import FakeEmitter
+from conftest import log_requests
 
 REGIONS = ["us-central1", "europe-west2", "asia-northeast1"]  # where the default scenario's executions are
 pytestmark = pytest.mark.timeout(120)
@@ -37,26 +34,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def make_sandbox():
-    started = []
-
-    def make(faults=(), t: float = 0.0) -> SandboxServer:
-        clock = ManualClock(now=time.time())
-        clock.set(t)
-        started.append(SandboxServer("default", faults=parse_faults(faults), clock=clock).start())
-        return started[-1]
-
-    yield make
-    for server in started:
-        server.stop()
-
-
-def log_requests(server: SandboxServer) -> int:
-    with urllib.request.urlopen(server.url + "/_sandbox/stats", timeout=5) as answer:
-        return json.loads(answer.read())["requests"]["logging"]
 
 
 def context(server: SandboxServer, **extra) -> FetchContext:

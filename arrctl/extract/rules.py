@@ -540,8 +540,9 @@ def http_category(text: str) -> str | None:
 CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE and rule.category)
 
 
-def _trie(words: Sequence[str]) -> str:
-    """A regex for a set of literals that matches the longest of them at a position (pure)."""
+def trie_pattern(words: Sequence[str]) -> str:
+    """A regex for a set of literals, as a trie (a few branches per position instead of every
+    word), that matches the longest of them at a position (pure)."""
     tree: dict[str, Any] = {}
     for word in words:
         node = tree
@@ -584,7 +585,7 @@ class RuleIndex:
             self.within[folded] = {
                 word: sorted({slot for other in words if other in word for slot in guarded[(other, folded)]})
                 for word in words}
-            self.finders[folded] = re.compile("(?=(" + _trie(words) + "))") if words else re.compile("(?!)")
+            self.finders[folded] = re.compile("(?=(" + trie_pattern(words) + "))") if words else re.compile("(?!)")
 
     def first(self, text: str) -> tuple[Rule, re.Match[str]] | None:
         """The first rule (in table order) with a pattern that matches the text, and its match."""

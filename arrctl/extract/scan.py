@@ -12,11 +12,10 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from arrctl.extract.ingest import LogLine, normalise
 from arrctl.extract.rules import (
-    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
+    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label, trie_pattern,
 )
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
@@ -80,25 +79,6 @@ def _minimal_words(words: Sequence[str]) -> list[str]:
     return [w for w in unique if not any(o != w and o in w for o in unique)]
 
 
-def _trie_pattern(words: Sequence[str]) -> str:
-    """One regex for a set of literals, as a trie: a few branches per position instead of every
-    word. No word may hold another (see _minimal_words), so at most one matches at a position."""
-    tree: dict[str, Any] = {}
-    for word in words:
-        node = tree
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict[str, Any]) -> str:
-        if "" in node:
-            return ""
-        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items())]
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-
-    return emit(tree)
-
-
 def _rule_words() -> list[str]:
     """The substring each rule pattern's matches must hold: no rule is hidden by the prefilter."""
     words = []
@@ -109,7 +89,7 @@ def _rule_words() -> list[str]:
     return words
 
 
-PREFILTER = re.compile(_trie_pattern(_minimal_words([*_WORDS, *_rule_words()])))
+PREFILTER = re.compile(trie_pattern(_minimal_words([*_WORDS, *_rule_words()])))
 
 
 @dataclass

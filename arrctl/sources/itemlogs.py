@@ -90,25 +90,13 @@ def _regions(ctx: FetchContext) -> list[str]:
 def _execution_row(ctx: FetchContext, emit: Emitter, short: str, region: str | None,
                    now: _dt.datetime) -> Row | None:
     """The runner execution `short`: from its region when known, else from every configured region."""
-    from google.api_core import exceptions as api_exceptions
-
-    from arrctl import clients
     from arrctl.sources.gcp_errors import describe_error
-    from arrctl.sources.launcher import find_execution
-    from arrctl.sources.runner import parse_execution
+    from arrctl.sources.launcher import execution_in, find_execution
 
-    config = ctx.config
     try:
         if region is None:
             return find_execution(ctx, emit, short, now)
-        name = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}/executions/{short}"
-        emit.call("run")
-        try:
-            found = clients.run_executions_client(ctx).get_execution(request={"name": name},
-                                                                      **clients.call_kwargs(ctx))
-        except api_exceptions.NotFound:
-            return None
-        return parse_execution(found, now)
+        return execution_in(ctx, emit, region, short, now)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 — one line for the user

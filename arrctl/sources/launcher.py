@@ -84,30 +84,33 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
                  "fatal": fatal.message if fatal else None, "rule": fatal.rule if fatal else None}])
 
 
-def find_execution(ctx: FetchContext, emit: Emitter, short: str, now: _dt.datetime) -> Row | None:
-    """The execution `short` of the runner job, looked up in every configured region at once."""
+def execution_in(ctx: FetchContext, emit: Emitter, region: str, short: str, now: _dt.datetime) -> Row | None:
+    """The execution `short` of the runner job in one region, or None when it is not there."""
     from google.api_core import exceptions as api_exceptions
 
     from arrctl import clients
     from arrctl.sources.runner import parse_execution
 
     config = ctx.config
+    name = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}/executions/{short}"
+    emit.call("run")
+    try:
+        found = clients.run_executions_client(ctx).get_execution(request={"name": name},
+                                                                  **clients.call_kwargs(ctx))
+    except api_exceptions.NotFound:
+        return None
+    return parse_execution(found, now)
+
+
+def find_execution(ctx: FetchContext, emit: Emitter, short: str, now: _dt.datetime) -> Row | None:
+    """The execution `short` of the runner job, looked up in every configured region at once."""
+    from arrctl import clients
+
+    config = ctx.config
     regions = [config.job_region()] + [r for r in config.regions if r != config.job_region()]
-
-    def get(region: str) -> Row | None:
-        name = f"projects/{config.project}/locations/{region}/jobs/{config.runner_job}/executions/{short}"
-        emit.call("run")
-        try:
-            found = clients.run_executions_client(ctx).get_execution(request={"name": name},
-                                                                      **clients.call_kwargs(ctx))
-        except api_exceptions.NotFound:
-            return None
-        return parse_execution(found, now)
-
-    for _region, row, _error in clients.fan_out(regions, get, max(1.0, ctx.deadline_s * 0.3)):
-        if row is not None:
-            return row
-    return None
+    found = clients.fan_out(regions, lambda region: execution_in(ctx, emit, region, short, now),
+                            max(1.0, ctx.deadline_s * 0.3))
+    return next((row for _region, row, _error in found if row is not None), None)
 
 
 def explain_execution(ctx: FetchContext, emit: Emitter) -> None:

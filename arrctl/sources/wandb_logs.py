@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from arrctl.model import Row, epoch
-from arrctl.sources import Emitter, FetchContext, logs
+from arrctl.sources import Emitter, FetchContext, logread, logs
 
 OUTPUT_LOG = "output.log"
 TAIL_BYTES = 128 * 1024  # the extractor keeps 20 lines before the error and 80 after it
@@ -141,19 +141,6 @@ def read_outcome(due: list[Row], tails: dict[str, Tail], retry: dict[str, tuple[
     return facts, {"read": [f["id"] for f in facts], "cut": cut}
 
 
-def with_facts(rows: list[Row], facts: list[dict[str, Any]]) -> list[Row]:
-    """Rows carrying their facts' messages, unmarked (the supervisor fills them the same way from memory)."""
-    by_id = {f["id"]: f for f in facts}
-    out: list[Row] = []
-    for row in rows:
-        fact = by_id.get(row["id"])
-        if fact is not None:
-            extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
-            row = {**row, "message": fact["message"], "extra": extra}  # type: ignore[assignment]
-        out.append(row)
-    return out
-
-
 # --- I/O -------------------------------------------------------------------------------------
 
 def file_node(api_run: Any, emit: Emitter) -> dict[str, Any] | None:
@@ -257,7 +244,7 @@ def read_console_logs(ctx: FetchContext, emit: Emitter, api_runs: dict[str, Any]
     if facts:
         emit.facts(facts)
     done = {f["id"] for f in facts}
-    return provisional(with_facts(rows, facts), {r["id"] for r in todo} - done), problem(report, waiting, ctx.log_retry)
+    return provisional(logread.with_facts(rows, facts), {r["id"] for r in todo} - done), problem(report, waiting, ctx.log_retry)
 
 
 def problem(report: dict[str, Any], waiting: list[Row], retry: dict[str, tuple[int, float, str | None]]) -> str | None:
