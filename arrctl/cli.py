@@ -1017,7 +1017,7 @@ def sandbox() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 [default: a free one].")
 @click.option("--scenario", default="default", show_default=True, shell_complete=completion.scenarios, help="A scenario shipped with arrctl (arrctl/sandbox/scenarios/), or a scenario directory.")
 @click.option("--fault", "faults", multiple=True, metavar="SERVICE:KIND[:ARG]",
-              help="Switch a fault on (repeatable): SERVICE run|vertex|build|logging|wandb; KIND latency:S, hang, "
+              help="Switch a fault on (repeatable): SERVICE run|vertex|build|logging|wandb|storage; KIND latency:S, hang, "
                    "status:CODE, malformed, trickle, pages:N. ARRCTL_SANDBOX_FAULTS adds more (comma separated).")
 def sandbox_serve(port: int, scenario: str, faults: tuple[str, ...]) -> None:
     """Run the fake cloud in the foreground and print the exports that point arrctl at it.

@@ -89,6 +89,25 @@ def build_client(ctx: FetchContext) -> Any:
                                           client_options=_options(ctx))
 
 
+def storage_client(ctx: FetchContext) -> Any:
+    """A Cloud Storage client (JSON API), for the build logs kept in a bucket (sources/bucketlog.py).
+
+    google-cloud-storage 3.17 starts a background thread on a download that fetches the bucket's
+    metadata (`GET /storage/v1/b/BUCKET`, a 10 s timeout, storage.buckets.get: a permission a log
+    reader need not have) for its telemetry (google/cloud/storage/_bucket_metadata_cache.py); its
+    switch is DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA (_opentelemetry_tracing.py), read at
+    each call. A worker makes only the call it counts.
+    """
+    import os
+
+    from google.cloud import storage
+
+    os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "1")
+
+    return storage.Client(project=ctx.config.project, credentials=credentials(ctx),
+                          client_options=_options(ctx))
+
+
 def logging_connection(ctx: FetchContext, project: str) -> Any:
     """The JSON connection of a Cloud Logging client, for `api_request(... timeout=...)`.
 

@@ -104,7 +104,7 @@ def test_good_fault_specs(spec: str, fault: Fault) -> None:
 
 KINDS = ("KIND must be one of latency:SECONDS, hang, status:CODE, malformed, "
          "trickle[:SECONDS_PER_BYTE], pages:N")
-SERVICE = "expected SERVICE:KIND[:ARG] with SERVICE one of run, vertex, build, logging, wandb"
+SERVICE = "expected SERVICE:KIND[:ARG] with SERVICE one of run, vertex, build, logging, wandb, storage"
 
 
 @pytest.mark.parametrize("spec, reason", [
@@ -174,6 +174,7 @@ def test_stats_count_requests_per_service(start: Any) -> None:
     get(server, EMPTY_BUILDS)
     get(server, "/v2/projects/arr-demo/locations/us-east1/jobs/vertex-ai-launcher/executions")
     get(server, "/v2/entries:list", method="POST", body=b'{"resourceNames": ["projects/p"]}')
+    get(server, "/download/storage/v1/b/some-bucket/o/log-x.txt?alt=media")
     status, body = get(server, "/nowhere")
     assert status == 404
     assert json.loads(body)["error"]["status"] == "NOT_FOUND"
@@ -181,7 +182,7 @@ def test_stats_count_requests_per_service(start: Any) -> None:
     stats = json.loads(body)
     assert status == 200
     assert stats["requests"] == {"run": 1, "vertex": 0, "build": 2, "logging": 1, "wandb": 0,
-                                 "other": 1}
+                                 "storage": 1, "other": 1}
     assert stats["scenario"] == "default"
     assert stats["t"] == 0.0
 
@@ -547,4 +548,4 @@ def test_serve_cli_bad_fault_exits_2() -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == (
         "arrctl sandbox: bad fault spec 'x:y': expected SERVICE:KIND[:ARG] with SERVICE one of "
-        "run, vertex, build, logging, wandb")
+        "run, vertex, build, logging, wandb, storage")

@@ -211,6 +211,7 @@ def test_explain_rows_remembers_only_conclusive_or_settled_logs():
 
 def build_row(build_id: str, status: str, raw: str, table: str, project: str = "arr-demo", **fields):
     extra = {"table": table, "queued_s": None, "images": [], "trigger": None, "branch": None, "commit": None,
+             "logging": None, "log_object": None,  # where its log is: Cloud Logging unless GCS_ONLY says a bucket
              **({"api_message": fields["message"]} if fields.get("message") else {}),  # kept beside the logs' cause
              **fields.pop("extra", {})}
     fields.setdefault("url", f"https://console.cloud.google.com/cloud-build/builds/{build_id}?project={project}")

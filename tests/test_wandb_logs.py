@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from arrctl.model import make_row
-from arrctl.sandbox.wandb_files import byte_range, like
+from arrctl.sandbox.base import byte_range
+from arrctl.sandbox.wandb_files import like
 from arrctl.sources import logs
 from arrctl.sources.wandb_logs import (
     Tail, conclude, content_start, needs_console, problem, provisional, read_outcome, tail_request, tail_text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,7 +56,7 @@ class Clock(Protocol):
 
 
 class Service(Protocol):
-    """One fake API. `name` is the fault SERVICE word: run, vertex, build, logging or wandb."""
+    """One fake API. `name` is the fault SERVICE word: run, vertex, build, logging, wandb or storage."""
 
     name: str
 
@@ -130,3 +131,42 @@ def int_or_none(text: str | None) -> int | None:
         return int(text) if text not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+    """(first, last) of a single-range `Range` header; None to send the whole file; False: unsatisfiable."""
+    if not header:
+        return None
+    found = _RANGE.fullmatch(header.strip())
+    if found is None:  # several ranges, another unit, nonsense: a server may ignore it (§14.2)
+        return None
+    first, last = found.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return False
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    if start >= size:
+        return False
+    return start, min(size - 1, int(last)) if last else size - 1
+
+
+def ranged(data: bytes, header: str | None, content_type: str, unsatisfiable: Response) -> Response:
+    """The answer of a storage GET with an optional `Range` header (RFC 9110 §14.1.2): the whole
+    body (200), the range asked for (206 with `Content-Range`), or `unsatisfiable` (416 with
+    `Content-Range: bytes */SIZE`, §15.5.17)."""
+    wanted = byte_range(header, len(data))
+    if wanted is False:
+        return Response(416, unsatisfiable.body, unsatisfiable.content_type,
+                        {**unsatisfiable.headers, "Content-Range": f"bytes */{len(data)}"})
+    if wanted is None:
+        return Response(200, data, content_type, {"Accept-Ranges": "bytes"})
+    first, last = wanted
+    return Response(206, data[first:last + 1], content_type,
+                    {"Accept-Ranges": "bytes", "Content-Range": f"bytes {first}-{last}/{len(data)}"})

@@ -22,6 +22,7 @@ from arrctl.sandbox.base import (
     rfc3339,
 )
 from arrctl.sandbox.scenario import Build, World
+from arrctl.sandbox.storage import build_fields
 
 BUILDS = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)(?:/locations/(?P<region>[^/]+))?/builds"
@@ -71,6 +72,7 @@ def build_json(world: World, project: str, build: Build) -> dict[str, Any]:
                if region == "global" else
                f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build.id}")
     fixture = build.fixture
+    logs = build_fields(build)  # where its log goes: the bucket, Cloud Logging or both (sandbox/storage.py)
     body: dict[str, Any] = {
         "name": f"projects/{DEMO_PROJECT_NUMBER}/locations/{region}/builds/{build.id}",
         "id": build.id, "projectId": project, "status": status,
@@ -79,8 +81,8 @@ def build_json(world: World, project: str, build: Build) -> dict[str, Any]:
         "steps": _steps(build, status),
         "createTime": at(build.timeline.created),
         "timeout": fixture.get("timeout", "1200s"), "queueTtl": "3600s",
-        "logsBucket": f"gs://{DEMO_PROJECT_NUMBER}.cloudbuild-logs.googleusercontent.com",
-        "options": {"machineType": "E2_HIGHCPU_8", "logging": "LEGACY"},
+        "logsBucket": logs["logsBucket"],
+        "options": {"machineType": "E2_HIGHCPU_8", "logging": logs["logging"]},
         "logUrl": f"{console}?project={DEMO_PROJECT_NUMBER}",
         "tags": list(fixture.get("tags", [])),
         "serviceAccount": (f"projects/{project}/serviceAccounts/"

@@ -42,10 +42,13 @@ from arrctl.sandbox.base import (
 )
 from arrctl.sandbox.logentries import BUILD, INGEST_DELAY_S, ML_JOB, build_entries, classify_line, ml_job_entries
 from arrctl.sandbox.scenario import Execution, World
+from arrctl.sandbox.storage import logging_mode
 
 __all__ = ["LoggingService", "classify_line", "parse_filter", "quota_exceeded", "search_page"]
 
 RESOURCE_TYPE = "cloud_run_job"
+# options.logging modes that write nothing to Cloud Logging (cloudbuild_v1 BuildOptions.LoggingMode)
+NOT_IN_LOGGING = frozenset({"GCS_ONLY", "NONE"})
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
 TASK_INDEX_LABEL = "run.googleapis.com/task_index"
 TASK_ATTEMPT_LABEL = "run.googleapis.com/task_attempt"
@@ -278,6 +281,8 @@ class LoggingService:
                     found.extend(ml_job_entries(world.clock, project, job, t))
         if kind in (None, BUILD) and not (run_only or query.job_ids):
             for build in builds:
+                if logging_mode(build) in NOT_IN_LOGGING:  # their log is in the bucket only, or nowhere
+                    continue
                 if not query.build_ids or build.id in query.build_ids:
                     found.extend(build_entries(world.clock, project, build, t))
         return [entry for entry in found if _matches(entry, query)]

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-SERVICES: tuple[str, ...] = ("run", "vertex", "build", "logging", "wandb")
+SERVICES: tuple[str, ...] = ("run", "vertex", "build", "logging", "wandb", "storage")
 KINDS: tuple[str, ...] = ("latency", "hang", "status", "malformed", "trickle", "pages")
 KINDS_HELP = "latency:SECONDS, hang, status:CODE, malformed, trickle[:SECONDS_PER_BYTE], pages:N"
 ENV_VAR = "ARRCTL_SANDBOX_FAULTS"
@@ -17,7 +17,7 @@ TRICKLE_DEFAULT_S = 0.05
 class Fault:
     """One switched-on fault of one service."""
 
-    service: str  # run | vertex | build | logging | wandb
+    service: str  # run | vertex | build | logging | wandb | storage
     kind: str  # latency | hang | status | malformed | trickle | pages
     arg: float | int | None = None  # seconds (latency, trickle), HTTP code (status), N (pages)
 

@@ -54,7 +54,7 @@ def classify_line(text: str, index: int) -> tuple[str, str | None, bool]:
     return "stdout", "DEFAULT", False
 
 
-def _lines(log: LogSpec | None, t: float) -> list[tuple[float, int, str]]:
+def written_lines(log: LogSpec | None, t: float) -> list[tuple[float, int, str]]:
     """The lines of a log written by scenario time t."""
     return [(offset, index, text) for offset, index, text in (log.timed() if log else []) if offset <= t]
 
@@ -69,7 +69,7 @@ def ml_job_entries(clock: Any, project: str, job: CustomJob, t: float) -> list[d
     """The entries every replica of a custom job has written by scenario time t."""
     out = []
     for replica, log in job.logs.items():
-        for offset, index, text in _lines(log, t):
+        for offset, index, text in written_lines(log, t):
             stream, _severity, _json = classify_line(text, index)
             level = "ERROR" if stream == "stderr" else "INFO"
             out.append({
@@ -92,4 +92,4 @@ def build_entries(clock: Any, project: str, build: Build, t: float) -> list[dict
         "resource": {"type": BUILD, "labels": {
             "build_id": build.id, "build_trigger_id": trigger, "project_id": project}},
         "logName": f"projects/{project}/logs/cloudbuild",
-    } for offset, index, text in _lines(build.log, t)]
+    } for offset, index, text in written_lines(build.log, t)]

@@ -20,15 +20,16 @@ from arrctl.sandbox.base import Clock, Request, Response, Service, google_error
 from arrctl.sandbox.faults import SERVICES, Fault, FaultTable, faults_from_env, parse_faults
 from arrctl.sandbox.scenario import ScenarioClock, read_meta, resolve_dir, scenario_dir
 
-GOOGLE_MODULES = ("run", "vertex", "build", "cloudlogging")
+GOOGLE_MODULES = ("run", "vertex", "build", "cloudlogging", "storage")
 # Which service a path belongs to, decided before answering so faults can pre-empt the answer.
 ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("run", re.compile(r"^/v2/projects/[^/]+/locations/[^/]+/(jobs|operations)([/:]|$)")),
     ("vertex", re.compile(r"^/v1/projects/[^/]+/locations/[^/]+/customJobs([/:]|$)")),
     ("build", re.compile(r"^/v1/projects/[^/]+/(locations/[^/]+/)?builds([/:]|$)")),
     ("logging", re.compile(r"^/v2/(entries:list$|[a-zA-Z]+/[^/]+/logs)")),
+    ("storage", re.compile(r"^/(download/)?storage/v1/b/")),
 )
-GOOGLE_PREFIXES = ("/v1/", "/v2/")
+GOOGLE_PREFIXES = ("/v1/", "/v2/", "/storage/", "/download/storage/")
 IDLE_TIMEOUT_S = 300.0  # a keep-alive connection left idle this long is closed
 
 
@@ -73,6 +74,11 @@ def error_response(service: str, code: int, request: Request | None = None) -> R
 
         denied = permission_denied(service, request)  # the permission the route needs, as the real APIs say it
         if denied is not None:
+            return denied
+    if code == 403 and request is not None and service == "storage":
+        from arrctl.sandbox.storage import forbidden
+
+        if (denied := forbidden(request)) is not None:
             return denied
     if service == "wandb":
         return Response(code, {"errors": [{"message": f"sandbox fault wandb:status:{code}"}]})

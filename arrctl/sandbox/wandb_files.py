@@ -30,14 +30,13 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from arrctl.sandbox.base import Request, Response
+from arrctl.sandbox.base import Request, Response, ranged
 
 if TYPE_CHECKING:
     from arrctl.sandbox.wandb import RunView, WandbService
 
 BUCKET = "wandb-production.appspot.com"
 SIGNER = "gorilla-files-url-signer-man@wandb-production.iam.gserviceaccount.com"
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _LIVE_STATES = frozenset({"running", "pending", "preempting"})
 
 
@@ -45,27 +44,6 @@ def like(pattern: str, name: str) -> bool:
     """MySQL LIKE: `%` any run of characters, `_` one character, the rest literal."""
     regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, name, re.DOTALL) is not None
-
-
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
-    """(first, last) of a single-range `Range` header; None to send the whole file; False: unsatisfiable."""
-    if not header:
-        return None
-    found = _RANGE.fullmatch(header.strip())
-    if found is None:  # several ranges, another unit, nonsense: a server may ignore it (§14.2)
-        return None
-    first, last = found.groups()
-    if not first and not last:
-        return None
-    if not first:  # the last N bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return False
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    if start >= size:
-        return False
-    return start, min(size - 1, int(last)) if last else size - 1
 
 
 def signature(path: str, expires: str) -> str:
@@ -181,15 +159,8 @@ class RunFiles:
         if found is None:
             return Response(404, _storage_error("NoSuchKey", "The specified key does not exist."), "application/xml")
         data = self.content(found[0].spec.files, found[1])
-        wanted = byte_range(request.headers.get("range"), len(data))
-        if wanted is False:
-            return Response(416, _storage_error("InvalidRange", "The requested range cannot be satisfied."),
-                            "application/xml", {"Content-Range": f"bytes */{len(data)}"})
-        if wanted is None:
-            return Response(200, data, "text/plain", {"Accept-Ranges": "bytes"})
-        first, last = wanted
-        return Response(206, data[first:last + 1], "text/plain",
-                        {"Accept-Ranges": "bytes", "Content-Range": f"bytes {first}-{last}/{len(data)}"})
+        return ranged(data, request.headers.get("range"), "text/plain", Response(
+            416, _storage_error("InvalidRange", "The requested range cannot be satisfied."), "application/xml"))
 
 
 def _storage_error(code: str, message: str) -> bytes:

@@ -9,8 +9,9 @@ reference, projects.builds.list), so every location is listed through its region
 A build newly seen FAILURE, TIMEOUT or INTERNAL_ERROR has its log read once from Cloud Logging
 (`sources/logread.py`: one query for all such builds of every location, remembered for good),
 where Cloud Build writes every build's log (`resource.type="build"`, `resource.labels.build_id`,
-log `cloudbuild`), unless the build's `options.logging` keeps it in a bucket only
-(GCS_ONLY; not read here: such a build keeps the API's words). The specific cause (pip's or
+log `cloudbuild`), unless the build's `options.logging` keeps it in its `logsBucket` only
+(GCS_ONLY): then the tail of its log object is read from Cloud Storage, once, in the same read
+(`sources/bucketlog.py`). A build that logs nowhere (NONE) keeps the API's words. The specific cause (pip's or
 docker's error above "build step 0 ... failed") replaces `statusDetail` only when the extractor
 finds one; the API's own text stays in `extra.api_message`.
 """
@@ -22,7 +23,7 @@ import time
 from typing import Any
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
-from arrctl.sources import Emitter, FetchContext, logread, logs
+from arrctl.sources import Emitter, FetchContext, bucketlog, logread, logs
 
 SOURCE = "builds"
 ACTIVE_PAGE_SIZE = 50
@@ -46,6 +47,7 @@ STATUS = {
 }
 _WAITING = {"QUEUED", "PENDING"}
 READ_LOGS = frozenset({"FAILURE", "TIMEOUT", "INTERNAL_ERROR"})  # raw statuses whose log says why
+NO_LOGS = "NONE"  # options.logging of a build that keeps no log anywhere
 LOG_RESOURCE = "build"
 LOG_GRACE_S = 60.0  # after the build's end: its last lines are written as it stops
 
@@ -78,6 +80,7 @@ def parse_build(build: Any, now: _dt.datetime) -> Row:
     images = [_short_image(i) for i in build.images]
     trigger = substitutions.get("TRIGGER_NAME") or build.build_trigger_id or None
     project = build.project_id or (parts[1] if len(parts) > 1 else "")
+    logging = getattr(build.options.logging, "name", None) if build.options else None
     return make_row(
         SOURCE, build.id, status, raw_status=raw, region=region,
         name=trigger or (images[0] if images else None),
@@ -91,6 +94,8 @@ def parse_build(build: Any, now: _dt.datetime) -> Row:
             "trigger": trigger,
             "branch": substitutions.get("BRANCH_NAME") or None,
             "commit": substitutions.get("SHORT_SHA") or None,
+            "logging": logging or None,
+            "log_object": bucketlog.uri(build.logs_bucket, build.id) if logging == bucketlog.BUCKET_ONLY else None,
             **({"api_message": message} if message else {}),
         },
     )
@@ -112,6 +117,33 @@ def rows_filter(project: str, rows: list[Row], now: _dt.datetime) -> str:
     """The filter of these rows' logs: from the oldest creation to the newest end (and a grace)."""
     return log_filter(project, [r["id"] for r in rows], logread.oldest_created(rows, now),
                       logread.newest_end(rows, LOG_GRACE_S))
+
+
+def wants_logs(row: Row) -> bool:
+    """Whether a build's log may say why it ended so: it failed, and it kept a log."""
+    return row["raw_status"] in READ_LOGS and row["extra"].get("logging") != NO_LOGS
+
+
+def read_logs(ctx: FetchContext, emit: Emitter, rows: list[Row], deadline_at: float, now: _dt.datetime,
+              clock: Any = time.monotonic) -> logs.LogRead:
+    """The logs of these builds: ONE Cloud Logging query for those that log there, and the bucket
+    object of each GCS_ONLY one; a read cut on either side is cut (what was reached is kept)."""
+    in_bucket = [(r["id"], r["extra"]["log_object"]) for r in rows if r["extra"].get("log_object")]
+    in_logging = [r for r in rows if not r["extra"].get("log_object")]
+    read = logs.LogRead()
+    if in_logging:
+        read = logs.read_entries(ctx, emit, rows_filter(ctx.config.project, in_logging, now),
+                                 deadline_at=deadline_at, clock=clock)
+    if in_bucket:
+        more = bucketlog.read_all(ctx, emit, in_bucket, deadline_at, clock)
+        read.entries.extend(more.entries)
+        read.calls += more.calls
+        if more.cut is not None and read.cut is None:  # only the bucket logs may miss lines
+            read.cut, read.reason, read.error = more.cut, more.reason, more.error
+            read.unreached = more.unreached
+        elif more.cut is not None:
+            read.unreached = None
+    return read
 
 
 def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -138,7 +170,7 @@ def conclude(row: Row, analysis: Any) -> dict[str, Any]:
 
 
 READER = logread.Reader(
-    source=SOURCE, noun="builds", wants=lambda row: row["raw_status"] in READ_LOGS,
+    source=SOURCE, noun="builds", wants=wants_logs, read=read_logs,
     log_filter=lambda ctx, rows, now: rows_filter(ctx.config.project, rows, now),
     group=group_entries, judge=lambda row, entries: judge_build(entries), conclude=conclude,
     words=lambda row: row["extra"].get("api_message"))

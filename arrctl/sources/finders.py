@@ -133,7 +133,7 @@ def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str
 def explain_build(ctx: FetchContext, emit: Emitter) -> None:
     """A Cloud Build build by its id (in its location, or `global` and every configured region) and its log."""
     from arrctl import clients
-    from arrctl.sources import builds, logread
+    from arrctl.sources import bucketlog, builds, logread
 
     started = time.monotonic()
     config = ctx.config
@@ -146,9 +146,14 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
         emit.facts([{"found": False, "searched": places}])
         return
     location, row = found
-    text = builds.log_filter(config.project, [build_id], logread.oldest_created([row], now),
-                             logread.newest_end([row], builds.LOG_GRACE_S))
-    read, note = read_logs(ctx, emit, text, started + ctx.deadline_s - 0.5, f"build {build_id}")
+    if row["extra"].get("log_object"):  # GCS_ONLY: its log is in its bucket alone (sources/bucketlog.py)
+        read = bucketlog.read_all(ctx, emit, [(build_id, row["extra"]["log_object"])],
+                                  started + ctx.deadline_s - 0.5, time.monotonic)
+        note = None if read.complete else f"log of build {build_id} not read: {read.reason}"
+    else:
+        text = builds.log_filter(config.project, [build_id], logread.oldest_created([row], now),
+                                 logread.newest_end([row], builds.LOG_GRACE_S))
+        read, note = read_logs(ctx, emit, text, started + ctx.deadline_s - 0.5, f"build {build_id}")
     analysis = builds.judge_build(read.entries, _OUTCOMES.get(row["status"])).to_dict()
     analysis = verdict_of(analysis, row, row["extra"].get("api_message"), "Cloud Build's", note)
     emit.facts([{**analysis, "found": True, "where": location, "entries": len(read.entries), "note": note}])

@@ -140,7 +140,7 @@ def vertex_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
 def build_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     """A build's state and its log entries (`resource.type="build"`, sources/builds.py)."""
     from arrctl import clients
-    from arrctl.sources import builds, logread
+    from arrctl.sources import bucketlog, builds, logread
     from arrctl.sources.finders import find_build
 
     started = time.monotonic()
@@ -151,6 +151,12 @@ def build_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     if found is None:
         return None
     _location, row = found
+    if row["extra"].get("log_object"):  # GCS_ONLY: the tail of its log object, read whole each poll
+        read = bucketlog.read_all(ctx, emit, [(row["id"], row["extra"]["log_object"])],
+                                  started + ctx.deadline_s - 0.5, time.monotonic, keyed=True)
+        entries, inside = slim_all(list(reversed(read.entries)), None, bool(ctx.extra.get("inside_key")))
+        return {"row": row, "entries": entries, "cut": read.reason, "cut_kind": read.cut.value if read.cut else None,
+                "held_s": 0.0, "inside_key": inside}
     since = ctx.extra.get("since") or logread.oldest_created([row], now)
     return read_logging(ctx, emit, row, builds.log_filter(ctx.config.project, [ctx.extra["id"]], since), started)
 

@@ -61,6 +61,11 @@ class Reader:
     """What an item's logs say it is linked to (the Vertex jobs and queue items an execution
     launched, arrctl.links), kept with its fact."""
     settle_s: float = LOG_SETTLE_S
+    read: Callable[[FetchContext, Emitter, list[Row], float, _dt.datetime, Callable[[], float]],
+                   logs.LogRead] | None = None
+    """How these rows' logs are read when not all of them
+    are in Cloud Logging (builds whose log is in a bucket), given the rows, the deadline, now and
+    the clock; default: one query of `log_filter`."""
 
 
 def needs_logs(reader: Reader, rows: list[Row], known_terminal: frozenset[str]) -> list[Row]:
@@ -212,8 +217,11 @@ def log_read_outcome(reader: Reader, due: list[Row], groups: dict[str, list[Entr
         facts = explain_rows(reader, due, groups, True, now)
         return facts, {"called": read.calls > 0, "rate_limited": False, "read": [r["id"] for r in due], "cut": {}}
     # a cut read proves nothing about items it found no entries of (the platform's outcome alone is
-    # not an explanation: it is what the retry, or the last try, falls back on)
-    facts = explain_rows(reader, [r for r in due if groups.get(r["id"])], groups, False, now)
+    # not an explanation: it is what the retry, or the last try, falls back on), unless it knows
+    # which items it may have missed: the others were read whole
+    whole = [] if read.unreached is None else [r for r in due if r["id"] not in read.unreached]
+    facts = explain_rows(reader, whole, groups, True, now)
+    facts += explain_rows(reader, [r for r in due if groups.get(r["id"]) and r not in whole], groups, False, now)
     explained = {f["id"] for f in facts}
     cut: dict[str, str] = {}
     for row in due:
@@ -244,6 +252,8 @@ def explain_new(reader: Reader, ctx: FetchContext, emit: Emitter, rows: list[Row
     if due:
         if deadline_at - clock() < logs.MIN_CALL_S:  # listing took the time: a cut read, tried again later
             read = logs.LogRead(cut=logs.Cut.DEADLINE, reason="not started within the deadline")
+        elif reader.read is not None:
+            read = reader.read(ctx, emit, due, deadline_at, now, clock)
         else:
             read = logs.read_entries(ctx, emit, reader.log_filter(ctx, due, now), deadline_at=deadline_at,
                                      clock=clock)

@@ -53,6 +53,8 @@ class LogRead:
     reason: str | None = None  # one line, for a cut read
     calls: int = 0
     error: BaseException | None = field(default=None, repr=False)  # what the failed call raised (its code, details)
+    unreached: frozenset[str] | None = None
+    """The items a cut read may have missed entries of, when it knows them (None: all of them)."""
 
     @property
     def complete(self) -> bool:
