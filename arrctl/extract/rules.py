@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from arrctl.extract.literals import Literals
+
 
 
 class Kind(enum.Enum):
@@ -540,32 +542,13 @@ def http_category(text: str) -> str | None:
 CAUSES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.kind is Kind.CAUSE and rule.category)
 
 
-def trie_pattern(words: Sequence[str]) -> str:
-    """A regex for a set of literals, as a trie (a few branches per position instead of every
-    word), that matches the longest of them at a position (pure)."""
-    tree: dict[str, Any] = {}
-    for word in words:
-        node = tree
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict[str, Any]) -> str:
-        arms = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
-        if "" in node:
-            arms.append("")  # ending here is tried last: the longest word wins
-        return arms[0] if len(arms) == 1 else "(?:" + "|".join(arms) + ")"
-
-    return emit(tree)
-
-
 class RuleIndex:
     """The rules' patterns that a line can match, found from their guard literals at once.
 
     Testing each pattern's guard in turn costs a Python loop over some 500 patterns per line;
-    instead one regex finds the guard literals a line holds (the longest at each position, and
-    with it every literal inside it), and only the patterns they guard, with the unguarded
-    ones, are searched, in table order, so the first match is the one the table gives."""
+    instead one pass finds every guard literal a line holds (extract/literals.py), and only the
+    patterns they guard, with the unguarded ones, are searched, in table order, so the first
+    match is the one the table gives."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
@@ -577,23 +560,15 @@ class RuleIndex:
                     self.always.append((r, p))
                 for literal in literals:
                     guarded.setdefault((literal, folded), []).append((r, p))
-        self.finders: dict[bool, re.Pattern[str]] = {}
-        self.within: dict[bool, dict[str, list[tuple[int, int]]]] = {}
-        for folded in (False, True):
-            words = sorted({lit for lit, f in guarded if f is folded})
-            # every literal found brings the patterns of the literals it holds
-            self.within[folded] = {
-                word: sorted({slot for other in words if other in word for slot in guarded[(other, folded)]})
-                for word in words}
-            self.finders[folded] = re.compile("(?=(" + trie_pattern(words) + "))") if words else re.compile("(?!)")
+        self.guarded = guarded
+        self.finders = {folded: Literals(lit for lit, f in guarded if f is folded) for folded in (False, True)}
 
     def first(self, text: str) -> tuple[Rule, re.Match[str]] | None:
         """The first rule (in table order) with a pattern that matches the text, and its match."""
         slots = set(self.always)
         for folded, haystack in ((False, text), (True, text.lower())):
-            within = self.within[folded]
-            for word in set(self.finders[folded].findall(haystack)):
-                slots.update(within[word])
+            for word in self.finders[folded].found(haystack):
+                slots.update(self.guarded[(word, folded)])
         for r, p in sorted(slots):
             found = self.rules[r].patterns[p].search(text)
             if found:

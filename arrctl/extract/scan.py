@@ -1,6 +1,6 @@
 """One pass over a log: candidate lines, each labelled and scored; traceback blocks parsed.
 
-Only lines holding one of a broad set of words are looked at closely (one regex pass over the
+Only lines holding one of a broad set of words are looked at closely (one pass over the
 joined text), so a 10,000-line log of ordinary output costs little. A candidate's score is its
 specificity (a cause beats a general error, which beats a wrapper), moved by the level the line
 was printed at and by what follows it: an error followed by a retry may still recover.
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from arrctl.extract.ingest import LogLine, normalise
 from arrctl.extract.rules import (
-    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label, trie_pattern,
+    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
 )
+from arrctl.extract.literals import Literals
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 CHAIN_SEPARATORS = frozenset({
@@ -70,7 +71,7 @@ _WORDS = (
 )
 # Error words are read as words: `errors_total=0` and `val_error` are metric names, not errors.
 _WEAK = frozenset({"Error", "error", "ERROR"})
-_ERROR_WORD = re.compile(r"Error\b|\berror\b|\bERROR\b")
+_WORD_CHAR = re.compile(r"\w")
 
 
 def _minimal_words(words: Sequence[str]) -> list[str]:
@@ -89,7 +90,16 @@ def _rule_words() -> list[str]:
     return words
 
 
-PREFILTER = re.compile(trie_pattern(_minimal_words([*_WORDS, *_rule_words()])))
+PREFILTER = Literals(_minimal_words([*_WORDS, *_rule_words()]))
+
+
+def _is_error_word(text: str, start: int, word: str) -> bool:
+    """Whether a weak word at `start` is a word of its own: `Error` ends one (`KeyError`), `error`
+    and `ERROR` stand alone (`val_error`, `errors_total` are metric names)."""
+    end = start + len(word)
+    if end < len(text) and _WORD_CHAR.match(text, end):
+        return False
+    return word == "Error" or start == 0 or not _WORD_CHAR.match(text, start - 1)
 
 
 @dataclass
@@ -137,7 +147,8 @@ class Lines:
 
 
 def candidate_indexes(lines: Sequence[str]) -> list[int]:
-    """Indexes of the lines holding any prefilter word: one regex pass over the joined text."""
+    """Indexes of the lines holding any prefilter word: one pass over the joined text (no word
+    holds a newline, so every occurrence lies within one line)."""
     text = "\n".join(line[:8192] for line in lines)
     starts: list[int] = []
     offset = 0
@@ -145,20 +156,14 @@ def candidate_indexes(lines: Sequence[str]) -> list[int]:
         starts.append(offset)
         offset += min(len(line), 8192) + 1
     found: list[int] = []
-    search = PREFILTER.search
-    position = 0
-    while True:
-        hit = search(text, position)
-        if hit is None:
-            return found
-        index = bisect.bisect_right(starts, hit.start()) - 1
-        end = starts[index + 1] if index + 1 < len(starts) else len(text)
-        if hit.group() not in _WEAK or _ERROR_WORD.search(text, hit.start() - 1, end) \
-                or PREFILTER.search(text, hit.end(), end):
-            found.append(index)
-        if index + 1 >= len(starts):
-            return found
-        position = starts[index + 1]
+    next_line = -1  # where the line after the last one found starts: its other words are not needed
+    for start, word in PREFILTER.occurrences(text):
+        if start < next_line or (word in _WEAK and not _is_error_word(text, start, word)):
+            continue
+        index = bisect.bisect_right(starts, start) - 1
+        found.append(index)
+        next_line = starts[index + 1] if index + 1 < len(starts) else len(text)
+    return found
 
 
 def _line_candidate(log: Lines, i: int) -> Candidate | None:
