@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,7 +73,11 @@ def test_wandb_hang_returns_on_time_with_the_others_complete(tmp_path: Path, cle
     assert done.returncode == 1
     states = {r["source"]: (r["state"], r["error"]) for r in map(orjson.loads, done.stdout.splitlines())
               if r["type"] == "source"}
-    assert states["active"] == ("timeout", f"no answer within {deadline:g}s") and states["completed"][0] == "timeout"
+    # killed at the deadline, or, when a loaded machine scales the deadline past the W&B calls' own
+    # socket timeout, ended by that timeout first: a timeout either way, saying how long it waited
+    assert states["active"][0] == "timeout" and states["completed"][0] == "timeout"
+    assert states["active"][1] == f"no answer within {deadline:g}s" or \
+        re.fullmatch(r"W&B: no answer from \S+ within \d+ s", states["active"][1]), states["active"]
     assert all(states[s][0] == "ok" for s in ("runner", "builds", "vertex")), states
     # deadline + grace + start-up and the sandbox (what a whole clean command took here, and then some)
     assert took < deadline + 0.5 + 2 * clean_refresh.wall_s + 1.0, (took, deadline, clean_refresh.wall_s)
