@@ -49,7 +49,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # glog / absl: `E1203 10:00:00.123456 12345 file.cc:123] `
     r"^(?P<lvl>[EWIF])\d{4} \d\d:\d\d:\d\d(?:\.\d+)?\s+\d+\s+[\w./-]+:\d+\] ?",
     # c10 / torch: `[E ProcessGroupNCCL.cpp:1234] `, `[W socket.cpp:601] `, `[E1203 10:00:00 ...]`
-    r"^\[(?P<lvl>[EWIF])(?:\d{4}[^\]]*| [\w./-]+:\d+[^\]]*)\] ?",
+    r"^\[(?P<lvl>[EWIF])(?:\d{3,4}[^\]]*| [\w./-]+:\d+[^\]]*)\] ?",
     # torchrun / accelerate / deepspeed rank prefixes: `[rank0]:`, `[default3]:`, `[1,0]<stderr>:`
     r"^\[(?:rank|default|local_rank)?\d+\]:[ \t]?",
     r"^\[\d+,\d+\]<std(?:out|err)>:",
@@ -66,10 +66,10 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # Cloud Build `Step #0 - "build": ` and BuildKit's plain progress `#12 0.345 `
     r"^Step #\d+(?: - \"[^\"]*\")?: ?",
     r"^#\d+ (?:\d+\.\d+ )?",
-    # BuildKit's error summary repeats the step's output after its time: `0.238 `
-    r"^\d{1,4}\.\d{3} ",
-    # SkyPilot: `I 05-13 20:14:34 instance.py:991] `
-    r"^(?P<lvl>[DIWEF]) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [\w./-]+:\d+\] ",
+    # BuildKit's error summary repeats the step's output after its time: `0.238 `, `13181.5 `
+    r"^\d{1,6}\.\d{1,3} ",
+    # SkyPilot: `I 05-13 20:14:34 instance.py:991] `; vLLM: `ERROR 07-24 14:07:40 worker.py:226] `
+    r"^(?P<lvl>[DIWEF]|DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [\w./-]+:\d+\] ",
     # subprocess output relayed by a launcher
     r"^(?:stdout|stderr): ?",
     # `[MainThread] [W] [google.auth._default] `

@@ -18,7 +18,6 @@ from typing import Any
 from arrctl.extract.literals import Literals
 
 
-
 class Kind(enum.Enum):
     """What a labelled line is."""
 
@@ -147,6 +146,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # JAX probing the backends it was built with (`Unable to initialize backend 'tpu': ...`), then
+    # running on the one it found; raised (`RuntimeError: Unable to ...`) it is the failure
+    _r("noise.jax_backend", N, None, [r"^(?:[\w.]+\.py:\d+\] )?Unable to initialize backend '\w+'"]),
     # W&B's system monitor on hardware whose counters it cannot read: printed at ERROR, harmless
     _r("noise.wandb_monitor", N, None, [r"\bFailed to sample metric\b"]),
     # a header whose next line says what went wrong (the category is the detail's default):
@@ -246,7 +248,8 @@ RULES: tuple[Rule, ...] = (
         r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
         r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
         r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
-        r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b"], fatal=True),
+        r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b", r"\bDistStoreError\b",
+        r"/gloo/transport/\S*\] Timed out", r"(?i)\btimed out waiting \d+ ?ms for (?:recv|send) operation\b"], fatal=True),
     # ── capacity, preemption, quota ───────────────────────────────────────────────────────
     _r("gcp.capacity", C, "capacity", [
         r"\bZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?\b", r"\bdoes not have enough resources available\b",
@@ -260,6 +263,7 @@ RULES: tuple[Rule, ...] = (
         r"\binstances\.preempted\b", r"(?i)\bspot (?:instance|vm|node|cluster)s? (?:was |were |is |has been )?(?:preempted|interrupted|reclaimed)",
         r"(?i)\bdue to (?:spot )?preemption\b", r"(?i)\bPreempted\b.*\b(?:job|node|instance|vm|task)\b",
         r"(?i)\b(?:job|node|instance|vm|task) (?:was )?preempted\b", r"(?i)\btermination (?:is )?imminent\b",
+        r"(?i)\bin response to imminent node shutdown\b",
         r"\blame workers found\b"], fatal=True),
     _r("gcp.quota", C, "quota", [
         r"(?P<msg>\bQuota '[\w.-]+' exceeded\b.*)", r"(?P<msg>\b(?:The following )?quota metrics exceed quota limits\b.*)",
@@ -281,7 +285,10 @@ RULES: tuple[Rule, ...] = (
         r"\bWe couldn't connect to\b", r"\bx509: ", r"\bcertificate signed by unknown authority\b",
         r"\btls: failed to verify certificate\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
         r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
-        r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b"]),
+        r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
+        r"\b503 Connect Failed\b"]),  # gRPC's channel that never connected (UNAVAILABLE)
+    # Go fetching a module: the network (above) or else the module itself is what failed
+    _r("go.module", C, "dependency", [r"\bunrecognized import path\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
     _r("gcp.machine_type", C, "invalid_config", [
         r"(?P<msg>\bMachine type \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)",
@@ -372,6 +379,7 @@ RULES: tuple[Rule, ...] = (
         r"\bnpm (?:ERR!|error) (?:ERESOLVE|Could not resolve dependency)",
         r"\bunable to resolve dependency tree\b", r"(?i)\bUnable to locate package\b", r"\bhas no installation candidate\b",
         r"\bUnmet dependencies\b", r"\bNO_PUBKEY\b", r"\bis not signed\b", r"\bWeights only load failed\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
+        r"\bupdates to go\.(?:mod|sum) needed\b", r"\bunrecognized import path\b", r"\bResolutionTooDeep\b",
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
@@ -394,6 +402,7 @@ RULES: tuple[Rule, ...] = (
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
+        r"\bis not a local folder and is not a valid model identifier\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
@@ -409,7 +418,10 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field)\b",
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
-        r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b"]),
+        r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
+        r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
+        # vLLM: the context length asked for does not fit the KV cache the GPU memory left
+        r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
