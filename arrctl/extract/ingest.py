@@ -56,6 +56,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:rank|Rank) ?\d+: ",
     # syslog priority `<3>`; a process and its pid before a level: `WSL (2912) ERROR: `
     r"^<\d>",
+    # a terminal's echo of Ctrl-C before the next line the program printed
+    r"^\^C(?=\S)",
     # journalctl's short(-precise) form: `Feb 25 22:47:13.367776 host unit[1922]: `
     r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? [\w.-]+ [\w./@-]+(?:\[\d+\])?: ",
     r"^[\w.-]+ \(\d+\) (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
@@ -113,7 +115,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
 ))
 _WANDB = next(p for p in _PREFIXES if p.pattern.startswith("^wandb: "))
-_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z]")  # first characters any prefix can start with
+_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z^]")  # first characters any prefix can start with
 
 
 @dataclass(frozen=True)

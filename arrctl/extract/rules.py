@@ -148,6 +148,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
     # JAX probing the backends it was built with (`Unable to initialize backend 'tpu': ...`), then
     # running on the one it found; raised (`RuntimeError: Unable to ...`) it is the failure
+    # IPython's traceback header (`ValueError    Traceback (most recent call last)`): the exception's
+    # own line ends the block
+    _r("noise.ipython_header", N, None, [r"^[A-Z]\w*\s{2,}Traceback \(most recent call last\)"]),
     _r("noise.jax_backend", N, None, [r"^(?:[\w.]+\.py:\d+\] )?Unable to initialize backend '\w+'"]),
     # W&B's system monitor on hardware whose counters it cannot read: printed at ERROR, harmless
     _r("noise.wandb_monitor", N, None, [r"\bFailed to sample metric\b"]),
@@ -475,7 +478,11 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\b(?:job|run|task|pipeline) (?:\S+ )?(?:has )?failed\b(?![-\w])", r"(?P<msg>\bTask \S+ failed with message: .+)",
         r"\bNonZeroExitCode\b", r"(?i)\bfailed with exit code\b", r"(?i)\bexited with an error\b",
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
-        r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b"]),
+        r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
+        # a container's status as Kubernetes prints it (`kubectl get pod -o yaml`, Argo/KFP)
+        r"^\s*exitCode: [1-9]\d*$",
+        # Prefect's crash report of a run stopped by Ctrl-C or SIGTERM
+        r"(?i)\bCrash detected! Execution was aborted by an interrupt signal\b"]),
     # ── errors in general words ───────────────────────────────────────────────────────────
     # the last link of a chain (Rust's anyhow, Java, uv): more specific than the error above it
     _r("chain.caused_by", E, None, [r"^\s*Caused by: (?P<msg>\S.+)"], weight=0.3),

@@ -337,7 +337,8 @@ def scan(log: Lines) -> list[Candidate]:
 
 
 _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
-                     r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*)$")
+                     r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
+                     r"|\s*[\w.-]+:)$")  # the last: a YAML mapping's key, its fields below it
 LOOKBACK = 12
 _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
 
