@@ -147,8 +147,13 @@ def test_watch_heartbeat_and_cycles(tmp_path: Path):
     assert done.returncode == 0
     events = [orjson.loads(line) for line in done.stdout.splitlines()]
     beats = [e for e in events if e["type"] == "heartbeat"]
-    assert beats and beats[0] == {"type": "heartbeat", "ts": beats[0]["ts"], "cycle": 1,
-                                  "sources": {"vertex": "ok"}, "running": beats[0]["running"]}
+    # a first refresh slower than the heartbeat (a loaded machine) is heartbeaten while it runs:
+    # cycle 0, nothing answered yet; after it, each beat carries what the last refresh saw
+    early = [b for b in beats if b["cycle"] == 0]
+    assert all(b["sources"] == {} for b in early), early
+    later = [b for b in beats if b["cycle"] >= 1]
+    assert later and later[0] == {"type": "heartbeat", "ts": later[0]["ts"], "cycle": 1,
+                                  "sources": {"vertex": "ok"}, "running": later[0]["running"]}
 
 
 def test_get_piped_to_head_ends_quietly(tmp_path: Path):
