@@ -40,8 +40,9 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
     r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
-    # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional
-    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",
+    # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional;
+    # AWS CodeBuild's agent before it: `[Container] 2024/10/11 07:43:01.063175 `
+    r"^(?:\[Container\] )?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",
     # rich's logging handler: `[08/06/24 17:14:56] `, and its default `[07:32:29] `
     r"^\[\d\d/\d\d/\d\d \d\d:\d\d:\d\d\]\s+", r"^\[\d\d:\d\d:\d\d\]\s+",
     # Logs Explorer's severity column: `E 2024-...` or `ERROR 2024-...` before the time

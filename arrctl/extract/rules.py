@@ -151,6 +151,9 @@ RULES: tuple[Rule, ...] = (
     # IPython's traceback header (`ValueError    Traceback (most recent call last)`): the exception's
     # own line ends the block
     _r("noise.ipython_header", N, None, [r"^[A-Z]\w*\s{2,}Traceback \(most recent call last\)"]),
+    # a command about to run, as a runner or `set -x` echoes it: its words are not its outcome
+    # (`Running command echo "Build completed successfully!"`, `+ echo done`)
+    _r("noise.command_echo", N, None, [r"^Running command ", r"^\++ (?:echo|printf) "]),
     _r("noise.jax_backend", N, None, [r"^(?:[\w.]+\.py:\d+\] )?Unable to initialize backend '\w+'"]),
     # W&B's system monitor on hardware whose counters it cannot read: printed at ERROR, harmless
     _r("noise.wandb_monitor", N, None, [r"\bFailed to sample metric\b"]),
