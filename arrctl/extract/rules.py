@@ -241,6 +241,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
+        r"(?i)\bout of shared memory\b",  # PyTorch's DataLoader worker killed by SIGBUS: /dev/shm is full
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
@@ -255,6 +256,7 @@ RULES: tuple[Rule, ...] = (
         r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
         r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
         r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b", r"\bDistStoreError\b",
+        r"\bDetected mismatch between collectives on ranks\b",
         r"/gloo/transport/\S*\] Timed out", r"(?i)\btimed out waiting \d+ ?ms for (?:recv|send) operation\b"], fatal=True),
     # ── capacity, preemption, quota ───────────────────────────────────────────────────────
     _r("gcp.capacity", C, "capacity", [
@@ -263,7 +265,9 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\binsufficient (?:instance )?capacity\b", r"\bInsufficientInstanceCapacity\b",
         r"(?i)\b(?:stockout|out of capacity|no (?:available )?capacity)\b",
         r"(?i)\bresources? (?:are |is )?(?:currently )?(?:unavailable|not available) in (?:the )?(?:zone|region)",
-        r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b"], gcp=True),
+        r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b",
+        # the Kubernetes scheduler's FailedScheduling: `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`
+        r"\b\d+/\d+ nodes are available: .*\bInsufficient \S+"], gcp=True),
     _r("cloud.preempted", C, "preempted", [
         r"(?i)\b(?:was|been|got|is being|is|were) preempted\b", r"(?i)\bpreemption (?:notice|event|detected)\b",
         r"\binstances\.preempted\b", r"(?i)\bspot (?:instance|vm|node|cluster)s? (?:was |were |is |has been )?(?:preempted|interrupted|reclaimed)",
@@ -300,6 +304,9 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\bMachine type \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)",
         r"(?P<msg>\b(?:GPU|[Aa]ccelerator(?: type)?|accelerator_type) \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)"],
         fatal=True, gcp=True),
+    # git and ssh without credentials: no identity at all, not a missing permission
+    _r("git.auth", C, "auth", [r"\bPermission denied \(publickey[^)]*\)", r"\bcould not read Username for\b",
+                                r"\bAuthentication failed for '[^']+'"], fatal=True),
     _r("gcp.permission_denied", C, "permission", [
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
@@ -386,6 +393,7 @@ RULES: tuple[Rule, ...] = (
         r"\bunable to resolve dependency tree\b", r"(?i)\bUnable to locate package\b", r"\bhas no installation candidate\b",
         r"\bUnmet dependencies\b", r"\bNO_PUBKEY\b", r"\bis not signed\b", r"\bWeights only load failed\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
         r"\bupdates to go\.(?:mod|sum) needed\b", r"\bunrecognized import path\b", r"\bResolutionTooDeep\b",
+        r"(?i)\b(?:NVIDIA |GPU |CUDA )?driver (?:on your system )?is too old\b",
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
@@ -408,7 +416,7 @@ RULES: tuple[Rule, ...] = (
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
-        r"\bis not a local folder and is not a valid model identifier\b",
+        r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
@@ -426,6 +434,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
+        r"(?:^|\s)--[\w-]+ (?:is|are) required\b",
         # vLLM: the context length asked for does not fit the KV cache the GPU memory left
         r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
@@ -482,6 +491,7 @@ RULES: tuple[Rule, ...] = (
         r"\bNonZeroExitCode\b", r"(?i)\bfailed with exit code\b", r"(?i)\bexited with an error\b",
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
+        r"(?i)\bterminated on signal \d+\b", r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
         # a container's status as Kubernetes prints it (`kubectl get pod -o yaml`, Argo/KFP)
         r"^\s*exitCode: [1-9]\d*$",
         # Prefect's crash report of a run stopped by Ctrl-C or SIGTERM
