@@ -267,7 +267,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bresources? (?:are |is )?(?:currently )?(?:unavailable|not available) in (?:the )?(?:zone|region)",
         r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b",
         # the Kubernetes scheduler's FailedScheduling: `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`
-        r"\b\d+/\d+ nodes are available: .*\bInsufficient \S+"], gcp=True),
+        r"\b\d+/\d+ nodes are available: .*\bInsufficient \S+",
+        r"\bResources are insufficient in region\b"], gcp=True),  # Vertex AI training
     _r("cloud.preempted", C, "preempted", [
         r"(?i)\b(?:was|been|got|is being|is|were) preempted\b", r"(?i)\bpreemption (?:notice|event|detected)\b",
         r"\binstances\.preempted\b", r"(?i)\bspot (?:instance|vm|node|cluster)s? (?:was |were |is |has been )?(?:preempted|interrupted|reclaimed)",
@@ -296,14 +297,20 @@ RULES: tuple[Rule, ...] = (
         r"\btls: failed to verify certificate\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
         r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
-        r"\b503 Connect Failed\b"]),  # gRPC's channel that never connected (UNAVAILABLE)
+        r"\b503 Connect Failed\b",  # gRPC's channel that never connected (UNAVAILABLE)
+        r"\bCould not resolve host\b"]),
     # Go fetching a module: the network (above) or else the module itself is what failed
     _r("go.module", C, "dependency", [r"\bunrecognized import path\b"]),
+    # a package registry that has no such package (npm's `npm ERR! 404 Not Found - GET ...`)
+    _r("npm.not_found", C, "dependency", [r"\bnpm (?:ERR!|error) 404\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
     _r("gcp.machine_type", C, "invalid_config", [
         r"(?P<msg>\bMachine type \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)",
         r"(?P<msg>\b(?:GPU|[Aa]ccelerator(?: type)?|accelerator_type) \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)"],
         fatal=True, gcp=True),
+    # Hugging Face Hub answers 401 for a repository that does not exist (or that the caller may not
+    # see): its exception's class says which
+    _r("hub.not_found", C, "not_found", [r"\b(?:Repository|Revision|Entry)NotFoundError\b"]),
     # git and ssh without credentials: no identity at all, not a missing permission
     _r("git.auth", C, "auth", [r"\bPermission denied \(publickey[^)]*\)", r"\bcould not read Username for\b",
                                 r"\bAuthentication failed for '[^']+'"], fatal=True),
@@ -325,7 +332,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bauthentication (?:failed|required|error)\b", r"(?i)\btoken (?:has )?expired\b",
         r"\bGatedRepoError\b", r"\bCannot access gated repo\b", r"\bUNAUTHORIZED\b",
         r"\bHTTP(?:Error)? 401\b", r"(?i)\bunauthorized\b", r"(?i)\breauthentication (?:is )?(?:needed|required)\b",
-        r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b"],
+        r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b",
+        r"(?i)\breauthentication failed\b"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
@@ -359,7 +367,10 @@ RULES: tuple[Rule, ...] = (
         r"\bfailed to start and listen on the port\b", r"(?i)\bcontainer failed to start\b",
         r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b",
         r"\bno such file or directory: unknown\b", r"\bOCI runtime (?:create|exec) failed\b",
-        r"\bstandard_init_linux\.go:\d+: exec user process caused\b"], fatal=True),
+        r"\bstandard_init_linux\.go:\d+: exec user process caused\b",
+        r"\bApplication exec likely failed\b",  # Cloud Run: the container's entrypoint did not start
+        r"^exec \S+: no such file or directory$",  # runc: the entrypoint is not in the image
+        r"^(?:/bin/)?(?:ba|da)?sh: (?:\d+: |line \d+: )?\S+: (?:command )?not found$"], fatal=True),
     _r("process.signal", C, "exit", [
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
@@ -376,7 +387,8 @@ RULES: tuple[Rule, ...] = (
         r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
-        r"\bstatus \"?TIMEOUT\b"]),
+        r"\bstatus \"?TIMEOUT\b",
+        r"\bhas reached the maximum request timeout\b"]),  # Cloud Run ended a request at its timeout
     # ── dependencies ──────────────────────────────────────────────────────────────────────
     _r("python.pip_candidates", C, "dependency", [r"\bCould not find a version that satisfies the requirement\b"],
        weight=-0.1),
@@ -417,6 +429,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
         r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
+        r"\bCould not find (?:run|artifact|project|sweep|entity)\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's

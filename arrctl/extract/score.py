@@ -74,6 +74,8 @@ def success_marker(candidates: list[Candidate]) -> Candidate | None:
 
 
 _CLASS = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception)): ")
+# an exception named inside a message: `Run 6q4aki1t errored: ValueError('too many values')`
+_CLASS_INSIDE = re.compile(r"\b(?P<cls>[A-Z]\w*(?:Error|Exception))(?:\(|: )")
 
 
 GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exception", "log.last_words",
@@ -97,7 +99,7 @@ def category(best: Candidate, message: str) -> str:
         cause = cause_in(message)  # `failed to calculate checksum ...: "/x": not found`
         if cause is not None and cause.category:
             return cause.category
-        cls = _CLASS.match(message)
+        cls = _CLASS.match(message) or _CLASS_INSIDE.search(message)
         from_class = class_category(cls.group("cls")) if cls else None
         if from_class not in (None, "code", "unknown") or found in (None, "unknown"):
             found = http_category(message) or from_class or found
