@@ -110,6 +110,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # sbt / Maven: `[error] `, `[warn] `; their `[info] ` relays a program's output, whatever it says
     r"^\[(?:info|INFO)\] ", r"^\[(?P<lvl>error|warn|debug)\] ",
     r"^" + _LEVEL_WORD + r"\s*\|\s*",
+    # npm's warnings and notices (`npm WARN deprecated ...`); its `npm ERR!` lines keep their words
+    r"^npm (?P<lvl>WARN|warn|notice) ",
     # W&B's console prefix `wandb: ` with its level
     r"^wandb: (?:(?P<lvl>ERROR|WARNING|INFO) )?(?:launch: )?",
     # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)

@@ -192,6 +192,7 @@ RULES: tuple[Rule, ...] = (
                                      r"^Error in atexit\._run_exitfuncs:"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
     _r("transient.retry", T, None, [
+        r"^Retrying \(Retry\(total=\d+",  # pip's urllib3 retry, whatever connection error it names
         r"(?i)\bretrying\b(?! (?:the \w+ )?may\b)(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
         r"(?i)\bwill (?:be )?retr(?:y|ied)\b", r"(?i)\bretry(?:ing)? in [\d.]+ ?(?:s|ms|sec|seconds)\b",
         r"(?i)\battempt \d+ (?:of|/) ?\d+ failed\b.*\bretry", r"(?i)\bbacking off\b",
