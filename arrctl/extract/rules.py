@@ -153,6 +153,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.ipython_header", N, None, [r"^[A-Z]\w*\s{2,}Traceback \(most recent call last\)"]),
     # a command about to run, as a runner or `set -x` echoes it: its words are not its outcome
     # (`Running command echo "Build completed successfully!"`, `+ echo done`)
+    # a build asking git for its version outside a checkout (setuptools-scm, versioneer, `git
+    # describe` in a Dockerfile): it falls back to a default version
+    _r("noise.no_git_repo", N, None, [r"^fatal: not a git repository\b"]),
     _r("noise.command_echo", N, None, [r"^Running command ", r"^\++ (?:echo|printf) "]),
     _r("noise.jax_backend", N, None, [r"^(?:[\w.]+\.py:\d+\] )?Unable to initialize backend '\w+'"]),
     # W&B's system monitor on hardware whose counters it cannot read: printed at ERROR, harmless
