@@ -38,7 +38,11 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:" + _TS + r")(?:[ \t]|: )",
     # TensorFlow / XLA C++ logging after its time: `E tensorflow/compiler/xla/x.cc:11] `
     r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
+    # Rust's env_logger: `[2024-01-01T00:00:00Z ERROR mycrate::module] `
+    r"^\[(?:" + _TS + r") +(?P<lvl>ERROR|WARN|INFO|DEBUG|TRACE) +[\w:.-]*\] ",
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
+    # Ruby's Logger: `E, [2024-01-01T00:00:00.000000 #1234] ERROR -- : `
+    r"^[DIWEFA], \[[^\]]{10,40}\] +(?P<lvl>[A-Z]+) -- [^:]{0,40}: ",
     r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
     # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional;
     # AWS CodeBuild's agent before it: `[Container] 2024/10/11 07:43:01.063175 `
@@ -103,6 +107,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # `ERROR   MainThread:123 [file.py:fn():45] ` (W&B's debug log), `- ERROR - `, `ERROR - `
     r"^" + _LEVEL_WORD + r"\s+\w+:\d+ \[[^\]]*\] ",
     r"^(?:[\w.]+ )?- " + _LEVEL_WORD + r" - ",
+    # the logging cookbook's `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, its time gone
+    r"^- [\w.<>-]+ - " + _LEVEL_WORD + r" - ",
     r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)",
     r"^\[" + _LEVEL_WORD + r"\][ \t:]*",
     # structlog's console renderer, after its time: `[error    ] event   [logger] key=value`
@@ -118,7 +124,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
 ))
 _WANDB = next(p for p in _PREFIXES if p.pattern.startswith("^wandb: "))
-_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z^]")  # first characters any prefix can start with
+_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z^-]")  # first characters any prefix can start with
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,10 @@ def normalise(raw: str, level: str | None = None) -> LogLine:
             text, level = _structured(stripped, level)
             if text is not stripped:
                 continue
+        if _LOGFMT_START.match(stripped):
+            text, level = _logfmt(stripped, level)
+            if text is not stripped:
+                continue
         if not stripped or not _QUICK.match(stripped):
             break
         for pattern in _PREFIXES:
@@ -159,6 +169,24 @@ def normalise(raw: str, level: str | None = None) -> LogLine:
         else:
             break
     return LogLine(raw, text, level, wandb)
+
+
+_LOGFMT_START = re.compile(r"^(?:time|ts|t|level|lvl)=")
+_LOGFMT_PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def _logfmt(text: str, level: str | None) -> tuple[str, str | None]:
+    """A logfmt line (logrus' text formatter `time="..." level=error msg="..." error="..."`, go-kit's
+    `level=error ts=... caller=... msg=...`): its message, the error field after it, and its level;
+    the line as it is when it has no message."""
+    pairs = {key: value[1:-1].replace('\\"', '"') if value.startswith('"') else value
+             for key, value in _LOGFMT_PAIR.findall(text)}
+    message = pairs.get("msg") or pairs.get("message")
+    if not message:
+        return text, level
+    error = pairs.get("error") or pairs.get("err")
+    named = pairs.get("level") or pairs.get("lvl")
+    return (f"{message}: {error}" if error else message), LEVELS.get(named.upper(), level) if named else level
 
 
 def _structured(text: str, level: str | None) -> tuple[str, str | None]:

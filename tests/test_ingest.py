@@ -1,0 +1,46 @@
+"""Prefixes and structured lines the normaliser reads (extract/ingest.py): each format as the tool
+that prints it writes it, down to the message the rules see and the level it names."""
+
+from __future__ import annotations
+
+import pytest
+
+from arrctl.extract.ingest import normalise
+
+pytestmark = pytest.mark.timeout(10)
+
+FORMATS = [
+    # BuildKit's error summary: the step's elapsed seconds, of any width
+    ("13181.5 pip._vendor.resolvelib.resolvers.ResolutionTooDeep: 2000000",
+     "pip._vendor.resolvelib.resolvers.ResolutionTooDeep: 2000000", None),
+    ("0.238 ERROR: No matching distribution found for x", "ERROR: No matching distribution found for x", None),
+    # c10's newer logger: month without its leading zero
+    ("[W503 01:52:07.597517393 socket.cpp:204] [c10d] The hostname of the client socket cannot be retrieved.",
+     "[c10d] The hostname of the client socket cannot be retrieved.", "WARNING"),
+    # vLLM behind its worker's prefix
+    ("(VllmWorkerProcess pid=6499) ERROR 07-24 14:07:40 multiproc_worker_utils.py:226] ValueError: bad",
+     "ValueError: bad", "ERROR"),
+    # a terminal's ^C echo before Prefect's line
+    ("^C21:07:11.196 | ERROR   | Flow run 'x' - Crash detected!", "Flow run 'x' - Crash detected!", "ERROR"),
+    # AWS CodeBuild's agent
+    ("[Container] 2024/10/11 07:43:01.067378 Phase complete: BUILD State: FAILED",
+     "Phase complete: BUILD State: FAILED", None),
+    ("npm WARN deprecated inflight@1.0.6: This module is not supported", "deprecated inflight@1.0.6: This module is not supported",
+     "WARNING"),
+    ("npm ERR! code E404", "npm ERR! code E404", None),  # its error lines keep their words
+    # Rust's env_logger, Ruby's Logger, the logging cookbook's format
+    ("[2024-01-01T00:00:00Z ERROR mycrate::module] Something broke", "Something broke", "ERROR"),
+    ("E, [2024-01-01T00:00:00.000000 #1234] ERROR -- : Something broke", "Something broke", "ERROR"),
+    ("2024-01-01 00:00:00,123 - trainer - ERROR - Something broke", "Something broke", "ERROR"),
+    # logfmt: logrus' text formatter (its error field joins the message), go-kit's log
+    ('time="2024-01-01T00:00:00Z" level=error msg="failed to pull image" error="rpc error: code = NotFound"',
+     "failed to pull image: rpc error: code = NotFound", "ERROR"),
+    ('level=warn ts=2024-01-01T00:00:00.000Z caller=main.go:12 msg="disk almost full"', "disk almost full", "WARNING"),
+    ("level=info count=3", "level=info count=3", None),  # no message: the line as it is
+]
+
+
+@pytest.mark.parametrize(("raw", "text", "level"), FORMATS, ids=[f[0][:40] for f in FORMATS])
+def test_a_format_is_read_down_to_its_message_and_level(raw: str, text: str, level: str | None) -> None:
+    line = normalise(raw)
+    assert (line.text, line.level) == (text, level)
