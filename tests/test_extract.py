@@ -428,3 +428,15 @@ def test_bailout_markers_after_a_tag_or_level_prefix_but_not_mid_sentence():
         lines = ["starting", f"{prefix}🚨 FATAL ERROR DETECTED: Quota exceeded", "❌ Killing agent (PID 4)"]
         assert analyze(lines).verdict == "failed", prefix
     assert analyze(["docs: the wrapper prints `🚨 FATAL ERROR DETECTED` when it bails out"]).verdict == "unknown"
+
+
+def test_a_traceback_relayed_indented_ends_at_its_own_exception_line():
+    """pip relays a build's output six spaces in: the exception is as deep as its header, and
+    what follows it at that depth is not its message."""
+    relayed = ["      Traceback (most recent call last):", '        File "setup.py", line 120, in <module>',
+               "          raise RuntimeError(", "      RuntimeError: flash_attn was requested, but nvcc was not found.",
+               "      torch.__version__  = 2.0.1+cu117", "      [end of output]",
+               "  note: This error originates from a subprocess, and is likely not a problem with pip.",
+               "error: metadata-generation-failed"]
+    result = analyze(relayed)
+    assert (result.message, result.category) == ("RuntimeError: flash_attn was requested, but nvcc was not found.", "build")

@@ -20,6 +20,7 @@ FORMATS = [
     # vLLM behind its worker's prefix
     ("(VllmWorkerProcess pid=6499) ERROR 07-24 14:07:40 multiproc_worker_utils.py:226] ValueError: bad",
      "ValueError: bad", "ERROR"),
+    ("ERROR 04-17 15:10:09 [engine.py:448] ValueError: bad", "ValueError: bad", "ERROR"),  # newer vLLM
     # a terminal's ^C echo before Prefect's line
     ("^C21:07:11.196 | ERROR   | Flow run 'x' - Crash detected!", "Flow run 'x' - Crash detected!", "ERROR"),
     # AWS CodeBuild's agent

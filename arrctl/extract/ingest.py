@@ -75,8 +75,10 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^#\d+ (?:\d+\.\d+ )?",
     # BuildKit's error summary repeats the step's output after its time: `0.238 `, `13181.5 `
     r"^\d{1,6}\.\d{1,3} ",
-    # SkyPilot: `I 05-13 20:14:34 instance.py:991] `; vLLM: `ERROR 07-24 14:07:40 worker.py:226] `
-    r"^(?P<lvl>[DIWEF]|DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [\w./-]+:\d+\] ",
+    # SkyPilot: `I 05-13 20:14:34 instance.py:991] `; vLLM: `ERROR 07-24 14:07:40 worker.py:226] `,
+    # newer vLLM: `ERROR 04-17 15:10:09 [engine.py:448] `
+    r"^(?P<lvl>[DIWEF]|DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? "
+    r"(?:[\w./-]+:\d+\]|\[[\w./-]+:\d+\]) ",
     # subprocess output relayed by a launcher
     r"^(?:stdout|stderr): ?",
     # `[MainThread] [W] [google.auth._default] `

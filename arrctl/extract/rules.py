@@ -425,7 +425,9 @@ RULES: tuple[Rule, ...] = (
         r"\bfailed to compute cache key\b", r"\bunknown instruction\b", r"(?P<msg>\bfailed to solve: (?!process ).+)",
         r"^ERROR: (?P<msg>failed to build: (?!.*exit status).+)", r"\bNo buildpack groups passed detection\b",
         r"\bBUILD FAILED\b", r"\bno Go files in\b", r"\bCompilation failed\b", r"\bSyntaxError\b", r"\bIndentationError\b",
-        r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b", r"\binvalid reference format\b"]),
+        r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b", r"\binvalid reference format\b",
+        # a CUDA extension's build without its compiler (flash-attn, apex, deepspeed ops in setup.py)
+        r"\bnvcc (?:was )?not found\b", r"\bonly supported on CUDA \d+(?:\.\d+)? and above\b"]),
     # ── not found, invalid input ──────────────────────────────────────────────────────────
     _r("resource.not_found", C, "not_found", [
         r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",
@@ -487,7 +489,8 @@ RULES: tuple[Rule, ...] = (
         r"\bJOB_STATE_FAILED\b", r"\bJobState\.JOB_STATE_FAILED\b", r"\bPipelineState\.PIPELINE_STATE_FAILED\b",
         r"\bSTATUS: FAILURE\b", r"\bProgram failed with code -?\d+", r"\bWaiting for W&B process to finish\b.*\(failed\b"]),
     _r("build.step_failed", W, "build", [
-        r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
+        r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bBuild step failure: build step \d+ .+)",
+        r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
         r"(?P<msg>\bfailed to solve: process .+ did not complete successfully.*)", r"\berror building image\b",
         r"\bmake(?:\[\d+\])?: \*\*\* \[.*\] Error \d+", r"\bnpm (?:ERR!|error) code \w+",
         r"\bprocess \".+\" did not complete successfully\b",

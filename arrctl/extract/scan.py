@@ -210,7 +210,11 @@ def _short_exception(text: str) -> tuple[str, str]:
     return found.group("cls"), found.group("cls") + (found.group("rest") or "")
 
 
-def _is_frame(text: str) -> bool:
+def _is_frame(text: str, indent: int = 0) -> bool:
+    """Whether a line is a frame of a traceback whose header is indented by `indent` (pip relays a
+    build's traceback six spaces in: its exception line is as deep as its header, its frames deeper)."""
+    if indent and text[:indent].strip() == "":
+        text = text[indent:]
     return text[:1] in (" ", "\t") or text.startswith(("File \"", "^", "~"))
 
 
@@ -228,7 +232,9 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         j = end = header
         while True:
             k = j + 1
-            while k < n and _is_frame(log.body(k)):
+            head = log.body(j)
+            indent = len(head) - len(head.lstrip())
+            while k < n and _is_frame(log.body(k), indent):
                 frames.add(k)
                 k += 1
             end = k - 1
@@ -238,7 +244,8 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
             # An exception's message may go on over indented lines (gRPC's status block).
             m = k + 1
             more: list[str] = []
-            while m < n and log.body(m)[:1] in (" ", "\t") and len(more) < 8:
+            while m < n and _is_frame(log.body(m), indent) and log.body(m)[indent:][:1] in (" ", "\t") \
+                    and len(more) < 8:
                 more.append(log.body(m).strip())
                 frames.add(m)
                 m += 1
