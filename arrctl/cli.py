@@ -438,6 +438,12 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
 CHECK_CONSUMER = "check"  # one list of reported failures per state directory
 
 
+class CheckUsageError(click.UsageError):
+    """A usage error of `check`: exit 3 (UNKNOWN), as the Monitoring Plugins convention says."""
+
+    exit_code = 3
+
+
 class CheckCommand(click.Command):
     """`check` speaks the Monitoring Plugins convention even for usage errors: exit 3, UNKNOWN."""
 
@@ -445,8 +451,7 @@ class CheckCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            exc.exit_code = 3
-            raise
+            raise CheckUsageError(exc.message, exc.ctx) from exc
 
 
 @cli.command(cls=CheckCommand)
@@ -730,7 +735,7 @@ def explain(app: App, item: str | None, from_file: Any, as_json: bool, deadline:
         analysis = analyze(split_text(raw.decode("utf-8", "replace"))).to_dict()
     else:
         try:
-            target = explaining.parse_target(item)
+            target = explaining.parse_target(item or "")
         except explaining.NotAnId as exc:
             fail(str(exc), EXIT_USAGE)
         with signals_handled() as receiver, config_errors(EXIT_USAGE):

@@ -102,7 +102,7 @@ def parse_target(text: str) -> Target:
 def _from_url(text: str, value: str) -> Target:
     parts = urlsplit(value)
     path = unquote(parts.path)
-    project = (parse_qs(parts.query).get("project") or [None])[0]
+    project = next(iter(parse_qs(parts.query).get("project") or []), None)
     if parts.hostname == "console.cloud.google.com":
         if (found := EXECUTION_CONSOLE.fullmatch(path)) and EXECUTION_NAME.fullmatch(found.group(2)):
             return Target((Kind.EXECUTION,), found.group(2), region=found.group(1), project=project)

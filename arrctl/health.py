@@ -251,7 +251,7 @@ def prometheus(verdict: Verdict, now: float) -> str:
            [({"source": s}, round(r.took_s, 3)) for s, r in results.items()])
     metric("arrctl_source_stale_seconds", "Age of the rows shown from memory for a source that did not answer (0 when fresh).",
            [({"source": s}, round(r.stale_s or 0.0, 1)) for s, r in results.items()])
-    counts = []
+    counts: list[tuple[dict[str, str], float]] = []
     for s, r in results.items():
         for status in STATUSES:
             n = sum(1 for row in r.rows if row["status"] == status)

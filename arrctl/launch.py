@@ -147,7 +147,7 @@ class Outcome:
 
     def names(self) -> dict[str, str | None]:
         """The W&B run and queue item of this launch, from its job's links (label wandb-run-id, env)."""
-        links = (self.job or {}).get("links") or {}
+        links = (self.job["links"] if self.job is not None else None) or {}
         return {"wandb_run": links.get("wandb_run"), "queue_item": links.get("queue_item")}
 
 

@@ -84,10 +84,10 @@ def join_links(results: Mapping[str, SourceResult]) -> None:
         joined = []
         for row in results[source].rows:
             links = dict(row["links"])
-            job = job_of_run.get(row["id"])
-            if job is not None:
-                links.setdefault("vertex_job", job["id"])
-                if job["links"].get("queue_item"):
-                    links.setdefault("queue_item", job["links"]["queue_item"])
+            its_job = job_of_run.get(row["id"])
+            if its_job is not None:
+                links.setdefault("vertex_job", its_job["id"])
+                if its_job["links"].get("queue_item"):
+                    links.setdefault("queue_item", its_job["links"]["queue_item"])
             joined.append({**row, "links": links} if links != row["links"] else row)
         results[source].rows = joined  # type: ignore[assignment]

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from arrctl.model import TERMINAL_STATUSES, epoch, iso_z
+from arrctl.model import TERMINAL_STATUSES, Row, epoch, iso_z
 from arrctl.explain import Kind, Target
 
 POLL_S = 5.0
@@ -133,7 +133,7 @@ class Conclusion:
 _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
 
 
-def analysis_of(kind: Kind, row: dict[str, Any], entries: list[dict[str, Any]]) -> Any:
+def analysis_of(kind: Kind, row: Row, entries: list[dict[str, Any]]) -> Any:
     """The extractor's analysis of what was read, by the judge of the item's own source (pure)."""
     logged = [as_log_entry(e) for e in entries]
     if kind is Kind.EXECUTION:
@@ -154,7 +154,7 @@ def analysis_of(kind: Kind, row: dict[str, Any], entries: list[dict[str, Any]]) 
                               _OUTCOMES.get(row["status"]))
 
 
-def conclude(kind: Kind, item: str, row: dict[str, Any], entries: list[dict[str, Any]]) -> Conclusion:
+def conclude(kind: Kind, item: str, row: Row, entries: list[dict[str, Any]]) -> Conclusion:
     """The end of a followed item (pure): its status and root error (arrctl.extract), or success summary."""
     from arrctl.sanitize import one_line
 
@@ -199,7 +199,7 @@ class Follower:
         self.tail = tail
         self.book = LogBook()
         self.palette = Palette(color)
-        self.row: dict[str, Any] | None = None
+        self.row: Row | None = None
         self.polls = 0
         self.tailed = tail is None  # --tail cuts the first batch of lines only
         self.ending = False  # the item ended: one more read for the entries that lag behind

@@ -203,7 +203,8 @@ class SandboxServer:
                 "t": round(self.clock.t(), 3), "faults": self.faults.specs(),
                 "services": sorted(self.by_name),
                 # what a service counts itself (W&B: its GraphQL operations and file downloads)
-                "operations": {s.name: dict(s.seen) for s in self.services if isinstance(getattr(s, "seen", None), dict)}}
+                "operations": {s.name: dict(seen) for s in self.services
+                               if isinstance(seen := getattr(s, "seen", None), dict)}}
 
     def internal(self, request: Request) -> Response:
         """The sandbox's own routes under /_sandbox/."""
@@ -252,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The request body (Content-Length or chunked)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

@@ -27,7 +27,7 @@ import base64
 import hashlib
 import pathlib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from arrctl.sandbox.base import Request, Response
@@ -47,7 +47,7 @@ def like(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name, re.DOTALL) is not None
 
 
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None | Literal[False]:
     """(first, last) of a single-range `Range` header; None to send the whole file; False: unsatisfiable."""
     if not header:
         return None

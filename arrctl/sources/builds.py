@@ -222,8 +222,8 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         problems = logread.explain_new(READER, ctx, emit, merge_locations(complete, config.builds_recent),
                                        start + ctx.deadline_s - 0.5, now)
     if failed:
-        error = failure_error(in_order(list(failed.items()), places), len(places), noun="locations")
+        failure = failure_error(in_order(list(failed.items()), places), len(places), noun="locations")
         if not problems:
-            raise error
-        problems.insert(0, str(error))
+            raise failure
+        problems.insert(0, str(failure))
     logread.raise_problems(problems)

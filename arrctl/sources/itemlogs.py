@@ -39,7 +39,7 @@ def slim(entry: dict[str, Any], replica: Callable[[dict[str, Any]], str] | None 
     from arrctl.sanitize import LineRedactor
 
     redactor = redactor or LineRedactor()
-    labels = entry.get("labels") if isinstance(entry.get("labels"), dict) else {}
+    labels: dict[str, Any] = entry["labels"] if isinstance(entry.get("labels"), dict) else {}
     timestamp = entry.get("timestamp")
     return {
         "insertId": str(entry.get("insertId") or _key(timestamp, entry_text(entry))),
@@ -190,7 +190,8 @@ def console_entries(text: str, offset: int, inside_key: bool = False) -> tuple[l
     from arrctl.sanitize import LineRedactor
 
     redactor = LineRedactor(inside_key)
-    out, position = [], offset
+    out: list[dict[str, Any]] = []
+    position = offset
     for line in split_text(text):
         out.append({"insertId": f"byte:{position}", "timestamp": None, "severity": None, "labels": {},
                     "replica": None, "lines": [redactor.line(line)]})

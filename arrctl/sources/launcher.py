@@ -132,7 +132,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     short = ctx.extra["execution"]
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    row = None if ctx.extra.get("created") else find_execution(ctx, emit, short, now)
+    row: Row | None = None if ctx.extra.get("created") else find_execution(ctx, emit, short, now)
     created = ctx.extra.get("created") or (row["created"] if row else None)
     text = log_filter(config.runner_job, [short], logs_since([{"created": created}] if created else [], now))
     read = logs.LogRead(cut=logs.Cut.RATE_LIMITED,
@@ -152,8 +152,8 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     note = None
     if not read.complete:
         note = f"logs of {short} not fully read: {read.reason}"
-        condition = (row or {}).get("extra", {}).get("condition")
-        if analysis["verdict"] == "unknown" and condition:
+        condition = row["extra"].get("condition") if row is not None else None
+        if row is not None and analysis["verdict"] == "unknown" and condition:
             analysis["message"] = f"{condition} (Cloud Run's words)"
             analysis["verdict"] = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(row["status"], "unknown")
     emit.facts([{**analysis, "entries": len(read.entries), "note": note,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from arrctl.model import Row, epoch, iso_z
 from arrctl.sources import Emitter, FetchContext, SourceError, logs
@@ -142,9 +142,9 @@ def last_entry_at(entries: list[Entry]) -> float:
     return max((epoch(e.get("timestamp")) or 0.0 for e in entries), default=0.0)
 
 
-def oldest_created(rows: list[Row], now: _dt.datetime) -> str:
+def oldest_created(rows: Sequence[Mapping[str, Any]], now: _dt.datetime) -> str:
     """The lower time bound of a read: the oldest creation among the rows (logs come after it)."""
-    created = [r["created"] for r in rows if epoch(r["created"]) is not None]
+    created = [r["created"] or "" for r in rows if epoch(r["created"]) is not None]
     if created:
         return min(created, key=lambda t: epoch(t) or 0.0)
     return iso_z(now - _dt.timedelta(seconds=RETENTION_S)) or ""

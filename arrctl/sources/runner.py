@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from arrctl.model import Row, duration_between, epoch, iso_z, make_row
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
@@ -182,7 +182,7 @@ def log_filter(job: str, executions: list[str], since: str) -> str:
         f'resource.type="cloud_run_job" AND resource.labels.job_name={filter_string(job)} AND {names}', since)
 
 
-def logs_since(rows: list[Row], now: _dt.datetime) -> str:
+def logs_since(rows: Sequence[Mapping[str, Any]], now: _dt.datetime) -> str:
     """The lower time bound of a log read: the oldest creation among the rows (logs come after it)."""
     return logread.oldest_created(rows, now)
 

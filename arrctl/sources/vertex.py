@@ -308,8 +308,8 @@ def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
         # one Logging query for the newly failed jobs of every region (Logging is project-wide)
         problems = logread.explain_new(READER, ctx, emit, newest(rows, limit), start + ctx.deadline_s - 0.5, now)
     if failures:
-        error = failure_error(in_order(failures, regions), len(regions))
+        failure = failure_error(in_order(failures, regions), len(regions))
         if not problems:
-            raise error
-        problems.insert(0, str(error))
+            raise failure
+        problems.insert(0, str(failure))
     logread.raise_problems(problems)

@@ -111,7 +111,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
 
     beat = epoch(heartbeat_at)
     message = run_message(raw, summary, heartbeat_at)  # W&B's own words; a console log may say more
-    user = node.get("user") if isinstance(node.get("user"), Mapping) else {}
+    user: Mapping[str, Any] = node["user"] if isinstance(node.get("user"), Mapping) else {}
     tags = node.get("tags")
     return make_row(
         source, run_id, status,
