@@ -135,7 +135,9 @@ class Outcome:
     @property
     def exit_code(self) -> int:
         """0 success, 1 failure, 124 timeout (as timeout(1) does)."""
-        return {"success": 0, "failure": 1, "timeout": 124}[self.result]
+        from arrctl.kinds import ExitStatus
+
+        return {"success": ExitStatus.OK, "failure": ExitStatus.ERROR, "timeout": ExitStatus.TIMEOUT}[self.result]
 
     def to_dict(self, elapsed_s: float) -> dict[str, Any]:
         """The `--json` result object."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from arrctl.model import TERMINAL_STATUSES, Row, epoch, iso_z
-from arrctl.explain import Kind, Target
+from arrctl.ids import Kind, Target
 
 POLL_S = 5.0
 LAG_S = 30.0  # entries may arrive this much later than their timestamp says
@@ -276,19 +276,21 @@ class Follower:
 
 def run_logs(app: Any, text: str, *, follow: bool, since_s: float | None, tail: int | None,
              deadline: float | None, poll_s: float) -> int:
-    """The whole command; returns its exit status (errors leave through cli.fail)."""
+    """The whole command; returns its exit status (errors leave through output.fail)."""
     import click
 
     from arrctl import explain
-    from arrctl.cli import EXIT_FAIL, EXIT_USAGE, Output, config_errors, fail, say, signals_handled
+    from arrctl.ids import NotAnId, parse_target
+    from arrctl.kinds import ExitStatus
+    from arrctl.output import Output, config_errors, fail, say, signals_handled
     from arrctl.sources.itemlogs import fetch
 
     try:
-        target = explain.parse_target(text)
-    except explain.NotAnId as exc:
+        target = parse_target(text)
+    except NotAnId as exc:
         raise click.UsageError(str(exc)) from None
     out = Output()
-    with signals_handled() as receiver, config_errors(EXIT_USAGE):
+    with signals_handled() as receiver, config_errors(ExitStatus.USAGE):
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             target = explain.scoped(refresher, target)
             config = refresher.config
@@ -302,12 +304,12 @@ def run_logs(app: Any, text: str, *, follow: bool, since_s: float | None, tail: 
             refresher.poll({"logs": (fetch, extra)}, deadline=lambda: seconds, interval_s=poll_s,
                            until=math.inf, on_result=lambda _name, result: follower.on_result(extra, result))
     if follower.failed:
-        fail(follower.failed, EXIT_FAIL)
+        fail(follower.failed, ExitStatus.ERROR)
     if follower.done and follower.row is not None:
         ending = conclude(follower.kind, target.id, follower.row, follower.book.entries)
         say(f"arrctl: {ending.line}")
         return ending.code
-    return 0
+    return ExitStatus.OK
 
 
 __all__ = ["Follower", "LogBook", "Palette", "conclude", "parse_duration", "render", "run_logs"]

@@ -15,7 +15,7 @@ from google.auth import credentials as auth_credentials
 from google.auth import exceptions as auth_exceptions
 from google.protobuf import json_format
 
-from arrctl import clients
+from arrctl.sources import clients
 from arrctl.sources import FetchContext, SourceError
 from arrctl.sources.gcp_errors import describe_error, summarize_failures
 

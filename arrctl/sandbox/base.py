@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,10 +89,31 @@ def epoch_at(clock: Clock, offset: float) -> float:
 
 def rfc3339(epoch_s: float) -> str:
     """RFC 3339 UTC with microseconds and a trailing Z, as the Google APIs write timestamps."""
-    import datetime as _dt
-
     moment = _dt.datetime.fromtimestamp(round(epoch_s, 6), _dt.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_RFC3339_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def parse_rfc3339(text: str | None) -> _dt.datetime | None:
+    """An RFC 3339 timestamp (RFC 3339 §5.6: any fraction of a second, Z or an offset; none is UTC)
+    as an aware datetime; None when it is not one. The sandbox's own reading, on purpose: a fake
+    that shared arrctl's parser would mirror its bugs."""
+    found = _RFC3339_TIME.fullmatch((text or "").strip())
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = found.groups()
+    zone = _dt.timezone.utc
+    if offset and offset not in ("Z", "z"):
+        sign = -1 if offset[0] == "-" else 1
+        zone = _dt.timezone(sign * _dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    try:
+        return _dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                            min(int(second or 0), 59), int((fraction or "0")[:6].ljust(6, "0")), tzinfo=zone)
+    except ValueError:
+        return None
 
 
 class PageTokenError(ValueError):

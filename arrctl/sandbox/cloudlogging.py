@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from arrctl.model import parse_time
+from arrctl.sandbox.base import parse_rfc3339 as parse_time
 from arrctl.sandbox import DEMO_PROJECT_NUMBER
 from arrctl.sandbox.base import (
     Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, rfc3339,

@@ -19,7 +19,7 @@ from arrctl.sandbox.base import (
     Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, paginate,
     rfc3339,
 )
-from arrctl.model import parse_time as parse_rfc3339
+from arrctl.sandbox.base import parse_rfc3339
 from arrctl.sandbox.scenario import CustomJob, World
 
 JOBS = re.compile(

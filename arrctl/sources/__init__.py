@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from arrctl.model import Row
+
+if TYPE_CHECKING:
+    from arrctl.config import Config
 
 
 class SourceError(Exception):
@@ -47,7 +50,7 @@ class Emitter(Protocol):
 class FetchContext:
     """Everything a fetch needs; built by the supervisor before forking."""
 
-    config: Any  # arrctl.config.Config
+    config: Config
     known_terminal: frozenset[str] = frozenset()  # ids whose terminal facts are already stored
     deadline_s: float = 30.0
     call_timeout_s: float = 10.0  # per-request socket timeout; the kill enforces the deadline

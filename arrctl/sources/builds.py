@@ -96,7 +96,7 @@ def parse_build(build: Any, now: _dt.datetime) -> Row:
     )
 
 
-def log_filter(project: str, build_ids: list[str], since: str, until: str | None = None) -> str:
+def log_filter(project: str | None, build_ids: list[str], since: str, until: str | None = None) -> str:
     """The Cloud Logging filter of several builds' logs (OR-ed ids) within [since, until].
 
     As gcloud reads a build's log (google-cloud-sdk lib/googlecloudsdk/api_lib/cloudbuild/logs.py
@@ -108,7 +108,7 @@ def log_filter(project: str, build_ids: list[str], since: str, until: str | None
                        f'{logs.any_of("resource.labels.build_id", build_ids)}', since, until)
 
 
-def rows_filter(project: str, rows: list[Row], now: _dt.datetime) -> str:
+def rows_filter(project: str | None, rows: list[Row], now: _dt.datetime) -> str:
     """The filter of these rows' logs: from the oldest creation to the newest end (and a grace)."""
     return log_filter(project, [r["id"] for r in rows], logread.oldest_created(rows, now),
                       logread.newest_end(rows, LOG_GRACE_S))
@@ -154,7 +154,7 @@ def locations(regions: list[str]) -> list[str]:
     return list(dict.fromkeys(["global", *regions]))
 
 
-def list_request(project: str, location: str, part: str, page_size: int) -> dict[str, Any]:
+def list_request(project: str | None, location: str, part: str, page_size: int) -> dict[str, Any]:
     """The ListBuilds request of one location and table.
 
     `parent` only, never `project_id` too: with `project_id` set the client takes the legacy
@@ -177,7 +177,7 @@ def merge_locations(per_location: list[list[Row]], recent: int) -> list[Row]:
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
     """The active builds (all of them) and the `builds_recent` latest finished ones, every location."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
     start = time.monotonic()

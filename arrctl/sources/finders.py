@@ -41,7 +41,7 @@ def _category(message: str) -> str:
 
 def find_first(places: list[str], get: Callable[[str], Row | None], budget_s: float) -> tuple[str, Row] | None:
     """The first place (region, location) where `get` finds the item, asked everywhere at once."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     errors = []
     for place, row, error in clients.fan_out(places, get, budget_s):
@@ -68,7 +68,7 @@ def find_vertex_job(ctx: FetchContext, emit: Emitter, job_id: str, regions: list
     """(region, row) of the Vertex AI custom job `job_id`, asked in every one of `regions` at once."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import vertex
 
     config = ctx.config
@@ -87,7 +87,7 @@ def find_vertex_job(ctx: FetchContext, emit: Emitter, job_id: str, regions: list
 
 def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
     """A Vertex AI custom job by its numeric id (in its region, or every configured one) and its replicas' logs."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import logread, vertex
 
     started = time.monotonic()
@@ -113,7 +113,7 @@ def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str
     """(location, row) of the build `build_id`, asked in every one of `places` at once."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import builds
 
     config = ctx.config
@@ -132,7 +132,7 @@ def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str
 
 def explain_build(ctx: FetchContext, emit: Emitter) -> None:
     """A Cloud Build build by its id (in its location, or `global` and every configured region) and its log."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import builds, logread
 
     started = time.monotonic()

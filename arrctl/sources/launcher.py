@@ -14,7 +14,7 @@ EXPLAIN_RETRY_S = (1.0, 2.0, 4.0)  # in-command backoff between cut reads, while
 
 def start_execution(ctx: FetchContext, emit: Emitter) -> None:
     """Run the job once (Cloud Run v2 RunJob) and report the new execution's name."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import describe_error
 
     config = ctx.config
@@ -44,7 +44,7 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
     "rule"}. Logs that cannot be read are not a failure of the watch: launch then falls back on
     the time window to tell its job.
     """
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.extract import first_fatal, lines_from_entries
     from arrctl.launch import evidence_from_lines
     from arrctl.sources.gcp_errors import describe_error
@@ -88,7 +88,7 @@ def execution_in(ctx: FetchContext, emit: Emitter, region: str, short: str, now:
     """The execution `short` of the runner job in one region, or None when it is not there."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.runner import parse_execution
 
     config = ctx.config
@@ -104,7 +104,7 @@ def execution_in(ctx: FetchContext, emit: Emitter, region: str, short: str, now:
 
 def find_execution(ctx: FetchContext, emit: Emitter, short: str, now: _dt.datetime) -> Row | None:
     """The execution `short` of the runner job, looked up in every configured region at once."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     config = ctx.config
     regions = [config.job_region()] + [r for r in config.regions if r != config.job_region()]
@@ -122,7 +122,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     The fact carries `found`: whether the execution exists in a configured region, so that a
     name that does not exist is told apart from logs that are not there (yet).
     """
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.extract import analyze, lines_from_entries
     from arrctl.sources.runner import last_attempts, log_filter, logs_since
 

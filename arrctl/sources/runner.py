@@ -262,7 +262,7 @@ def _task_number(task: str) -> int:
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
     """List executions in every region, newest first; read the logs of newly terminal ones."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order, summarize_failures
     from google.api_core import exceptions as api_exceptions
 

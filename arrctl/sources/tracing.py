@@ -28,7 +28,7 @@ def probe_runner(ctx: FetchContext, emit: Emitter) -> None:
     """Executions with their links: remembered ones from `known_links`, the others from their logs."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.links import with_remembered
     from arrctl.sources import runner
     from arrctl.sources.gcp_errors import failure_error, in_order
@@ -96,7 +96,7 @@ def probe_vertex(ctx: FetchContext, emit: Emitter) -> None:
     """The custom jobs named by id (`jobs`) or labelled with a W&B run id (`runs`), every region at once."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
     from arrctl.sources.runner import filter_string
     from arrctl.sources.vertex import parse_custom_job, walk_pages

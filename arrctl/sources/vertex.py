@@ -263,7 +263,7 @@ def list_jobs(ctx: FetchContext, emit: Emitter) -> None:
 
 
 def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
     start = time.monotonic()

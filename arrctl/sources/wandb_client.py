@@ -25,6 +25,7 @@ import tempfile
 from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from arrctl.config import Config
 from arrctl.sanitize import one_line
 from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout
 
@@ -137,10 +138,9 @@ def describe_error(exc: BaseException, *, base_url: str, timeout_s: float, secre
 
 # --- I/O: the client -------------------------------------------------------------------------
 
-def target(config: Any) -> tuple[str, str]:
-    """(entity, project) from the config, or the one-line reason why not."""
-    entity = getattr(config, "wandb_entity", None) or os.environ.get("WANDB_ENTITY")
-    project = getattr(config, "wandb_project", None) or os.environ.get("WANDB_PROJECT")
+def target(config: Config) -> tuple[str, str]:
+    """(entity, project) from the config (which read WANDB_ENTITY/WANDB_PROJECT), or why not."""
+    entity, project = config.wandb_entity, config.wandb_project
     if not entity or not project:
         raise SourceError(NOT_CONFIGURED)
     return entity, project
@@ -267,7 +267,7 @@ def wandb_client(ctx: FetchContext, emit: Emitter, entity: str | None = None,
     """
     configured = target(ctx.config) if not (entity and project) else (entity, project)
     entity, project = configured
-    api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
+    api_key = ctx.config.wandb_api_key  # the config read WANDB_API_KEY
     if not api_key:
         raise SourceError(NO_API_KEY)
     timeout_s = timeout_for(ctx)

@@ -211,7 +211,7 @@ def read_console_logs(ctx: FetchContext, emit: Emitter, api_runs: dict[str, Any]
     The file queries go one after another (one wandb-core connection); the downloads at once.
     Runs not reached before the deadline are not counted as tries: the next refresh reads them.
     """
-    from arrctl import clients
+    from arrctl.sources import clients
 
     todo = needs_console(rows, ctx.known_terminal)
     if not todo:

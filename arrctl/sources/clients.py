@@ -89,7 +89,7 @@ def build_client(ctx: FetchContext) -> Any:
                                           client_options=_options(ctx))
 
 
-def logging_connection(ctx: FetchContext, project: str) -> Any:
+def logging_connection(ctx: FetchContext, project: str | None) -> Any:
     """The JSON connection of a Cloud Logging client, for `api_request(... timeout=...)`.
 
     `Client.list_entries` has a fixed 60 s timeout and probes the GCE metadata server while
