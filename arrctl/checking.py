@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from arrctl.kinds import SourceState
+from arrctl.kinds import CheckState
 from arrctl.output import Output, StdoutClosed, StdoutFailed, fail, signals_handled, stdout_to_devnull
 
 CHECK_CONSUMER = "check"  # one list of reported failures per state directory
@@ -45,7 +47,7 @@ def run_check(app: Any, fmt: str, output: str | None, flags: dict[str, Any], dea
                 verdict = health.unknown(str(exc))
                 deliver(verdict)
         except DeliveryFailed as exc:
-            fail(str(exc), 3)
+            fail(str(exc), CheckState.UNKNOWN)
     return verdict.code
 
 
@@ -69,7 +71,7 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
             ends = health.failure_ends(results, config.builds_failure_severity)
             claim = store.claim({k: v for k, v in ends.items() if k not in misfires}, CHECK_CONSUMER,
                                 first_window_s=config.check_first_window_s,
-                                complete=[s for s, r in results.items() if r.state == "ok" and not r.hidden])
+                                complete=[s for s, r in results.items() if r.state == SourceState.OK and not r.hidden])
             # each disagreement once, like a failure; the misfired crash is recorded as told with it
             told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER)
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below

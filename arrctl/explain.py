@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from arrctl.ids import Kind, Target
+from arrctl.kinds import SourceState
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def conclude(target: Target, results: dict[str, Any], config: Any) -> tuple[dict
         result = results.get(kind.value)
         if result is None:
             continue
-        if result.state != "ok" or not result.facts:
+        if result.state != SourceState.OK or not result.facts:
             problems.append(f"{kind.value} {target.id}: {result.error or 'no answer'}")
             continue
         fact = result.facts[0]

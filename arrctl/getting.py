@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from arrctl.kinds import ExitStatus
+from arrctl.kinds import ExitStatus, SourceState
 from arrctl.output import Output, config_errors, say, signals_handled
 
 
@@ -28,4 +28,4 @@ def run_get(app: Any, chosen: list[str], flags: dict[str, Any], *, as_json: bool
             out.line(line)
         for note in notes:
             say(note)
-    return ExitStatus.OK if all(r.state == "ok" for r in results.values()) else ExitStatus.ERROR
+    return ExitStatus.OK if all(r.state == SourceState.OK for r in results.values()) else ExitStatus.ERROR

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from arrctl.kinds import ExitStatus
+from arrctl.kinds import ExitStatus, SourceState
 from arrctl.output import Output, config_errors, fail, say, signals_handled
 
 
@@ -36,11 +36,11 @@ def run_launch(app: Any, timeout: float, *, no_wait: bool, as_json: bool, poll: 
                 began = time.time()
                 start_s = max(0.5, min(30.0, ends - time.monotonic()))
                 result = refresher.run_one("launch", start_execution, {"region": region}, deadline=start_s)
-                if result.state == "timeout":  # never start twice: the first may yet have been accepted
+                if result.state == SourceState.TIMEOUT:  # never start twice: the first may yet have been accepted
                     outcome = Outcome("timeout", "start", f"Cloud Run did not answer the start of {config.runner_job} "
                                       f"in {region} within {start_s:.0f}s; it may have started: see `arrctl get runner`",
                                       "")
-                elif result.state != "ok" or not result.facts:
+                elif result.state != SourceState.OK or not result.facts:
                     fail(result.error or "the runner job did not start", ExitStatus.ERROR)
                 else:
                     execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
@@ -109,9 +109,9 @@ def wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str,
 
     def on_result(name: str, result: Any) -> bool:
         if name == "vertex":
-            if result.state == "ok" or result.rows:
+            if result.state == SourceState.OK or result.rows:
                 waiter.on_vertex(result.rows)
-            if result.state != "ok":
+            if result.state != SourceState.OK:
                 waiter.seen["vertex"] = f"Vertex AI {result.state}: {result.error}"
         else:
             for fact in result.facts:  # what the logs say first: a success with Runs: 0 needs it

@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from arrctl.model import TERMINAL_STATUSES, Row, epoch, iso_z
 from arrctl.ids import Kind, Target
+from arrctl.kinds import SourceState
+from arrctl.model import TERMINAL_STATUSES, Row, epoch, iso_z
 
 POLL_S = 5.0
 LAG_S = 30.0  # entries may arrive this much later than their timestamp says
@@ -216,7 +217,7 @@ class Follower:
     def on_result(self, extra: dict[str, Any], result: Any) -> bool:
         """Take one poll's result; True when the command is over."""
         self.polls += 1
-        if result.state != "ok" or not result.facts:
+        if result.state != SourceState.OK or not result.facts:
             reason = result.error or "no answer"
             if not self.follow or self.row is None:  # nothing to follow: say why and stop
                 self.failed = f"could not read {self.target.id}: {reason}"

@@ -6,6 +6,8 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from arrctl.kinds import ErrorKind, SourceState
+
 SOURCES: tuple[str, ...] = ("runner", "builds", "vertex", "active", "completed")
 
 STATUSES: tuple[str, ...] = (
@@ -124,10 +126,11 @@ class SourceResult:
     """What one refresh learned about one source."""
 
     source: str
-    state: str = "ok"  # ok | error | timeout
+    state: SourceState = SourceState.OK
     rows: list[Row] = field(default_factory=list)
     took_s: float = 0.0
     error: str | None = None
+    error_kind: ErrorKind | None = None  # what the error is about (None when ok)
     stale_s: float | None = None  # age of rows shown from memory when this refresh failed
     facts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
@@ -139,7 +142,7 @@ class SourceResult:
     def record(self) -> dict[str, Any]:
         """The NDJSON `source` record of SPEC."""
         return {
-            "type": "source", "source": self.source, "state": self.state,
+            "type": "source", "source": self.source, "state": str(self.state),
             "rows": len(self.rows), "took_s": round(self.took_s, 3), "error": self.error,
             "stale_s": None if self.stale_s is None else round(self.stale_s, 1),
         }

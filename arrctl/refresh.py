@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import orjson
 
+from arrctl.kinds import SourceState
 from arrctl.config import Config, require_project
 from arrctl.links import join_links, with_remembered
 from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
@@ -136,7 +137,7 @@ def merge_parts(config: Config, source: str, rows: list[Row]) -> list[Row]:
 
 def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: float) -> SourceResult:
     """A failed or timed-out source keeps what arrived and shows its last good rows for the rest."""
-    if result.state == "ok" or last is None:
+    if result.state == SourceState.OK or last is None:
         return result
     rows, saved_at = last
     if result.rows:
@@ -211,14 +212,14 @@ class Refresher:
             result.rows = fill_from_memory(result.rows, known[source], from_logs=source in LOG_SOURCES)
             if source in remembered:
                 result.rows = with_remembered(result.rows, remembered[source])
-            if result.state == "ok":
+            if result.state == SourceState.OK:
                 good[source] = result.rows
         try:
             self.store.save_refresh(new_facts, good)
         except sqlite3.Error as exc:
             self.warn(f"could not save state ({exc}); continuing without it")
         for source, result in results.items():
-            if result.state != "ok":
+            if result.state != SourceState.OK:
                 with_stale(result, self._last_good(source), now)
                 if result.missing:  # parts of a cut-off worker: merge them here
                     result.rows = merge_parts(self.config, source, result.rows)

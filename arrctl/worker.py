@@ -5,7 +5,7 @@ Messages are orjson objects, one per line (JSON escapes newlines, so lines frame
   {"kind": "rows", "part": str|null, "rows": [...]}   rows of a part; part null = the complete set
   {"kind": "facts", "facts": [...]}           terminal facts read from logs
   {"kind": "call", "api": str, "n": int}      API calls made (benchmarks count them)
-  {"kind": "done"} | {"kind": "error", "message": str, "timeout": bool}
+  {"kind": "done"} | {"kind": "error", "message": str, "error_kind": kinds.ErrorKind value}
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, Callable
 import orjson
 
 from arrctl.sanitize import clean_row, clean_value
-from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout
+from arrctl.kinds import ErrorKind
+from arrctl.sources import Emitter, FetchContext, SourceError
 
 PR_SET_PDEATHSIG = 1
 
@@ -102,9 +103,10 @@ def run_worker(source: str, ctx: FetchContext, write_fd: int, parent_pid: int,
             emit.send({"kind": "done"})
         except SourceError as exc:
             emit.send({"kind": "error", "message": clean_value(str(exc) or type(exc).__name__),
-                       "timeout": isinstance(exc, SourceTimeout)})
+                       "error_kind": exc.kind.value})
         except Exception as exc:  # noqa: BLE001 — every failure must become a one-line record
-            emit.send({"kind": "error", "message": clean_value(one_line_error(exc))})
+            emit.send({"kind": "error", "message": clean_value(one_line_error(exc)),
+                       "error_kind": ErrorKind.OTHER.value})
     except BaseException:  # noqa: BLE001 — e.g. a broken pipe once the supervisor is gone
         code = 1
     finally:

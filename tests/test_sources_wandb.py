@@ -177,6 +177,17 @@ def test_describe_error(exc, expected):
                           path="e/p") == expected
 
 
+def test_each_failure_has_its_kind_from_the_status_or_the_timeout():
+    from arrctl.kinds import ErrorKind
+    from arrctl.sources.wandb_client import error_kind
+
+    denied = _chained(RuntimeError("Failed to verify credentials: denied"), FakeApiFailure("denied", 403))
+    assert error_kind(denied) is ErrorKind.CREDENTIALS
+    assert error_kind(_chained(FakeApiFailure("did not respond in time."), TimeoutError())) is ErrorKind.TIMEOUT
+    assert error_kind(FakeApiFailure("giving up: HTTP 502: <html>bad gateway</html>", 502)) is ErrorKind.OTHER
+    assert error_kind(RuntimeError("check WANDB_API_KEY, said nobody")) is ErrorKind.OTHER  # words decide nothing
+
+
 # --- fetch end to end: the real wandb client against the sandbox core ------------------------
 
 class FakeEmitter:

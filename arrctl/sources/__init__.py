@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from arrctl.kinds import ErrorKind, kind_of
 from arrctl.model import Row
 
 if TYPE_CHECKING:
@@ -18,11 +19,13 @@ if TYPE_CHECKING:
 
 
 class SourceError(Exception):
-    """A source failed; the message is the one-line reason shown to the user."""
+    """A source failed; the message is the one-line reason shown to the user, `kind` what it is about
+    (given, else the kind of a `Reason` message, else OTHER). Of kind TIMEOUT (the service did not
+    answer in time), the source's state is `timeout`."""
 
-
-class SourceTimeout(SourceError):
-    """A source's service did not answer in time (a socket timeout): reported as state `timeout`."""
+    def __init__(self, message: str, kind: ErrorKind | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or kind_of(message)
 
 
 class Emitter(Protocol):

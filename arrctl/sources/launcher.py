@@ -26,12 +26,8 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
         operation = clients.run_jobs_client(ctx).run_job(request={"name": name}, **clients.call_kwargs(ctx))
         execution = operation.metadata.name if operation.metadata is not None else ""
     except Exception as exc:  # noqa: BLE001 — one line for the user
-        from arrctl.sources import SourceTimeout
-        from arrctl.sources.gcp_errors import TIMEOUT_PREFIX
-
         reason = describe_error(exc, ctx.call_timeout_s)
-        kind = SourceTimeout if reason.startswith(TIMEOUT_PREFIX) else SourceError
-        raise kind(f"could not start {config.runner_job} in {region}: {reason}") from None
+        raise SourceError(f"could not start {config.runner_job} in {region}: {reason}", reason.kind) from None
     if not execution:
         raise SourceError(f"{config.runner_job} started but the operation named no execution")
     emit.facts([{"execution": execution.rsplit("/", 1)[-1], "name": execution, "at": time.time()}])

@@ -305,7 +305,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     if len(not_deployed) == len(regions):
         raise SourceError(f"job {config.runner_job} not found in any of the {len(regions)} regions")
     rows = newest(rows, limit)
-    problems = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
+    problems: list[str] = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
     problems += logread.explain_new(READER, ctx, emit, rows, start + ctx.deadline_s - 0.5, now)
     logread.raise_problems(problems)
 
