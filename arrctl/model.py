@@ -113,6 +113,16 @@ def epoch(text: str | None) -> float | None:
     return parsed.timestamp() if parsed else None
 
 
+def newest_first(rows: list[Row], limit: int | None = None) -> list[Row]:
+    """Rows newest first by creation time, ties by the larger id first, cut to `limit` (None: all).
+
+    The one order of every list: a source's own rows and the merge of a cut-off worker's parts
+    are ordered alike, so a partial refresh never shows the same rows in another order.
+    """
+    ordered = sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
+    return ordered[:limit] if limit is not None else ordered
+
+
 def duration_between(start: str | None, end: str | None) -> float | None:
     """Seconds from start to end (RFC 3339 strings), rounded to 0.1 s; None if either is missing."""
     a, b = epoch(start), epoch(end)

@@ -12,7 +12,7 @@ import orjson
 from arrctl.kinds import SourceState
 from arrctl.config import Config, require_project
 from arrctl.links import join_links, with_remembered
-from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
+from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, newest_first
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext, logs
 from arrctl.store import Fact, Store
@@ -112,12 +112,6 @@ def with_category(row: Row) -> Row:
 def call_timeout(deadline: float) -> float:
     """Each socket read may take most of the deadline; the kill at the deadline is the backstop."""
     return max(0.5, deadline * 0.8)
-
-
-def newest_first(rows: list[Row], limit: int | None) -> list[Row]:
-    """Rows sorted newest first (by creation), cut to `limit`: a killed worker's parts arrive unmerged."""
-    ordered = sorted(rows, key=lambda r: epoch(r["created"]) or 0.0, reverse=True)
-    return ordered[:limit] if limit else ordered
 
 
 def row_limit(config: Config, source: str) -> int | None:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "arrctl"
 
 # lowest first; a pattern ending in * covers a package and its modules
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("arrctl", "arrctl.model", "arrctl.kinds", "arrctl.sanitize", "arrctl.textfit", "arrctl.ids",
+    ("base", ("arrctl", "arrctl.lifeline", "arrctl.model", "arrctl.kinds", "arrctl.sanitize", "arrctl.textfit", "arrctl.ids",
               "arrctl.system")),
     ("core", ("arrctl.config", "arrctl.extract*", "arrctl.diff", "arrctl.columns", "arrctl.render",
               "arrctl.health", "arrctl.launch", "arrctl.links", "arrctl.disagree", "arrctl.filters",
@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 SANDBOX = "arrctl.sandbox*"
 SANDBOX_USERS = "commands"
+SHARED = ("arrctl.lifeline",)  # imports nothing of arrctl: both worlds may use it
 CLOUD_LIBRARIES = ("google", "wandb", "grpc")
 
 
@@ -104,7 +105,12 @@ def test_only_the_commands_start_the_sandbox(module: str) -> None:
 
 @pytest.mark.parametrize("module", sorted(m for m in GRAPH if is_sandbox(m)))
 def test_the_sandbox_depends_on_nothing_of_arrctl(module: str) -> None:
-    assert sorted(t for t in GRAPH[module] if t.startswith("arrctl") and not is_sandbox(t)) == []
+    assert sorted(t for t in GRAPH[module] if t.startswith("arrctl") and not is_sandbox(t) and t not in SHARED) == []
+
+
+@pytest.mark.parametrize("module", SHARED)
+def test_what_both_worlds_share_imports_nothing_of_arrctl(module: str) -> None:
+    assert sorted(t for t in GRAPH[module] if t.startswith("arrctl")) == []
 
 
 def test_cloud_libraries_only_in_sources() -> None:

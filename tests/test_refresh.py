@@ -50,11 +50,13 @@ def test_ok_source_is_untouched():
 
 
 def test_parts_of_a_killed_worker_are_merged_newest_first_and_cut():
-    from arrctl.refresh import newest_first
+    from arrctl.config import Config
+    from arrctl.refresh import merge_parts
 
     rows = [make_row("runner", f"{region}-{n}", "RUNNING", created=f"2026-11-22T0{n}:00:00Z")
             for region in ("a", "b") for n in (1, 3, 2)]
-    assert [r["id"] for r in newest_first(rows, 3)] == ["a-3", "b-3", "a-2"]
+    # ties by the larger id first, as every source orders its own rows (model.newest_first)
+    assert [r["id"] for r in merge_parts(Config(runner_limit=3), "runner", rows)] == ["b-3", "a-3", "b-2"]
 
 
 def test_runner_rows_in_cloud_runs_words_are_not_remembered():

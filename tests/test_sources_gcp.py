@@ -14,7 +14,7 @@ from google.cloud import aiplatform_v1, run_v2
 from google.cloud.devtools import cloudbuild_v1
 
 from arrctl.config import Config
-from arrctl.model import TERMINAL_STATUSES, epoch, make_row
+from arrctl.model import TERMINAL_STATUSES, epoch, make_row, newest_first
 from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.faults import parse_faults
 from arrctl.sandbox.scenario import ManualClock
@@ -114,7 +114,7 @@ def test_parse_execution_of_every_state():
 
 def test_newest_and_needs_logs():
     rows = [runner.parse_execution(e, NOW) for e in recorded_executions()]
-    top = runner.newest(rows, 3)
+    top = newest_first(rows, 3)
     assert [r["id"] for r in top] == ["vertex-ai-launcher-p0d3k", "vertex-ai-launcher-q7m2d",
                                       "vertex-ai-launcher-x4c8n"]
     todo = logread.needs_logs(runner.READER, rows, frozenset({"vertex-ai-launcher-w4c9t"}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 @dataclass
@@ -153,3 +153,19 @@ def int_or_none(text: str | None) -> int | None:
         return int(text) if text not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+def list_response(key: str, page_of: Callable[[], tuple[list[Any], str | None]],
+                  render: Callable[[Any], Any] | None = None) -> Response:
+    """A List method's answer: the page's items under `key` and `nextPageToken`, each left out when
+    empty (proto3 JSON omits empty fields); a page token this sandbox did not issue is a 400."""
+    try:
+        page, token = page_of()
+    except PageTokenError as exc:
+        return google_error(400, str(exc))
+    body: dict[str, Any] = {}
+    if page:
+        body[key] = [render(item) for item in page] if render is not None else page
+    if token:
+        body["nextPageToken"] = token
+    return Response(200, body)

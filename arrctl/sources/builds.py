@@ -21,7 +21,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from arrctl.model import Row, duration_between, epoch, iso_z, make_row
+from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, logread, logs
 
 SOURCE = "builds"
@@ -142,11 +142,6 @@ READER = logread.Reader(
     log_filter=lambda ctx, rows, now: rows_filter(ctx.config.project, rows, now),
     group=group_entries, judge=lambda row, entries: judge_build(entries), conclude=conclude,
     words=lambda row: row["extra"].get("api_message"))
-
-
-def newest_first(rows: list[Row]) -> list[Row]:
-    """Rows sorted by creation time, newest first."""
-    return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
 
 
 def locations(regions: list[str]) -> list[str]:

@@ -63,26 +63,61 @@ def read_logs(ctx: FetchContext, emit: Emitter, text: str, deadline_at: float, w
     return read, None if read.complete else f"logs of {what} not fully read: {read.reason}"
 
 
+def find_in(ctx: FetchContext, places: list[str], get: Callable[[str], Any], parse: Callable[[Any], Row]
+            ) -> tuple[str, Row] | None:
+    """(place, row) of the item `get(place)` fetches (None where the API says NotFound), asked in
+    every one of `places` at once."""
+    from google.api_core import exceptions as api_exceptions
+
+    def look(place: str) -> Row | None:
+        try:
+            return parse(get(place))
+        except api_exceptions.NotFound:
+            return None
+
+    return find_first(places, look, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+
+
 def find_vertex_job(ctx: FetchContext, emit: Emitter, job_id: str, regions: list[str],
                     now: _dt.datetime) -> tuple[str, Row] | None:
     """(region, row) of the Vertex AI custom job `job_id`, asked in every one of `regions` at once."""
-    from google.api_core import exceptions as api_exceptions
-
     from arrctl.sources import clients
     from arrctl.sources import vertex
 
-    config = ctx.config
-
-    def get(region: str) -> Row | None:
+    def get(region: str) -> Any:
         emit.call("vertex")
-        name = f"projects/{config.project}/locations/{region}/customJobs/{job_id}"
-        try:
-            job = clients.vertex_job_client(ctx, region).get_custom_job(request={"name": name}, **clients.call_kwargs(ctx))
-        except api_exceptions.NotFound:
-            return None
-        return vertex.parse_custom_job(job, now)
+        name = f"projects/{ctx.config.project}/locations/{region}/customJobs/{job_id}"
+        return clients.vertex_job_client(ctx, region).get_custom_job(request={"name": name}, **clients.call_kwargs(ctx))
 
-    return find_first(regions, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+    return find_in(ctx, regions, get, lambda job: vertex.parse_custom_job(job, now))
+
+
+def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str],
+               now: _dt.datetime) -> tuple[str, Row] | None:
+    """(location, row) of the build `build_id`, asked in every one of `places` at once."""
+    from arrctl.sources import clients
+    from arrctl.sources import builds
+
+    def get(location: str) -> Any:
+        emit.call("build")
+        name = f"projects/{ctx.config.project}/locations/{location}/builds/{build_id}"
+        return clients.build_client(ctx).get_build(request={"name": name}, **clients.call_kwargs(ctx))
+
+    return find_in(ctx, places, get, lambda build: builds.parse_build(build, now))
+
+
+def explain_found(ctx: FetchContext, emit: Emitter, found: tuple[str, Row] | None, places: list[str], *,
+                  what: str, log_filter: Callable[[Row], str], judge: Callable[[Row, list[Any]], Any],
+                  whose: str, deadline_at: float) -> None:
+    """The one fact of an item looked up in `places`: not found, or the analysis of its own logs
+    (the platform's words, `extra.api_message`, when the logs say nothing)."""
+    if found is None:
+        emit.facts([{"found": False, "searched": places}])
+        return
+    place, row = found
+    read, note = read_logs(ctx, emit, log_filter(row), deadline_at, what)
+    analysis = verdict_of(judge(row, read.entries).to_dict(), row, row["extra"].get("api_message"), whose, note)
+    emit.facts([{**analysis, "found": True, "where": place, "entries": len(read.entries), "note": note}])
 
 
 def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
@@ -91,43 +126,14 @@ def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
     from arrctl.sources import logread, vertex
 
     started = time.monotonic()
-    config = ctx.config
     job_id = ctx.extra["id"]
-    regions = [ctx.extra["region"]] if ctx.extra.get("region") else list(config.regions)
+    regions = [ctx.extra["region"]] if ctx.extra.get("region") else list(ctx.config.regions)
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    found = find_vertex_job(ctx, emit, job_id, regions, now)
-    if found is None:
-        emit.facts([{"found": False, "searched": regions}])
-        return
-    region, row = found
-    text = vertex.log_filter([job_id], logread.oldest_created([row], now), logread.newest_end([row], vertex.LOG_GRACE_S))
-    read, note = read_logs(ctx, emit, text, started + ctx.deadline_s - 0.5, f"job {job_id}")
-    analysis = vertex.judge(row, read.entries).to_dict()
-    analysis = verdict_of(analysis, row, row["extra"].get("api_message"), "Vertex AI's", note)
-    emit.facts([{**analysis, "found": True, "where": region, "entries": len(read.entries), "note": note}])
-
-
-def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str],
-               now: _dt.datetime) -> tuple[str, Row] | None:
-    """(location, row) of the build `build_id`, asked in every one of `places` at once."""
-    from google.api_core import exceptions as api_exceptions
-
-    from arrctl.sources import clients
-    from arrctl.sources import builds
-
-    config = ctx.config
-
-    def get(location: str) -> Row | None:
-        emit.call("build")
-        name = f"projects/{config.project}/locations/{location}/builds/{build_id}"
-        try:
-            build = clients.build_client(ctx).get_build(request={"name": name}, **clients.call_kwargs(ctx))
-        except api_exceptions.NotFound:
-            return None
-        return builds.parse_build(build, now)
-
-    return find_first(places, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+    explain_found(ctx, emit, find_vertex_job(ctx, emit, job_id, regions, now), regions, what=f"job {job_id}",
+                  log_filter=lambda row: vertex.log_filter([job_id], logread.oldest_created([row], now),
+                                                           logread.newest_end([row], vertex.LOG_GRACE_S)),
+                  judge=vertex.judge, whose="Vertex AI's", deadline_at=started + ctx.deadline_s - 0.5)
 
 
 def explain_build(ctx: FetchContext, emit: Emitter) -> None:
@@ -141,17 +147,11 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
     places = [ctx.extra["region"]] if ctx.extra.get("region") else builds.locations(list(config.regions))
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    found = find_build(ctx, emit, build_id, places, now)
-    if found is None:
-        emit.facts([{"found": False, "searched": places}])
-        return
-    location, row = found
-    text = builds.log_filter(config.project, [build_id], logread.oldest_created([row], now),
-                             logread.newest_end([row], builds.LOG_GRACE_S))
-    read, note = read_logs(ctx, emit, text, started + ctx.deadline_s - 0.5, f"build {build_id}")
-    analysis = builds.judge_build(read.entries, _OUTCOMES.get(row["status"])).to_dict()
-    analysis = verdict_of(analysis, row, row["extra"].get("api_message"), "Cloud Build's", note)
-    emit.facts([{**analysis, "found": True, "where": location, "entries": len(read.entries), "note": note}])
+    explain_found(ctx, emit, find_build(ctx, emit, build_id, places, now), places, what=f"build {build_id}",
+                  log_filter=lambda row: builds.log_filter(config.project, [build_id], logread.oldest_created([row], now),
+                                                           logread.newest_end([row], builds.LOG_GRACE_S)),
+                  judge=lambda row, entries: builds.judge_build(entries, _OUTCOMES.get(row["status"])),
+                  whose="Cloud Build's", deadline_at=started + ctx.deadline_s - 0.5)
 
 
 def find_wandb_run(client: Any, emit: Emitter, run_id: str) -> tuple[Any, Row] | None:

@@ -23,7 +23,7 @@ import datetime as _dt
 import time
 from typing import Any, Mapping, Sequence
 
-from arrctl.model import Row, duration_between, epoch, iso_z, make_row
+from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 from arrctl.sources.logs import filter_string
 
@@ -136,12 +136,6 @@ def parse_execution(execution: Any, now: _dt.datetime) -> Row:
                "running": execution.running_count, "log_uri": execution.log_uri or None,
                "condition": condition if status in TERMINAL else None},
     )
-
-
-def newest(rows: list[Row], limit: int) -> list[Row]:
-    """The `limit` newest rows, newest first (by creation time, then id)."""
-    ordered = sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
-    return ordered[:limit]
 
 
 def _attempt(entry: dict[str, Any]) -> tuple[str, int] | None:
@@ -289,7 +283,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         # Results come newest first (API reference), so the first `limit` are all we need.
         executions = clients.take_pages(pager, lambda: emit.call("run"), lambda n: n >= limit,
                                         "executions")
-        return newest([parse_execution(e, now) for e in executions], limit)
+        return newest_first([parse_execution(e, now) for e in executions], limit)
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
@@ -304,7 +298,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         raise failure_error(in_order(failures, regions), len(regions))
     if len(not_deployed) == len(regions):
         raise SourceError(f"job {config.runner_job} not found in any of the {len(regions)} regions")
-    rows = newest(rows, limit)
+    rows = newest_first(rows, limit)
     problems: list[str] = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
     problems += logread.explain_new(READER, ctx, emit, rows, start + ctx.deadline_s - 0.5, now)
     logread.raise_problems(problems)

@@ -17,7 +17,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from arrctl.model import Row
+from arrctl.model import Row, newest_first
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 
 RUNNER_LIMIT = 10  # executions listed per trace (newest first): the agent of a recent launch is among them
@@ -61,7 +61,7 @@ def probe_runner(ctx: FetchContext, emit: Emitter) -> None:
         rows.extend(result or [])
     if len(failures) == len(regions):
         raise failure_error(in_order(failures, regions), len(regions))
-    rows = runner.newest(rows, limit)
+    rows = newest_first(rows, limit)
     listed = {r["id"] for r in rows}
     for name in ctx.extra.get("executions") or []:
         if name not in listed:
