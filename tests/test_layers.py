@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "arrctl.system")),
     ("core", ("arrctl.config", "arrctl.extract*", "arrctl.diff", "arrctl.columns", "arrctl.render",
               "arrctl.health", "arrctl.launch", "arrctl.links", "arrctl.disagree", "arrctl.filters",
-              "arrctl.store", "arrctl.signals")),
+              "arrctl.statefile", "arrctl.store", "arrctl.signals")),
     ("sources", ("arrctl.sources*",)),
     ("processes", ("arrctl.worker", "arrctl.supervisor")),
     ("drivers", ("arrctl.output", "arrctl.refresh", "arrctl.getting", "arrctl.watch", "arrctl.checking",
