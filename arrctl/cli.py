@@ -17,40 +17,9 @@ import click
 from arrctl import __version__, completion
 from arrctl.app import App
 from arrctl.kinds import ExitStatus
-from arrctl.model import SOURCES
+from arrctl.options import (CheckCommand, Duration, Seconds, deadline_option, deadline_seconds, filter_options,
+                            parse_sources)
 from arrctl.output import StdoutClosed, StdoutFailed, fail, quiet_exit, say, use_color
-
-
-class Seconds(click.ParamType):
-    """A finite number of seconds within bounds (click's FloatRange lets nan through)."""
-
-    name = "seconds"
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high = low, high
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        import math
-
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or not self.low <= seconds <= self.high:
-            self.fail(f"{value!r} is not between {self.low:g} and {self.high:g} seconds", param, ctx)
-        return seconds
-
-
-def parse_sources(values: tuple[str, ...]) -> list[str]:
-    """SOURCE arguments, validated, in canonical order; all five when none is given."""
-    chosen: list[str] = []
-    for value in values:
-        for name in value.split(","):
-            name = name.strip()
-            if name not in SOURCES:
-                raise click.UsageError(f"unknown source {name!r} (expected one or more of: {', '.join(SOURCES)})")
-            chosen.append(name)
-    return [s for s in SOURCES if s in chosen] if chosen else list(SOURCES)
 
 
 HELP = """Monitor the ML training pipeline (Cloud Run runner, Cloud Build, Vertex AI, W&B) without ever hanging.
@@ -98,45 +67,6 @@ def cli(ctx: click.Context, config_path: Path | None, state_dir: str | None, dem
             ctx.obj.grace_s = math.nan
         if not (math.isfinite(ctx.obj.grace_s) and 0 <= ctx.obj.grace_s <= 60):
             raise click.UsageError(f"ARRCTL_KILL_GRACE={grace!r}: expected a number of seconds from 0 to 60")
-
-
-def _deadline_seconds() -> "Seconds":
-    from arrctl.config import MAX_DEADLINE_S, MIN_DEADLINE_S  # the bounds of [deadlines] too
-
-    return Seconds(MIN_DEADLINE_S, MAX_DEADLINE_S)
-
-
-FILTER_FLAGS = ("status", "region", "since", "name", "user", "tag")
-
-
-def filter_options(command: Any) -> Any:
-    """--status, --region, --since, --name, --user, --tag (arrctl.filters), given to the command as `flags`."""
-    import functools
-
-    @functools.wraps(command)
-    def with_flags(*args: Any, **kwargs: Any) -> Any:
-        return command(*args, flags={k: kwargs.pop(k) for k in FILTER_FLAGS}, **kwargs)
-
-    options = [
-        click.option("--status", multiple=True, metavar="STATUS[,STATUS]", shell_complete=completion.statuses,
-                     help="Only rows with one of these statuses: queued, pending, running, succeeded, failed, "
-                          "cancelled, timeout, unknown (any case; repeatable)."),
-        click.option("--region", multiple=True, metavar="REGION[,REGION]",
-                     help="Only rows of these regions (W&B runs have none; builds say global)."),
-        click.option("--since", metavar="DURATION", help="Only rows created or finished within DURATION: 90s, 30m, 2h, 3d, 1h30m."),
-        click.option("--name", multiple=True, metavar="GLOB", shell_complete=completion.names,
-                     help="Only rows whose id or name matches the shell glob (case-sensitive; repeatable)."),
-        click.option("--user", multiple=True, metavar="USER[,USER]", help="Only W&B runs of these users."),
-        click.option("--tag", multiple=True, metavar="TAG[,TAG]", help="Only W&B runs with one of these tags."),
-    ]
-    for option in reversed(options):
-        with_flags = option(with_flags)
-    return with_flags
-
-
-deadline_option = click.option(
-    "--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
-    help="Seconds each source's worker may take before it is killed [default: from config, 30].")
 
 
 @cli.command()
@@ -218,22 +148,6 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
 
     sys.exit(run_watch(app, parse_sources(sources), flags, as_json=as_json, interval=interval, heartbeat=heartbeat,
                        cycles=cycles, bell=bell, deadline=deadline))
-
-
-class CheckUsageError(click.UsageError):
-    """A usage error of `check`: exit 3 (UNKNOWN), as the Monitoring Plugins convention says."""
-
-    exit_code = 3
-
-
-class CheckCommand(click.Command):
-    """`check` speaks the Monitoring Plugins convention even for usage errors: exit 3, UNKNOWN."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise CheckUsageError(exc.message, exc.ctx) from exc
 
 
 @cli.command(cls=CheckCommand)
@@ -366,22 +280,6 @@ def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
     sys.exit(run_trace(app, target, as_json, deadline))
 
 
-class Duration(click.ParamType):
-    """A duration such as 90s, 15m, 2h, 3d or 1h30m, in seconds."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        from arrctl.logs_cmd import parse_duration
-
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 @cli.command()
 @click.argument("item", metavar="ID|URL")
 @click.option("-f", "--follow", is_flag=True,
@@ -422,7 +320,7 @@ def logs(app: App, item: str, follow: bool, since: float | None, tail: int | Non
 
 
 @cli.command()
-@click.option("--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
+@click.option("--deadline", type=deadline_seconds(), default=None, metavar="SECONDS",
               help="Seconds each check may take before it fails [default: 15].")
 @click.pass_obj
 def doctor(app: App, deadline: float | None) -> None:

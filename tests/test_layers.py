@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("processes", ("arrctl.worker", "arrctl.supervisor")),
     ("drivers", ("arrctl.output", "arrctl.refresh", "arrctl.getting", "arrctl.watch", "arrctl.checking",
                  "arrctl.explain", "arrctl.launching", "arrctl.trace*", "arrctl.logs_cmd", "arrctl.doctor")),
-    ("commands", ("arrctl.app", "arrctl.cli", "arrctl.completion", "arrctl.manpage")),
+    ("commands", ("arrctl.app", "arrctl.cli", "arrctl.options", "arrctl.completion", "arrctl.manpage")),
 ]
 SANDBOX = "arrctl.sandbox*"
 SANDBOX_USERS = "commands"
