@@ -17,7 +17,7 @@ from arrctl.config import Config
 from arrctl.model import TERMINAL_STATUSES, epoch, make_row, newest_first
 from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
+from arrctl.sandbox.clock import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError, builds, logread, runner, vertex
 

@@ -25,7 +25,7 @@ from arrctl.model import ROW_KEYS, make_row
 from arrctl.sandbox import wandb as fake_wandb
 from arrctl.sandbox.base import Request, Response
 from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
+from arrctl.sandbox.clock import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError
 from arrctl.sources import active, completed

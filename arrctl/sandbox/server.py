@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from arrctl.sandbox import SandboxError, demo_config_toml, endpoint_env
 from arrctl.sandbox.base import Clock, Request, Response, Service, google_error
 from arrctl.sandbox.faults import SERVICES, Fault, FaultTable, faults_from_env, parse_faults
-from arrctl.sandbox.scenario import ScenarioClock, read_meta, resolve_dir, scenario_dir
+from arrctl.sandbox.clock import ScenarioClock
+from arrctl.sandbox.scenario import read_meta, resolve_dir, scenario_dir
 
 GOOGLE_MODULES = ("run", "vertex", "build", "cloudlogging")
 # Which service a path belongs to, decided before answering so faults can pre-empt the answer.
