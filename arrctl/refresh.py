@@ -65,7 +65,7 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
         for row in result.rows:
             if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
                     and row["id"] not in worker_facts:
-                if row["extra"].get("logs_unread") or (source == "runner" and row["message"] is None):
+                if row["extra"].get("logs_unread"):
                     continue  # its logs were not read yet (e.g. the log read timed out): try again next time
                 facts.append({"source": source, "id": row["id"], "status": row["status"],
                               "verdict": "failed" if row["status"] in ("FAILED", "TIMEOUT") else "succeeded",

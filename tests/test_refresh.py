@@ -19,10 +19,11 @@ def test_memory_of_another_status_is_not_applied():
 
 
 def test_terminal_rows_become_facts_once_but_runner_rows_need_their_logs():
+    # a row whose logs are still to be read says so (extra.logs_unread), whatever its message
     results = {
         "vertex": SourceResult("vertex", rows=[make_row("vertex", "j1", "FAILED", message="quota"),
                                                make_row("vertex", "j2", "RUNNING")]),
-        "runner": SourceResult("runner", rows=[make_row("runner", "e1", "FAILED")]),
+        "runner": SourceResult("runner", rows=[make_row("runner", "e1", "FAILED", extra={"logs_unread": True})]),
     }
     facts = facts_from_rows(results, {"vertex": {}, "runner": {}})
     assert [(f["source"], f["id"], f["message"]) for f in facts] == [("vertex", "j1", "quota")]

@@ -497,6 +497,22 @@ def test_runner_failed_log_read_keeps_the_rows(make_sandbox):
         "Task vertex-ai-launcher-t2v6b-task0 failed with message: The container exited with an error.")
 
 
+def test_a_regions_rows_sent_before_the_log_read_are_marked_unread(make_sandbox):
+    """Were the worker killed before its log read, the merged regions' rows would be remembered
+    unexplained: they carry the one mark of "not explained" (extra.logs_unread) from the start."""
+    sandbox = make_sandbox(faults=["logging:status:403"])
+    emit = FakeEmitter()
+    with pytest.raises(SourceError):
+        runner.fetch(context(sandbox), emit)
+    parts = [row for part, rows in emit.parts if part is not None for row in rows]
+    terminal = {r["id"] for r in parts if r["status"] in runner.READ_LOGS}
+    assert terminal and {r["id"] for r in parts if r["extra"].get("logs_unread")} == terminal
+    from arrctl.refresh import facts_from_rows
+    from arrctl.model import SourceResult
+
+    assert facts_from_rows({"runner": SourceResult("runner", rows=parts)}, {"runner": {}}) == []
+
+
 def test_runner_malformed_answers(make_sandbox):
     sandbox = make_sandbox(faults=["run:malformed"])
     with pytest.raises(SourceError) as caught:

@@ -208,7 +208,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         tables = answered.setdefault(location, {})
         tables[part] = result or []
         if len(tables) == 2 and location not in failed:  # a location is whole with both tables
-            emit.rows(tables["active"] + tables["recent"], part=location)
+            emit.rows(logread.unread_marked(READER, ctx, tables["active"] + tables["recent"]), part=location)
     complete = [answered[p]["active"] + answered[p]["recent"] for p in places
                 if p not in failed and len(answered.get(p, {})) == 2]
     problems: list[str] = []

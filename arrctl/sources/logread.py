@@ -81,6 +81,13 @@ def provisional(reader: Reader, rows: list[Row], unexplained: set[str]) -> list[
     return out
 
 
+def unread_marked(reader: Reader, ctx: FetchContext, rows: list[Row]) -> list[Row]:
+    """A part's rows (a region's, a location's) as sent before any log is read: those whose logs
+    must be read are marked unread (`provisional`), so that the rows of a worker cut off before its
+    read are neither remembered nor paged. `extra.logs_unread` is the one mark of "not explained"."""
+    return provisional(reader, rows, {r["id"] for r in needs_logs(reader, rows, ctx.known_terminal)})
+
+
 def with_facts(rows: list[Row], facts: list[Fact]) -> list[Row]:
     """Rows with the messages (and job counts) of their facts, as the supervisor fills them from memory."""
     by_id = {fact["id"]: fact for fact in facts}

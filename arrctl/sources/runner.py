@@ -292,7 +292,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         if error is not None:
             failures.append((region, error))
             continue
-        emit.rows(result or [], part=region)
+        emit.rows(logread.unread_marked(READER, ctx, result or []), part=region)
         rows.extend(result or [])
     if len(failures) == len(regions):
         raise failure_error(in_order(failures, regions), len(regions))

@@ -294,7 +294,7 @@ def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
         if error is not None:
             failures.append((region, error))
             continue
-        emit.rows(result or [], part=region)
+        emit.rows(logread.unread_marked(READER, ctx, result or []) if read_logs else result or [], part=region)
         rows.extend(result or [])
     problems: list[str] = []
     if len(failures) < len(regions) and not read_logs:
