@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
+from arrctl.model import TERMINAL_STATUSES, WANDB_SOURCES, Row, SourceResult, epoch
 
 STARTING = frozenset({"QUEUED", "PENDING"})
 # a run's last state reaches W&B a little after its container ends; only a longer silence disagrees
 END_GRACE_S = 120.0
-WANDB_SOURCES = ("active", "completed")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Fed observations (Vertex AI jobs, the execution's state, what its logs say, the clock), it
 concludes: success as soon as *this execution's* Vertex AI job is QUEUED, PENDING, RUNNING or
-SUCCEEDED (the predecessor's fast path forgot to return on RUNNING: seeds/003); failure when
+SUCCEEDED (the predecessor's fast path forgot to return on RUNNING); failure when
 that job FAILED, the execution failed, a fatal rule matched its logs, or the runner ended
 without launching anything (`Runs: 0`); timeout when time runs out.
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from arrctl.model import Row, SourceResult
+from arrctl.model import WANDB_SOURCES, Row, SourceResult
 
-WANDB_SOURCES = ("active", "completed")
 _FINISHED = re.compile(r"\bJob finished with ID:\s*(?:projects/[^/\s]+/locations/[\w-]+/customJobs/)?(\d{6,})\b")
 
 

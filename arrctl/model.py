@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 from arrctl.kinds import ErrorKind, SourceState
 
 SOURCES: tuple[str, ...] = ("runner", "builds", "vertex", "active", "completed")
+WANDB_SOURCES: tuple[str, ...] = ("active", "completed")  # the two views of W&B runs
 
 STATUSES: tuple[str, ...] = (
     "QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT", "UNKNOWN",

@@ -1,6 +1,6 @@
 """The supervisor: fork one worker per source, drain every pipe at once, kill each at its deadline.
 
-Rules this module keeps (see ARCHITECTURE.md): nothing waits past a deadline; a worker is sent
+Rules this module keeps (docs/architecture.md, "Process model"): nothing waits past a deadline; a worker is sent
 SIGTERM at its deadline, SIGKILL after a short grace, and always reaped; rows a killed worker
 already sent are kept; the parent closes its copy of each write end right after forking so that
 EOF means the worker is gone.

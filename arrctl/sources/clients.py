@@ -3,7 +3,7 @@
 Imported only inside a worker, after the fork (cloud libraries are slow to import and gRPC is
 not fork-safe). Every client speaks REST. With ARRCTL_GCP_ENDPOINT set (`ctx.gcp_endpoint`) it
 talks to that address with anonymous credentials; otherwise to Google with Application Default
-Credentials. See shared/CLIENTS.md for the measured behaviour this relies on.
+Credentials. docs/architecture.md ("Client libraries") lists the measured behaviour this relies on.
 """
 
 from __future__ import annotations

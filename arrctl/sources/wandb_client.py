@@ -1,7 +1,7 @@
 """The W&B client of the two W&B sources and of `explain`: made after the fork, bounded, one-line errors.
 
-`wandb_client` makes `wandb.Api()` in a private directory, with its retries bounded (shared/CLIENTS.md,
-"W&B"), and turns every failure inside it into a `SourceError` with one line and no secret
+`wandb_client` makes `wandb.Api()` in a private directory, with its retries bounded (docs/architecture.md,
+"Client libraries"), and turns every failure inside it into a `SourceError` with one line and no secret
 (`describe_error`).
 
 The server is the one the user chose, in wandb's own order (wandb/sdk/wandb_setup.py
