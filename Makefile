@@ -33,6 +33,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pyflakes arrctl tests bench
+	$(BIN)/python -m mypy
 
 man: $(STAMP)
 	$(BIN)/python -m arrctl.manpage > man/arrctl.1

@@ -1,241 +1,25 @@
-"""The command line: thin click commands over the refresher, the renderer and the store."""
+"""The command line: click declarations that parse the arguments and call each command's driver.
+
+Each command's work lives in its own module (get: getting.py, watch: watch.py, check: checking.py,
+explain: explain.py, launch: launching.py, trace: trace/command.py, logs: logs_cmd.py, doctor:
+doctor.py); the global options become an App (app.py); output.py writes and exits.
+"""
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
-import time
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any
 
 import click
 
 from arrctl import __version__, completion
-from arrctl.model import SOURCES
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class Seconds(click.ParamType):
-    """A finite number of seconds within bounds (click's FloatRange lets nan through)."""
-
-    name = "seconds"
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high = low, high
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        import math
-
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or not self.low <= seconds <= self.high:
-            self.fail(f"{value!r} is not between {self.low:g} and {self.high:g} seconds", param, ctx)
-        return seconds
-
-
-class StdoutClosed(Exception):
-    """The reader of stdout went away (`| head -3`): end quietly, exit 0."""
-
-
-class StdoutFailed(Exception):
-    """stdout cannot be written (a full disk, an I/O error): a one-line error, exit 1."""
-
-
-class Output:
-    """Data to stdout, one flushed line at a time; a closed stdout ends the program quietly."""
-
-    def __init__(self) -> None:
-        if sys.stdout is None:  # started with stdout closed (`>&-`): nobody is reading
-            raise StdoutClosed()
-        self.stream = sys.stdout.buffer
-
-    def columns(self) -> int | None:
-        """The terminal's width now (read at every call: it follows a resize), or None in a pipe."""
-        try:
-            fd = self.stream.fileno()
-            if not os.isatty(fd):
-                return None
-            return os.get_terminal_size(fd).columns or None
-        except (AttributeError, OSError, ValueError):
-            return None
-
-    def isatty(self) -> bool:
-        """Whether stdout is a terminal (the bell rings only there)."""
-        try:
-            return os.isatty(self.stream.fileno())
-        except (AttributeError, OSError, ValueError):
-            return False
-
-    def line(self, text: str) -> None:
-        """Write one text line and flush it."""
-        self.bytes(text.encode("utf-8", "replace") + b"\n")
-
-    def bytes(self, data: bytes) -> None:
-        """Write raw bytes (an NDJSON line) and flush; a known secret never gets through."""
-        from arrctl.sanitize import mask_known_bytes
-
-        data = mask_known_bytes(data)
-        try:
-            self.stream.write(data)
-            self.stream.flush()
-        except BrokenPipeError:
-            raise StdoutClosed() from None
-        except OSError as exc:
-            raise StdoutFailed(f"cannot write to stdout: {exc.strerror or exc}") from None
-
-
-@dataclass
-class App:
-    """What the global options decided; commands build the rest lazily (imports cost)."""
-
-    config_path: Path | None
-    state_dir: str | None
-    demo: bool
-    color: bool
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    grace_s: float = 0.5
-
-    def warn(self, message: str) -> None:
-        """A one-line diagnostic on stderr."""
-        say(f"arrctl: warning: {message}")
-
-    def load_config(self) -> Any:
-        """The configuration (demo, file + environment); ConfigError on a bad one."""
-        from arrctl.config import default_config_path, demo_config, load_config
-
-        from arrctl.sanitize import add_known_secret
-
-        if self.demo:
-            config = demo_config(self.env)
-        else:
-            explicit = self.config_path is not None or bool(self.env.get("ARRCTL_CONFIG"))
-            path = self.config_path or default_config_path(self.env)
-            config = load_config(path, self.env, explicit=explicit)
-            if config.regions_defaulted:  # once per command: the config is loaded once
-                where = str(path) if path.exists() else f"no config file ({path})"
-                self.warn(f"{where}: no `regions` key, so only {', '.join(config.regions)} is watched "
-                          '(set e.g. regions = ["us-central1", "europe-west2"])')
-        add_known_secret(config.wandb_api_key)  # masked wherever it would show, in any output
-        return config
-
-    def state_path(self) -> Path:
-        """The state directory (a demo/ folder inside it for --demo); ConfigError for an empty --state-dir."""
-        from arrctl.config import ConfigError, default_state_dir
-
-        if self.state_dir == "":  # Path("") would silently be the current directory
-            raise ConfigError("--state-dir: expected a directory path, got an empty string")
-        base = Path(self.state_dir) if self.state_dir is not None else default_state_dir(self.env)
-        return base / "demo" if self.demo else base
-
-    @contextmanager
-    def session(self, *, deadline_s: float | None = None, receiver: Any = None) -> Iterator[Any]:
-        """Config, store, endpoints (and the sandbox for --demo) for one command's lifetime."""
-        from arrctl.refresh import Endpoints, Refresher, memory_scope
-        from arrctl.store import Store
-
-        with ExitStack() as stack:
-            # Reading the config (a FIFO blocks until a writer comes), starting the sandbox and
-            # waiting for another process's lock on the store block outside any loop: a signal
-            # there ends the command at once (SPEC: within 1 s, 130/143).
-            with receiver.interruptible() if receiver is not None else nullcontext():
-                config = self.load_config()
-                if self.demo:
-                    from arrctl.sandbox import Sandbox
-
-                    from arrctl.config import ConfigError
-
-                    scenario = self.env.get("ARRCTL_SANDBOX_SCENARIO", "default")
-                    try:  # the sandbox reads ARRCTL_SANDBOX_FAULTS itself
-                        sandbox = stack.enter_context(Sandbox(scenario=scenario, environ=self.env))
-                    except ValueError as exc:  # a bad ARRCTL_SANDBOX_FAULTS or ARRCTL_SANDBOX_SCENARIO
-                        raise ConfigError(f"--demo: ARRCTL_SANDBOX_FAULTS/ARRCTL_SANDBOX_SCENARIO: {exc}") from None
-                    except RuntimeError as exc:
-                        raise ConfigError(f"--demo: the embedded fake cloud did not start: {exc}") from None
-                    endpoints = Endpoints(gcp=sandbox.gcp_endpoint, wandb=sandbox.wandb_base_url,
-                                          memory=f"demo:{scenario}")
-                else:
-                    endpoints = Endpoints(gcp=self.env.get("ARRCTL_GCP_ENDPOINT") or None,
-                                          wandb=self.env.get("WANDB_BASE_URL") or None)
-                # later waits on the store's lock (each refresh's save) look for a recorded signal
-                store = Store(self.state_path(), warn=self.warn, scope=memory_scope(config, endpoints),
-                              interrupted=receiver.check if receiver is not None else None)
-                stack.callback(store.close)
-                try:
-                    store.prune(config.retention_days)
-                except Exception as exc:  # noqa: BLE001 — pruning is housekeeping, never fatal
-                    self.warn(f"could not prune state: {exc}")
-            yield Refresher(config, store, endpoints, grace_s=self.grace_s, receiver=receiver,
-                            deadline_s=deadline_s, warn=self.warn)
-
-
-def say(message: str) -> None:
-    """A line on stderr, known secrets masked."""
-    from arrctl.sanitize import mask_known
-
-    click.echo(mask_known(message), err=True)
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print a one-line error and exit with `code`."""
-    say(f"arrctl: error: {message}")
-    sys.exit(code)
-
-
-def parse_sources(values: tuple[str, ...]) -> list[str]:
-    """SOURCE arguments, validated, in canonical order; all five when none is given."""
-    chosen: list[str] = []
-    for value in values:
-        for name in value.split(","):
-            name = name.strip()
-            if name not in SOURCES:
-                raise click.UsageError(f"unknown source {name!r} (expected one or more of: {', '.join(SOURCES)})")
-            chosen.append(name)
-    return [s for s in SOURCES if s in chosen] if chosen else list(SOURCES)
-
-
-def use_color(choice: str, env: Any, stream: Any) -> bool:
-    """--color: `always` and `never` as said; `auto` colours a TTY whose TERM is not dumb, unless NO_COLOR."""
-    if choice != "auto":
-        return choice == "always"  # no-color.org: an explicit option beats NO_COLOR
-    # no-color.org: NO_COLOR counts when set to a non-empty value; TERM=dumb has no escape sequences
-    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
-        return False
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):  # a closed or odd stream
-        return False
-
-
-@contextmanager
-def signals_handled() -> Iterator[Any]:
-    """Record SIGINT/SIGTERM for the main loop; exit 130/143 quietly when one arrives."""
-    from arrctl.signals import Interrupted, SignalReceiver
-
-    receiver = SignalReceiver().install()
-    try:
-        yield receiver
-    except Interrupted as stop:
-        receiver.uninstall()
-        sys.exit(stop.exit_code)
-    finally:
-        receiver.uninstall()
-
-
-@contextmanager
-def config_errors(code: int) -> Iterator[None]:
-    """Turn a configuration error into its one-line message and exit code."""
-    from arrctl.config import ConfigError
-
-    try:
-        yield
-    except ConfigError as exc:
-        fail(str(exc), code)
+from arrctl.app import App
+from arrctl.kinds import ExitStatus
+from arrctl.options import (CheckCommand, Duration, Seconds, deadline_option, deadline_seconds, filter_options,
+                            parse_sources)
+from arrctl.output import StdoutClosed, StdoutFailed, fail, quiet_exit, say, use_color
 
 
 HELP = """Monitor the ML training pipeline (Cloud Run runner, Cloud Build, Vertex AI, W&B) without ever hanging.
@@ -285,52 +69,6 @@ def cli(ctx: click.Context, config_path: Path | None, state_dir: str | None, dem
             raise click.UsageError(f"ARRCTL_KILL_GRACE={grace!r}: expected a number of seconds from 0 to 60")
 
 
-def _deadline_seconds() -> "Seconds":
-    from arrctl.config import MAX_DEADLINE_S, MIN_DEADLINE_S  # the bounds of [deadlines] too
-
-    return Seconds(MIN_DEADLINE_S, MAX_DEADLINE_S)
-
-
-FILTER_FLAGS = ("status", "region", "since", "name", "user", "tag")
-
-
-def filter_options(command: Any) -> Any:
-    """--status, --region, --since, --name, --user, --tag (arrctl.filters), given to the command as `flags`."""
-    import functools
-
-    @functools.wraps(command)
-    def with_flags(*args: Any, **kwargs: Any) -> Any:
-        return command(*args, flags={k: kwargs.pop(k) for k in FILTER_FLAGS}, **kwargs)
-
-    options = [
-        click.option("--status", multiple=True, metavar="STATUS[,STATUS]", shell_complete=completion.statuses,
-                     help="Only rows with one of these statuses: queued, pending, running, succeeded, failed, "
-                          "cancelled, timeout, unknown (any case; repeatable)."),
-        click.option("--region", multiple=True, metavar="REGION[,REGION]",
-                     help="Only rows of these regions (W&B runs have none; builds say global)."),
-        click.option("--since", metavar="DURATION", help="Only rows created or finished within DURATION: 90s, 30m, 2h, 3d, 1h30m."),
-        click.option("--name", multiple=True, metavar="GLOB", shell_complete=completion.names,
-                     help="Only rows whose id or name matches the shell glob (case-sensitive; repeatable)."),
-        click.option("--user", multiple=True, metavar="USER[,USER]", help="Only W&B runs of these users."),
-        click.option("--tag", multiple=True, metavar="TAG[,TAG]", help="Only W&B runs with one of these tags."),
-    ]
-    for option in reversed(options):
-        with_flags = option(with_flags)
-    return with_flags
-
-
-def parse_filter(flags: dict[str, Any]) -> Any:
-    """The filter of the flags (FilterError, a ConfigError, for a bad value: exit 2, UNKNOWN for check)."""
-    from arrctl.filters import parse_filter as parse
-
-    return parse(**flags)
-
-
-deadline_option = click.option(
-    "--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
-    help="Seconds each source's worker may take before it is killed [default: from config, 30].")
-
-
 @cli.command()
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...", shell_complete=completion.sources)
 @click.option("--json", "as_json", is_flag=True, help="NDJSON: a row record per row, then a source record per source.")
@@ -364,28 +102,14 @@ def get(app: App, sources: tuple[str, ...], as_json: bool, shape: str | None, no
       arrctl get runner --status failed -o name | xargs -n1 arrctl explain
       arrctl get --json | jq -c 'select(.type=="row" and .status=="FAILED")'
     """
-    from arrctl import filters, render
+    from arrctl.getting import run_get
 
     if shape == "json":
         as_json, shape = True, None
     elif shape is not None and as_json:
         raise click.UsageError(f"--json and -o {shape} contradict each other: give one")
-    chosen = parse_sources(sources)
-    out = Output()
-    with signals_handled() as receiver, config_errors(EXIT_USAGE):
-        select = parse_filter(flags)
-        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-            results = filters.apply(refresher.refresh(chosen), select, time.time())
-    if as_json:
-        out.bytes(b"".join(render.ndjson_records(results)))
-    else:
-        lines, notes = render.get_text(results, time.time(), render.Style(app.color), shape=shape,
-                                       headers=not no_headers, width=out.columns())
-        for line in lines:
-            out.line(line)
-        for note in notes:
-            say(note)
-    sys.exit(EXIT_OK if all(r.state == "ok" for r in results.values()) else EXIT_FAIL)
+    sys.exit(run_get(app, parse_sources(sources), flags, as_json=as_json, shape=shape, headers=not no_headers,
+                     deadline=deadline))
 
 
 @cli.command()
@@ -420,33 +144,10 @@ def watch(app: App, sources: tuple[str, ...], as_json: bool, interval: float | N
       arrctl watch active completed --user alice
       arrctl watch --json | jq -c 'select(.type=="changed")'
     """
-    from arrctl.watch import watch_loop
+    from arrctl.watch import run_watch
 
-    chosen = parse_sources(sources)
-    out = Output()
-    with signals_handled() as receiver, config_errors(EXIT_USAGE):
-        select = parse_filter(flags)
-        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-            config = refresher.config
-            watch_loop(refresher, chosen, out, receiver, as_json=as_json, color=app.color,
-                       interval=interval or config.watch_interval,
-                       heartbeat=heartbeat or config.watch_heartbeat, cycles=cycles, select=select,
-                       bell=bell and out.isatty())
-    sys.exit(EXIT_OK)
-
-
-CHECK_CONSUMER = "check"  # one list of reported failures per state directory
-
-
-class CheckCommand(click.Command):
-    """`check` speaks the Monitoring Plugins convention even for usage errors: exit 3, UNKNOWN."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            exc.exit_code = 3
-            raise
+    sys.exit(run_watch(app, parse_sources(sources), flags, as_json=as_json, interval=interval, heartbeat=heartbeat,
+                       cycles=cycles, bell=bell, deadline=deadline))
 
 
 @cli.command(cls=CheckCommand)
@@ -483,211 +184,9 @@ def check(app: App, fmt: str, output: str | None, flags: dict[str, Any], deadlin
       arrctl check; curl -fsS "$PING_URL/$?"   # healthchecks-style ping with the exit code
       arrctl check --region europe-west4 --since 1d   # one team's region only
     """
-    from arrctl import filters, health
-    from arrctl.config import ConfigError
-    from arrctl.model import SOURCES
+    from arrctl.checking import run_check
 
-    target = None if output in (None, "-") else Path(output)
-
-    def deliver(verdict: Any) -> None:
-        deliver_check(verdict, fmt, target, receiver)
-
-    with signals_handled() as receiver:
-        try:
-            if target is None and sys.stdout is None:  # `>&-`: judge nothing, claim nothing
-                raise DeliveryFailed("cannot write to stdout: it is closed")
-            try:
-                select = parse_filter(flags)
-                with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-                    # memory sees every row; the judgement (and what counts as reported) only those shown
-                    results = filters.apply(refresher.refresh(list(SOURCES)), select, time.time())
-                    verdict = report_check(refresher.store, results, refresher.config, deliver, warn=app.warn)
-            except ConfigError as exc:
-                verdict = health.unknown(str(exc))
-                deliver(verdict)
-        except DeliveryFailed as exc:
-            fail(str(exc), 3)
-    sys.exit(verdict.code)
-
-
-class DeliveryFailed(Exception):
-    """The check's report could not be written: UNKNOWN (exit 3), and nothing counts as reported."""
-
-
-def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any, *,
-                 warn: Any = lambda m: None, now: float | None = None) -> Any:
-    """Claim the new failures under the store's write lock, judge, deliver; give the claim back if the
-    report does not go out (SPEC: a failure is reported by one check only, and a lost report loses no page)."""
-    from arrctl import disagree, health
-
-    now = time.time() if now is None else now
-    found = disagree.find(results, now, config.vertex_start_timeout_s)
-    misfires = {d.misfire for d in found if d.misfire}  # a crash whose job still runs: never paged
-    claim = told = None
-    if store.persistent:
-        try:
-            # a filtered source is not complete: what a filter hid must not go into a first check's baseline
-            ends = health.failure_ends(results, config.builds_failure_severity)
-            claim = store.claim({k: v for k, v in ends.items() if k not in misfires}, CHECK_CONSUMER,
-                                first_window_s=config.check_first_window_s,
-                                complete=[s for s, r in results.items() if r.state == "ok" and not r.hidden])
-            # each disagreement once, like a failure; the misfired crash is recorded as told with it
-            told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER)
-        except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
-            warn(f"could not record reported failures: {exc}")
-            claim = None
-    limits = health.Thresholds(config.wandb_heartbeat_warn_s, config.builds_queued_warn_s,
-                               config.builds_failure_severity)
-    new = claim.new if claim is not None else set(health.failure_keys(results, config.builds_failure_severity)) - misfires
-    fresh = [d for d in found if told is None or d.key in told.new]
-    verdict = health.judge(results, new, now, limits,
-                           persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
-                           first_window_s=config.check_first_window_s, disagreements=disagree.problems(fresh))
-    try:
-        deliver(verdict)
-    except BaseException:  # undelivered (a full disk, a closed pipe, Ctrl-C): the next check reports them
-        for taken in (claim, told):
-            if taken is not None:
-                try:
-                    store.release(taken, CHECK_CONSUMER)
-                except Exception as exc:  # noqa: BLE001
-                    warn(f"could not give back the failures this check did not report: {exc}")
-        raise
-    return verdict
-
-
-def deliver_check(verdict: Any, fmt: str, output: Path | None, receiver: Any = None) -> None:
-    """Write the check's report to stdout or `--output`; DeliveryFailed when it cannot be written."""
-    from arrctl import health
-
-    if fmt == "nagios":
-        text = health.nagios(verdict) + "\n"
-    elif fmt == "json":
-        from arrctl.render import ndjson
-
-        text = ndjson(health.as_json(verdict)).decode()
-    else:
-        text = health.prometheus(verdict, time.time())
-    if output is not None:
-        write_report(output, text.encode(), receiver)
-        return
-    try:
-        Output().bytes(text.encode())
-    except StdoutFailed as exc:
-        raise DeliveryFailed(str(exc)) from None
-    except StdoutClosed:
-        _stdout_to_devnull()  # the interpreter's last flush of stdout must not complain
-        raise DeliveryFailed("cannot write to stdout: its reader is gone") from None
-
-
-REPORT_WAIT_S = 30.0  # how long a FIFO (or a blocked device) may keep the report waiting for a reader
-
-
-def write_report(path: Path, data: bytes, receiver: Any = None, wait_s: float = REPORT_WAIT_S) -> None:
-    """Write the report to `path` the way its kind of file needs (DeliveryFailed when it cannot).
-
-    A regular file, or a path that does not exist: a temporary file in the same directory, then a
-    rename, so readers never see half a report (and no temporary file stays behind on failure). A
-    symlink is followed: its target is what gets replaced. A device, a FIFO or another special file
-    is opened and written to, never replaced: `--output /dev/null` must stay a device.
-    """
-    import stat
-
-    from arrctl.sanitize import mask_known_bytes
-
-    data = mask_known_bytes(data)  # the user's own key never reaches a report
-    target = Path(os.path.realpath(path))
-    try:
-        try:
-            found = os.stat(target)
-        except FileNotFoundError:
-            found = None
-        if found is None or stat.S_ISREG(found.st_mode):
-            _replace_atomically(target, data, stat.S_IMODE(found.st_mode) if found else 0o644)
-        elif stat.S_ISDIR(found.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        else:
-            _write_special(target, data, receiver, wait_s)
-    except OSError as exc:
-        raise DeliveryFailed(f"{path}: cannot write report: {exc.strerror or exc}") from None
-
-
-def _replace_atomically(target: Path, data: bytes, mode: int) -> None:
-    """Temporary file beside `target`, synced, then renamed over it; removed again if anything fails."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _write_special(target: Path, data: bytes, receiver: Any, wait_s: float) -> None:
-    """Open a device or FIFO for writing and write all of `data`, waiting at most `wait_s` for a
-    reader (a FIFO nobody opens) and waking at once on SIGINT/SIGTERM."""
-    import select
-
-    give_up = time.monotonic() + wait_s
-    signal_fds = [receiver.fd] if receiver is not None else []
-
-    def wait(write_fd: int | None) -> None:
-        left = give_up - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(errno.ETIMEDOUT, f"no reader took it within {wait_s:g}s")
-        if write_fd is None:  # no reader yet: nothing to wait on but time, so poll
-            select.select(signal_fds, [], [], min(left, 0.05))
-        else:
-            select.select(signal_fds, [write_fd], [], left)
-        if receiver is not None:
-            receiver.drain()
-            receiver.check()
-
-    while True:
-        try:  # O_NONBLOCK: a FIFO without a reader is ENXIO now instead of a wait nobody can stop
-            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-            break
-        except OSError as exc:
-            if exc.errno != errno.ENXIO or not _is_fifo(target):
-                raise
-            wait(None)
-    try:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                wait(fd)
-    finally:
-        os.close(fd)
-
-
-def _is_fifo(path: Path) -> bool:
-    import stat
-
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _stdout_to_devnull() -> None:
-    """Point fd 1 at /dev/null: stdout's reader is gone and nothing may be written there any more."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-    except OSError:
-        pass
+    sys.exit(run_check(app, fmt, output, flags, deadline))
 
 
 @cli.command()
@@ -717,34 +216,11 @@ def explain(app: App, item: str | None, from_file: Any, as_json: bool, deadline:
       arrctl explain arr-demo/arr-coc-0-1/p2t6v9jx --json | jq -r .message
       gcloud logging read '...' --format='value(textPayload)' | arrctl explain --from-file -
     """
-    from arrctl import explain as explaining
-    from arrctl.render import ndjson
+    from arrctl.explain import run_explain
 
     if (item is None) == (from_file is None):
         raise click.UsageError("give an ID|URL or --from-file PATH|- (one of the two)")
-    found = source_note = None
-    if from_file is not None:
-        from arrctl.extract import analyze, split_text
-
-        raw = from_file.read()
-        analysis = analyze(split_text(raw.decode("utf-8", "replace"))).to_dict()
-    else:
-        try:
-            target = explaining.parse_target(item)
-        except explaining.NotAnId as exc:
-            fail(str(exc), EXIT_USAGE)
-        with signals_handled() as receiver, config_errors(EXIT_USAGE):
-            with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-                try:
-                    analysis, source_note, found = explaining.explain(refresher, target)
-                except explaining.NotExplained as exc:
-                    fail(str(exc), EXIT_FAIL)
-    if as_json:
-        Output().bytes(ndjson(explaining.as_json(analysis)))
-    else:
-        for line in explaining.explain_lines(analysis, source_note, found):
-            Output().line(line)
-    sys.exit(EXIT_OK)
+    sys.exit(run_explain(app, item, from_file, as_json, deadline))
 
 
 @cli.command()
@@ -772,113 +248,9 @@ def launch(app: App, timeout: float, no_wait: bool, as_json: bool, poll: float) 
       arrctl --demo launch --timeout 30
       arrctl launch --no-wait
     """
-    from arrctl.launch import MATCH_WORDS, LaunchWaiter, Outcome
-    from arrctl.render import ndjson
-    from arrctl.sources.launcher import start_execution
+    from arrctl.launching import run_launch
 
-    out = Output()
-    execution = None
-    started = time.monotonic()
-    ends = started + timeout  # the whole command, the start of the job included (issue 12)
-    outcome: Outcome | None = None
-    try:
-        with signals_handled() as receiver, config_errors(EXIT_USAGE):
-            with app.session(receiver=receiver) as refresher:
-                from arrctl.config import require_project
-
-                config = refresher.config
-                require_project(config)
-                region = config.job_region()
-                began = time.time()
-                start_s = max(0.5, min(30.0, ends - time.monotonic()))
-                result = refresher.run_one("launch", start_execution, {"region": region}, deadline=start_s)
-                if result.state == "timeout":  # never start twice: the first may yet have been accepted
-                    outcome = Outcome("timeout", "start", f"Cloud Run did not answer the start of {config.runner_job} "
-                                      f"in {region} within {start_s:.0f}s; it may have started: see `arrctl get runner`",
-                                      "")
-                elif result.state != "ok" or not result.facts:
-                    fail(result.error or "the runner job did not start", EXIT_FAIL)
-                else:
-                    execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
-                    if no_wait:
-                        out.bytes(ndjson({"result": "started", "execution": execution})) if as_json \
-                            else out.line(execution)
-                        sys.exit(EXIT_OK)
-                    say(f"arrctl: started {execution} in {region}; waiting up to {timeout:g}s "
-                        "for its Vertex AI job")
-                    waiter = LaunchWaiter(execution, began, timeout, ends_at=time.time() + (ends - time.monotonic()))
-                    outcome = _wait_for_launch(refresher, waiter, execution, full_name, ends, poll)
-    except SystemExit as exiting:
-        if exiting.code in (130, 143) and execution:
-            say(f"arrctl: stopped waiting; execution {execution} is still running "
-                f"(see `arrctl explain {execution}`)")
-        raise
-    assert outcome is not None
-    if as_json:
-        out.bytes(ndjson(outcome.to_dict(time.monotonic() - started)))
-    else:
-        from arrctl.render import clean
-
-        word = {"success": "launched", "failure": "FAILED", "timeout": "TIMEOUT"}[outcome.result]
-        out.line(f"{word}: {clean(outcome.message)}")
-        if outcome.job is not None and outcome.job.get("url"):
-            out.line(f"  {outcome.job['url']}")
-        names = outcome.names()
-        if names["wandb_run"]:
-            out.line(f"  W&B run: {clean(names['wandb_run'])} (the job's label wandb-run-id; "
-                     f"arrctl trace {clean(names['wandb_run'])} follows it)")
-        if names["queue_item"]:
-            out.line(f"  queue item: {clean(names['queue_item'])}")
-        if outcome.match:
-            out.line(f"  matched by {MATCH_WORDS[outcome.match]}")
-        if execution:
-            out.line(f"  execution: {execution}")
-    sys.exit(outcome.exit_code)
-
-
-def _wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str, ends: float, poll: float) -> Any:
-    """Poll the Vertex AI jobs and the execution (with its logs), each on its own rhythm, until an outcome.
-
-    Each source's result is taken the moment it arrives, so a hung Vertex AI API never holds
-    back what the execution says, and the progress line shows the latest of each.
-    """
-    from arrctl.launch import Evidence
-    from arrctl.sources.launcher import watch_execution
-    from arrctl.sources.vertex import list_jobs as vertex_fetch  # no log reads while polling
-
-    last_progress = time.monotonic()
-
-    def progress() -> None:
-        """A progress line at least every 5 s, even while a poll waits on a slow API."""
-        nonlocal last_progress
-        if time.monotonic() - last_progress >= 4.5:
-            say(waiter.progress(time.time()))
-            last_progress = time.monotonic()
-
-    def on_result(name: str, result: Any) -> bool:
-        if name == "vertex":
-            if result.state == "ok" or result.rows:
-                waiter.on_vertex(result.rows)
-            if result.state != "ok":
-                waiter.seen["vertex"] = f"Vertex AI {result.state}: {result.error}"
-        else:
-            for fact in result.facts:  # what the logs say first: a success with Runs: 0 needs it
-                read = fact.get("logs") == "read"
-                waiter.on_logs(Evidence.from_dict(fact.get("evidence")) if read else None)
-                waiter.on_fatal(fact.get("fatal"), fact.get("rule"))
-            waiter.on_execution(result.rows[0] if result.rows else None)
-        progress()
-        return waiter.outcome is not None or waiter.on_clock(time.time()) is not None
-
-    def tick() -> bool:
-        progress()
-        return waiter.on_clock(time.time()) is not None
-
-    refresher.poll({"vertex": (vertex_fetch, {}),
-                    "execution": (watch_execution, {"execution": execution, "execution_name": full_name})},
-                   deadline=lambda: max(1.0, min(15.0, ends - time.monotonic() + 0.5)), interval_s=poll,
-                   until=ends, on_result=on_result, tick=tick)
-    return waiter.outcome or waiter.on_clock(max(time.time(), waiter.ends_at))
+    sys.exit(run_launch(app, timeout, no_wait=no_wait, as_json=as_json, poll=poll))
 
 
 @cli.command()
@@ -903,45 +275,9 @@ def trace(app: App, target: str, as_json: bool, deadline: float | None) -> None:
       arrctl trace https://wandb.ai/my-team/my-project/runs/p2t6v9jx --json | jq -c 'select(.type=="hop")'
       arrctl --demo trace vertex-ai-launcher-q7m2x
     """
-    from arrctl import render
-    from arrctl import trace as tracing
+    from arrctl.trace.command import run_trace
 
-    out = Output()
-    with signals_handled() as receiver, config_errors(EXIT_USAGE):
-        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
-            from arrctl.config import require_project
-
-            require_project(refresher.config)
-            try:
-                wanted = tracing.parse_target(target, refresher.config.runner_job)
-            except tracing.BadTarget as exc:
-                raise click.UsageError(str(exc)) from None
-            chain, found = tracing.follow(refresher, wanted)
-            start_timeout_s = refresher.config.vertex_start_timeout_s
-    if as_json:
-        out.bytes(b"".join(render.ndjson(record) for record in tracing.records(chain)))
-    else:
-        now = time.time()
-        notes = tracing.disagreements(found, chain, now, start_timeout_s)
-        for line in tracing.text_lines(chain, now, render.Style(app.color), notes):
-            out.line(line)
-    sys.exit(EXIT_FAIL if chain.unknown else EXIT_OK)
-
-
-class Duration(click.ParamType):
-    """A duration such as 90s, 15m, 2h, 3d or 1h30m, in seconds."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        from arrctl.logs_cmd import parse_duration
-
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    sys.exit(run_trace(app, target, as_json, deadline))
 
 
 @cli.command()
@@ -984,7 +320,7 @@ def logs(app: App, item: str, follow: bool, since: float | None, tail: int | Non
 
 
 @cli.command()
-@click.option("--deadline", type=_deadline_seconds(), default=None, metavar="SECONDS",
+@click.option("--deadline", type=deadline_seconds(), default=None, metavar="SECONDS",
               help="Seconds each check may take before it fails [default: 15].")
 @click.pass_obj
 def doctor(app: App, deadline: float | None) -> None:
@@ -1036,7 +372,7 @@ def sandbox_serve(port: int, scenario: str, faults: tuple[str, ...]) -> None:
     except (ValueError, SandboxError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"cannot write to stdout: {exc.strerror or exc}", EXIT_FAIL)
+        fail(f"cannot write to stdout: {exc.strerror or exc}", ExitStatus.ERROR)
     sys.exit(code)
 
 
@@ -1045,24 +381,16 @@ def main() -> None:
     try:
         cli.main(prog_name="arrctl", standalone_mode=True)
     except (StdoutClosed, BrokenPipeError):
-        _quiet_exit()
+        quiet_exit()
     except StdoutFailed as exc:
         say(f"arrctl: error: {exc}")
-        sys.exit(EXIT_FAIL)
+        sys.exit(ExitStatus.ERROR)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(ExitStatus.SIGINT)
     except Exception as exc:  # noqa: BLE001 — a user sees one line; developers set ARRCTL_DEBUG
         if os.environ.get("ARRCTL_DEBUG"):
             raise
         say(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)")
-        sys.exit(70)
+        sys.exit(ExitStatus.SOFTWARE)
 
 
-def _quiet_exit() -> NoReturn:
-    """stdout is gone: point it at /dev/null so the interpreter's final flush cannot complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-    except OSError:
-        pass
-    sys.exit(EXIT_OK)

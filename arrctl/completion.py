@@ -60,14 +60,15 @@ def remembered(ctx: Any, wanted: Iterable[str] = SOURCES) -> dict[str, list[Any]
     try:
         root = ctx.find_root().params
         env = os.environ
-        from arrctl.config import default_config_path, default_state_dir, demo_config, load_config
+        from arrctl.app import demo_config
+        from arrctl.config import default_config_path, default_state_dir, load_config
         from arrctl.refresh import Endpoints, memory_scope
         from arrctl.store import remembered_rows
 
         state = root.get("state_dir")
         base = Path(state) if state else default_state_dir(env)
         if root.get("demo"):  # the same memory as `App.session` keys the demo's by
-            config = demo_config(env)
+            config = demo_config()
             endpoints = Endpoints(memory=f"demo:{env.get('ARRCTL_SANDBOX_SCENARIO', 'default')}")
             base = base / "demo"
         else:

@@ -10,7 +10,6 @@ from typing import Any, Callable, Mapping
 from arrctl.model import SOURCES
 
 DEFAULT_DEADLINE_S = 30.0
-DEMO_FIRST_WINDOW_S = 12 * 3600.0
 MAX_SECONDS = 86400  # every duration is bounded: no wait in arrctl may be endless (inf, nan, 1e9)
 # a source's deadline, in [deadlines] as with --deadline: the same bounds in both places
 MIN_DEADLINE_S, MAX_DEADLINE_S = 0.1, 3600.0
@@ -275,24 +274,6 @@ def load_config(path: Path | None, env: Mapping[str, str], *, explicit: bool) ->
     if "regions" not in values:
         values["regions_defaulted"] = True
     return Config(path=shown if path else None, **values)
-
-
-def demo_config(env: Mapping[str, str]) -> Config:
-    """The configuration `--demo` uses: everything the sandbox serves, nothing from the user."""
-    from arrctl import sandbox
-
-    return Config(
-        project=sandbox.DEMO_PROJECT,
-        regions=list(sandbox.DEMO_REGIONS),
-        runner_job=sandbox.DEMO_JOB,
-        wandb_entity=sandbox.DEMO_WANDB_ENTITY,
-        wandb_project=sandbox.DEMO_WANDB_PROJECT,
-        wandb_api_key=sandbox.DEMO_WANDB_API_KEY,
-        # the scenario's failures ended 3 h to 36 h ago: a 12 h window lets the demo's first check
-        # page the recent ones and record the older ones as seen, so both behaviours show
-        check_first_window_s=DEMO_FIRST_WINDOW_S,
-        path="(demo)",
-    )
 
 
 def require_project(config: Config) -> str:

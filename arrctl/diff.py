@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from arrctl.kinds import SourceState
 from arrctl.model import Row, SourceResult
 
 # duration_s and extra move on every refresh of a running item; a change there is not news
@@ -72,8 +73,8 @@ def _moved(removed: Event, added: Event) -> Event:
 
 def diff_source_state(previous: SourceResult | None, current: SourceResult, ts: str) -> Event | None:
     """A `source` event when a source's state changes (and on the first refresh if it is not ok)."""
-    before = previous.state if previous is not None else "ok"
-    if before == current.state and (current.state == "ok" or previous is not None):
+    before = previous.state if previous is not None else SourceState.OK
+    if before == current.state and (current.state == SourceState.OK or previous is not None):
         return None
     record = current.record()
     return {"type": record.pop("type"), "ts": ts, **record}
@@ -93,7 +94,7 @@ class Differ:
             state_event = diff_source_state(self.results.get(source), result, ts)
             if state_event is not None:
                 events.append(state_event)
-            complete = result.state == "ok"
+            complete = result.state == SourceState.OK
             old = self.rows.get(source, {})
             events.extend(diff_rows(source, old, result.rows, ts, removals=complete))
             current = {row["id"]: row for row in result.rows}

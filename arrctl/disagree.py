@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
+from arrctl.model import TERMINAL_STATUSES, WANDB_SOURCES, Row, SourceResult, epoch
 
 STARTING = frozenset({"QUEUED", "PENDING"})
 # a run's last state reaches W&B a little after its container ends; only a longer silence disagrees
 END_GRACE_S = 120.0
-WANDB_SOURCES = ("active", "completed")
 
 
 @dataclass(frozen=True)
@@ -50,17 +49,17 @@ def find(results: Mapping[str, SourceResult], now: float, start_timeout_s: float
     found: list[Disagreement] = []
     for source in WANDB_SOURCES:
         for run in results[source].rows if source in results else []:
-            job = jobs.get(run["links"].get("vertex_job") or "")
-            if run["raw_status"] == "crashed" and job is not None and job["status"] == "RUNNING":
+            its_job = jobs.get(run["links"].get("vertex_job") or "")
+            if run["raw_status"] == "crashed" and its_job is not None and its_job["status"] == "RUNNING":
                 found.append(Disagreement("crashed_while_running", {**run, "source": source},  # type: ignore[misc]
-                                          f"W&B says crashed, but its Vertex AI job {job['id']} is still RUNNING",
+                                          f"W&B says crashed, but its Vertex AI job {its_job['id']} is still RUNNING",
                                           misfire=(source, run["id"])))
     for job in jobs.values():
-        run = running_runs.get(job["links"].get("wandb_run") or "")
+        its_run = running_runs.get(job["links"].get("wandb_run") or "")
         ended = epoch(job["finished"])
-        if run is not None and job["status"] in TERMINAL_STATUSES and ended is not None and now - ended > END_GRACE_S:
+        if its_run is not None and job["status"] in TERMINAL_STATUSES and ended is not None and now - ended > END_GRACE_S:
             found.append(Disagreement("ended_while_running", job,
-                                      f"ended {job['status']} {_ago(now - ended)} ago, but its W&B run {run['id']} "
+                                      f"ended {job['status']} {_ago(now - ended)} ago, but its W&B run {its_run['id']} "
                                       "still says running"))
         created = epoch(job["created"])
         if job["status"] in STARTING and created is not None and now - created > start_timeout_s:
@@ -71,11 +70,11 @@ def find(results: Mapping[str, SourceResult], now: float, start_timeout_s: float
         if execution["status"] not in TERMINAL_STATUSES:
             continue
         for job_id in execution["links"].get("vertex_jobs") or []:
-            job = jobs.get(job_id)
-            if job is not None and job["status"] in STARTING:
+            launched = jobs.get(job_id)
+            if launched is not None and launched["status"] in STARTING:
                 found.append(Disagreement("runner_ended_while_starting", execution,
                                           f"ended {execution['status']} while the Vertex AI job {job_id} it launched "
-                                          f"is still {job['status']}"))
+                                          f"is still {launched['status']}"))
     return found
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arrctl.kinds import ExitStatus
 from arrctl.model import SOURCES
 
 
@@ -70,7 +71,7 @@ def line(check: Check, color: bool = False) -> str:
 
 def exit_code(checks: list[Check]) -> int:
     """0 when no check failed, else 1."""
-    return 1 if any(c.verdict is Verdict.FAIL for c in checks) else 0
+    return ExitStatus.ERROR if any(c.verdict is Verdict.FAIL for c in checks) else ExitStatus.OK
 
 
 def from_fact(fact: dict[str, Any]) -> Check:
@@ -173,7 +174,7 @@ def last_answers(store: Any) -> dict[str, float | None]:
 
 def run_doctor(app: Any, deadline: float | None) -> int:
     """The whole command: every probe at once, then the report; the exit status."""
-    from arrctl.cli import Output, signals_handled
+    from arrctl.output import Output, signals_handled
     from arrctl.config import ConfigError
     from arrctl.sources.probes import PROBES
 

@@ -121,7 +121,8 @@ def apply(results: dict[str, SourceResult], select: RowFilter, now: float) -> di
         return results
     out: dict[str, SourceResult] = {}
     for source, result in results.items():
-        shown, hidden = [], []
+        shown: list[Row] = []
+        hidden: list[Row] = []
         for row in result.rows:
             (shown if select.matches(row, now) else hidden).append(row)
         out[source] = dataclasses.replace(result, rows=shown, hidden=hidden)

@@ -6,18 +6,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from arrctl.kinds import CheckState, ErrorKind, SourceState
 from arrctl.model import CATEGORIES, STATUSES, Row, SourceResult, epoch
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 FAILURE_SOURCES = ("runner", "vertex", "active", "completed")  # what pages (SPEC: CRITICAL)
 # a build that failed or timed out is reported once too, as `[builds] failure_severity` says (issue 18)
-BUILD_SEVERITY = {"warning": WARNING, "critical": CRITICAL}
+BUILD_SEVERITY = {"warning": CheckState.WARNING, "critical": CheckState.CRITICAL}
 NAGIOS_LIMIT = 8000  # bytes; Nagios truncates plugin output beyond 8 KB
 FIRST_LINE_LIMIT = 1024  # bytes of the first line, perfdata included
 WAITING_BUILD = {"QUEUED": "queued", "PENDING": "pending"}  # build statuses the queue limit covers
-CREDENTIAL_WORDS = ("no Google credentials", "credentials:", "authentication failed", "check WANDB_API_KEY",
-                    "not configured")
+# a source failing for these can tell nothing about the pipeline: no judgement (UNKNOWN)
+NO_JUDGEMENT_KINDS = frozenset({ErrorKind.CREDENTIALS, ErrorKind.CONFIGURATION})
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Thresholds:
 class Verdict:
     """The outcome of one check."""
 
-    code: int
+    code: CheckState
     summary: str
     problems: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, SourceResult] = field(default_factory=dict)
@@ -45,7 +44,7 @@ class Verdict:
     @property
     def state(self) -> str:
         """OK, WARNING, CRITICAL or UNKNOWN."""
-        return STATE_NAMES[self.code]
+        return CheckState(self.code).name
 
 
 def failure_keys(results: dict[str, SourceResult], builds: str = "warning") -> list[tuple[str, str]]:
@@ -97,50 +96,52 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
                     problems.append(_problem(BUILD_SEVERITY[limits.build_failure_severity], "build_failure",
                                              source, row, message))
                 else:
-                    problems.append(_problem(CRITICAL, "new_failure", source, row, message))
+                    problems.append(_problem(CheckState.CRITICAL, "new_failure", source, row, message))
+    blind: list[dict[str, Any]] = []  # sources whose failure (credentials, configuration) leaves nothing to judge
     for source, result in results.items():
-        if result.state != "ok":
+        if result.state != SourceState.OK:
             problems.append(problem("WARNING", f"source_{result.state}", source, None,
                                     f"{source} {result.state}: {result.error}"))
+            if result.error_kind in NO_JUDGEMENT_KINDS:
+                blind.append(problems[-1])
     for row in results.get("active", SourceResult("active")).rows:
         beat = epoch(row["extra"].get("heartbeat_at")) if row["status"] == "RUNNING" else None
         if beat is not None and now - beat > limits.heartbeat_warn_s:
-            problems.append(_problem(WARNING, "stale_heartbeat", "active", row,
+            problems.append(_problem(CheckState.WARNING, "stale_heartbeat", "active", row,
                                      f"no heartbeat for {_ago(now - beat)} (limit {_ago(limits.heartbeat_warn_s)})"))
     for row in results.get("builds", SourceResult("builds")).rows:
         # PENDING (e.g. waiting for approval) is waiting as much as QUEUED: the same limit
         created = epoch(row["created"]) if row["status"] in WAITING_BUILD else None
         if created is not None and now - created > limits.queued_warn_s:
-            problems.append(_problem(WARNING, "queued_build", "builds", row,
+            problems.append(_problem(CheckState.WARNING, "queued_build", "builds", row,
                                      f"{WAITING_BUILD[row['status']]} for {_ago(now - created)} "
                                      f"(limit {_ago(limits.queued_warn_s)})"))
     problems.extend(disagreements or [])  # the systems of a launch disagree: new ones only (disagree.py)
     criticals = [p for p in problems if p["severity"] == "CRITICAL"]
     warnings = [p for p in problems if p["severity"] == "WARNING"]
-    all_down = bool(results) and all(r.state != "ok" for r in results.values())
-    no_credentials = [p for p in warnings if any(word in p["message"] for word in CREDENTIAL_WORDS)]
+    all_down = bool(results) and all(r.state != SourceState.OK for r in results.values())
     running = sum(1 for r in results.values() for row in r.rows if row["status"] == "RUNNING")
     if all_down:
-        code = UNKNOWN
+        code = CheckState.UNKNOWN
         summary = "no source answered, cannot judge: " + "; ".join(p["message"] for p in warnings)
     elif not persistent:
-        code = UNKNOWN
+        code = CheckState.UNKNOWN
         summary = "state directory unusable: cannot tell new failures from ones already reported"
         if in_view:
             summary += f" ({in_view} failure{'s' if in_view > 1 else ''} in view)"
-    elif no_credentials and not criticals:
-        code = UNKNOWN
-        summary = "configuration or credentials prevent a judgement: " + "; ".join(p["message"] for p in no_credentials)
+    elif blind and not criticals:
+        code = CheckState.UNKNOWN
+        summary = "configuration or credentials prevent a judgement: " + "; ".join(p["message"] for p in blind)
     elif criticals:
-        code = CRITICAL
+        code = CheckState.CRITICAL
         summary = f"{len(criticals)} new failure{'s' if len(criticals) > 1 else ''}: " + "; ".join(
             f"{p['source']} {p['id']}: {p['message']}" for p in criticals)
     elif warnings:
-        code = WARNING
+        code = CheckState.WARNING
         summary = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " + "; ".join(
             _about(p) for p in warnings)
     else:
-        code = OK
+        code = CheckState.OK
         summary = f"{len(results)} sources answered, {running} running, no new failures"
     hidden = sum(len(r.hidden) for r in results.values())
     if hidden:  # a filter (--status, --region...) left these out of the judgement
@@ -158,7 +159,7 @@ def _about(problem: dict[str, Any]) -> str:
 
 def unknown(message: str) -> Verdict:
     """A check that could not judge (bad configuration, no credentials)."""
-    return Verdict(UNKNOWN, message, [problem("UNKNOWN", "config", None, None, message)])
+    return Verdict(CheckState.UNKNOWN, message, [problem("UNKNOWN", "config", None, None, message)])
 
 
 def problem(severity: str, kind: str, source: str | None, id: str | None, message: str,
@@ -168,9 +169,9 @@ def problem(severity: str, kind: str, source: str | None, id: str | None, messag
             "category": category, "url": url}
 
 
-def _problem(code: int, kind: str, source: str, row: Row, message: str) -> dict[str, Any]:
+def _problem(code: CheckState, kind: str, source: str, row: Row, message: str) -> dict[str, Any]:
     category = (row.get("category") or "unknown") if kind in ("new_failure", "build_failure") else None
-    return problem(STATE_NAMES[code], kind, source, row["id"], message, category, row["url"])
+    return problem(CheckState(code).name, kind, source, row["id"], message, category, row["url"])
 
 
 def _ago(seconds: float) -> str:
@@ -196,7 +197,7 @@ def nagios(verdict: Verdict) -> str:
     """`ARRCTL <STATE> - <summary> | <perfdata>` then one long-output line per problem; under 8 KB."""
     results = verdict.sources
     running = sum(1 for r in results.values() for row in r.rows if row["status"] == "RUNNING")
-    ok = sum(1 for r in results.values() if r.state == "ok")
+    ok = sum(1 for r in results.values() if r.state == SourceState.OK)
     # plugin range rules: a threshold N alerts outside 0..N, so crit 0 alerts on one new failure
     perf = [f"'new_failures'={verdict.new_failures};;0;0", f"'running'={running};;;0",
             f"'sources_ok'={ok};;;0;{len(results)}", f"'skipped_failures'={verdict.skipped_failures};;;0"]
@@ -246,12 +247,12 @@ def prometheus(verdict: Verdict, now: float) -> str:
 
     results = verdict.sources
     metric("arrctl_source_up", "Whether the source answered in this check (1) or failed or timed out (0).",
-           [({"source": s}, 1 if r.state == "ok" else 0) for s, r in results.items()])
+           [({"source": s}, 1 if r.state == SourceState.OK else 0) for s, r in results.items()])
     metric("arrctl_source_duration_seconds", "Seconds the source's worker took in this check.",
            [({"source": s}, round(r.took_s, 3)) for s, r in results.items()])
     metric("arrctl_source_stale_seconds", "Age of the rows shown from memory for a source that did not answer (0 when fresh).",
            [({"source": s}, round(r.stale_s or 0.0, 1)) for s, r in results.items()])
-    counts = []
+    counts: list[tuple[dict[str, str], float]] = []
     for s, r in results.items():
         for status in STATUSES:
             n = sum(1 for row in r.rows if row["status"] == status)

@@ -2,7 +2,7 @@
 
 Fed observations (Vertex AI jobs, the execution's state, what its logs say, the clock), it
 concludes: success as soon as *this execution's* Vertex AI job is QUEUED, PENDING, RUNNING or
-SUCCEEDED (the predecessor's fast path forgot to return on RUNNING: seeds/003); failure when
+SUCCEEDED (the predecessor's fast path forgot to return on RUNNING); failure when
 that job FAILED, the execution failed, a fatal rule matched its logs, or the runner ended
 without launching anything (`Runs: 0`); timeout when time runs out.
 
@@ -135,7 +135,9 @@ class Outcome:
     @property
     def exit_code(self) -> int:
         """0 success, 1 failure, 124 timeout (as timeout(1) does)."""
-        return {"success": 0, "failure": 1, "timeout": 124}[self.result]
+        from arrctl.kinds import ExitStatus
+
+        return {"success": ExitStatus.OK, "failure": ExitStatus.ERROR, "timeout": ExitStatus.TIMEOUT}[self.result]
 
     def to_dict(self, elapsed_s: float) -> dict[str, Any]:
         """The `--json` result object."""
@@ -147,7 +149,7 @@ class Outcome:
 
     def names(self) -> dict[str, str | None]:
         """The W&B run and queue item of this launch, from its job's links (label wandb-run-id, env)."""
-        links = (self.job or {}).get("links") or {}
+        links = (self.job["links"] if self.job is not None else None) or {}
         return {"wandb_run": links.get("wandb_run"), "queue_item": links.get("queue_item")}
 
 

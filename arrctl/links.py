@@ -24,9 +24,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from arrctl.model import Row, SourceResult
+from arrctl.model import WANDB_SOURCES, Row, SourceResult
 
-WANDB_SOURCES = ("active", "completed")
 _FINISHED = re.compile(r"\bJob finished with ID:\s*(?:projects/[^/\s]+/locations/[\w-]+/customJobs/)?(\d{6,})\b")
 
 
@@ -84,10 +83,10 @@ def join_links(results: Mapping[str, SourceResult]) -> None:
         joined = []
         for row in results[source].rows:
             links = dict(row["links"])
-            job = job_of_run.get(row["id"])
-            if job is not None:
-                links.setdefault("vertex_job", job["id"])
-                if job["links"].get("queue_item"):
-                    links.setdefault("queue_item", job["links"]["queue_item"])
+            its_job = job_of_run.get(row["id"])
+            if its_job is not None:
+                links.setdefault("vertex_job", its_job["id"])
+                if its_job["links"].get("queue_item"):
+                    links.setdefault("queue_item", its_job["links"]["queue_item"])
             joined.append({**row, "links": links} if links != row["links"] else row)
         results[source].rows = joined  # type: ignore[assignment]

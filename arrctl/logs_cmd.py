@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from arrctl.model import TERMINAL_STATUSES, epoch, iso_z
-from arrctl.explain import Kind, Target
+from arrctl.ids import Kind, Target
+from arrctl.kinds import SourceState
+from arrctl.model import TERMINAL_STATUSES, Row, epoch, iso_z
 
 POLL_S = 5.0
 LAG_S = 30.0  # entries may arrive this much later than their timestamp says
@@ -133,7 +134,7 @@ class Conclusion:
 _OUTCOMES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMEOUT": "failed"}
 
 
-def analysis_of(kind: Kind, row: dict[str, Any], entries: list[dict[str, Any]]) -> Any:
+def analysis_of(kind: Kind, row: Row, entries: list[dict[str, Any]]) -> Any:
     """The extractor's analysis of what was read, by the judge of the item's own source (pure)."""
     logged = [as_log_entry(e) for e in entries]
     if kind is Kind.EXECUTION:
@@ -154,7 +155,7 @@ def analysis_of(kind: Kind, row: dict[str, Any], entries: list[dict[str, Any]]) 
                               _OUTCOMES.get(row["status"]))
 
 
-def conclude(kind: Kind, item: str, row: dict[str, Any], entries: list[dict[str, Any]]) -> Conclusion:
+def conclude(kind: Kind, item: str, row: Row, entries: list[dict[str, Any]]) -> Conclusion:
     """The end of a followed item (pure): its status and root error (arrctl.extract), or success summary."""
     from arrctl.sanitize import one_line
 
@@ -199,7 +200,7 @@ class Follower:
         self.tail = tail
         self.book = LogBook()
         self.palette = Palette(color)
-        self.row: dict[str, Any] | None = None
+        self.row: Row | None = None
         self.polls = 0
         self.tailed = tail is None  # --tail cuts the first batch of lines only
         self.ending = False  # the item ended: one more read for the entries that lag behind
@@ -216,7 +217,7 @@ class Follower:
     def on_result(self, extra: dict[str, Any], result: Any) -> bool:
         """Take one poll's result; True when the command is over."""
         self.polls += 1
-        if result.state != "ok" or not result.facts:
+        if result.state != SourceState.OK or not result.facts:
             reason = result.error or "no answer"
             if not self.follow or self.row is None:  # nothing to follow: say why and stop
                 self.failed = f"could not read {self.target.id}: {reason}"
@@ -276,19 +277,21 @@ class Follower:
 
 def run_logs(app: Any, text: str, *, follow: bool, since_s: float | None, tail: int | None,
              deadline: float | None, poll_s: float) -> int:
-    """The whole command; returns its exit status (errors leave through cli.fail)."""
+    """The whole command; returns its exit status (errors leave through output.fail)."""
     import click
 
     from arrctl import explain
-    from arrctl.cli import EXIT_FAIL, EXIT_USAGE, Output, config_errors, fail, say, signals_handled
+    from arrctl.ids import NotAnId, parse_target
+    from arrctl.kinds import ExitStatus
+    from arrctl.output import Output, config_errors, fail, say, signals_handled
     from arrctl.sources.itemlogs import fetch
 
     try:
-        target = explain.parse_target(text)
-    except explain.NotAnId as exc:
+        target = parse_target(text)
+    except NotAnId as exc:
         raise click.UsageError(str(exc)) from None
     out = Output()
-    with signals_handled() as receiver, config_errors(EXIT_USAGE):
+    with signals_handled() as receiver, config_errors(ExitStatus.USAGE):
         with app.session(deadline_s=deadline, receiver=receiver) as refresher:
             target = explain.scoped(refresher, target)
             config = refresher.config
@@ -302,12 +305,12 @@ def run_logs(app: Any, text: str, *, follow: bool, since_s: float | None, tail: 
             refresher.poll({"logs": (fetch, extra)}, deadline=lambda: seconds, interval_s=poll_s,
                            until=math.inf, on_result=lambda _name, result: follower.on_result(extra, result))
     if follower.failed:
-        fail(follower.failed, EXIT_FAIL)
+        fail(follower.failed, ExitStatus.ERROR)
     if follower.done and follower.row is not None:
         ending = conclude(follower.kind, target.id, follower.row, follower.book.entries)
         say(f"arrctl: {ending.line}")
         return ending.code
-    return 0
+    return ExitStatus.OK
 
 
 __all__ = ["Follower", "LogBook", "Palette", "conclude", "parse_duration", "render", "run_logs"]

@@ -72,7 +72,7 @@ SHELL_COMPLETION = [
     "_ARRCTL_COMPLETE=fish_source arrctl | source      # ~/.config/fish/completions/arrctl.fish",
 ]
 
-# (record, what it is): `get --json`, `watch --json`; the keys are those of SPEC.md, tested against model.py
+# (record, what it is): `get --json`, `watch --json`; the keys are those of the README's records, tested against model.py
 RECORDS = [
     ("row", '{"type":"row", "source", "id", "status", "raw_status", "region", "name", "created", "started", '
      '"finished", "duration_s", "message", "category", "url", "links", "extra":{...}}: one item of a source. '

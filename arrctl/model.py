@@ -6,7 +6,10 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from arrctl.kinds import ErrorKind, SourceState
+
 SOURCES: tuple[str, ...] = ("runner", "builds", "vertex", "active", "completed")
+WANDB_SOURCES: tuple[str, ...] = ("active", "completed")  # the two views of W&B runs
 
 STATUSES: tuple[str, ...] = (
     "QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT", "UNKNOWN",
@@ -111,6 +114,16 @@ def epoch(text: str | None) -> float | None:
     return parsed.timestamp() if parsed else None
 
 
+def newest_first(rows: list[Row], limit: int | None = None) -> list[Row]:
+    """Rows newest first by creation time, ties by the larger id first, cut to `limit` (None: all).
+
+    The one order of every list: a source's own rows and the merge of a cut-off worker's parts
+    are ordered alike, so a partial refresh never shows the same rows in another order.
+    """
+    ordered = sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
+    return ordered[:limit] if limit is not None else ordered
+
+
 def duration_between(start: str | None, end: str | None) -> float | None:
     """Seconds from start to end (RFC 3339 strings), rounded to 0.1 s; None if either is missing."""
     a, b = epoch(start), epoch(end)
@@ -124,10 +137,11 @@ class SourceResult:
     """What one refresh learned about one source."""
 
     source: str
-    state: str = "ok"  # ok | error | timeout
+    state: SourceState = SourceState.OK
     rows: list[Row] = field(default_factory=list)
     took_s: float = 0.0
     error: str | None = None
+    error_kind: ErrorKind | None = None  # what the error is about (None when ok)
     stale_s: float | None = None  # age of rows shown from memory when this refresh failed
     facts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
@@ -139,7 +153,7 @@ class SourceResult:
     def record(self) -> dict[str, Any]:
         """The NDJSON `source` record of SPEC."""
         return {
-            "type": "source", "source": self.source, "state": self.state,
+            "type": "source", "source": self.source, "state": str(self.state),
             "rows": len(self.rows), "took_s": round(self.took_s, 3), "error": self.error,
             "stale_s": None if self.stale_s is None else round(self.stale_s, 1),
         }

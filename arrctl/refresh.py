@@ -9,9 +9,10 @@ from typing import Any, Callable
 
 import orjson
 
+from arrctl.kinds import SourceState
 from arrctl.config import Config, require_project
 from arrctl.links import join_links, with_remembered
-from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, epoch
+from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, newest_first
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext, logs
 from arrctl.store import Fact, Store
@@ -64,7 +65,7 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
         for row in result.rows:
             if row["status"] in TERMINAL_STATUSES and row["id"] not in known.get(source, {}) \
                     and row["id"] not in worker_facts:
-                if row["extra"].get("logs_unread") or (source == "runner" and row["message"] is None):
+                if row["extra"].get("logs_unread"):
                     continue  # its logs were not read yet (e.g. the log read timed out): try again next time
                 facts.append({"source": source, "id": row["id"], "status": row["status"],
                               "verdict": "failed" if row["status"] in ("FAILED", "TIMEOUT") else "succeeded",
@@ -113,12 +114,6 @@ def call_timeout(deadline: float) -> float:
     return max(0.5, deadline * 0.8)
 
 
-def newest_first(rows: list[Row], limit: int | None) -> list[Row]:
-    """Rows sorted newest first (by creation), cut to `limit`: a killed worker's parts arrive unmerged."""
-    ordered = sorted(rows, key=lambda r: epoch(r["created"]) or 0.0, reverse=True)
-    return ordered[:limit] if limit else ordered
-
-
 def row_limit(config: Config, source: str) -> int | None:
     """How many rows a source shows (None: no limit, e.g. builds keep their two tables)."""
     return {"runner": config.runner_limit, "vertex": config.vertex_limit,
@@ -136,7 +131,7 @@ def merge_parts(config: Config, source: str, rows: list[Row]) -> list[Row]:
 
 def with_stale(result: SourceResult, last: tuple[list[Row], float] | None, now: float) -> SourceResult:
     """A failed or timed-out source keeps what arrived and shows its last good rows for the rest."""
-    if result.state == "ok" or last is None:
+    if result.state == SourceState.OK or last is None:
         return result
     rows, saved_at = last
     if result.rows:
@@ -211,14 +206,14 @@ class Refresher:
             result.rows = fill_from_memory(result.rows, known[source], from_logs=source in LOG_SOURCES)
             if source in remembered:
                 result.rows = with_remembered(result.rows, remembered[source])
-            if result.state == "ok":
+            if result.state == SourceState.OK:
                 good[source] = result.rows
         try:
             self.store.save_refresh(new_facts, good)
         except sqlite3.Error as exc:
             self.warn(f"could not save state ({exc}); continuing without it")
         for source, result in results.items():
-            if result.state != "ok":
+            if result.state != SourceState.OK:
                 with_stale(result, self._last_good(source), now)
                 if result.missing:  # parts of a cut-off worker: merge them here
                     result.rows = merge_parts(self.config, source, result.rows)

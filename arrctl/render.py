@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from arrctl.kinds import SourceState
 from arrctl import columns
 from arrctl.model import ACTIVE_STATUSES, Row, SourceResult, epoch
 from arrctl.sanitize import printable
@@ -210,7 +211,7 @@ def _shrink_columns(widths: list[int], width: int, name: int | None) -> list[int
 
 def source_note(result: SourceResult, style: Style, width: int | None = None) -> str | None:
     """The status line of a source that failed, timed out or is shown from memory."""
-    if result.state == "ok":
+    if result.state == SourceState.OK:
         return None
     text = f"! {result.source}: {result.state}: {clean(result.error)}"
     if result.stale_s is not None:
@@ -242,7 +243,7 @@ def tables(results: dict[str, SourceResult], now: float, style: Style, tz: _dt.t
         hidden = dict(_table_groups(source, result.hidden))
         for key, rows in _table_groups(source, result.rows):
             title = TITLES.get(key, key)
-            if result.state != "ok":
+            if result.state != SourceState.OK:
                 old = ""
                 if result.stale_s is not None:
                     partly = "partly " if 0 < len(result.from_memory) < len(result.rows) else ""

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Iterator
 
+from arrctl.kinds import ExitStatus
+
 
 class Interrupted(BaseException):
     """The user or the system asked us to stop (SIGINT or SIGTERM).
@@ -28,7 +30,7 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         """128 + the signal number, as the shell and honcho report it (130, 143)."""
-        return 128 + self.signum
+        return ExitStatus(128 + self.signum)
 
 
 class SignalReceiver:

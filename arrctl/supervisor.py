@@ -1,6 +1,6 @@
 """The supervisor: fork one worker per source, drain every pipe at once, kill each at its deadline.
 
-Rules this module keeps (see ARCHITECTURE.md): nothing waits past a deadline; a worker is sent
+Rules this module keeps (docs/architecture.md, "Process model"): nothing waits past a deadline; a worker is sent
 SIGTERM at its deadline, SIGKILL after a short grace, and always reaped; rows a killed worker
 already sent are kept; the parent closes its copy of each write end right after forking so that
 EOF means the worker is gone.
@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import orjson
 
+from arrctl.kinds import ErrorKind, SourceState
 from arrctl.model import Row, SourceResult
 from arrctl.signals import SignalReceiver
 from arrctl.sources import Emitter, FetchContext
@@ -60,8 +61,9 @@ class _Worker:
     facts: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     log_reads: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str | None = None  # "done" | "error" | "timeout" from the worker's own last message
+    answer: SourceState | None = None  # what the worker's own last message said (done: OK)
     error: str | None = None
+    error_kind: ErrorKind = ErrorKind.OTHER
     pipe_open: bool = True
 
     @property
@@ -292,9 +294,10 @@ class Supervisor:
             api = str(message["api"])
             worker.calls[api] = worker.calls.get(api, 0) + int(message.get("n", 1))
         elif kind == "done":
-            worker.outcome = "done"
+            worker.answer = SourceState.OK
         elif kind == "error":
-            worker.outcome = "timeout" if message.get("timeout") else "error"
+            worker.error_kind = ErrorKind(message.get("error_kind") or ErrorKind.OTHER)
+            worker.answer = SourceState.TIMEOUT if worker.error_kind is ErrorKind.TIMEOUT else SourceState.ERROR
             worker.error = str(message.get("message") or "unknown error")
 
     def _result(self, worker: _Worker) -> SourceResult:
@@ -309,16 +312,16 @@ class Supervisor:
             result.rows = [row for part in order for row in worker.parts.get(part, [])]
         # parts (regions) that never sent rows: failed or cut off; shown from memory by the merge
         result.missing = [p for p in worker.plan if p not in worker.parts]
-        if worker.outcome == "done":
-            result.state = "ok"
+        if worker.answer is SourceState.OK:
+            result.state = SourceState.OK
             result.missing = []
-        elif worker.outcome in ("error", "timeout"):
-            result.state, result.error = worker.outcome, worker.error
+        elif worker.answer is not None:
+            result.state, result.error, result.error_kind = worker.answer, worker.error, worker.error_kind
         elif worker.term_at is not None:  # signalled at its deadline before it answered
-            result.state = "timeout"
+            result.state, result.error_kind = SourceState.TIMEOUT, ErrorKind.TIMEOUT
             result.error = f"no answer within {spec.deadline_s:g}s" + _missing_text(result.missing, worker.plan)
         else:
-            result.state = "error"
+            result.state, result.error_kind = SourceState.ERROR, ErrorKind.OTHER
             result.error = _exit_text(worker.exitcode)
         return result
 

@@ -103,3 +103,21 @@ def watch_loop(refresher: Refresher, sources: list[str], out: Any, receiver: Sig
                 emit(render.heartbeat_event(render.now_iso(wall()), cycle, results))
                 continue
             receiver.wait(min(next_refresh, due) - now)
+
+
+def run_watch(app: Any, chosen: list[str], flags: dict[str, Any], *, as_json: bool, interval: float | None,
+              heartbeat: float | None, cycles: int | None, bell: bool, deadline: float | None) -> int:
+    """The watch command: the loop above in one session, until --cycles, a signal or a closed stdout."""
+    from arrctl.kinds import ExitStatus
+    from arrctl.output import Output, config_errors, signals_handled
+
+    out = Output()
+    with signals_handled() as receiver, config_errors(ExitStatus.USAGE):
+        select = filters.parse_filter(**flags)
+        with app.session(deadline_s=deadline, receiver=receiver) as refresher:
+            config = refresher.config
+            watch_loop(refresher, chosen, out, receiver, as_json=as_json, color=app.color,
+                       interval=interval or config.watch_interval,
+                       heartbeat=heartbeat or config.watch_heartbeat, cycles=cycles, select=select,
+                       bell=bell and out.isatty())
+    return ExitStatus.OK

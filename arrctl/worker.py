@@ -5,12 +5,11 @@ Messages are orjson objects, one per line (JSON escapes newlines, so lines frame
   {"kind": "rows", "part": str|null, "rows": [...]}   rows of a part; part null = the complete set
   {"kind": "facts", "facts": [...]}           terminal facts read from logs
   {"kind": "call", "api": str, "n": int}      API calls made (benchmarks count them)
-  {"kind": "done"} | {"kind": "error", "message": str, "timeout": bool}
+  {"kind": "done"} | {"kind": "error", "message": str, "error_kind": kinds.ErrorKind value}
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
@@ -19,11 +18,10 @@ from typing import Any, Callable
 
 import orjson
 
+from arrctl.kinds import ErrorKind
+from arrctl.lifeline import die_with_parent
 from arrctl.sanitize import clean_row, clean_value
-from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout
-
-PR_SET_PDEATHSIG = 1
-
+from arrctl.sources import Emitter, FetchContext, SourceError
 
 class PipeEmitter(Emitter):
     """Writes messages to the worker's pipe; blocking writes are fine, the supervisor drains."""
@@ -54,17 +52,6 @@ class PipeEmitter(Emitter):
         self.send({"kind": "log_reads", "report": clean_value(report)})
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGKILL us when the supervisor dies; exit now if it already has."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the process group kill still covers us
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
 def one_line_error(exc: BaseException) -> str:
     """A one-line reason for an unexpected exception: its type and first line, no traceback."""
     text = str(exc).strip().splitlines()
@@ -82,7 +69,7 @@ def run_worker(source: str, ctx: FetchContext, write_fd: int, parent_pid: int,
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once; no Python-level cleanup
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        die_with_parent(parent_pid)
+        die_with_parent(parent_pid, 1)
         try:
             os.setpgid(0, 0)  # own group, so helpers it spawns (wandb-core) die with it
         except OSError:
@@ -102,9 +89,10 @@ def run_worker(source: str, ctx: FetchContext, write_fd: int, parent_pid: int,
             emit.send({"kind": "done"})
         except SourceError as exc:
             emit.send({"kind": "error", "message": clean_value(str(exc) or type(exc).__name__),
-                       "timeout": isinstance(exc, SourceTimeout)})
+                       "error_kind": exc.kind.value})
         except Exception as exc:  # noqa: BLE001 — every failure must become a one-line record
-            emit.send({"kind": "error", "message": clean_value(one_line_error(exc))})
+            emit.send({"kind": "error", "message": clean_value(one_line_error(exc)),
+                       "error_kind": ErrorKind.OTHER.value})
     except BaseException:  # noqa: BLE001 — e.g. a broken pipe once the supervisor is gone
         code = 1
     finally:

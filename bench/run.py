@@ -20,7 +20,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arrctl.config import demo_config  # noqa: E402
+from arrctl.app import demo_config  # noqa: E402
 from arrctl.model import SOURCES, make_row  # noqa: E402
 from arrctl.refresh import Endpoints, Refresher  # noqa: E402
 from arrctl.sandbox import Sandbox  # noqa: E402
@@ -40,7 +40,7 @@ def table(title: str, rows: list[tuple[str, str]]) -> None:
 
 
 def refresher(sandbox: Sandbox, state: Path, deadline: float | None = None) -> Refresher:
-    return Refresher(demo_config(os.environ), Store(state), Endpoints(sandbox.gcp_endpoint, sandbox.wandb_base_url),
+    return Refresher(demo_config(), Store(state), Endpoints(sandbox.gcp_endpoint, sandbox.wandb_base_url),
                      grace_s=0.5, deadline_s=deadline)
 
 

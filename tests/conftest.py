@@ -142,7 +142,7 @@ def make_sandbox():
     """Start in-process sandboxes of the default scenario (`faults`, scenario time `t`); all stopped
     after the test. (tests/test_sources_gcp.py has its own, taking a scenario.)"""
     from arrctl.sandbox.faults import parse_faults
-    from arrctl.sandbox.scenario import ManualClock
+    from arrctl.sandbox.clock import ManualClock
     from arrctl.sandbox.server import SandboxServer
 
     started = []

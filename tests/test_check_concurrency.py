@@ -28,7 +28,7 @@ ARRCTL = str(Path(sys.executable).with_name("arrctl"))
 CHECKER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from arrctl.cli import DeliveryFailed, report_check
+    from arrctl.checking import DeliveryFailed, report_check
     from arrctl.config import Config
     from arrctl.health import nagios
     from arrctl.model import SourceResult, iso_z, make_row

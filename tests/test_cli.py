@@ -134,6 +134,14 @@ def test_wandb_not_configured_fails_its_sources_only_and_check_says_unknown(tmp_
     assert check.exit_code == 3 and "not configured" in check.stdout.splitlines()[0]
 
 
+def test_a_missing_wandb_key_is_a_credentials_problem_for_check(tmp_path: Path):
+    """Made as a credentials error (kinds.ErrorKind), so check cannot judge: UNKNOWN, naming it."""
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "WANDB_ENTITY": "e", "WANDB_PROJECT": "w"}
+    check = invoke("--state-dir", str(tmp_path / "s"), "check", env=env)
+    assert check.exit_code == 3
+    assert "active error: W&B API key not set: export WANDB_API_KEY (or use --demo)" in check.stdout.splitlines()[0]
+
+
 def test_nan_and_bad_grace_are_usage_errors():
     assert invoke("watch", "--interval", "nan").exit_code == 2
     assert invoke("get", "--deadline", "nan").exit_code == 2

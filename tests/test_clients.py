@@ -15,9 +15,10 @@ from google.auth import credentials as auth_credentials
 from google.auth import exceptions as auth_exceptions
 from google.protobuf import json_format
 
-from arrctl import clients
+from arrctl.sources import clients
 from arrctl.sources import FetchContext, SourceError
-from arrctl.sources.gcp_errors import describe_error, summarize_failures
+from arrctl.kinds import ErrorKind, Reason
+from arrctl.sources.gcp_errors import describe_error, failure_error, summarize_failures
 
 ENDPOINT = "http://127.0.0.1:9"
 
@@ -286,6 +287,22 @@ def test_read_timeout_names_the_timeout():
         with pytest.raises(requests.exceptions.ReadTimeout) as caught:
             requests.get(f"http://127.0.0.1:{port}/v1/x", timeout=0.2)
     assert describe_error(caught.value) == "no answer within 0.2s"
+    assert describe_error(caught.value).kind is ErrorKind.TIMEOUT
+
+
+def test_each_reason_carries_the_kind_it_was_made_with(monkeypatch):
+    """Kinds come from the exception's type where it is caught, never from the words of the reason."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    assert describe_error(auth_exceptions.RefreshError("expired")).kind is ErrorKind.CREDENTIALS
+    assert describe_error(auth_exceptions.DefaultCredentialsError("x")).kind is ErrorKind.CREDENTIALS
+    assert describe_error(http_error(403, b'{"error": {"message": "no credentials: denied"}}')).kind is ErrorKind.OTHER
+    assert describe_error(TimeoutError()).kind is ErrorKind.TIMEOUT
+    retried = api_exceptions.RetryError("Timeout of 5.0s exceeded", TimeoutError())
+    assert describe_error(retried).kind is ErrorKind.OTHER  # gave up: an error, though each try timed out
+    timeouts = [("a", Reason("no answer within 3s", ErrorKind.TIMEOUT)), ("b", Reason("no answer in time", ErrorKind.TIMEOUT))]
+    assert failure_error(timeouts, 2).kind is ErrorKind.TIMEOUT
+    assert failure_error(timeouts[:1] + [("b", "no answer, said the proxy")], 2).kind is ErrorKind.OTHER
+    assert SourceError("x").kind is ErrorKind.OTHER and SourceError(Reason("y", ErrorKind.CONFIGURATION)).kind is ErrorKind.CONFIGURATION
 
 
 def test_malformed_bodies():

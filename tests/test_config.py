@@ -112,7 +112,8 @@ def test_runner_region_is_where_launch_runs_the_job(tmp_path: Path):
 
 
 def test_deadlines_have_the_bounds_of_the_deadline_option(tmp_path: Path):
-    from arrctl.cli import deadline_option, get
+    from arrctl.cli import get
+    from arrctl.options import deadline_option
 
     assert load_config(write(tmp_path, "[deadlines]\nrunner = 3600\nvertex = 0.1"), {}, explicit=True).deadlines[
         "runner"] == 3600.0

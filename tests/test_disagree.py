@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arrctl import disagree
-from arrctl.cli import DeliveryFailed, report_check
+from arrctl.checking import DeliveryFailed, report_check
 from arrctl.config import Config
 from arrctl.model import SourceResult, iso_z, make_row
 from arrctl.store import Store

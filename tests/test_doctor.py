@@ -165,7 +165,7 @@ def test_credentials_say_which_kind_which_account_and_from_where(tmp_path: Path,
     key.write_text(json.dumps({"type": "authorized_user", "client_id": "c.apps.googleusercontent.com",
                                "client_secret": "s", "refresh_token": "r", "account": "me@example.com"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-    from arrctl import clients
+    from arrctl.sources import clients
 
     clients._credentials_cache.clear()
     emit = FakeEmitter()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from arrctl.explain import Kind, NotAnId, Target, as_json, parse_target
+from arrctl.explain import as_json
+from arrctl.ids import Kind, NotAnId, Target, parse_target
 
 BUILD = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"
 

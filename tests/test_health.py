@@ -9,6 +9,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from arrctl import health
+from arrctl.kinds import ErrorKind
 from arrctl.model import SourceResult, make_row
 
 NOW = dt.datetime(2026, 11, 22, 6, 0, tzinfo=dt.timezone.utc).timestamp()
@@ -100,10 +101,23 @@ def test_failure_keys_wait_for_the_runners_error_and_skip_rows_from_memory():
 def test_missing_credentials_are_unknown():
     res = results()
     for source in ("runner", "builds", "vertex"):
-        res[source] = SourceResult(source, state="error",
+        res[source] = SourceResult(source, state="error", error_kind=ErrorKind.CREDENTIALS,
                                    error="no Google credentials: run `gcloud auth application-default login`, or use --demo")
     verdict = health.judge(res, set(), NOW, LIMITS)
     assert verdict.state == "UNKNOWN" and verdict.summary.startswith("configuration or credentials prevent a judgement: runner error")
+
+
+def test_the_kind_of_an_error_decides_not_its_words():
+    """An error that only speaks of credentials is a source down (WARNING); one made as a
+    configuration error is UNKNOWN, whatever it says."""
+    res = results()
+    res["vertex"] = SourceResult("vertex", state="error", error="403 Forbidden: no credentials: for you",
+                                 error_kind=ErrorKind.OTHER)
+    assert health.judge(res, set(), NOW, LIMITS).state == "WARNING"
+    res["active"] = SourceResult("active", state="error", error="W&B: something", error_kind=ErrorKind.CONFIGURATION)
+    verdict = health.judge(res, set(), NOW, LIMITS)
+    assert (verdict.state, verdict.summary) == ("UNKNOWN", "configuration or credentials prevent a judgement: "
+                                                           "active error: W&B: something")
 
 
 def test_warnings_source_down_stale_heartbeat_long_queue():

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from arrctl.explain import Kind, Target, parse_target
+from arrctl.ids import Kind, Target, parse_target
 from arrctl.logs_cmd import Follower, LogBook, Palette, conclude, parse_duration, render
 from arrctl.model import SourceResult
-from arrctl.sandbox.scenario import SCENARIOS_DIR, LogSpec, ManualClock
+from arrctl.sandbox.clock import ManualClock
+from arrctl.sandbox.scenario import SCENARIOS_DIR, LogSpec
 from arrctl.sandbox.server import SandboxServer
 
 from conftest import alive, descendants, wait_until

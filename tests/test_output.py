@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from arrctl.cli import DeliveryFailed, write_report
+from arrctl.checking import DeliveryFailed, write_report
 from conftest import in_child
 
 ARRCTL = str(Path(sys.executable).with_name("arrctl"))

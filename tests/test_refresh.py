@@ -19,10 +19,11 @@ def test_memory_of_another_status_is_not_applied():
 
 
 def test_terminal_rows_become_facts_once_but_runner_rows_need_their_logs():
+    # a row whose logs are still to be read says so (extra.logs_unread), whatever its message
     results = {
         "vertex": SourceResult("vertex", rows=[make_row("vertex", "j1", "FAILED", message="quota"),
                                                make_row("vertex", "j2", "RUNNING")]),
-        "runner": SourceResult("runner", rows=[make_row("runner", "e1", "FAILED")]),
+        "runner": SourceResult("runner", rows=[make_row("runner", "e1", "FAILED", extra={"logs_unread": True})]),
     }
     facts = facts_from_rows(results, {"vertex": {}, "runner": {}})
     assert [(f["source"], f["id"], f["message"]) for f in facts] == [("vertex", "j1", "quota")]
@@ -50,11 +51,13 @@ def test_ok_source_is_untouched():
 
 
 def test_parts_of_a_killed_worker_are_merged_newest_first_and_cut():
-    from arrctl.refresh import newest_first
+    from arrctl.config import Config
+    from arrctl.refresh import merge_parts
 
     rows = [make_row("runner", f"{region}-{n}", "RUNNING", created=f"2026-11-22T0{n}:00:00Z")
             for region in ("a", "b") for n in (1, 3, 2)]
-    assert [r["id"] for r in newest_first(rows, 3)] == ["a-3", "b-3", "a-2"]
+    # ties by the larger id first, as every source orders its own rows (model.newest_first)
+    assert [r["id"] for r in merge_parts(Config(runner_limit=3), "runner", rows)] == ["b-3", "a-3", "b-2"]
 
 
 def test_runner_rows_in_cloud_runs_words_are_not_remembered():

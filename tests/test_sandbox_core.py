@@ -29,9 +29,8 @@ from arrctl.sandbox.base import (
     PageTokenError, Request, Response, epoch_at, paginate, rfc3339,
 )
 from arrctl.sandbox.faults import Fault, FaultTable, faults_from_env, parse_fault, split_env
-from arrctl.sandbox.scenario import (
-    ManualClock, ScenarioClock, Timeline, available, read_meta, resolve, resolve_dir, scenario_dir,
-)
+from arrctl.sandbox.clock import ManualClock, ScenarioClock
+from arrctl.sandbox.scenario import Timeline, available, read_meta, resolve, resolve_dir, scenario_dir
 from arrctl.sandbox.server import SandboxServer, classify, error_response, load_services, serve
 from conftest import alive, wait_until
 

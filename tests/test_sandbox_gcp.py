@@ -26,7 +26,8 @@ from arrctl.sandbox import Sandbox
 from arrctl.sandbox.base import rfc3339
 from arrctl.sandbox.cloudlogging import parse_filter
 from arrctl.sandbox.faults import parse_fault
-from arrctl.sandbox.scenario import ManualClock, scenario_dir
+from arrctl.sandbox.clock import ManualClock
+from arrctl.sandbox.scenario import scenario_dir
 from arrctl.sandbox.server import SandboxServer, load_services
 
 NOW = 1_750_000_000.0

@@ -19,7 +19,7 @@ from conftest import in_child
 from arrctl.sandbox import wandb as fake_wandb
 from arrctl.sandbox.base import Request, Response
 from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
+from arrctl.sandbox.clock import ManualClock
 from arrctl.sandbox.server import SandboxServer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

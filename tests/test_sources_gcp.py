@@ -14,10 +14,10 @@ from google.cloud import aiplatform_v1, run_v2
 from google.cloud.devtools import cloudbuild_v1
 
 from arrctl.config import Config
-from arrctl.model import TERMINAL_STATUSES, epoch, make_row
+from arrctl.model import TERMINAL_STATUSES, epoch, make_row, newest_first
 from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
+from arrctl.sandbox.clock import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError, builds, logread, runner, vertex
 
@@ -114,7 +114,7 @@ def test_parse_execution_of_every_state():
 
 def test_newest_and_needs_logs():
     rows = [runner.parse_execution(e, NOW) for e in recorded_executions()]
-    top = runner.newest(rows, 3)
+    top = newest_first(rows, 3)
     assert [r["id"] for r in top] == ["vertex-ai-launcher-p0d3k", "vertex-ai-launcher-q7m2d",
                                       "vertex-ai-launcher-x4c8n"]
     todo = logread.needs_logs(runner.READER, rows, frozenset({"vertex-ai-launcher-w4c9t"}))
@@ -496,6 +496,22 @@ def test_runner_failed_log_read_keeps_the_rows(make_sandbox):
     assert [r["extra"].get("logs_unread") for r in final] == [None, None, True, True, True]
     assert final[4]["extra"]["condition"] == (
         "Task vertex-ai-launcher-t2v6b-task0 failed with message: The container exited with an error.")
+
+
+def test_a_regions_rows_sent_before_the_log_read_are_marked_unread(make_sandbox):
+    """Were the worker killed before its log read, the merged regions' rows would be remembered
+    unexplained: they carry the one mark of "not explained" (extra.logs_unread) from the start."""
+    sandbox = make_sandbox(faults=["logging:status:403"])
+    emit = FakeEmitter()
+    with pytest.raises(SourceError):
+        runner.fetch(context(sandbox), emit)
+    parts = [row for part, rows in emit.parts if part is not None for row in rows]
+    terminal = {r["id"] for r in parts if r["status"] in runner.READ_LOGS}
+    assert terminal and {r["id"] for r in parts if r["extra"].get("logs_unread")} == terminal
+    from arrctl.refresh import facts_from_rows
+    from arrctl.model import SourceResult
+
+    assert facts_from_rows({"runner": SourceResult("runner", rows=parts)}, {"runner": {}}) == []
 
 
 def test_runner_malformed_answers(make_sandbox):

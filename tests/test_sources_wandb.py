@@ -18,13 +18,14 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from conftest import in_child
+from fakes import FakeEmitter
 
 from arrctl.config import Config
 from arrctl.model import ROW_KEYS, make_row
 from arrctl.sandbox import wandb as fake_wandb
 from arrctl.sandbox.base import Request, Response
 from arrctl.sandbox.faults import parse_faults
-from arrctl.sandbox.scenario import ManualClock
+from arrctl.sandbox.clock import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError
 from arrctl.sources import active, completed
@@ -177,33 +178,18 @@ def test_describe_error(exc, expected):
                           path="e/p") == expected
 
 
+def test_each_failure_has_its_kind_from_the_status_or_the_timeout():
+    from arrctl.kinds import ErrorKind
+    from arrctl.sources.wandb_client import error_kind
+
+    denied = _chained(RuntimeError("Failed to verify credentials: denied"), FakeApiFailure("denied", 403))
+    assert error_kind(denied) is ErrorKind.CREDENTIALS
+    assert error_kind(_chained(FakeApiFailure("did not respond in time."), TimeoutError())) is ErrorKind.TIMEOUT
+    assert error_kind(FakeApiFailure("giving up: HTTP 502: <html>bad gateway</html>", 502)) is ErrorKind.OTHER
+    assert error_kind(RuntimeError("check WANDB_API_KEY, said nobody")) is ErrorKind.OTHER  # words decide nothing
+
+
 # --- fetch end to end: the real wandb client against the sandbox core ------------------------
-
-class FakeEmitter:
-    """Collects what a fetch reports."""
-
-    def __init__(self) -> None:
-        self.plans: list[list[str]] = []
-        self.batches: list[tuple[list[Any], str | None]] = []
-        self.calls: dict[str, int] = {}
-        self.facts_sent: list[dict[str, Any]] = []
-        self.log_reports: list[dict[str, Any]] = []
-
-    def plan(self, parts: list[str]) -> None:
-        self.plans.append(list(parts))
-
-    def rows(self, rows: list[Any], part: str | None = None) -> None:
-        self.batches.append((list(rows), part))
-
-    def facts(self, facts: list[dict[str, Any]]) -> None:
-        self.facts_sent.extend(facts)
-
-    def call(self, api: str, n: int = 1) -> None:
-        self.calls[api] = self.calls.get(api, 0) + n
-
-    def log_reads(self, report: dict[str, Any]) -> None:
-        self.log_reports.append(report)
-
 
 def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20.0) -> dict[str, Any]:
     """fetch(ctx, FakeEmitter()) in a forked child, as the supervisor runs it; what it reported.
@@ -223,7 +209,8 @@ def run_fetch(fetch: Callable[..., None], ctx: FetchContext, timeout: float = 20
             error = ("SourceError", str(exc))
         except BaseException:  # noqa: BLE001 — reported, the test fails on it
             error = ("error", traceback.format_exc())
-        return {"batches": emit.batches, "calls": emit.calls, "plans": emit.plans, "error": error,
+        return {"batches": [(rows, part) for part, rows in emit.parts], "calls": emit.calls, "plans": emit.plans,
+                "error": error,
                 "facts": emit.facts_sent, "log_reports": emit.log_reports,
                 "tmp_left": set(os.listdir(scratch)), "helpers_left": _wandb_core_children()}
 

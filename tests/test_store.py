@@ -61,6 +61,21 @@ def test_damaged_file_is_set_aside_with_one_warning(state_dir: Path):
     assert "exec-1" in store.facts("runner")
 
 
+def test_a_file_of_a_newer_arrctl_is_set_aside_not_read(state_dir: Path):
+    """Told apart by its type (statefile.NewerSchema), not by the words of the error."""
+    import sqlite3
+
+    state_dir.mkdir(parents=True)
+    db = sqlite3.connect(state_dir / FILE_NAME)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    warnings: list[str] = []
+    store = Store(state_dir, warn=warnings.append)
+    assert store.persistent and len(warnings) == 1
+    assert "was damaged (schema version 99 is newer than this arrctl" in warnings[0]
+    assert [p.name for p in state_dir.iterdir() if ".corrupt-" in p.name] != []
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_directory_runs_without_persistence(tmp_path: Path):
     locked = tmp_path / "locked"

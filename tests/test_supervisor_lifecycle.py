@@ -103,7 +103,7 @@ def test_a_worker_exiting_without_an_answer_is_an_error() -> None:
 
 
 def test_an_error_message_from_the_worker_is_its_reason() -> None:
-    fails = Script(writes=[(0.25, message("error", message="403 Forbidden: no", timeout=False))], exits_at=0.25)
+    fails = Script(writes=[(0.25, message("error", message="403 Forbidden: no", error_kind="other"))], exits_at=0.25)
     _system, results = run({"runner": fails}, [spec("runner")])
     assert (results["runner"].state, results["runner"].error) == ("error", "403 Forbidden: no")
 

@@ -159,7 +159,7 @@ def test_colour_on_a_terminal(args: list[str], extra: dict[str, str], coloured: 
 
 
 def test_colour_choice() -> None:
-    from arrctl.cli import use_color
+    from arrctl.output import use_color
 
     class Stream:
         def __init__(self, tty: bool) -> None:

@@ -139,11 +139,11 @@ def _message(log: Lines, best: Candidate) -> str:
             text = text[:MESSAGE_LIMIT // 4].rstrip() + " … " + text[max(0, best.match.start() - 40):]
         text = _MODULE_PATH.sub("", text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
     if "Traceback (most recent call last):" in text:  # a traceback flattened into one line
-        last = None
-        for last in _INLINE_EXCEPTION.finditer(text):
+        raised: re.Match[str] | None = None
+        for raised in _INLINE_EXCEPTION.finditer(text):
             pass
-        if last is not None:
-            text = last.group(0)
+        if raised is not None:
+            text = raised.group(0)
     text = gcp.tidy(text)
     if not text and best.rule is not None and best.rule.name == "wrapper.bailout":
         text = "FATAL ERROR DETECTED"

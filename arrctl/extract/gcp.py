@@ -196,6 +196,7 @@ def json_record(log: Bodies, i: int) -> str | None:
     if status:
         cls, number = GRPC_STATUS[status.group("status")]
         return f"{cls}: {code.group('code') if code else number} {text}"
+    assert code is not None  # a message comes with a status or a code (above)
     return f"{code.group('code')} {text}"
 
 

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import sys
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Get SIGKILL when the parent dies; exit now if it already has (the race before prctl)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the getppid check below still helps at start
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(0)
+from arrctl.lifeline import die_with_parent
 
 
 def run_child(parent_pid: int, scenario: str, faults: list[str]) -> int:
     """Serve for the parent: first stdout line is the port, then stdout goes to /dev/null."""
-    die_with_parent(parent_pid)
+    die_with_parent(parent_pid, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops us
     from arrctl.sandbox.faults import parse_faults
     from arrctl.sandbox.server import SandboxServer

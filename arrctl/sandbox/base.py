@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 
 @dataclass
@@ -88,10 +89,31 @@ def epoch_at(clock: Clock, offset: float) -> float:
 
 def rfc3339(epoch_s: float) -> str:
     """RFC 3339 UTC with microseconds and a trailing Z, as the Google APIs write timestamps."""
-    import datetime as _dt
-
     moment = _dt.datetime.fromtimestamp(round(epoch_s, 6), _dt.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_RFC3339_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def parse_rfc3339(text: str | None) -> _dt.datetime | None:
+    """An RFC 3339 timestamp (RFC 3339 §5.6: any fraction of a second, Z or an offset; none is UTC)
+    as an aware datetime; None when it is not one. The sandbox's own reading, on purpose: a fake
+    that shared arrctl's parser would mirror its bugs."""
+    found = _RFC3339_TIME.fullmatch((text or "").strip())
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = found.groups()
+    zone = _dt.timezone.utc
+    if offset and offset not in ("Z", "z"):
+        sign = -1 if offset[0] == "-" else 1
+        zone = _dt.timezone(sign * _dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    try:
+        return _dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                            min(int(second or 0), 59), int((fraction or "0")[:6].ljust(6, "0")), tzinfo=zone)
+    except ValueError:
+        return None
 
 
 class PageTokenError(ValueError):
@@ -136,7 +158,7 @@ def int_or_none(text: str | None) -> int | None:
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None | Literal[False]:
     """(first, last) of a single-range `Range` header; None to send the whole file; False: unsatisfiable."""
     if not header:
         return None
@@ -170,3 +192,19 @@ def ranged(data: bytes, header: str | None, content_type: str, unsatisfiable: Re
     first, last = wanted
     return Response(206, data[first:last + 1], content_type,
                     {"Accept-Ranges": "bytes", "Content-Range": f"bytes {first}-{last}/{len(data)}"})
+
+
+def list_response(key: str, page_of: Callable[[], tuple[list[Any], str | None]],
+                  render: Callable[[Any], Any] | None = None) -> Response:
+    """A List method's answer: the page's items under `key` and `nextPageToken`, each left out when
+    empty (proto3 JSON omits empty fields); a page token this sandbox did not issue is a 400."""
+    try:
+        page, token = page_of()
+    except PageTokenError as exc:
+        return google_error(400, str(exc))
+    body: dict[str, Any] = {}
+    if page:
+        body[key] = [render(item) for item in page] if render is not None else page
+    if token:
+        body["nextPageToken"] = token
+    return Response(200, body)

@@ -35,11 +35,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from arrctl.model import parse_time
 from arrctl.sandbox import DEMO_PROJECT_NUMBER
 from arrctl.sandbox.base import (
-    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, rfc3339,
+    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, list_response, rfc3339,
 )
+from arrctl.sandbox.base import parse_rfc3339 as parse_time
 from arrctl.sandbox.logentries import BUILD, INGEST_DELAY_S, ML_JOB, build_entries, classify_line, ml_job_entries
 from arrctl.sandbox.scenario import Execution, World
 from arrctl.sandbox.storage import logging_mode
@@ -242,18 +242,9 @@ class LoggingService:
         now = self.world.clock.now()
         start = query.after[1] if query.after else now - RETENTION_S
         end = min(now, query.before[1]) if query.before else now
-        try:
-            page, token = search_page(entries, start, end, newest_first,
-                                      int_or_none(body.get("pageSize")), body.get("pageToken"),
-                                      request.pages)
-        except PageTokenError as exc:
-            return google_error(400, str(exc))
-        answer: dict[str, Any] = {}
-        if page:
-            answer["entries"] = page
-        if token:
-            answer["nextPageToken"] = token
-        return Response(200, answer)
+        return list_response("entries", lambda: search_page(
+            entries, start, end, newest_first, int_or_none(body.get("pageSize")), body.get("pageToken"),
+            request.pages))
 
     def _entries(self, project: str, query: Query) -> list[dict[str, Any]]:
         """Every entry that exists now and matches the query."""

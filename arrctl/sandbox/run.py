@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.base import (
-    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, paginate,
+    Clock, Request, Response, epoch_at, google_error, int_or_none, list_response, paginate,
     rfc3339,
 )
 from arrctl.sandbox.scenario import Execution, Launch, World
@@ -233,17 +233,9 @@ class RunService:
 
     def _list_executions(self, request: Request, project: str, region: str) -> Response:
         """GET .../executions: one page, newest first."""
-        try:
-            page, token = paginate(self._visible(region), int_or_none(request.arg("pageSize")),
-                                   request.arg("pageToken"), request.pages, default_size=100)
-        except PageTokenError as exc:
-            return google_error(400, str(exc))
-        body: dict[str, Any] = {}
-        if page:
-            body["executions"] = [execution_json(self.world, project, e) for e in page]
-        if token:
-            body["nextPageToken"] = token
-        return Response(200, body)
+        return list_response("executions", lambda: paginate(
+            self._visible(region), int_or_none(request.arg("pageSize")), request.arg("pageToken"), request.pages,
+            default_size=100), lambda e: execution_json(self.world, project, e))
 
     def _get_execution(self, project: str, region: str, execution: str) -> Response:
         """GET .../executions/E."""

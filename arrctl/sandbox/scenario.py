@@ -1,4 +1,4 @@
-"""Scenarios: fixture directories whose times are offsets from the sandbox's start, and clocks.
+"""Scenarios: fixture directories whose times are offsets from the sandbox's start (clocks: clock.py).
 
 A scenario is `arrctl/sandbox/scenarios/<name>/` (package data: an installed wheel has them) with `scenario.json` (`description`, `speed`, optional
 `base` naming a scenario whose fixture files it reuses, optional `launch`) beside per-service
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pathlib
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,48 +19,6 @@ from arrctl.sandbox.base import Clock
 
 SCENARIOS_DIR = pathlib.Path(__file__).resolve().parent / "scenarios"
 FOREVER = float("inf")
-
-
-class ScenarioClock:
-    """Real time since construction, scaled by the scenario's speed."""
-
-    def __init__(self, speed: float = 1.0) -> None:
-        self.speed = float(speed) if speed and speed > 0 else 1.0
-        self._mono0 = time.monotonic()
-        self._epoch0 = time.time()
-
-    def now(self) -> float:
-        """Wall-clock epoch seconds now (monotonic based, so never jumps backwards)."""
-        return self._epoch0 + (time.monotonic() - self._mono0)
-
-    def t(self) -> float:
-        """Scenario seconds since start."""
-        return (time.monotonic() - self._mono0) * self.speed
-
-
-class ManualClock:
-    """A clock that moves only when told to: deterministic tests with no sleeping."""
-
-    def __init__(self, now: float = 1_750_000_000.0, t: float = 0.0, speed: float = 1.0) -> None:
-        self.speed = speed
-        self._now, self._t = now, t
-
-    def now(self) -> float:
-        """The pinned epoch seconds."""
-        return self._now
-
-    def t(self) -> float:
-        """The pinned scenario seconds."""
-        return self._t
-
-    def advance(self, seconds: float) -> None:
-        """Move scenario time (and wall time, scaled by speed) forward."""
-        self._t += seconds
-        self._now += seconds / self.speed
-
-    def set(self, t: float) -> None:
-        """Jump to scenario second t."""
-        self.advance(t - self._t)
 
 
 def scenario_dir(name: str, root: pathlib.Path = SCENARIOS_DIR) -> pathlib.Path:

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from arrctl.sandbox import SandboxError, demo_config_toml, endpoint_env
 from arrctl.sandbox.base import Clock, Request, Response, Service, google_error
 from arrctl.sandbox.faults import SERVICES, Fault, FaultTable, faults_from_env, parse_faults
-from arrctl.sandbox.scenario import ScenarioClock, read_meta, resolve_dir, scenario_dir
+from arrctl.sandbox.clock import ScenarioClock
+from arrctl.sandbox.scenario import read_meta, resolve_dir, scenario_dir
 
 GOOGLE_MODULES = ("run", "vertex", "build", "cloudlogging", "storage")
 # Which service a path belongs to, decided before answering so faults can pre-empt the answer.
@@ -209,7 +210,8 @@ class SandboxServer:
                 "t": round(self.clock.t(), 3), "faults": self.faults.specs(),
                 "services": sorted(self.by_name),
                 # what a service counts itself (W&B: its GraphQL operations and file downloads)
-                "operations": {s.name: dict(s.seen) for s in self.services if isinstance(getattr(s, "seen", None), dict)}}
+                "operations": {s.name: dict(seen) for s in self.services
+                               if isinstance(seen := getattr(s, "seen", None), dict)}}
 
     def internal(self, request: Request) -> Response:
         """The sandbox's own routes under /_sandbox/."""
@@ -258,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The request body (Content-Length or chunked)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

@@ -16,10 +16,9 @@ from typing import Any
 
 from arrctl.sandbox import DEMO_PROJECT_NUMBER
 from arrctl.sandbox.base import (
-    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, paginate,
+    Clock, Request, Response, epoch_at, google_error, int_or_none, list_response, paginate, parse_rfc3339,
     rfc3339,
 )
-from arrctl.model import parse_time as parse_rfc3339
 from arrctl.sandbox.scenario import CustomJob, World
 
 JOBS = re.compile(
@@ -160,16 +159,7 @@ class VertexService:
             keep = job_filter(request.arg("filter"))
         except FilterError as exc:
             return google_error(400, str(exc))
-        try:
-            page, token = paginate([j for j in rendered if keep(j)],
-                                   int_or_none(request.arg("pageSize")), request.arg("pageToken"),
-                                   request.pages, default_size=100)
-        except PageTokenError as exc:
-            return google_error(400, str(exc))
-        body: dict[str, Any] = {}
-        if page:
-            body["customJobs"] = page
-        if token:
-            body["nextPageToken"] = token
-        return Response(200, body)
+        return list_response("customJobs", lambda: paginate(
+            [j for j in rendered if keep(j)], int_or_none(request.arg("pageSize")), request.arg("pageToken"),
+            request.pages, default_size=100))
 

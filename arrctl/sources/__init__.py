@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from arrctl.kinds import ErrorKind, kind_of
 from arrctl.model import Row
+
+if TYPE_CHECKING:
+    from arrctl.config import Config
 
 
 class SourceError(Exception):
-    """A source failed; the message is the one-line reason shown to the user."""
+    """A source failed; the message is the one-line reason shown to the user, `kind` what it is about
+    (given, else the kind of a `Reason` message, else OTHER). Of kind TIMEOUT (the service did not
+    answer in time), the source's state is `timeout`."""
 
-
-class SourceTimeout(SourceError):
-    """A source's service did not answer in time (a socket timeout): reported as state `timeout`."""
+    def __init__(self, message: str, kind: ErrorKind | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or kind_of(message)
 
 
 class Emitter(Protocol):
@@ -47,7 +53,7 @@ class Emitter(Protocol):
 class FetchContext:
     """Everything a fetch needs; built by the supervisor before forking."""
 
-    config: Any  # arrctl.config.Config
+    config: Config
     known_terminal: frozenset[str] = frozenset()  # ids whose terminal facts are already stored
     deadline_s: float = 30.0
     call_timeout_s: float = 10.0  # per-request socket timeout; the kill enforces the deadline

@@ -52,7 +52,7 @@ def read_tail(ctx: FetchContext, emit: Emitter, gs_uri: str, timeout_s: float) -
     when it does not exist, or (None, one-line reason) when the read failed."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import describe_error
 
     bucket, _, name = gs_uri.removeprefix("gs://").partition("/")

@@ -22,7 +22,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from arrctl.model import Row, duration_between, epoch, iso_z, make_row
+from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, bucketlog, logread, logs
 
 SOURCE = "builds"
@@ -101,7 +101,7 @@ def parse_build(build: Any, now: _dt.datetime) -> Row:
     )
 
 
-def log_filter(project: str, build_ids: list[str], since: str, until: str | None = None) -> str:
+def log_filter(project: str | None, build_ids: list[str], since: str, until: str | None = None) -> str:
     """The Cloud Logging filter of several builds' logs (OR-ed ids) within [since, until].
 
     As gcloud reads a build's log (google-cloud-sdk lib/googlecloudsdk/api_lib/cloudbuild/logs.py
@@ -113,7 +113,7 @@ def log_filter(project: str, build_ids: list[str], since: str, until: str | None
                        f'{logs.any_of("resource.labels.build_id", build_ids)}', since, until)
 
 
-def rows_filter(project: str, rows: list[Row], now: _dt.datetime) -> str:
+def rows_filter(project: str | None, rows: list[Row], now: _dt.datetime) -> str:
     """The filter of these rows' logs: from the oldest creation to the newest end (and a grace)."""
     return log_filter(project, [r["id"] for r in rows], logread.oldest_created(rows, now),
                       logread.newest_end(rows, LOG_GRACE_S))
@@ -176,17 +176,12 @@ READER = logread.Reader(
     words=lambda row: row["extra"].get("api_message"))
 
 
-def newest_first(rows: list[Row]) -> list[Row]:
-    """Rows sorted by creation time, newest first."""
-    return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
-
-
 def locations(regions: list[str]) -> list[str]:
     """`global` and every configured region, once each, in that order."""
     return list(dict.fromkeys(["global", *regions]))
 
 
-def list_request(project: str, location: str, part: str, page_size: int) -> dict[str, Any]:
+def list_request(project: str | None, location: str, part: str, page_size: int) -> dict[str, Any]:
     """The ListBuilds request of one location and table.
 
     `parent` only, never `project_id` too: with `project_id` set the client takes the legacy
@@ -209,7 +204,7 @@ def merge_locations(per_location: list[list[Row]], recent: int) -> list[Row]:
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
     """The active builds (all of them) and the `builds_recent` latest finished ones, every location."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
     start = time.monotonic()
@@ -245,7 +240,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         tables = answered.setdefault(location, {})
         tables[part] = result or []
         if len(tables) == 2 and location not in failed:  # a location is whole with both tables
-            emit.rows(tables["active"] + tables["recent"], part=location)
+            emit.rows(logread.unread_marked(READER, ctx, tables["active"] + tables["recent"]), part=location)
     complete = [answered[p]["active"] + answered[p]["recent"] for p in places
                 if p not in failed and len(answered.get(p, {})) == 2]
     problems: list[str] = []
@@ -254,8 +249,8 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         problems = logread.explain_new(READER, ctx, emit, merge_locations(complete, config.builds_recent),
                                        start + ctx.deadline_s - 0.5, now)
     if failed:
-        error = failure_error(in_order(list(failed.items()), places), len(places), noun="locations")
+        failure = failure_error(in_order(list(failed.items()), places), len(places), noun="locations")
         if not problems:
-            raise error
-        problems.insert(0, str(error))
+            raise failure
+        problems.insert(0, str(failure))
     logread.raise_problems(problems)

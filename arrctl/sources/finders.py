@@ -41,7 +41,7 @@ def _category(message: str) -> str:
 
 def find_first(places: list[str], get: Callable[[str], Row | None], budget_s: float) -> tuple[str, Row] | None:
     """The first place (region, location) where `get` finds the item, asked everywhere at once."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     errors = []
     for place, row, error in clients.fan_out(places, get, budget_s):
@@ -63,77 +63,89 @@ def read_logs(ctx: FetchContext, emit: Emitter, text: str, deadline_at: float, w
     return read, None if read.complete else f"logs of {what} not fully read: {read.reason}"
 
 
+def find_in(ctx: FetchContext, places: list[str], get: Callable[[str], Any], parse: Callable[[Any], Row]
+            ) -> tuple[str, Row] | None:
+    """(place, row) of the item `get(place)` fetches (None where the API says NotFound), asked in
+    every one of `places` at once."""
+    from google.api_core import exceptions as api_exceptions
+
+    def look(place: str) -> Row | None:
+        try:
+            return parse(get(place))
+        except api_exceptions.NotFound:
+            return None
+
+    return find_first(places, look, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+
+
 def find_vertex_job(ctx: FetchContext, emit: Emitter, job_id: str, regions: list[str],
                     now: _dt.datetime) -> tuple[str, Row] | None:
     """(region, row) of the Vertex AI custom job `job_id`, asked in every one of `regions` at once."""
-    from google.api_core import exceptions as api_exceptions
-
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import vertex
 
-    config = ctx.config
-
-    def get(region: str) -> Row | None:
+    def get(region: str) -> Any:
         emit.call("vertex")
-        name = f"projects/{config.project}/locations/{region}/customJobs/{job_id}"
-        try:
-            job = clients.vertex_job_client(ctx, region).get_custom_job(request={"name": name}, **clients.call_kwargs(ctx))
-        except api_exceptions.NotFound:
-            return None
-        return vertex.parse_custom_job(job, now)
+        name = f"projects/{ctx.config.project}/locations/{region}/customJobs/{job_id}"
+        return clients.vertex_job_client(ctx, region).get_custom_job(request={"name": name}, **clients.call_kwargs(ctx))
 
-    return find_first(regions, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
-
-
-def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
-    """A Vertex AI custom job by its numeric id (in its region, or every configured one) and its replicas' logs."""
-    from arrctl import clients
-    from arrctl.sources import logread, vertex
-
-    started = time.monotonic()
-    config = ctx.config
-    job_id = ctx.extra["id"]
-    regions = [ctx.extra["region"]] if ctx.extra.get("region") else list(config.regions)
-    now = _dt.datetime.now(_dt.timezone.utc)
-    clients.credentials(ctx)
-    found = find_vertex_job(ctx, emit, job_id, regions, now)
-    if found is None:
-        emit.facts([{"found": False, "searched": regions}])
-        return
-    region, row = found
-    text = vertex.log_filter([job_id], logread.oldest_created([row], now), logread.newest_end([row], vertex.LOG_GRACE_S))
-    read, note = read_logs(ctx, emit, text, started + ctx.deadline_s - 0.5, f"job {job_id}")
-    analysis = vertex.judge(row, read.entries).to_dict()
-    analysis = verdict_of(analysis, row, row["extra"].get("api_message"), "Vertex AI's", note)
-    emit.facts([{**analysis, "found": True, "where": region, "entries": len(read.entries), "note": note}])
+    return find_in(ctx, regions, get, lambda job: vertex.parse_custom_job(job, now))
 
 
 def find_build(ctx: FetchContext, emit: Emitter, build_id: str, places: list[str],
                now: _dt.datetime) -> tuple[str, Row] | None:
     """(location, row) of the build `build_id`, asked in every one of `places` at once."""
-    from google.api_core import exceptions as api_exceptions
-
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import builds
 
-    config = ctx.config
-
-    def get(location: str) -> Row | None:
+    def get(location: str) -> Any:
         emit.call("build")
-        name = f"projects/{config.project}/locations/{location}/builds/{build_id}"
-        try:
-            build = clients.build_client(ctx).get_build(request={"name": name}, **clients.call_kwargs(ctx))
-        except api_exceptions.NotFound:
-            return None
-        return builds.parse_build(build, now)
+        name = f"projects/{ctx.config.project}/locations/{location}/builds/{build_id}"
+        return clients.build_client(ctx).get_build(request={"name": name}, **clients.call_kwargs(ctx))
 
-    return find_first(places, get, max(1.0, ctx.deadline_s * LOOKUP_SHARE))
+    return find_in(ctx, places, get, lambda build: builds.parse_build(build, now))
+
+
+def explain_found(ctx: FetchContext, emit: Emitter, found: tuple[str, Row] | None, places: list[str], *,
+                  what: str, judge: Callable[[Row, list[Any]], Any], whose: str, deadline_at: float,
+                  log_filter: Callable[[Row], str] | None = None,
+                  read: Callable[[Row], tuple[logs.LogRead, str | None]] | None = None) -> None:
+    """The one fact of an item looked up in `places`: not found, or the analysis of its own logs
+    (the platform's words, `extra.api_message`, when the logs say nothing). Its logs are one
+    Cloud Logging read of `log_filter`, or what `read` gives (a build whose log is in a bucket)."""
+    if found is None:
+        emit.facts([{"found": False, "searched": places}])
+        return
+    place, row = found
+    if read is not None:
+        got, note = read(row)
+    elif log_filter is not None:
+        got, note = read_logs(ctx, emit, log_filter(row), deadline_at, what)
+    else:
+        raise ValueError("explain_found needs log_filter or read")
+    analysis = verdict_of(judge(row, got.entries).to_dict(), row, row["extra"].get("api_message"), whose, note)
+    emit.facts([{**analysis, "found": True, "where": place, "entries": len(got.entries), "note": note}])
+
+
+def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
+    """A Vertex AI custom job by its numeric id (in its region, or every configured one) and its replicas' logs."""
+    from arrctl.sources import clients
+    from arrctl.sources import logread, vertex
+
+    started = time.monotonic()
+    job_id = ctx.extra["id"]
+    regions = [ctx.extra["region"]] if ctx.extra.get("region") else list(ctx.config.regions)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    clients.credentials(ctx)
+    explain_found(ctx, emit, find_vertex_job(ctx, emit, job_id, regions, now), regions, what=f"job {job_id}",
+                  log_filter=lambda row: vertex.log_filter([job_id], logread.oldest_created([row], now),
+                                                           logread.newest_end([row], vertex.LOG_GRACE_S)),
+                  judge=vertex.judge, whose="Vertex AI's", deadline_at=started + ctx.deadline_s - 0.5)
 
 
 def explain_build(ctx: FetchContext, emit: Emitter) -> None:
     """A Cloud Build build by its id (in its location, or `global` and every configured region) and its log."""
-    from arrctl import clients
-    from arrctl.sources import bucketlog, builds, logread
+    from arrctl.sources import bucketlog, builds, clients, logread
 
     started = time.monotonic()
     config = ctx.config
@@ -141,22 +153,19 @@ def explain_build(ctx: FetchContext, emit: Emitter) -> None:
     places = [ctx.extra["region"]] if ctx.extra.get("region") else builds.locations(list(config.regions))
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    found = find_build(ctx, emit, build_id, places, now)
-    if found is None:
-        emit.facts([{"found": False, "searched": places}])
-        return
-    location, row = found
-    if row["extra"].get("log_object"):  # GCS_ONLY: its log is in its bucket alone (sources/bucketlog.py)
-        read = bucketlog.read_all(ctx, emit, [(build_id, row["extra"]["log_object"])],
-                                  started + ctx.deadline_s - 0.5, time.monotonic)
-        note = None if read.complete else f"log of build {build_id} not read: {read.reason}"
-    else:
+    deadline_at = started + ctx.deadline_s - 0.5
+
+    def read(row: Row) -> tuple[logs.LogRead, str | None]:
+        if row["extra"].get("log_object"):  # GCS_ONLY: its log is in its bucket alone (sources/bucketlog.py)
+            found = bucketlog.read_all(ctx, emit, [(build_id, row["extra"]["log_object"])], deadline_at, time.monotonic)
+            return found, None if found.complete else f"log of build {build_id} not read: {found.reason}"
         text = builds.log_filter(config.project, [build_id], logread.oldest_created([row], now),
                                  logread.newest_end([row], builds.LOG_GRACE_S))
-        read, note = read_logs(ctx, emit, text, started + ctx.deadline_s - 0.5, f"build {build_id}")
-    analysis = builds.judge_build(read.entries, _OUTCOMES.get(row["status"])).to_dict()
-    analysis = verdict_of(analysis, row, row["extra"].get("api_message"), "Cloud Build's", note)
-    emit.facts([{**analysis, "found": True, "where": location, "entries": len(read.entries), "note": note}])
+        return read_logs(ctx, emit, text, deadline_at, f"build {build_id}")
+
+    explain_found(ctx, emit, find_build(ctx, emit, build_id, places, now), places, what=f"build {build_id}",
+                  read=read, judge=lambda row, entries: builds.judge_build(entries, _OUTCOMES.get(row["status"])),
+                  whose="Cloud Build's", deadline_at=deadline_at)
 
 
 def find_wandb_run(client: Any, emit: Emitter, run_id: str) -> tuple[Any, Row] | None:

@@ -11,6 +11,7 @@ import http
 import json
 import re
 
+from arrctl.kinds import ErrorKind, Reason, kind_of
 from arrctl.sources import SourceError
 
 MAX_DETAIL = 300  # characters of a server's own message kept in a reason
@@ -58,12 +59,19 @@ def _host(exc: BaseException) -> str:
     return "the API endpoint"
 
 
-TIMEOUT_PREFIX = "no answer"  # every "the server did not answer in time" reason starts with it
 NO_ADC = "no Google credentials: run `gcloud auth application-default login`, or use --demo"
 CREDENTIALS_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"
 
 
-def credentials_error(exc: BaseException, env_file: str | None, gcloud_file: str | None) -> str:
+def adc_error(exc: BaseException) -> Reason:
+    """The reason for Application Default Credentials google.auth could not load, from where it
+    looked: $GOOGLE_APPLICATION_CREDENTIALS and gcloud's file (the one place that reads them)."""
+    import os
+
+    return credentials_error(exc, os.environ.get(CREDENTIALS_VARIABLE), gcloud_adc_file())
+
+
+def credentials_error(exc: BaseException, env_file: str | None, gcloud_file: str | None) -> Reason:
     """One line for credentials google.auth could not load: its own words, which name the file.
 
     `env_file` is $GOOGLE_APPLICATION_CREDENTIALS (None when unset), `gcloud_file` gcloud's
@@ -71,7 +79,7 @@ def credentials_error(exc: BaseException, env_file: str | None, gcloud_file: str
     to log in: a missing or malformed key file needs that file fixed, not a login.
     """
     if env_file is None and gcloud_file is None:
-        return NO_ADC
+        return Reason(NO_ADC, ErrorKind.CREDENTIALS)
     if env_file == "":
         words = f"{CREDENTIALS_VARIABLE} is set but empty"
     elif isinstance(exc, OSError):  # a directory or an unreadable file: google.auth lets it through
@@ -80,7 +88,7 @@ def credentials_error(exc: BaseException, env_file: str | None, gcloud_file: str
         words = ": ".join(str(arg).strip().rstrip(".") for arg in exc.args if str(arg).strip()) or type(exc).__name__
     where = f"set by {CREDENTIALS_VARIABLE}" if env_file is not None else \
         "gcloud's application default credentials: run `gcloud auth application-default login` again"
-    return f"Google credentials: {_flat(words)} ({where})"
+    return Reason(f"Google credentials: {_flat(words)} ({where})", ErrorKind.CREDENTIALS)
 
 
 def gcloud_adc_file() -> str | None:
@@ -96,8 +104,30 @@ def gcloud_adc_file() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
-    """A one-line reason for an exception raised by a Google client call."""
+def describe_error(exc: BaseException, timeout_s: float | None = None) -> Reason:
+    """A one-line reason for an exception raised by a Google client call, with its kind."""
+    text = _describe(exc, timeout_s)
+    return text if isinstance(text, Reason) else Reason(text, error_kind(exc))
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """What a Google client call's exception is about, by its type."""
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+    import requests
+
+    if isinstance(exc, api_exceptions.RetryError):
+        # given up after retries: an error, not a timeout, though each try may have timed out
+        inner = error_kind(exc.cause) if exc.cause is not None else ErrorKind.OTHER
+        return ErrorKind.OTHER if inner is ErrorKind.TIMEOUT else inner
+    if isinstance(exc, auth_exceptions.GoogleAuthError):
+        return ErrorKind.CREDENTIALS
+    if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError)):
+        return ErrorKind.TIMEOUT
+    return ErrorKind.OTHER
+
+
+def _describe(exc: BaseException, timeout_s: float | None) -> str:
     from google.api_core import exceptions as api_exceptions
     from google.auth import exceptions as auth_exceptions
     from google.protobuf import json_format
@@ -105,7 +135,7 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
 
     if isinstance(exc, api_exceptions.RetryError):
         cause = exc.cause
-        inner = describe_error(cause, timeout_s) if cause is not None else _flat(exc.message)
+        inner = _describe(cause, timeout_s) if cause is not None else _flat(exc.message)
         return f"gave up after retries: {inner}"
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         code = exc.code
@@ -117,9 +147,7 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
         detail = _flat(_server_message(exc))
         return f"{head}: {detail}" if detail else head
     if isinstance(exc, auth_exceptions.DefaultCredentialsError):
-        import os
-
-        return credentials_error(exc, os.environ.get(CREDENTIALS_VARIABLE), gcloud_adc_file())
+        return adc_error(exc)
     if isinstance(exc, auth_exceptions.GoogleAuthError):
         return f"credentials: {_flat(str(exc) or type(exc).__name__)}"
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -153,7 +181,7 @@ def _innermost_reason(text: str) -> str:
 PART_MARK = "\x00part\x00"  # where a reason names its own part (never in a sanitised reason)
 
 
-def summarize_failures(failures: list[tuple[str, str]], total: int, noun: str = "regions") -> str:
+def summarize_failures(failures: list[tuple[str, str]], total: int, noun: str = "regions") -> Reason:
     """`2 of 18 regions failed: europe-west2: 403 Forbidden: ...; asia-east1: ...` on one line.
 
     Regions failing with the same reason are named together, so 18 identical 403s stay short;
@@ -174,15 +202,15 @@ def summarize_failures(failures: list[tuple[str, str]], total: int, noun: str = 
         names = ", ".join(parts) if len(parts) <= 3 else f"{', '.join(parts[:2])} and {len(parts) - 2} more"
         text = reason if index == 0 or len(reason) <= OTHER_ERROR_CHARS else reason[: OTHER_ERROR_CHARS - 1] + "…"
         pieces.append(f"{names}: {text}")
-    return f"{len(failures)} of {total} {noun} failed: " + "; ".join(pieces)
+    kinds = {kind_of(reason) for _, reason in failures}
+    kind = kinds.pop() if len(kinds) == 1 else ErrorKind.OTHER  # the parts' kind when they share one
+    return Reason(f"{len(failures)} of {total} {noun} failed: " + "; ".join(pieces), kind)
 
 
 def failure_error(failures: list[tuple[str, str]], total: int, noun: str = "regions") -> SourceError:
-    """The exception for failed parts: a timeout when every one of them simply did not answer."""
-    from arrctl.sources import SourceTimeout
-
-    kind = SourceTimeout if failures and all(r.startswith(TIMEOUT_PREFIX) for _, r in failures) else SourceError
-    return kind(summarize_failures(failures, total, noun))
+    """The exception for failed parts: of their kind when they share one (a timeout when every one
+    of them simply did not answer)."""
+    return SourceError(summarize_failures(failures, total, noun))
 
 
 def in_order(failures: list[tuple[str, str]], parts: list[str]) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """Worker side of `arrctl logs`: one item's state and its log entries from a lower time bound.
 
 Runs in a forked worker (`Refresher.poll`), one call per poll. ctx.extra: `kinds` (the
-explain.Kind values the ID may be, tried in turn; one once found), `id`, `region` (None until
+ids.Kind values the ID may be, tried in turn; one once found), `id`, `region` (None until
 known: then every configured region is asked at once), `since` (RFC 3339: the lower bound of
 the read; None: the item's creation), `entity`/`wandb_project` and `offset` for a W&B run
 (bytes of its console log already read). One fact is sent: `{"found": bool, "kind", "row":
@@ -39,7 +39,7 @@ def slim(entry: dict[str, Any], replica: Callable[[dict[str, Any]], str] | None 
     from arrctl.sanitize import LineRedactor
 
     redactor = redactor or LineRedactor()
-    labels = entry.get("labels") if isinstance(entry.get("labels"), dict) else {}
+    labels: dict[str, Any] = entry["labels"] if isinstance(entry.get("labels"), dict) else {}
     timestamp = entry.get("timestamp")
     return {
         "insertId": str(entry.get("insertId") or _key(timestamp, entry_text(entry))),
@@ -72,7 +72,7 @@ def _key(timestamp: Any, text: str) -> str:
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
     """The item's state and its new lines: each kind the ID may name is tried in turn (the first found wins)."""
-    from arrctl.explain import Kind
+    from arrctl.ids import Kind
 
     kinds = [Kind(k) for k in ctx.extra["kinds"]]
     for kind in kinds:
@@ -105,7 +105,7 @@ def _execution_row(ctx: FetchContext, emit: Emitter, short: str, region: str | N
 
 def execution_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     """A runner execution's state and its log entries since `since` (its creation by default)."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.runner import log_filter, logs_since
 
     started = time.monotonic()
@@ -121,7 +121,7 @@ def execution_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
 
 def vertex_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     """A Vertex AI custom job's state and its replicas' entries (`resource.type="ml_job"`, sources/vertex.py)."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources import logread, vertex
     from arrctl.sources.finders import find_vertex_job
 
@@ -139,8 +139,7 @@ def vertex_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
 
 def build_logs(ctx: FetchContext, emit: Emitter) -> dict[str, Any] | None:
     """A build's state and its log entries (`resource.type="build"`, sources/builds.py)."""
-    from arrctl import clients
-    from arrctl.sources import bucketlog, builds, logread
+    from arrctl.sources import bucketlog, builds, clients, logread
     from arrctl.sources.finders import find_build
 
     started = time.monotonic()
@@ -196,7 +195,8 @@ def console_entries(text: str, offset: int, inside_key: bool = False) -> tuple[l
     from arrctl.sanitize import LineRedactor
 
     redactor = LineRedactor(inside_key)
-    out, position = [], offset
+    out: list[dict[str, Any]] = []
+    position = offset
     for line in split_text(text):
         out.append({"insertId": f"byte:{position}", "timestamp": None, "severity": None, "labels": {},
                     "replica": None, "lines": [redactor.line(line)]})
@@ -220,7 +220,7 @@ def read_logging(ctx: FetchContext, emit: Emitter, row: Row, filter_text: str, s
 
 
 def _followers() -> dict[Any, Callable[[FetchContext, Emitter], dict[str, Any] | None]]:
-    from arrctl.explain import Kind
+    from arrctl.ids import Kind
 
     return {Kind.EXECUTION: execution_logs, Kind.VERTEX_JOB: vertex_logs, Kind.BUILD: build_logs,
             Kind.WANDB_RUN: wandb_logs}

@@ -14,7 +14,7 @@ EXPLAIN_RETRY_S = (1.0, 2.0, 4.0)  # in-command backoff between cut reads, while
 
 def start_execution(ctx: FetchContext, emit: Emitter) -> None:
     """Run the job once (Cloud Run v2 RunJob) and report the new execution's name."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import describe_error
 
     config = ctx.config
@@ -26,12 +26,8 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
         operation = clients.run_jobs_client(ctx).run_job(request={"name": name}, **clients.call_kwargs(ctx))
         execution = operation.metadata.name if operation.metadata is not None else ""
     except Exception as exc:  # noqa: BLE001 — one line for the user
-        from arrctl.sources import SourceTimeout
-        from arrctl.sources.gcp_errors import TIMEOUT_PREFIX
-
         reason = describe_error(exc, ctx.call_timeout_s)
-        kind = SourceTimeout if reason.startswith(TIMEOUT_PREFIX) else SourceError
-        raise kind(f"could not start {config.runner_job} in {region}: {reason}") from None
+        raise SourceError(f"could not start {config.runner_job} in {region}: {reason}", reason.kind) from None
     if not execution:
         raise SourceError(f"{config.runner_job} started but the operation named no execution")
     emit.facts([{"execution": execution.rsplit("/", 1)[-1], "name": execution, "at": time.time()}])
@@ -44,7 +40,7 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
     "rule"}. Logs that cannot be read are not a failure of the watch: launch then falls back on
     the time window to tell its job.
     """
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.extract import first_fatal, lines_from_entries
     from arrctl.launch import evidence_from_lines
     from arrctl.sources.gcp_errors import describe_error
@@ -88,7 +84,7 @@ def execution_in(ctx: FetchContext, emit: Emitter, region: str, short: str, now:
     """The execution `short` of the runner job in one region, or None when it is not there."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.runner import parse_execution
 
     config = ctx.config
@@ -104,7 +100,7 @@ def execution_in(ctx: FetchContext, emit: Emitter, region: str, short: str, now:
 
 def find_execution(ctx: FetchContext, emit: Emitter, short: str, now: _dt.datetime) -> Row | None:
     """The execution `short` of the runner job, looked up in every configured region at once."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     config = ctx.config
     regions = [config.job_region()] + [r for r in config.regions if r != config.job_region()]
@@ -122,7 +118,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     The fact carries `found`: whether the execution exists in a configured region, so that a
     name that does not exist is told apart from logs that are not there (yet).
     """
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.extract import analyze, lines_from_entries
     from arrctl.sources.runner import last_attempts, log_filter, logs_since
 
@@ -132,7 +128,7 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     short = ctx.extra["execution"]
     now = _dt.datetime.now(_dt.timezone.utc)
     clients.credentials(ctx)
-    row = None if ctx.extra.get("created") else find_execution(ctx, emit, short, now)
+    row: Row | None = None if ctx.extra.get("created") else find_execution(ctx, emit, short, now)
     created = ctx.extra.get("created") or (row["created"] if row else None)
     text = log_filter(config.runner_job, [short], logs_since([{"created": created}] if created else [], now))
     read = logs.LogRead(cut=logs.Cut.RATE_LIMITED,
@@ -152,8 +148,8 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
     note = None
     if not read.complete:
         note = f"logs of {short} not fully read: {read.reason}"
-        condition = (row or {}).get("extra", {}).get("condition")
-        if analysis["verdict"] == "unknown" and condition:
+        condition = row["extra"].get("condition") if row is not None else None
+        if row is not None and analysis["verdict"] == "unknown" and condition:
             analysis["message"] = f"{condition} (Cloud Run's words)"
             analysis["verdict"] = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(row["status"], "unknown")
     emit.facts([{**analysis, "entries": len(read.entries), "note": note,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from arrctl.model import Row, epoch, iso_z
 from arrctl.sources import Emitter, FetchContext, SourceError, logs
@@ -84,6 +84,13 @@ def provisional(reader: Reader, rows: list[Row], unexplained: set[str]) -> list[
                    "extra": {**row["extra"], "logs_unread": True}}
         out.append(row)
     return out
+
+
+def unread_marked(reader: Reader, ctx: FetchContext, rows: list[Row]) -> list[Row]:
+    """A part's rows (a region's, a location's) as sent before any log is read: those whose logs
+    must be read are marked unread (`provisional`), so that the rows of a worker cut off before its
+    read are neither remembered nor paged. `extra.logs_unread` is the one mark of "not explained"."""
+    return provisional(reader, rows, {r["id"] for r in needs_logs(reader, rows, ctx.known_terminal)})
 
 
 def with_facts(rows: list[Row], facts: list[Fact]) -> list[Row]:
@@ -147,9 +154,9 @@ def last_entry_at(entries: list[Entry]) -> float:
     return max((epoch(e.get("timestamp")) or 0.0 for e in entries), default=0.0)
 
 
-def oldest_created(rows: list[Row], now: _dt.datetime) -> str:
+def oldest_created(rows: Sequence[Mapping[str, Any]], now: _dt.datetime) -> str:
     """The lower time bound of a read: the oldest creation among the rows (logs come after it)."""
-    created = [r["created"] for r in rows if epoch(r["created"]) is not None]
+    created = [r["created"] or "" for r in rows if epoch(r["created"]) is not None]
     if created:
         return min(created, key=lambda t: epoch(t) or 0.0)
     return iso_z(now - _dt.timedelta(seconds=RETENTION_S)) or ""

@@ -134,7 +134,7 @@ def read_entries(ctx: FetchContext, emit: Emitter, filter_text: str, *, deadline
 
     Never raises for a failed call: the read comes back cut, with the reason in one line.
     """
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import describe_error
 
     if not is_bounded(filter_text):

@@ -26,7 +26,7 @@ def _fact(check: str, ok: bool, detail: str, exc: BaseException | None = None) -
 
 def _call(ctx: FetchContext, emit: Emitter, check: str, api: str, call: Callable[[], str]) -> None:
     """Run one API call; its success text, or the one-line reason it failed, as the check's fact."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import describe_error
 
     try:
@@ -69,7 +69,7 @@ def credentials(ctx: FetchContext, emit: Emitter) -> None:
         emit.facts([_fact("credentials", True, f"anonymous, for the local endpoint {ctx.gcp_endpoint} "
                                                "(ARRCTL_GCP_ENDPOINT)")])
         return
-    from arrctl import clients
+    from arrctl.sources import clients
 
     try:
         creds = clients.credentials(ctx)
@@ -81,7 +81,7 @@ def credentials(ctx: FetchContext, emit: Emitter) -> None:
 
 def runner(ctx: FetchContext, emit: Emitter) -> None:
     """run.executions.list on the runner job in its region (one page of one execution)."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     config = ctx.config
     region = config.job_region()
@@ -101,7 +101,7 @@ def runner_job(ctx: FetchContext, emit: Emitter) -> None:
     """The runner job exists in `[runner] region` (else: which configured regions have it)."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
 
     config = ctx.config
     region = config.job_region()
@@ -129,7 +129,7 @@ def runner_job(ctx: FetchContext, emit: Emitter) -> None:
 
 def builds(ctx: FetchContext, emit: Emitter) -> None:
     """cloudbuild.builds.list on the project (one build)."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     def call() -> str:
         pager = clients.build_client(ctx).list_builds(request={"project_id": ctx.config.project, "page_size": 1},
@@ -142,7 +142,7 @@ def builds(ctx: FetchContext, emit: Emitter) -> None:
 
 def vertex(ctx: FetchContext, emit: Emitter) -> None:
     """aiplatform.customJobs.list in the first configured region (one job)."""
-    from arrctl import clients
+    from arrctl.sources import clients
 
     region = ctx.config.regions[0]
 
@@ -170,7 +170,7 @@ def logging(ctx: FetchContext, emit: Emitter) -> None:
     text = logs.bounded(f'resource.type="cloud_run_job" AND resource.labels.job_name='
                         f'{filter_string(ctx.config.runner_job)}', since)
     try:
-        from arrctl import clients
+        from arrctl.sources import clients
 
         clients.credentials(ctx)
     except SourceError as exc:
@@ -190,7 +190,7 @@ def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
 
     from arrctl.sources import wandb_client as w
 
-    api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
+    api_key = ctx.config.wandb_api_key  # the config read WANDB_API_KEY
     base_url = w.chosen_base_url(ctx, os.environ) or ""
     missing = ""
     try:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-from arrctl.model import Row, duration_between, epoch, iso_z, make_row
+from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 from arrctl.sources.logs import filter_string
 
@@ -138,12 +138,6 @@ def parse_execution(execution: Any, now: _dt.datetime) -> Row:
     )
 
 
-def newest(rows: list[Row], limit: int) -> list[Row]:
-    """The `limit` newest rows, newest first (by creation time, then id)."""
-    ordered = sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)
-    return ordered[:limit]
-
-
 def _attempt(entry: dict[str, Any]) -> tuple[str, int] | None:
     """(task index, attempt number) of a log entry, from its Cloud Run labels; None without them."""
     labels = entry.get("labels") or {}
@@ -182,7 +176,7 @@ def log_filter(job: str, executions: list[str], since: str) -> str:
         f'resource.type="cloud_run_job" AND resource.labels.job_name={filter_string(job)} AND {names}', since)
 
 
-def logs_since(rows: list[Row], now: _dt.datetime) -> str:
+def logs_since(rows: Sequence[Mapping[str, Any]], now: _dt.datetime) -> str:
     """The lower time bound of a log read: the oldest creation among the rows (logs come after it)."""
     return logread.oldest_created(rows, now)
 
@@ -262,7 +256,7 @@ def _task_number(task: str) -> int:
 
 def fetch(ctx: FetchContext, emit: Emitter) -> None:
     """List executions in every region, newest first; read the logs of newly terminal ones."""
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order, summarize_failures
     from google.api_core import exceptions as api_exceptions
 
@@ -289,7 +283,7 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         # Results come newest first (API reference), so the first `limit` are all we need.
         executions = clients.take_pages(pager, lambda: emit.call("run"), lambda n: n >= limit,
                                         "executions")
-        return newest([parse_execution(e, now) for e in executions], limit)
+        return newest_first([parse_execution(e, now) for e in executions], limit)
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
@@ -298,14 +292,14 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
         if error is not None:
             failures.append((region, error))
             continue
-        emit.rows(result or [], part=region)
+        emit.rows(logread.unread_marked(READER, ctx, result or []), part=region)
         rows.extend(result or [])
     if len(failures) == len(regions):
         raise failure_error(in_order(failures, regions), len(regions))
     if len(not_deployed) == len(regions):
         raise SourceError(f"job {config.runner_job} not found in any of the {len(regions)} regions")
-    rows = newest(rows, limit)
-    problems = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
+    rows = newest_first(rows, limit)
+    problems: list[str] = [summarize_failures(in_order(failures, regions), len(regions))] if failures else []
     problems += logread.explain_new(READER, ctx, emit, rows, start + ctx.deadline_s - 0.5, now)
     logread.raise_problems(problems)
 

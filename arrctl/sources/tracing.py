@@ -17,7 +17,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from arrctl.model import Row
+from arrctl.model import Row, newest_first
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 
 RUNNER_LIMIT = 10  # executions listed per trace (newest first): the agent of a recent launch is among them
@@ -28,7 +28,7 @@ def probe_runner(ctx: FetchContext, emit: Emitter) -> None:
     """Executions with their links: remembered ones from `known_links`, the others from their logs."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.links import with_remembered
     from arrctl.sources import runner
     from arrctl.sources.gcp_errors import failure_error, in_order
@@ -61,7 +61,7 @@ def probe_runner(ctx: FetchContext, emit: Emitter) -> None:
         rows.extend(result or [])
     if len(failures) == len(regions):
         raise failure_error(in_order(failures, regions), len(regions))
-    rows = runner.newest(rows, limit)
+    rows = newest_first(rows, limit)
     listed = {r["id"] for r in rows}
     for name in ctx.extra.get("executions") or []:
         if name not in listed:
@@ -96,7 +96,7 @@ def probe_vertex(ctx: FetchContext, emit: Emitter) -> None:
     """The custom jobs named by id (`jobs`) or labelled with a W&B run id (`runs`), every region at once."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
     from arrctl.sources.runner import filter_string
     from arrctl.sources.vertex import parse_custom_job, walk_pages

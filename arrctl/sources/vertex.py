@@ -25,7 +25,7 @@ import datetime as _dt
 import time
 from typing import Any, Callable
 
-from arrctl.model import Row, duration_between, epoch, iso_z, make_row
+from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, logread, logs
 
 SOURCE = "vertex"
@@ -129,11 +129,6 @@ def parse_custom_job(job: Any, now: _dt.datetime) -> Row:
                "display_name": job.display_name or None,
                **({"api_message": message, "error_code": error_code} if message else {})},
     )
-
-
-def newest(rows: list[Row], limit: int) -> list[Row]:
-    """The `limit` newest rows, newest first (ties: the larger id first)."""
-    return sorted(rows, key=lambda r: (epoch(r["created"]) or 0.0, r["id"]), reverse=True)[:limit]
 
 
 def wants_logs(row: Row) -> bool:
@@ -263,7 +258,7 @@ def list_jobs(ctx: FetchContext, emit: Emitter) -> None:
 
 
 def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
-    from arrctl import clients
+    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import failure_error, in_order
 
     start = time.monotonic()
@@ -290,7 +285,7 @@ def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
             # Cut short, it may miss newer ones anywhere (no order): narrow the window.
             if ended:
                 break
-        return newest([parse_custom_job(j, now) for j in seen.values()], limit)
+        return newest_first([parse_custom_job(j, now) for j in seen.values()], limit)
 
     rows: list[Row] = []
     failures: list[tuple[str, str]] = []
@@ -299,17 +294,17 @@ def _fetch(ctx: FetchContext, emit: Emitter, read_logs: bool) -> None:
         if error is not None:
             failures.append((region, error))
             continue
-        emit.rows(result or [], part=region)
+        emit.rows(logread.unread_marked(READER, ctx, result or []) if read_logs else result or [], part=region)
         rows.extend(result or [])
     problems: list[str] = []
     if len(failures) < len(regions) and not read_logs:
-        emit.rows(newest(rows, limit))
+        emit.rows(newest_first(rows, limit))
     elif len(failures) < len(regions):
         # one Logging query for the newly failed jobs of every region (Logging is project-wide)
-        problems = logread.explain_new(READER, ctx, emit, newest(rows, limit), start + ctx.deadline_s - 0.5, now)
+        problems = logread.explain_new(READER, ctx, emit, newest_first(rows, limit), start + ctx.deadline_s - 0.5, now)
     if failures:
-        error = failure_error(in_order(failures, regions), len(regions))
+        failure = failure_error(in_order(failures, regions), len(regions))
         if not problems:
-            raise error
-        problems.insert(0, str(error))
+            raise failure
+        problems.insert(0, str(failure))
     logread.raise_problems(problems)

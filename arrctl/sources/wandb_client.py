@@ -1,7 +1,7 @@
 """The W&B client of the two W&B sources and of `explain`: made after the fork, bounded, one-line errors.
 
-`wandb_client` makes `wandb.Api()` in a private directory, with its retries bounded (shared/CLIENTS.md,
-"W&B"), and turns every failure inside it into a `SourceError` with one line and no secret
+`wandb_client` makes `wandb.Api()` in a private directory, with its retries bounded (docs/architecture.md,
+"Client libraries"), and turns every failure inside it into a `SourceError` with one line and no secret
 (`describe_error`).
 
 The server is the one the user chose, in wandb's own order (wandb/sdk/wandb_setup.py
@@ -25,8 +25,10 @@ import tempfile
 from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from arrctl.config import Config
+from arrctl.kinds import ErrorKind
 from arrctl.sanitize import one_line
-from arrctl.sources import Emitter, FetchContext, SourceError, SourceTimeout
+from arrctl.sources import Emitter, FetchContext, SourceError
 
 MESSAGE_CHARS = 300
 MAX_TIMEOUT_S = 10
@@ -89,6 +91,14 @@ def is_timeout(exc: BaseException) -> bool:
         or "Client.Timeout" in joined or "deadline exceeded" in joined.lower()
 
 
+def error_kind(exc: BaseException) -> ErrorKind:
+    """What a failure of the W&B client is about: its HTTP status, else whether it timed out."""
+    code = http_status(exc)
+    if code in (401, 403):
+        return ErrorKind.CREDENTIALS
+    return ErrorKind.TIMEOUT if code is None and is_timeout(exc) else ErrorKind.OTHER
+
+
 def describe_error(exc: BaseException, *, base_url: str, timeout_s: float, secret: str | None = None,
                    path: str | None = None) -> str:
     """One line, prefixed `W&B:`, for any failure of the W&B client; never a traceback or a key.
@@ -137,12 +147,11 @@ def describe_error(exc: BaseException, *, base_url: str, timeout_s: float, secre
 
 # --- I/O: the client -------------------------------------------------------------------------
 
-def target(config: Any) -> tuple[str, str]:
-    """(entity, project) from the config, or the one-line reason why not."""
-    entity = getattr(config, "wandb_entity", None) or os.environ.get("WANDB_ENTITY")
-    project = getattr(config, "wandb_project", None) or os.environ.get("WANDB_PROJECT")
+def target(config: Config) -> tuple[str, str]:
+    """(entity, project) from the config (which read WANDB_ENTITY/WANDB_PROJECT), or why not."""
+    entity, project = config.wandb_entity, config.wandb_project
     if not entity or not project:
-        raise SourceError(NOT_CONFIGURED)
+        raise SourceError(NOT_CONFIGURED, ErrorKind.CONFIGURATION)
     return entity, project
 
 
@@ -267,9 +276,9 @@ def wandb_client(ctx: FetchContext, emit: Emitter, entity: str | None = None,
     """
     configured = target(ctx.config) if not (entity and project) else (entity, project)
     entity, project = configured
-    api_key = getattr(ctx.config, "wandb_api_key", None) or os.environ.get("WANDB_API_KEY")
+    api_key = ctx.config.wandb_api_key  # the config read WANDB_API_KEY
     if not api_key:
-        raise SourceError(NO_API_KEY)
+        raise SourceError(NO_API_KEY, ErrorKind.CREDENTIALS)
     timeout_s = timeout_for(ctx)
     overrides: dict[str, Any] = {"entity": entity, "project": project}  # no GetDefaultEntity call
     base_url = chosen_base_url(ctx, os.environ) or ""  # before private_wandb_env hides the settings file
@@ -288,6 +297,5 @@ def wandb_client(ctx: FetchContext, emit: Emitter, entity: str | None = None,
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001 — every client failure becomes one line
-            kind = SourceTimeout if http_status(exc) is None and is_timeout(exc) else SourceError
-            raise kind(describe_error(exc, base_url=base_url, timeout_s=timeout_s,
-                                      secret=api_key, path=f"{entity}/{project}")) from None
+            raise SourceError(describe_error(exc, base_url=base_url, timeout_s=timeout_s, secret=api_key,
+                                             path=f"{entity}/{project}"), error_kind(exc)) from None

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 from arrctl.links import launch_config_links
-from arrctl.model import Row, epoch, iso_z, make_row
+from arrctl.model import Row, duration_between, epoch, iso_z, make_row
 from arrctl.sanitize import one_line
 from arrctl.sources import Emitter, FetchContext, SourceError
 from arrctl.sources.wandb_client import MESSAGE_CHARS, MalformedRun, wandb_client
@@ -103,7 +103,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
         runtime = summary.get("_runtime")
         if finished is None and created and isinstance(runtime, (int, float)) and math.isfinite(runtime):
             finished = iso_z(epoch(created) + float(runtime))  # type: ignore[operator]
-        duration = duration_s(created, finished)
+        duration = duration_between(created, finished)
     elif status == "PENDING" or created is None:
         duration = None
     else:
@@ -111,7 +111,7 @@ def parse_run(node: Mapping[str, Any], now: float, *, source: str, entity: str, 
 
     beat = epoch(heartbeat_at)
     message = run_message(raw, summary, heartbeat_at)  # W&B's own words; a console log may say more
-    user = node.get("user") if isinstance(node.get("user"), Mapping) else {}
+    user: Mapping[str, Any] = node["user"] if isinstance(node.get("user"), Mapping) else {}
     tags = node.get("tags")
     return make_row(
         source, run_id, status,
@@ -143,12 +143,6 @@ def _step(summary: Mapping[str, Any]) -> int | None:
     """The run's last logged step (`_step` in its summary, which wandb.log counts), or None."""
     step = summary.get("_step")
     return step if isinstance(step, int) and not isinstance(step, bool) else None
-
-
-def duration_s(start: str | None, end: str | None) -> float | None:
-    """Seconds between two RFC 3339 times, rounded to 0.1 s, never negative."""
-    a, b = epoch(start), epoch(end)
-    return None if a is None or b is None else round(max(0.0, b - a), 1)
 
 
 def node_of(run: Any) -> dict[str, Any]:

@@ -103,12 +103,12 @@ def settled(row: Row, now: float) -> bool:
 
 def conclude(row: Row, analysis: Any | None) -> dict[str, Any]:
     """The terminal fact of a run: the root error its log names, else W&B's own words."""
-    found = analysis is not None and analysis.verdict == "failed" and analysis.message
+    found = analysis if analysis is not None and analysis.verdict == "failed" and analysis.message else None
     return {"source": row["source"], "id": row["id"], "status": row["status"], "verdict": "failed",
-            "message": analysis.message if found else row["message"],
-            "rule": analysis.rule if found else None, "jobs": None,
-            "line": analysis.line if found else None, "finished": row["finished"],
-            "category": analysis.category if found else None}
+            "message": found.message if found is not None else row["message"],
+            "rule": found.rule if found is not None else None, "jobs": None,
+            "line": found.line if found is not None else None, "finished": row["finished"],
+            "category": found.category if found is not None else None}
 
 
 def analyse(text: str, outcome: str | None = "failed") -> Any:
@@ -211,7 +211,7 @@ def read_console_logs(ctx: FetchContext, emit: Emitter, api_runs: dict[str, Any]
     The file queries go one after another (one wandb-core connection); the downloads at once.
     Runs not reached before the deadline are not counted as tries: the next refresh reads them.
     """
-    from arrctl import clients
+    from arrctl.sources import clients
 
     todo = needs_console(rows, ctx.known_terminal)
     if not todo:

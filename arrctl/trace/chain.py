@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from arrctl.model import Row, epoch
+from arrctl.model import Row, epoch, newest_first
 from arrctl.trace.target import Target
 
 KINDS = ("queue_item", "execution", "vertex_job", "wandb_run")
@@ -86,10 +86,6 @@ def _from_row(kind: str, row: Row, via: str | None, parent: str | None) -> Hop:
                row["started"] or row["created"])
 
 
-def _newest(rows: Iterable[Row]) -> list[Row]:
-    return sorted(rows, key=lambda r: epoch(r["created"]) or 0.0, reverse=True)
-
-
 def _ran_when(execution: Row, moment: float) -> bool:
     start = epoch(execution["started"]) or epoch(execution["created"])
     end = epoch(execution["finished"])
@@ -112,8 +108,8 @@ class _Launch:
 
 def build_chain(found: Found, target: Target) -> Trace:
     """The chain through the hop `target` names, from what was found (pure)."""
-    executions = _newest(found.executions.values())
-    jobs = _newest(found.jobs.values())
+    executions = newest_first(list(found.executions.values()))
+    jobs = newest_first(list(found.jobs.values()))
     job_of_run: dict[str, Row] = {}
     for job in jobs:
         job_of_run.setdefault(job["links"].get("wandb_run") or "", job)

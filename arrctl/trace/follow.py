@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arrctl.kinds import SourceState
 from arrctl.model import TERMINAL_STATUSES
 from arrctl.trace.chain import Found, Trace, build_chain
 from arrctl.trace.target import Target
@@ -74,7 +75,7 @@ def follow(refresher: Any, target: Target) -> tuple[Trace, Found]:
             found.add(probe, fill_from_memory(result.rows, facts.get(probe, {}),
                                               from_logs=MEMORY_OF[probe] in LOG_SOURCES))
             _save_facts(refresher, result.facts)
-            if result.state != "ok":
+            if result.state != SourceState.OK:
                 found.failed[probe] = f"{probe} {result.state}: {result.error}"
         trace = build_chain(found, target)
         asks = next_asks(trace.wanted, asked, found.failed)

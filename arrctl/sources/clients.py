@@ -3,7 +3,7 @@
 Imported only inside a worker, after the fork (cloud libraries are slow to import and gRPC is
 not fork-safe). Every client speaks REST. With ARRCTL_GCP_ENDPOINT set (`ctx.gcp_endpoint`) it
 talks to that address with anonymous credentials; otherwise to Google with Application Default
-Credentials. See shared/CLIENTS.md for the measured behaviour this relies on.
+Credentials. docs/architecture.md ("Client libraries") lists the measured behaviour this relies on.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from arrctl.kinds import ErrorKind, Reason
 from arrctl.sources import Emitter, FetchContext, SourceError
 from arrctl.sources.gcp_errors import describe_error
 
@@ -39,12 +40,9 @@ def credentials(ctx: FetchContext) -> Any:
                 creds, _project = google.auth.default(
                     scopes=["https://www.googleapis.com/auth/cloud-platform"])
             except (auth_exceptions.DefaultCredentialsError, OSError) as exc:
-                import os
+                from arrctl.sources.gcp_errors import adc_error
 
-                from arrctl.sources.gcp_errors import CREDENTIALS_VARIABLE, credentials_error, gcloud_adc_file
-
-                raise SourceError(credentials_error(exc, os.environ.get(CREDENTIALS_VARIABLE),
-                                                    gcloud_adc_file())) from exc
+                raise SourceError(adc_error(exc)) from exc
             _credentials_cache["adc"] = creds
         return _credentials_cache["adc"]
 
@@ -100,7 +98,7 @@ def storage_client(ctx: FetchContext) -> Any:
     """
     import os
 
-    from google.cloud import storage
+    import google.cloud.storage as storage
 
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "1")
 
@@ -108,7 +106,7 @@ def storage_client(ctx: FetchContext) -> Any:
                           client_options=_options(ctx))
 
 
-def logging_connection(ctx: FetchContext, project: str) -> Any:
+def logging_connection(ctx: FetchContext, project: str | None) -> Any:
     """The JSON connection of a Cloud Logging client, for `api_request(... timeout=...)`.
 
     `Client.list_entries` has a fixed 60 s timeout and probes the GCE metadata server while
@@ -174,7 +172,7 @@ class LockedEmitter:
 
 
 def fan_out(parts: Iterable[T], work: Callable[[T], R], budget_s: float,
-            ) -> Iterator[tuple[T, R | None, str | None]]:
+            ) -> Iterator[tuple[T, R | None, Reason | None]]:
     """Run `work(part)` for every part on daemon threads; yield (part, result, error) as each ends.
 
     Daemon threads, because a thread blocked in a socket read must never keep a terminated
@@ -182,13 +180,13 @@ def fan_out(parts: Iterable[T], work: Callable[[T], R], budget_s: float,
     threads are abandoned (the process exits without them).
     """
     parts = list(parts)
-    answers: queue.Queue[tuple[int, R | None, str | None]] = queue.Queue()
+    answers: queue.Queue[tuple[int, R | None, Reason | None]] = queue.Queue()
 
     def run(n: int) -> None:
         try:
             answers.put((n, work(parts[n]), None))
         except SourceError as exc:
-            answers.put((n, None, str(exc)))
+            answers.put((n, None, Reason(str(exc), exc.kind)))
         except BaseException as exc:  # noqa: BLE001 — every failure becomes a one-line reason
             answers.put((n, None, describe_error(exc)))
 
@@ -207,4 +205,4 @@ def fan_out(parts: Iterable[T], work: Callable[[T], R], budget_s: float,
         pending.discard(n)
         yield parts[n], result, error
     for n in sorted(pending):
-        yield parts[n], None, f"no answer within {budget_s:g}s"
+        yield parts[n], None, Reason(f"no answer within {budget_s:g}s", ErrorKind.TIMEOUT)
