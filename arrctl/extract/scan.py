@@ -11,13 +11,16 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from arrctl.extract.ingest import LogLine, normalise
-from arrctl.extract.rules import (
-    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
-)
+from arrctl.extract.ingest import normalise
+from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.literals import Literals
+from arrctl.extract.nearby import DETAIL_FOLLOWS, append_detail, introduced, last_statement, statement_before
+from arrctl.extract.rules import (
+    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, cause_in, class_category, label,
+)
+
+__all__ = ["Candidate", "Lines", "PREFILTER", "candidate_indexes", "scan"]
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 CHAIN_SEPARATORS = frozenset({
@@ -29,18 +32,14 @@ EXCEPTION_SPECIFICITY = 2.3
 # A generic line printed at ERROR level: with failure words it is an error, without, barely.
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
-LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
 RELAYED_EXCEPTION_ADJUST = -0.8
 RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
-PRECEDING_SCORE = 1.6
-LAST_WORDS_SCORE = 1.5  # the log ends saying something failed: enough to call it failed  # the words just before a bare wrapper: more than it, less than a cause  # a wrapper whose words name the cause: better than a bare wrapper
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
 THREAD_PENALTY = 1.0
 BARE_STATUS_PENALTY = 0.2
 CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is what went wrong
 
-_DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request ID: [^)]*\)$")
 _EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
 # an exception as a traceback's last line names it: `pkg.mod.BadRequest: ...`, `KeyError: ...`
 _RAISED = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)): ")
@@ -100,50 +99,6 @@ def _is_error_word(text: str, start: int, word: str) -> bool:
     if end < len(text) and _WORD_CHAR.match(text, end):
         return False
     return word == "Error" or start == 0 or not _WORD_CHAR.match(text, start - 1)
-
-
-@dataclass
-class Candidate:
-    """A line that may be the root error (or a success statement), labelled and scored."""
-
-    line: int
-    kind: Kind
-    rule: Rule | None
-    category: str | None
-    text: str
-    score: float
-    match: re.Match[str] | None = None
-    block_end: int | None = None  # the last line of its traceback, for a traceback's exception
-
-
-class Lines:
-    """The log's lines with their normalised forms, computed once and only when needed."""
-
-    def __init__(self, raw: Sequence[str], levels: Sequence[str | None] | None = None) -> None:
-        self.raw = raw
-        self.levels = levels
-        self._norm: list[LogLine | None] = [None] * len(raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-    def norm(self, i: int) -> LogLine:
-        """Line i normalised (prefixes and escapes removed, level read)."""
-        cached = self._norm[i]
-        if cached is None:
-            cached = self._norm[i] = normalise(self.raw[i], self._entry_level(i))
-        return cached
-
-    def body(self, i: int) -> str:
-        """The text of line i as the rules see it."""
-        return self.norm(i).text
-
-    def _entry_level(self, i: int) -> str | None:
-        # A LogEntry's severity says little: Cloud Run and Vertex file all of stderr (tqdm bars,
-        # Python logging at INFO) as ERROR. Only WARNING is kept, as a hint, never ERROR.
-        if self.levels is None or i >= len(self.levels):
-            return None
-        return "WARNING" if self.levels[i] == "WARNING" else None
 
 
 def candidate_indexes(lines: Sequence[str]) -> list[int]:
@@ -324,30 +279,23 @@ def scan(log: Lines) -> list[Candidate]:
     for exc in exceptions:  # the traceback parser knows more of its lines than a line alone
         by_line[exc.line] = exc
     for intro in [c for c in by_line.values() if c.kind is Kind.INTRO]:
-        found = _introduced(log, intro)
+        found = introduced(log, intro)
         if found is not None:
             by_line[found.line] = found
     for wrapper in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED)
                     and not c.text.endswith(":")]:  # `... encountered exception:`: its cause follows
-        found = _statement_before(log, wrapper, by_line)
+        found = statement_before(log, wrapper, by_line)
         if found is not None:
             by_line[found.line] = found
-    last = _last_statement(log, by_line, frames | ignored)
+    last = last_statement(log, by_line, frames | ignored)
     if last is not None:
         by_line[last.line] = last
     candidates = [by_line[i] for i in sorted(by_line)]
     for c in candidates:
-        if _DETAIL_FOLLOWS.search(c.text):
-            _append_detail(log, c)
+        if DETAIL_FOLLOWS.search(c.text):
+            append_detail(log, c)
     _apply_retries(candidates)
     return candidates
-
-
-_LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
-                     r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
-                     r"|\s*[\w.-]+:)$")  # the last: a YAML mapping's key, its fields below it
-LOOKBACK = 12
-_EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
 
 
 def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: list[int]) -> None:
@@ -362,140 +310,6 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
 
 
 _CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
-INTRO_REACH = 2
-INTRO_SCORE = SPECIFICITY[Kind.CAUSE] + 1.0  # the detail a header announces: more than the error reporting it
-
-
-# Headers whose announced line is one of their block's fields, how far it may be, and what it scores
-# (torchrun's exit code is how a rank ended, less than the rank's own traceback when there is one)
-INTRO_FIELDS: dict[str, tuple[re.Pattern[str], int, float]] = {
-    # its `traceback :` field when it holds more than the boilerplate (`Signal 9 (SIGKILL) received
-    # by PID 14750`), else its `exitcode :`
-    "intro.torchrun_root_cause": (re.compile(r"^(?:traceback\s*: (?!To enable traceback)|exitcode\s*: )"), 8,
-                                  SPECIFICITY[Kind.ERROR] - 0.2),
-}
-
-
-def _introduced(log: Lines, intro: Candidate) -> Candidate | None:
-    """The line a header announces (`Last error:` → `socketStartConnect: ... failed`), as a cause."""
-    field = INTRO_FIELDS.get(intro.rule.name) if intro.rule is not None else None
-    if field is not None:
-        pattern, reach, score = field
-        fields = [j for j in range(intro.line + 1, min(len(log), intro.line + 1 + reach))
-                  if pattern.match(log.body(j).strip())]
-        if not fields:
-            return None
-        j = fields[-1]  # the last field the header's block names (traceback after exitcode)
-        return Candidate(j, Kind.ERROR, intro.rule, intro.category, log.body(j).strip(), score)
-    header = log.norm(intro.line)
-    seen = 0
-    for j in range(intro.line + 1, min(len(log), intro.line + 1 + 3 * INTRO_REACH)):
-        text = log.body(j).strip()
-        line = log.norm(j)
-        labelled = label(text) if text else None
-        if not text or (labelled is not None and labelled[0].kind is Kind.NOISE) \
-                or line.wandb != header.wandb or (line.level != header.level and line.level in ("INFO", "WARNING", "DEBUG")):
-            continue  # another process's line, interleaved
-        seen += 1
-        if seen > INTRO_REACH:
-            return None
-        cause = cause_in(text)  # the header knows where it was (NCCL: distributed), the words only what
-        category = intro.category or (cause.category if cause is not None else None)
-        score = INTRO_SCORE + min(LEVEL_ADJUST.get(log.norm(j).level or "", 0.0), 0.0)
-        return Candidate(j, Kind.CAUSE, intro.rule, category, text, score)
-    return None
-
-
-def _statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
-    """The tool's own words just before a wrapper that only says a step failed ("The command
-    ... returned a non-zero code: 1" after poetry's "version solving failed"), as a candidate."""
-    seen = 0
-    for j in range(wrapper.line - 1, max(-1, wrapper.line - 4 * LOOKBACK), -1):
-        held = known.get(j)
-        if held is not None and held.kind in (Kind.CAUSE, Kind.ERROR):
-            return None  # a line the rules already know: scoring weighs it
-        if held is not None:
-            continue  # another wrapper, a retry, a noise line
-        text = log.body(j).strip()
-        if not text or _LAYOUT.match(text) or log.norm(j).level in ("WARNING", "INFO", "DEBUG"):
-            continue
-        seen += 1
-        if seen > LOOKBACK:
-            return None
-        labelled = label(text)
-        if labelled is not None and labelled[0].kind in (Kind.NOISE, Kind.TRANSIENT, Kind.SUCCESS,
-                                                         Kind.STEP_SUCCESS):
-            continue
-        if FAILURE_WORDS.search(text) and not _EXIT_WORDS.search(text):
-            cause = cause_in(text)
-            category = cause.category if cause is not None else wrapper.category
-            return Candidate(j, Kind.ERROR, RULES_BY_NAME["wrapper.preceding"], category, text,
-                             PRECEDING_SCORE)
-    return None
-
-
-_NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
-LAST_REACH = 3
-# a statement that leads with its failure: `Failed to start ...`, `foo: cannot open ...`
-_LEADS_WITH_FAILURE = re.compile(
-    r"(?i)^(?:[\w./<>-]+:? ){0,3}(?:error|failed|failure|fatal|cannot|can't|unable to|could not|couldn't)\b[ :]")
-
-
-def _last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> Candidate | None:
-    """The log's last words, when they say something failed and no rule knows them: a log cut at
-    its error (a tool that printed one line and exited) ends with it. Teardown, noise and other
-    loggers' lines after them are passed over."""
-    seen = 0
-    for j in range(len(log) - 1, max(-1, len(log) - 60), -1):
-        text = log.body(j).strip()
-        if not text or j in skip or _LAYOUT.match(text):
-            continue
-        held = known.get(j)
-        if held is not None and held.block_end is None and held.kind in (
-                Kind.NOISE, Kind.TEARDOWN, Kind.TRANSIENT, Kind.STEP_SUCCESS):
-            continue
-        if held is not None:
-            return None  # the rules know how this log ends (a clean SystemExit too): scoring weighs it
-        line = log.norm(j)
-        if line.wandb or line.level in ("WARNING", "DEBUG"):
-            continue
-        if line.level == "INFO":
-            return None  # the program went on logging: what came before was not its last word
-        seen += 1
-        if seen > LAST_REACH:
-            return None
-        if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text):
-            cause = cause_in(text)
-            return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"],
-                             cause.category if cause is not None else None, text, LAST_WORDS_SCORE)
-    return None
-
-
-def _append_detail(log: Lines, c: Candidate) -> None:
-    """requests/huggingface_hub print "403 Client Error. (Request ID: ...)" and the reason on the
-    lines after a blank one: the reason joins the message, and may name the category."""
-    n = len(log)
-    q = (c.block_end if c.block_end is not None else c.line) + 1
-    if q < n and not log.body(q).strip():
-        q += 1
-    more: list[str] = []
-    while q < n and log.body(q).strip() and len(more) < 3:
-        text = log.body(q).strip()
-        labelled = label(text)
-        if (labelled is not None and labelled[0].kind is Kind.NOISE) \
-                or log.norm(q).level in ("INFO", "DEBUG", "WARNING"):
-            q += 1  # another process's progress bar or log line, interleaved
-            continue
-        if (labelled is not None and labelled[0].kind not in (Kind.CAUSE, Kind.ERROR)) \
-                or log.norm(q).level is not None or log.norm(q).wandb:
-            break  # a line of another kind, or another logger's
-        more.append(text)
-        q += 1
-    if more:
-        cause = cause_in(" ".join(more))
-        c.text = " ".join([c.text, *more])
-        if cause is not None and cause.category:
-            c.category = cause.category
 
 
 def _apply_retries(candidates: list[Candidate]) -> None:
