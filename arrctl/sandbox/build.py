@@ -18,8 +18,7 @@ from typing import Any
 
 from arrctl.sandbox import DEMO_PROJECT_NUMBER
 from arrctl.sandbox.base import (
-    Clock, PageTokenError, Request, Response, epoch_at, google_error, int_or_none, paginate,
-    rfc3339,
+    Clock, Request, Response, epoch_at, google_error, int_or_none, list_response, paginate, rfc3339,
 )
 from arrctl.sandbox.scenario import Build, World
 from arrctl.sandbox.storage import build_fields
@@ -142,14 +141,5 @@ class BuildService:
         rendered = [build_json(self.world, m["project"], b) for b in builds]
         if statuses:
             rendered = [b for b in rendered if b["status"] in statuses]
-        try:
-            page, token = paginate(rendered, int_or_none(request.arg("pageSize")),
-                                   request.arg("pageToken"), request.pages, default_size=50)
-        except PageTokenError as exc:
-            return google_error(400, str(exc))
-        body: dict[str, Any] = {}
-        if page:
-            body["builds"] = page
-        if token:
-            body["nextPageToken"] = token
-        return Response(200, body)
+        return list_response("builds", lambda: paginate(rendered, int_or_none(request.arg("pageSize")),
+                                                        request.arg("pageToken"), request.pages, default_size=50))
