@@ -91,7 +91,7 @@ def from_results(results: dict[str, Any]) -> dict[str, Check]:
     """Every probe's checks; a probe that failed or timed out fails each check it was to answer."""
     checks: dict[str, Check] = {}
     for probe, result in results.items():
-        for fact in result.facts:
+        for fact in result.results:
             checks[fact["check"]] = from_fact(fact)
         for name in PROBE_CHECKS[probe]:
             if name not in checks:
@@ -149,7 +149,7 @@ def answers_check(last: dict[str, float | None], now: float) -> Check:
 def report(config: Any, demo: bool, results: dict[str, Any], store: Any, last: dict[str, float | None],
            now: float) -> list[Check]:
     """Every check in the order a person reads them (pure over what the workers and the store said)."""
-    facts = {f["check"]: f for r in results.values() for f in r.facts}
+    facts = {f["check"]: f for r in results.values() for f in r.results}
     checks = from_results(results)
     checks["config"] = config_check(config, demo)
     checks["project"] = project_check(config.project, checks, facts)

@@ -86,10 +86,10 @@ def conclude(target: Target, results: dict[str, Any], config: Any) -> tuple[dict
         result = results.get(kind.value)
         if result is None:
             continue
-        if result.state != SourceState.OK or not result.facts:
+        if result.state != SourceState.OK or not result.results:
             problems.append(f"{kind.value} {target.id}: {result.error or 'no answer'}")
             continue
-        fact = result.facts[0]
+        fact = result.results[0]
         if fact.get("found") is False:
             continue
         note = fact.get("note")

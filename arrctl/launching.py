@@ -40,10 +40,10 @@ def run_launch(app: Any, timeout: float, *, no_wait: bool, as_json: bool, poll: 
                     outcome = Outcome("timeout", "start", f"Cloud Run did not answer the start of {config.runner_job} "
                                       f"in {region} within {start_s:.0f}s; it may have started: see `arrctl get runner`",
                                       "")
-                elif result.state != SourceState.OK or not result.facts:
+                elif result.state != SourceState.OK or not result.results:
                     fail(result.error or "the runner job did not start", ExitStatus.ERROR)
                 else:
-                    execution, full_name = result.facts[0]["execution"], result.facts[0]["name"]
+                    execution, full_name = result.results[0]["execution"], result.results[0]["name"]
                     if no_wait:
                         out.bytes(ndjson({"result": "started", "execution": execution})) if as_json \
                             else out.line(execution)
@@ -114,7 +114,7 @@ def wait_for_launch(refresher: Any, waiter: Any, execution: str, full_name: str,
             if result.state != SourceState.OK:
                 waiter.seen["vertex"] = f"Vertex AI {result.state}: {result.error}"
         else:
-            for fact in result.facts:  # what the logs say first: a success with Runs: 0 needs it
+            for fact in result.results:  # what the logs say first: a success with Runs: 0 needs it
                 read = fact.get("logs") == "read"
                 waiter.on_logs(Evidence.from_dict(fact.get("evidence")) if read else None)
                 waiter.on_fatal(fact.get("fatal"), fact.get("rule"))

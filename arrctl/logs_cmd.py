@@ -217,14 +217,14 @@ class Follower:
     def on_result(self, extra: dict[str, Any], result: Any) -> bool:
         """Take one poll's result; True when the command is over."""
         self.polls += 1
-        if result.state != SourceState.OK or not result.facts:
+        if result.state != SourceState.OK or not result.results:
             reason = result.error or "no answer"
             if not self.follow or self.row is None:  # nothing to follow: say why and stop
                 self.failed = f"could not read {self.target.id}: {reason}"
                 return True
             self.say_once(f"{self.target.id}: {reason} (still following)")
             return False
-        fact = result.facts[0]
+        fact = result.results[0]
         if not fact["found"]:
             self.failed = self.not_found
             return True

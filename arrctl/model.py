@@ -143,7 +143,8 @@ class SourceResult:
     error: str | None = None
     error_kind: ErrorKind | None = None  # what the error is about (None when ok)
     stale_s: float | None = None  # age of rows shown from memory when this refresh failed
-    facts: list[dict[str, Any]] = field(default_factory=list)
+    facts: list[dict[str, Any]] = field(default_factory=list)  # terminal facts, for memory (Emitter.facts)
+    results: list[dict[str, Any]] = field(default_factory=list)  # a look-up's findings (Emitter.results)
     calls: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # planned parts (regions) that never answered
     from_memory: set[str] = field(default_factory=set)  # ids of rows shown from the last good refresh

@@ -59,6 +59,7 @@ class _Worker:
     plan: list[str] = field(default_factory=list)
     parts: dict[str | None, list[Row]] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     log_reads: list[dict[str, Any]] = field(default_factory=list)
     answer: SourceState | None = None  # what the worker's own last message said (done: OK)
@@ -288,6 +289,8 @@ class Supervisor:
             worker.plan = list(message["parts"])
         elif kind == "facts":
             worker.facts.extend(message["facts"])
+        elif kind == "results":
+            worker.results.extend(message["results"])
         elif kind == "log_reads":
             worker.log_reads.append(dict(message["report"]))
         elif kind == "call":
@@ -303,7 +306,7 @@ class Supervisor:
     def _result(self, worker: _Worker) -> SourceResult:
         spec = worker.spec
         end = worker.ended_at if worker.ended_at is not None else self.clock()
-        result = SourceResult(source=spec.source, facts=worker.facts, calls=worker.calls,
+        result = SourceResult(source=spec.source, facts=worker.facts, results=worker.results, calls=worker.calls,
                               took_s=max(0.0, end - worker.started), log_reads=worker.log_reads)
         if None in worker.parts:
             result.rows = list(worker.parts[None])

@@ -4,6 +4,7 @@ Messages are orjson objects, one per line (JSON escapes newlines, so lines frame
   {"kind": "plan", "parts": [...]}            the parts (regions) this fetch will try
   {"kind": "rows", "part": str|null, "rows": [...]}   rows of a part; part null = the complete set
   {"kind": "facts", "facts": [...]}           terminal facts read from logs
+  {"kind": "results", "results": [...]}       what a look-up found for its command (explain, launch, doctor, logs)
   {"kind": "call", "api": str, "n": int}      API calls made (benchmarks count them)
   {"kind": "done"} | {"kind": "error", "message": str, "error_kind": kinds.ErrorKind value}
 """
@@ -44,6 +45,9 @@ class PipeEmitter(Emitter):
 
     def facts(self, facts: list[dict[str, Any]]) -> None:
         self.send({"kind": "facts", "facts": [clean_value(fact) for fact in facts]})
+
+    def results(self, results: list[dict[str, Any]]) -> None:
+        self.send({"kind": "results", "results": [clean_value(item) for item in results]})
 
     def call(self, api: str, n: int = 1) -> None:
         self.send({"kind": "call", "api": api, "n": n})

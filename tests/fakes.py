@@ -19,6 +19,7 @@ class FakeEmitter:
         self.plans: list[list[str]] = []
         self.parts: list[tuple[str | None, list[Any]]] = []
         self.facts_sent: list[dict[str, Any]] = []
+        self.results_sent: list[dict[str, Any]] = []
         self.calls: dict[str, int] = {}
         self.log_reports: list[dict[str, Any]] = []
 
@@ -36,6 +37,9 @@ class FakeEmitter:
     def facts(self, facts: list[dict[str, Any]]) -> None:
         self.facts_sent.extend(facts)
 
+    def results(self, results: list[dict[str, Any]]) -> None:
+        self.results_sent.extend(results)
+
     def call(self, api: str, n: int = 1) -> None:
         self.calls[api] = self.calls.get(api, 0) + n
 
@@ -48,8 +52,9 @@ class FakeEmitter:
         return complete[-1] if complete else []
 
     def by_part(self) -> dict[str | None, list[Any]]:
-        """Rows sent per part, the last batch of each."""
-        return {part: rows for part, rows in self.parts}
+        """Rows sent per named part (a region, a location), the last batch of each; the complete
+        set (part None) is `final()`'s."""
+        return {part: rows for part, rows in self.parts if part is not None}
 
 
 def message(kind: str, **fields: Any) -> bytes:

@@ -171,19 +171,19 @@ def test_credentials_say_which_kind_which_account_and_from_where(tmp_path: Path,
     emit = FakeEmitter()
     probes.credentials(ctx(), emit)
     clients._credentials_cache.clear()
-    assert emit.facts_sent == [fact("credentials", True, "user credentials (gcloud auth application-default login), "
+    assert emit.results_sent == [fact("credentials", True, "user credentials (gcloud auth application-default login), "
                                                          f"account me@example.com, from {key} "
                                                          "(GOOGLE_APPLICATION_CREDENTIALS)")]
     missing = FakeEmitter()
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "gone.json"))
     probes.credentials(ctx(), missing)
     clients._credentials_cache.clear()
-    assert missing.facts_sent[0]["ok"] is False
-    assert missing.facts_sent[0]["detail"] == (f"Google credentials: File {tmp_path / 'gone.json'} was not found "
+    assert missing.results_sent[0]["ok"] is False
+    assert missing.results_sent[0]["detail"] == (f"Google credentials: File {tmp_path / 'gone.json'} was not found "
                                                "(set by GOOGLE_APPLICATION_CREDENTIALS)")
     local = FakeEmitter()
     probes.credentials(ctx(gcp_endpoint="http://127.0.0.1:9"), local)
-    assert local.facts_sent[0]["detail"] == ("anonymous, for the local endpoint http://127.0.0.1:9 "
+    assert local.results_sent[0]["detail"] == ("anonymous, for the local endpoint http://127.0.0.1:9 "
                                              "(ARRCTL_GCP_ENDPOINT)")
 
 

@@ -90,7 +90,7 @@ class FakeRefresher:
         from arrctl.model import SourceResult
 
         self.asked.append(sorted(fetches))
-        return {name: SourceResult(source=name, state="ok", facts=[self.answers[name]]) for name in fetches}
+        return {name: SourceResult(source=name, state="ok", results=[self.answers[name]]) for name in fetches}
 
 
 def test_an_id_of_two_shapes_is_looked_up_as_both_at_once_and_the_one_found_answers():

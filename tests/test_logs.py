@@ -100,7 +100,7 @@ def test_explain_bounds_its_read_by_the_executions_creation(make_sandbox):
     sandbox = make_sandbox()
     emit = FakeEmitter()
     launcher.explain_execution(context(sandbox, execution="vertex-ai-launcher-c9x3d"), emit)
-    analysis = emit.facts_sent[0]
+    analysis = emit.results_sent[0]
     assert (analysis["verdict"], analysis["jobs"], analysis["found"]) == ("succeeded", 5, True)
     # found in Cloud Run, then its logs from its creation on: 2 requests (26 h = two days searched),
     # not the 30 an unbounded filter costs
@@ -111,7 +111,7 @@ def test_explain_with_logging_rate_limited_says_so_and_gives_cloud_runs_words(ma
     sandbox = make_sandbox(["logging:status:429"])
     emit = FakeEmitter()
     launcher.explain_execution(context(sandbox, execution="vertex-ai-launcher-t2v6b"), emit)
-    analysis = emit.facts_sent[0]
+    analysis = emit.results_sent[0]
     assert analysis["note"].startswith("logs of vertex-ai-launcher-t2v6b not fully read: 429 rate limited")
     assert analysis["verdict"] == "failed"
     assert analysis["message"] == ("Task vertex-ai-launcher-t2v6b-task0 failed with message: "

@@ -110,7 +110,7 @@ class FakeOutput:
 
 
 def result(*facts: dict[str, Any], state: str = "ok", error: str | None = None) -> SourceResult:
-    return SourceResult(source="logs", state=state, error=error, facts=list(facts))
+    return SourceResult(source="logs", state=state, error=error, results=list(facts))
 
 
 def test_the_follower_tails_the_first_batch_reads_on_and_ends_one_read_after_the_item() -> None:

@@ -13,6 +13,7 @@ import pytest
 from google.cloud import aiplatform_v1, run_v2
 from google.cloud.devtools import cloudbuild_v1
 
+
 from arrctl.config import Config
 from arrctl.model import TERMINAL_STATUSES, epoch, make_row, newest_first
 from arrctl.sandbox import DEMO_REGIONS
@@ -20,6 +21,8 @@ from arrctl.sandbox.faults import parse_faults
 from arrctl.sandbox.clock import ManualClock
 from arrctl.sandbox.server import SandboxServer
 from arrctl.sources import FetchContext, SourceError, builds, logread, runner, vertex
+
+from fakes import FakeEmitter  # shared; other test modules import it from here
 
 RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
 NOW = dt.datetime(2025, 11, 19, 0, 47, 0, tzinfo=dt.timezone.utc)
@@ -322,40 +325,6 @@ SUCCESS_MESSAGES = {
     "vertex-ai-launcher-q7m2x": "Completed: 3 jobs",
     "vertex-ai-launcher-c9x3d": "Completed: 5 jobs",
 }
-
-
-class FakeEmitter:
-    """Records what a fetch reports, as the supervisor would see it."""
-
-    def __init__(self) -> None:
-        self.planned: list[str] | None = None
-        self.parts: list[tuple[str | None, list]] = []
-        self.facts_sent: list[dict] = []
-        self.calls: dict[str, int] = {}
-        self.log_reports: list[dict] = []
-
-    def plan(self, parts):
-        self.planned = list(parts)
-
-    def rows(self, rows, part=None):
-        self.parts.append((part, list(rows)))
-
-    def facts(self, facts):
-        self.facts_sent.extend(facts)
-
-    def call(self, api, n=1):
-        self.calls[api] = self.calls.get(api, 0) + n
-
-    def log_reads(self, report):
-        self.log_reports.append(report)
-
-    def final(self) -> list:
-        """The last complete set of rows (part None)."""
-        complete = [rows for part, rows in self.parts if part is None]
-        return complete[-1] if complete else []
-
-    def by_part(self) -> dict:
-        return {part: rows for part, rows in self.parts if part is not None}
 
 
 def start_sandbox(t: float = 0.0, faults=(), scenario: str = "default") -> SandboxServer:

@@ -40,6 +40,11 @@ class Emitter(Protocol):
     def facts(self, facts: list[dict[str, Any]]) -> None:
         """Send terminal facts: {source, id, status, verdict, message, rule, jobs, finished}."""
 
+    def results(self, results: list[dict[str, Any]]) -> None:
+        """Send what a look-up found for its command, which is no terminal fact and is never
+        remembered: explain's analysis, launch's start and its log evidence, doctor's probes,
+        the state and new lines `logs` follows."""
+
     def call(self, api: str, n: int = 1) -> None:
         """Count API calls by service ("run", "logging", ...), for the benchmarks."""
 

@@ -162,6 +162,10 @@ class LockedEmitter:
         with self._lock:
             self._inner.facts(facts)
 
+    def results(self, results: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._inner.results(results)
+
     def call(self, api: str, n: int = 1) -> None:
         with self._lock:
             self._inner.call(api, n)

@@ -114,7 +114,7 @@ def explain_found(ctx: FetchContext, emit: Emitter, found: tuple[str, Row] | Non
     (the platform's words, `extra.api_message`, when the logs say nothing). Its logs are one
     Cloud Logging read of `log_filter`, or what `read` gives (a build whose log is in a bucket)."""
     if found is None:
-        emit.facts([{"found": False, "searched": places}])
+        emit.results([{"found": False, "searched": places}])
         return
     place, row = found
     if read is not None:
@@ -124,7 +124,7 @@ def explain_found(ctx: FetchContext, emit: Emitter, found: tuple[str, Row] | Non
     else:
         raise ValueError("explain_found needs log_filter or read")
     analysis = verdict_of(judge(row, got.entries).to_dict(), row, row["extra"].get("api_message"), whose, note)
-    emit.facts([{**analysis, "found": True, "where": place, "entries": len(got.entries), "note": note}])
+    emit.results([{**analysis, "found": True, "where": place, "entries": len(got.entries), "note": note}])
 
 
 def explain_vertex_job(ctx: FetchContext, emit: Emitter) -> None:
@@ -201,7 +201,7 @@ def explain_wandb_run(ctx: FetchContext, emit: Emitter) -> None:
         where = f"{client.entity}/{client.project}"
         found = find_wandb_run(client, emit, run_id)
         if found is None:
-            emit.facts([{"found": False, "searched": [where]}])
+            emit.results([{"found": False, "searched": [where]}])
             return
         run, row = found
         node = wandb_logs.file_node(run, emit)
@@ -214,5 +214,5 @@ def explain_wandb_run(ctx: FetchContext, emit: Emitter) -> None:
     note = tail.cut or (f"run {run_id} has no console log (output.log)" if tail.text is None else None)
     analysis = wandb_logs.analyse(tail.text or "", _OUTCOMES.get(row["status"])).to_dict()
     analysis = verdict_of(analysis, row, row["message"], "W&B's", note)
-    emit.facts([{**analysis, "found": True, "where": where, "entries": len((tail.text or "").splitlines()),
+    emit.results([{**analysis, "found": True, "where": where, "entries": len((tail.text or "").splitlines()),
                  "note": note}])

@@ -78,9 +78,9 @@ def fetch(ctx: FetchContext, emit: Emitter) -> None:
     for kind in kinds:
         fact = FOLLOWERS[kind](ctx, emit)
         if fact is not None:
-            emit.facts([{**fact, "kind": kind.value, "found": True}])
+            emit.results([{**fact, "kind": kind.value, "found": True}])
             return
-    emit.facts([{"found": False, "row": None, "entries": [], "cut": None, "cut_kind": None, "held_s": 0.0}])
+    emit.results([{"found": False, "row": None, "entries": [], "cut": None, "cut_kind": None, "held_s": 0.0}])
 
 
 def _regions(ctx: FetchContext) -> list[str]:

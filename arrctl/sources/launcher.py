@@ -30,7 +30,7 @@ def start_execution(ctx: FetchContext, emit: Emitter) -> None:
         raise SourceError(f"could not start {config.runner_job} in {region}: {reason}", reason.kind) from None
     if not execution:
         raise SourceError(f"{config.runner_job} started but the operation named no execution")
-    emit.facts([{"execution": execution.rsplit("/", 1)[-1], "name": execution, "at": time.time()}])
+    emit.results([{"execution": execution.rsplit("/", 1)[-1], "name": execution, "at": time.time()}])
 
 
 def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
@@ -60,13 +60,13 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
         raise SourceError(f"execution {short}: {describe_error(exc)}") from None
     emit.rows([row])
     if ctx.logging_hold_s > 0:  # a 429 (ours or another process's): wait rather than spend more quota
-        emit.facts([{"logs": "unread", "reason": f"Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429"}])
+        emit.results([{"logs": "unread", "reason": f"Cloud Logging reads held {ctx.logging_hold_s:.0f}s more after a 429"}])
         return
     read = logs.read_entries(ctx, emit, log_filter(config.runner_job, [short], logs_since([row], now)),
                              deadline_at=started + ctx.deadline_s - 0.5)
     emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
     if read.cut is not None and not read.entries:
-        emit.facts([{"logs": "unread", "reason": read.reason}])
+        emit.results([{"logs": "unread", "reason": read.reason}])
         return
     entries = read.entries
     lines = lines_from_entries(last_attempts(entries))  # a retried task's earlier attempts are history
@@ -76,7 +76,7 @@ def watch_execution(ctx: FetchContext, emit: Emitter) -> None:
         message = analysis.message if analysis.verdict == "failed" else row["extra"].get("condition")
         emit.rows([{**row, "message": message or row["message"]}])  # type: ignore[misc]
     fatal = first_fatal(lines)
-    emit.facts([{"logs": "read", "reason": read.reason, "evidence": evidence_from_lines(lines).to_dict(),
+    emit.results([{"logs": "read", "reason": read.reason, "evidence": evidence_from_lines(lines).to_dict(),
                  "fatal": fatal.message if fatal else None, "rule": fatal.rule if fatal else None}])
 
 
@@ -152,5 +152,5 @@ def explain_execution(ctx: FetchContext, emit: Emitter) -> None:
         if row is not None and analysis["verdict"] == "unknown" and condition:
             analysis["message"] = f"{condition} (Cloud Run's words)"
             analysis["verdict"] = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(row["status"], "unknown")
-    emit.facts([{**analysis, "entries": len(read.entries), "note": note,
+    emit.results([{**analysis, "entries": len(read.entries), "note": note,
                  "found": row is not None or bool(ctx.extra.get("created"))}])

@@ -32,11 +32,11 @@ def _call(ctx: FetchContext, emit: Emitter, check: str, api: str, call: Callable
     try:
         clients.credentials(ctx)
         emit.call(api)
-        emit.facts([_fact(check, True, call())])
+        emit.results([_fact(check, True, call())])
     except SourceError as exc:  # no credentials: said by the credentials check, repeated here in short
-        emit.facts([_fact(check, False, str(exc))])
+        emit.results([_fact(check, False, str(exc))])
     except Exception as exc:  # noqa: BLE001 — the failure is the answer
-        emit.facts([_fact(check, False, describe_error(exc, ctx.call_timeout_s), exc)])
+        emit.results([_fact(check, False, describe_error(exc, ctx.call_timeout_s), exc)])
 
 
 # The class of the credentials google.auth.default() found -> what a person calls them.
@@ -66,7 +66,7 @@ def describe_credentials(creds: Any, env_file: str | None) -> str:
 def credentials(ctx: FetchContext, emit: Emitter) -> None:
     """Google credentials: anonymous for a local endpoint, else what google.auth.default() finds."""
     if ctx.gcp_endpoint:
-        emit.facts([_fact("credentials", True, f"anonymous, for the local endpoint {ctx.gcp_endpoint} "
+        emit.results([_fact("credentials", True, f"anonymous, for the local endpoint {ctx.gcp_endpoint} "
                                                "(ARRCTL_GCP_ENDPOINT)")])
         return
     from arrctl.sources import clients
@@ -74,9 +74,9 @@ def credentials(ctx: FetchContext, emit: Emitter) -> None:
     try:
         creds = clients.credentials(ctx)
     except SourceError as exc:
-        emit.facts([_fact("credentials", False, str(exc))])
+        emit.results([_fact("credentials", False, str(exc))])
         return
-    emit.facts([_fact("credentials", True, describe_credentials(creds, os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")))])
+    emit.results([_fact("credentials", True, describe_credentials(creds, os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")))])
 
 
 def runner(ctx: FetchContext, emit: Emitter) -> None:
@@ -164,7 +164,7 @@ def logging(ctx: FetchContext, emit: Emitter) -> None:
 
     started = time.monotonic()
     if ctx.logging_hold_s > 0:
-        emit.facts([_fact("logging", False, f"reads held {ctx.logging_hold_s:.0f}s more after a 429 (rate limited)")])
+        emit.results([_fact("logging", False, f"reads held {ctx.logging_hold_s:.0f}s more after a 429 (rate limited)")])
         return
     since = iso_z(_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(hours=1)) or ""
     text = logs.bounded(f'resource.type="cloud_run_job" AND resource.labels.job_name='
@@ -174,14 +174,14 @@ def logging(ctx: FetchContext, emit: Emitter) -> None:
 
         clients.credentials(ctx)
     except SourceError as exc:
-        emit.facts([_fact("logging", False, str(exc))])
+        emit.results([_fact("logging", False, str(exc))])
         return
     read = logs.read_entries(ctx, emit, text, deadline_at=started + ctx.deadline_s - 0.5, max_pages=1, page_size=1)
     emit.log_reads({"called": read.calls > 0, "rate_limited": read.cut is logs.Cut.RATE_LIMITED})
     if read.cut in (None, logs.Cut.PAGES):  # answered (a page cap is an answer)
-        emit.facts([_fact("logging", True, "logging.logEntries.list allowed")])
+        emit.results([_fact("logging", True, "logging.logEntries.list allowed")])
     else:
-        emit.facts([_fact("logging", False, read.reason or "no answer", read.error)])
+        emit.results([_fact("logging", False, read.reason or "no answer", read.error)])
 
 
 def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
@@ -199,7 +199,7 @@ def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
     except SourceError as exc:
         path, missing = None, str(exc)
     if not api_key:
-        emit.facts([_fact("wandb_host", False, f"not checked: {w.NO_API_KEY}"),
+        emit.results([_fact("wandb_host", False, f"not checked: {w.NO_API_KEY}"),
                     _fact("wandb_key", False, w.NO_API_KEY),
                     _fact("wandb_project", False, missing if path is None else "not checked without a key")])
         return
@@ -213,7 +213,7 @@ def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
         base_url = base_url or w._library_base_url(wandb)
         host = _host_answers(emit, base_url, timeout_s)
         if not host["ok"]:
-            emit.facts([host, _fact("wandb_key", False, "not checked: the host did not answer"),
+            emit.results([host, _fact("wandb_key", False, "not checked: the host did not answer"),
                         _fact("wandb_project", False, missing if path is None else "not checked")])
             return
         facts = [host]
@@ -224,7 +224,7 @@ def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
             facts.append(_fact("wandb_key", True, f"valid (default entity {api.default_entity or 'none'})"))
         except Exception as exc:  # noqa: BLE001 — the failure is the answer
             reason = w.describe_error(exc, base_url=base_url, timeout_s=timeout_s, secret=api_key)
-            emit.facts(facts + [_fact("wandb_key", False, reason),
+            emit.results(facts + [_fact("wandb_key", False, reason),
                                 _fact("wandb_project", False, missing if path is None else "not checked")])
             return
         if path is None:
@@ -239,7 +239,7 @@ def wandb_probe(ctx: FetchContext, emit: Emitter) -> None:
                     exc, base_url=base_url, timeout_s=timeout_s, secret=api_key, path=path)))
         with contextlib.suppress(Exception):
             wandb.teardown()
-    emit.facts(facts)
+    emit.results(facts)
 
 
 def _host_answers(emit: Emitter, base_url: str, timeout_s: float) -> dict[str, Any]:
