@@ -337,7 +337,7 @@ RULES: tuple[Rule, ...] = (
         r"\bGatedRepoError\b", r"\bCannot access gated repo\b", r"\bUNAUTHORIZED\b",
         r"\bHTTP(?:Error)? 401\b", r"(?i)\bunauthorized\b", r"(?i)\breauthentication (?:is )?(?:needed|required)\b",
         r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b",
-        r"(?i)\breauthentication failed\b"],
+        r"(?i)\breauthentication failed\b", r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
@@ -353,6 +353,7 @@ RULES: tuple[Rule, ...] = (
     _r("gcp.service", C, "service", [
         r"\b(?:InternalServerError: 500|Unknown: 500|BadGateway: 502|ServiceUnavailable: 503|Aborted: 409)\b",
         r"\bstatus = StatusCode\.(?:INTERNAL|UNAVAILABLE|UNKNOWN|ABORTED|DATA_LOSS)\b",
+        r"\bcode=(?:INTERNAL|UNAVAILABLE), message=",  # Vertex AI's AiPlatformException
         r"[\"']status[\"']\s*:\s*[\"'](?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN)[\"']",
         r"^(?:ERROR: \(gcloud\.[\w.-]+\) )?(?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN): ",
         r"(?P<msg>\b500 Internal error encountered\b.*)", r"\bInternal error encountered\b",
@@ -392,7 +393,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
         r"\bstatus \"?TIMEOUT\b",
-        r"\bhas reached the maximum request timeout\b"]),  # Cloud Run ended a request at its timeout
+        r"\bhas reached the maximum request timeout\b", r"(?i)\bexceeded (?:its|the) (?:configured )?timeout\b"]),  # Cloud Run ended a request at its timeout
     # ── dependencies ──────────────────────────────────────────────────────────────────────
     _r("python.pip_candidates", C, "dependency", [r"\bCould not find a version that satisfies the requirement\b"],
        weight=-0.1),
@@ -453,7 +454,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
-        r"(?:^|\s)--[\w-]+ (?:is|are) required\b",
+        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"(?i)\byour setup doesn't support\b",
         # vLLM: the context length asked for does not fit the KV cache the GPU memory left
         r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
@@ -496,7 +497,8 @@ RULES: tuple[Rule, ...] = (
         r"\bprocess \".+\" did not complete successfully\b",
         r"\bnpm (?:ERR!|error) (?:Failed at|errno|Lifecycle script)", r"(?i)^build failed\b", r"\bbuild completed with status \"?FAILURE",
         r"\berror: subprocess-exited-with-error\b", r"did not run successfully\.$", r"^ERROR: (?P<msg>\(gcloud\.builds\.[\w.-]+\) .+)",
-        r"\bexecuting build steps? failed\b", r"\bERROR: failed to build\b"]),
+        r"\bexecuting build steps? failed\b", r"\bERROR: failed to build\b",
+        r"\bexecuting lifecycle: failed with status code\b"]),  # buildpacks' pack
     _r("exit.code", W, "exit", [
         r"^(?P<msg>Task \S+ failed with message: The container exited with an exit code of \d+.*)",
         r"^(?P<msg>Execution \S+ has failed to complete\b.*)", r"(?P<msg>\bContainer called exit\([1-9]\d*\)\.?)",
@@ -512,6 +514,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
         r"(?i)\bterminated on signal \d+\b", r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
+        r"\bWorkerCrashedError\b", r"(?i)\bworker died unexpectedly\b",
         # a container's status as Kubernetes prints it (`kubectl get pod -o yaml`, Argo/KFP)
         r"^\s*exitCode: [1-9]\d*$",
         # Prefect's crash report of a run stopped by Ctrl-C or SIGTERM
