@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict
 
 from arrctl.kinds import ErrorKind, SourceState
 
@@ -26,6 +26,24 @@ ROW_KEYS: tuple[str, ...] = (
     "source", "id", "status", "raw_status", "region", "name", "created", "started",
     "finished", "duration_s", "message", "category", "url", "links", "extra",
 )
+
+
+class TerminalFact(TypedDict, total=False):
+    """What an item's logs said once it ended (or what its platform said, when they said nothing):
+    sent by a worker, kept by the store for good, and applied to the item's rows by `apply_facts`."""
+
+    source: str
+    id: str
+    status: str
+    verdict: str  # failed | succeeded | unknown
+    message: str | None
+    rule: str | None
+    jobs: int | None
+    line: int | None
+    finished: str | None
+    category: str | None
+    links: dict[str, Any]
+    first_seen: float  # when the store first kept it
 
 
 class Row(TypedDict):
@@ -143,7 +161,7 @@ class SourceResult:
     error: str | None = None
     error_kind: ErrorKind | None = None  # what the error is about (None when ok)
     stale_s: float | None = None  # age of rows shown from memory when this refresh failed
-    facts: list[dict[str, Any]] = field(default_factory=list)  # terminal facts, for memory (Emitter.facts)
+    facts: list[TerminalFact] = field(default_factory=list)  # terminal facts, for memory (Emitter.facts)
     results: list[dict[str, Any]] = field(default_factory=list)  # a look-up's findings (Emitter.results)
     calls: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # planned parts (regions) that never answered
@@ -158,3 +176,35 @@ class SourceResult:
             "rows": len(self.rows), "took_s": round(self.took_s, 3), "error": self.error,
             "stale_s": None if self.stale_s is None else round(self.stale_s, 1),
         }
+
+
+def apply_facts(rows: list[Row], facts: Mapping[str, TerminalFact], from_logs: bool = True) -> list[Row]:
+    """Rows of ended items with what their fact says (pure): its message (for a source that reads
+    logs, `from_logs`, it beats the platform's words; for the others it only fills a gap), the
+    category of its analysis, the job count and the links its logs named; a row its fact explains
+    is no longer marked `extra.logs_unread`. A fact of another status (the item ran again) is not
+    this row's. The one place a terminal fact is applied: by a worker to the rows it just explained,
+    by the refresh to the rows memory explains (refresh.fill_from_memory)."""
+    out: list[Row] = []
+    for row in rows:
+        fact = facts.get(row["id"])
+        if fact is None or fact.get("status") not in (None, row["status"]):
+            out.append(row)
+            continue
+        extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
+        if fact.get("jobs") is not None:
+            extra["jobs"] = fact["jobs"]
+        applied: Row = {**row, "extra": extra}  # type: ignore[typeddict-item]
+        if fact.get("message") and (from_logs or not row["message"]):
+            applied["message"] = fact["message"]
+            if fact.get("category") and row["status"] in ("FAILED", "TIMEOUT"):
+                applied["category"] = fact["category"]
+        if fact.get("links"):
+            applied["links"] = fact["links"]
+        out.append(applied)
+    return out
+
+
+def by_id(facts: list[TerminalFact]) -> dict[str, TerminalFact]:
+    """Facts keyed by their item's id."""
+    return {fact["id"]: fact for fact in facts}

@@ -12,7 +12,7 @@ import orjson
 from arrctl.kinds import SourceState
 from arrctl.config import Config, require_project
 from arrctl.links import join_links, with_remembered
-from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, newest_first
+from arrctl.model import TERMINAL_STATUSES, Row, SourceResult, apply_facts, newest_first
 from arrctl.signals import SignalReceiver
 from arrctl.sources import FetchContext, logs
 from arrctl.store import Fact, Store
@@ -75,25 +75,11 @@ def facts_from_rows(results: dict[str, SourceResult], known: dict[str, dict[str,
 
 
 def fill_from_memory(rows: list[Row], facts: dict[str, Fact], from_logs: bool = True) -> list[Row]:
-    """Rows of terminal items carry the message remembered for them.
-
-    For the sources that read logs (`from_logs`, LOG_SOURCES) memory is what the logs said and beats
-    the platform's generic text; for the others the API's own message is the truth and memory only
-    fills a gap.
-    """
-    out: list[Row] = []
-    for row in rows:
-        fact = facts.get(row["id"])
-        if fact is not None and fact.get("message") and row["status"] == fact.get("status") \
-                and (from_logs or not row["message"]):
-            row = dict(row)  # type: ignore[assignment]
-            row["message"] = fact["message"]
-            if fact.get("category") and row["status"] in ("FAILED", "TIMEOUT"):
-                row["category"] = fact["category"]  # what the analysis of its logs said, not only its words
-            if fact.get("jobs") is not None:
-                row["extra"] = {**row["extra"], "jobs": fact["jobs"]}
-        out.append(with_category(row))
-    return out
+    """Rows of terminal items with what memory keeps for them (model.apply_facts: for the sources
+    that read logs, `from_logs`, memory is what the logs said and beats the platform's generic
+    text; for the others the API's own message is the truth and memory only fills a gap), each
+    failed one with its category."""
+    return [with_category(row) for row in apply_facts(rows, facts, from_logs)]
 
 
 def with_category(row: Row) -> Row:

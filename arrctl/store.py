@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
-from arrctl.model import ROW_KEYS, Row
+from arrctl.model import ROW_KEYS, Row, TerminalFact
 from arrctl.statefile import FILE_NAME, LEGACY_SCOPE, immediate, open_state
 
-Fact = dict[str, Any]
+Fact = TerminalFact
 Key = tuple[str, str]  # (source, id)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import orjson
 
 from arrctl.kinds import ErrorKind, SourceState
-from arrctl.model import Row, SourceResult
+from arrctl.model import Row, SourceResult, TerminalFact
 from arrctl.signals import SignalReceiver
 from arrctl.sources import Emitter, FetchContext
 from arrctl.system import Child, System
@@ -58,7 +58,7 @@ class _Worker:
     scanned: int = 0
     plan: list[str] = field(default_factory=list)
     parts: dict[str | None, list[Row]] = field(default_factory=dict)
-    facts: list[dict[str, Any]] = field(default_factory=list)
+    facts: list[TerminalFact] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     log_reads: list[dict[str, Any]] = field(default_factory=list)

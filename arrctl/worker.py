@@ -22,6 +22,7 @@ import orjson
 from arrctl.kinds import ErrorKind
 from arrctl.lifeline import die_with_parent
 from arrctl.sanitize import clean_row, clean_value
+from arrctl.model import TerminalFact
 from arrctl.sources import Emitter, FetchContext, SourceError
 
 class PipeEmitter(Emitter):
@@ -43,7 +44,7 @@ class PipeEmitter(Emitter):
     def rows(self, rows: list[Any], part: str | None = None) -> None:
         self.send({"kind": "rows", "part": part, "rows": [clean_row(row) for row in rows]})
 
-    def facts(self, facts: list[dict[str, Any]]) -> None:
+    def facts(self, facts: list[TerminalFact]) -> None:
         self.send({"kind": "facts", "facts": [clean_value(fact) for fact in facts]})
 
     def results(self, results: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from google.cloud.devtools import cloudbuild_v1
 
 
 from arrctl.config import Config
-from arrctl.model import TERMINAL_STATUSES, epoch, make_row, newest_first
+from arrctl.model import TERMINAL_STATUSES, apply_facts, by_id, epoch, make_row, newest_first
 from arrctl.sandbox import DEMO_REGIONS
 from arrctl.sandbox.faults import parse_faults
 from arrctl.sandbox.clock import ManualClock
@@ -176,11 +176,11 @@ def test_conclude_fills_the_message_from_the_logs():
     assert runner.conclude(ok, analysis("unknown"))["message"] == "Completed"
 
 
-def test_with_facts_replaces_only_the_messages_of_explained_rows():
+def test_facts_replace_only_the_messages_of_explained_rows():
     rows = [make_row("runner", "a", "FAILED"), make_row("runner", "b", "RUNNING"),
             make_row("runner", "c", "SUCCEEDED", extra={"job": "j"})]
-    out = logread.with_facts(rows, [{"id": "a", "message": "root cause", "jobs": None},
-                                   {"id": "c", "message": "Completed: 4 jobs", "jobs": 4}])
+    out = apply_facts(rows, by_id([{"id": "a", "message": "root cause", "jobs": None},
+                                   {"id": "c", "message": "Completed: 4 jobs", "jobs": 4}]))
     assert [r["message"] for r in out] == ["root cause", None, "Completed: 4 jobs"]
     assert [r["extra"] for r in out] == [{}, {}, {"job": "j", "jobs": 4}]
     assert rows[0]["message"] is None and rows[2]["extra"] == {"job": "j"}  # inputs untouched

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from arrctl.kinds import ErrorKind, kind_of
-from arrctl.model import Row
+from arrctl.model import Row, TerminalFact
 
 if TYPE_CHECKING:
     from arrctl.config import Config
@@ -37,8 +37,8 @@ class Emitter(Protocol):
     def rows(self, rows: list[Row], part: str | None = None) -> None:
         """Send rows; `part` names the region they complete (None: not partitioned)."""
 
-    def facts(self, facts: list[dict[str, Any]]) -> None:
-        """Send terminal facts: {source, id, status, verdict, message, rule, jobs, finished}."""
+    def facts(self, facts: list[TerminalFact]) -> None:
+        """Send terminal facts (model.TerminalFact): what memory keeps of items that ended."""
 
     def results(self, results: list[dict[str, Any]]) -> None:
         """Send what a look-up found for its command, which is no terminal fact and is never

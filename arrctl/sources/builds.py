@@ -22,7 +22,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
+from arrctl.model import Row, TerminalFact, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, bucketlog, logread, logs
 
 SOURCE = "builds"
@@ -163,7 +163,7 @@ def judge_build(entries: list[dict[str, Any]], outcome: str | None = "failed") -
     return analyze(lines_from_entries(entries), outcome)
 
 
-def conclude(row: Row, analysis: Any) -> dict[str, Any]:
+def conclude(row: Row, analysis: Any) -> TerminalFact:
     """The terminal fact of a build: the specific cause its log names, else the API's statusDetail."""
     message = analysis.message if logread.is_specific(analysis) else row["extra"].get("api_message")
     return logread.fact(row, analysis, message)

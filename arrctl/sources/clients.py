@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from arrctl.kinds import ErrorKind, Reason
+from arrctl.model import TerminalFact
 from arrctl.sources import Emitter, FetchContext, SourceError
 from arrctl.sources.gcp_errors import describe_error
 
@@ -158,7 +159,7 @@ class LockedEmitter:
         with self._lock:
             self._inner.rows(rows, part=part)
 
-    def facts(self, facts: list[dict[str, Any]]) -> None:
+    def facts(self, facts: list[TerminalFact]) -> None:
         with self._lock:
             self._inner.facts(facts)
 

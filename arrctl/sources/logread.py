@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
-from arrctl.model import Row, epoch, iso_z
+from arrctl.model import Row, TerminalFact, apply_facts, by_id, epoch, iso_z
 from arrctl.sources import Emitter, FetchContext, SourceError, logs
 
 Entry = dict[str, Any]
-Fact = dict[str, Any]
+Fact = TerminalFact
 LOG_SETTLE_S = 300.0  # logs arrive late: an item whose logs say nothing is re-read until then
 RETENTION_S = 30 * 86400.0  # the _Default bucket keeps logs 30 days: the bound when nothing is known
 LOG_RESERVE_S = 3.0  # of the deadline kept from listing for the one log read...
@@ -91,22 +91,6 @@ def unread_marked(reader: Reader, ctx: FetchContext, rows: list[Row]) -> list[Ro
     must be read are marked unread (`provisional`), so that the rows of a worker cut off before its
     read are neither remembered nor paged. `extra.logs_unread` is the one mark of "not explained"."""
     return provisional(reader, rows, {r["id"] for r in needs_logs(reader, rows, ctx.known_terminal)})
-
-
-def with_facts(rows: list[Row], facts: list[Fact]) -> list[Row]:
-    """Rows with the messages (and job counts) of their facts, as the supervisor fills them from memory."""
-    by_id = {fact["id"]: fact for fact in facts}
-    out: list[Row] = []
-    for row in rows:
-        fact = by_id.get(row["id"])
-        if fact is not None:
-            extra = {k: v for k, v in row["extra"].items() if k != "logs_unread"}
-            if fact.get("jobs") is not None:
-                extra["jobs"] = fact["jobs"]
-            row = {**row, "message": fact["message"], "extra": extra,  # type: ignore[assignment]
-                   "links": fact.get("links") or row.get("links") or {}}
-        out.append(row)
-    return out
 
 
 def fact(row: Row, analysis: Any, message: str | None) -> Fact:
@@ -269,7 +253,7 @@ def explain_new(reader: Reader, ctx: FetchContext, emit: Emitter, rows: list[Row
         if facts:
             emit.facts(facts)
             unexplained -= {f["id"] for f in facts}
-            emit.rows(provisional(reader, with_facts(rows, facts), unexplained))
+            emit.rows(provisional(reader, apply_facts(rows, by_id(facts)), unexplained))
         if not read.complete:
             problems.append(f"logs: {read.reason}")
     if waiting:

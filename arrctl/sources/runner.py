@@ -23,7 +23,7 @@ import datetime as _dt
 import time
 from typing import Any, Mapping, Sequence
 
-from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
+from arrctl.model import Row, TerminalFact, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 from arrctl.sources.logs import filter_string
 
@@ -191,7 +191,7 @@ def group_entries(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return groups
 
 
-def conclude(row: Row, analysis: Any) -> dict[str, Any]:
+def conclude(row: Row, analysis: Any) -> TerminalFact:
     """The terminal fact of one execution from the analysis of its logs (pure)."""
     verdict = analysis.verdict
     message = row["extra"].get("condition")  # logs that say nothing: Cloud Run's words

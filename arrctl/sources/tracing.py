@@ -17,7 +17,7 @@ import datetime as _dt
 import time
 from typing import Any
 
-from arrctl.model import Row, newest_first
+from arrctl.model import Row, apply_facts, by_id, newest_first
 from arrctl.sources import Emitter, FetchContext, SourceError, logread, logs
 
 RUNNER_LIMIT = 10  # executions listed per trace (newest first): the agent of a recent launch is among them
@@ -82,7 +82,7 @@ def probe_runner(ctx: FetchContext, emit: Emitter) -> None:
         facts = logread.explain_rows(runner.READER, ended, groups, read.complete, now)
         if facts:
             emit.facts(facts)
-        rows = logread.with_facts(rows, facts)
+        rows = apply_facts(rows, by_id(facts))
         emit.rows(rows)
         if not read.complete:
             raise SourceError(f"logs: {read.reason}")

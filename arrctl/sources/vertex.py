@@ -25,7 +25,7 @@ import datetime as _dt
 import time
 from typing import Any, Callable
 
-from arrctl.model import Row, duration_between, iso_z, make_row, newest_first
+from arrctl.model import Row, TerminalFact, duration_between, iso_z, make_row, newest_first
 from arrctl.sources import Emitter, FetchContext, logread, logs
 
 SOURCE = "vertex"
@@ -211,7 +211,7 @@ def judge(row: Row, entries: list[dict[str, Any]]) -> Any:
     return judge_replicas(entries, "failed" if row["status"] == "FAILED" else None)
 
 
-def conclude(row: Row, analysis: Any) -> dict[str, Any]:
+def conclude(row: Row, analysis: Any) -> TerminalFact:
     """The terminal fact of a job: the root error its logs name, else the API's error message."""
     message = analysis.message if logread.is_specific(analysis) else row["extra"].get("api_message")
     return logread.fact(row, analysis, message)

@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from arrctl.model import Row, epoch
-from arrctl.sources import Emitter, FetchContext, logread, logs
+from arrctl.model import Row, TerminalFact, apply_facts, by_id, epoch
+from arrctl.sources import Emitter, FetchContext, logs
 
 OUTPUT_LOG = "output.log"
 TAIL_BYTES = 128 * 1024  # the extractor keeps 20 lines before the error and 80 after it
@@ -101,7 +101,7 @@ def settled(row: Row, now: float) -> bool:
     return ended is None or now - ended >= SETTLE_S
 
 
-def conclude(row: Row, analysis: Any | None) -> dict[str, Any]:
+def conclude(row: Row, analysis: Any | None) -> TerminalFact:
     """The terminal fact of a run: the root error its log names, else W&B's own words."""
     found = analysis if analysis is not None and analysis.verdict == "failed" and analysis.message else None
     return {"source": row["source"], "id": row["id"], "status": row["status"], "verdict": "failed",
@@ -119,13 +119,13 @@ def analyse(text: str, outcome: str | None = "failed") -> Any:
 
 
 def read_outcome(due: list[Row], tails: dict[str, Tail], retry: dict[str, tuple[int, float, str | None]],
-                 now: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                 now: float) -> tuple[list[TerminalFact], dict[str, Any]]:
     """The facts the reads prove, and their report for the store's backoff (pure).
 
     A run read to the end is concluded (without output.log: with W&B's words, once it settled);
     a cut read is retried later, unless it was the last try: then W&B's words conclude it.
     """
-    facts: list[dict[str, Any]] = []
+    facts: list[TerminalFact] = []
     cut: dict[str, str] = {}
     for row in due:
         tail = tails.get(row["id"], Tail(cut="not read within the deadline"))
@@ -244,7 +244,7 @@ def read_console_logs(ctx: FetchContext, emit: Emitter, api_runs: dict[str, Any]
     if facts:
         emit.facts(facts)
     done = {f["id"] for f in facts}
-    return provisional(logread.with_facts(rows, facts), {r["id"] for r in todo} - done), problem(report, waiting, ctx.log_retry)
+    return provisional(apply_facts(rows, by_id(facts)), {r["id"] for r in todo} - done), problem(report, waiting, ctx.log_retry)
 
 
 def problem(report: dict[str, Any], waiting: list[Row], retry: dict[str, tuple[int, float, str | None]]) -> str | None:
