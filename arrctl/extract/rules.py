@@ -412,7 +412,7 @@ RULES: tuple[Rule, ...] = (
         r"\bupdates to go\.(?:mod|sum) needed\b", r"\bunrecognized import path\b", r"\bResolutionTooDeep\b",
         r"(?i)\b(?:NVIDIA |GPU |CUDA )?driver (?:on your system )?is too old\b",
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
-        r"\brequires Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
+        r"\brequires Python\b", r"\brequires a different Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
         r"\bVersionConflict\b", r"\bDistributionNotFound\b", r"\bInvalid requirement\b",
         r"\bDistribution not found\b", r"\bCould not parse version constraint\b",
@@ -436,7 +436,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
         r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
-        r"\bCould not find (?:run|artifact|project|sweep|entity)\b",
+        r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model)\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
@@ -450,6 +450,7 @@ RULES: tuple[Rule, ...] = (
         r"\bConfigError\b", r"\bConfigAttributeError\b", r"\bMissingMandatoryValue\b",
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter)\b",
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
+        r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field)\b",
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
