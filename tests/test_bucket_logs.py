@@ -37,6 +37,11 @@ def requests_of(server, service: str) -> int:
         return json.loads(answer.read())["requests"][service]
 
 
+def storage(server):
+    from arrctl.sources import clients
+    return clients.storage_client(ctx_of(server))
+
+
 def ctx_of(server) -> FetchContext:
     return FetchContext(config=Config(project="arr-demo", regions=[]), gcp_endpoint=server.url,
                         call_timeout_s=3.0, deadline_s=10.0)
@@ -81,11 +86,52 @@ def test_a_read_past_its_deadline_is_cut_and_keeps_what_it_reached():
     assert (read.cut, read.calls, read.entries, read.unreached) == (bucketlog.logs.Cut.DEADLINE, 0, [], {"A"})
 
 
+class Objects:
+    """A storage client holding one object, answering `download_as_bytes(start=-N)` as GCS does."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.asked = data, []
+
+    def bucket(self, name):
+        return self
+
+    def blob(self, name):
+        return self
+
+    def download_as_bytes(self, start, **_):
+        self.asked.append(start)
+        return self.data[start:]
+
+
+def test_a_log_of_exactly_the_tail_size_keeps_its_first_line_and_a_longer_one_drops_its_cut_line():
+    head, tail = b"FIRST LINE\n", b"root error\n"
+    filler = (b"x" * 99 + b"\n") * ((bucketlog.TAIL_BYTES - len(head) - len(tail)) // 100)
+    pad = bucketlog.TAIL_BYTES - len(head) - len(tail) - len(filler)
+    whole = head + filler + b"y" * (pad - 1) + b"\n" + tail
+    assert len(whole) == bucketlog.TAIL_BYTES
+    text, _ = bucketlog.read_tail(Objects(whole), FakeEmitter(), "gs://b/log-A.txt", 3.0)
+    assert text.splitlines()[0] == "FIRST LINE" and text.endswith("root error\n")
+    longer = Objects(b"CUT LINE\n" + whole)
+    text, _ = bucketlog.read_tail(longer, FakeEmitter(), "gs://b/log-A.txt", 3.0)
+    assert text.splitlines()[0] != "FIRST LINE" and "CUT" not in text and len(text) < bucketlog.TAIL_BYTES
+    assert longer.asked == [-(bucketlog.TAIL_BYTES + 1)]
+
+
+def test_one_storage_client_serves_every_object_of_a_read(monkeypatch):
+    from arrctl.sources import clients
+    made = []
+    monkeypatch.setattr(clients, "storage_client", lambda ctx: made.append(ctx) or Objects(b"ok\n"))
+    ctx = FetchContext(config=Config(project="p", regions=[]), call_timeout_s=3.0)
+    read = bucketlog.read_all(ctx, FakeEmitter(), [("A", "gs://b/log-A.txt"), ("B", "gs://b/log-B.txt")],
+                              deadline_at=100.0, clock=lambda: 0.0)
+    assert (len(made), read.calls, [e["resource"]["labels"]["build_id"] for e in read.entries]) == (1, 2, ["A", "B"])
+
+
 # --- the fake, through google-cloud-storage ---------------------------------------------------------
 
 def test_the_fake_serves_a_gcs_only_builds_log_from_its_bucket_and_not_from_cloud_logging(make_sandbox):
     sandbox = make_sandbox(t=30.0)
-    text, problem = bucketlog.read_tail(ctx_of(sandbox), FakeEmitter(), PUSH_OBJECT, 3.0)
+    text, problem = bucketlog.read_tail(storage(sandbox), FakeEmitter(), PUSH_OBJECT, 3.0)
     assert problem is None
     lines = text.splitlines()
     assert (lines[0], lines[-1]) == ("FETCHSOURCE", 'ERROR: build step 1 "gcr.io/cloud-builders/docker" '
@@ -93,8 +139,8 @@ def test_the_fake_serves_a_gcs_only_builds_log_from_its_bucket_and_not_from_clou
     assert f'Step #1 - "push": {PUSH_DENIED}' in lines
     # a LEGACY build's log is in the project's default bucket too; an unknown object is not found
     legacy = bucketlog.uri("gs://123456789012.cloudbuild-logs.googleusercontent.com", PIP_BUILD)
-    assert "Step #0 - \"build\": ERROR: " + PIP_ERROR in bucketlog.read_tail(ctx_of(sandbox), FakeEmitter(), legacy, 3.0)[0]
-    assert bucketlog.read_tail(ctx_of(sandbox), FakeEmitter(), "gs://arr-demo-build-logs/nope.txt", 3.0) == (None, None)
+    assert "Step #0 - \"build\": ERROR: " + PIP_ERROR in bucketlog.read_tail(storage(sandbox), FakeEmitter(), legacy, 3.0)[0]
+    assert bucketlog.read_tail(storage(sandbox), FakeEmitter(), "gs://arr-demo-build-logs/nope.txt", 3.0) == (None, None)
     # Cloud Logging holds nothing of the GCS_ONLY build
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
     from arrctl.sources import logs

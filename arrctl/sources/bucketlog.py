@@ -5,7 +5,8 @@ are stored in Cloud Storage", cloudbuild_v1 types `BuildOptions.LoggingMode`), s
 has nothing of it. The object is `log-<build id>.txt` under the bucket's path (`gs://BUCKET/DIR`
 → `DIR/log-ID.txt`), as gcloud finds it (google-cloud-sdk lib/googlecloudsdk/api_lib/cloudbuild/
 logs.py `GCSLogTailer.FromBuild`). Only its end names the error, so the last TAIL_BYTES are
-asked for (`Blob.download_as_bytes(start=-N)` sends `Range: bytes=-N`,
+asked for, and one byte more, so that a log of exactly TAIL_BYTES is known to be whole and keeps
+its first line (`Blob.download_as_bytes(start=-N)` sends `Range: bytes=-N`,
 google/cloud/storage/_media/_download.py `add_bytes_range`), without the library's own retries
 (the caller's backoff decides) and within the worker's deadline.
 
@@ -47,26 +48,25 @@ def entries(build_id: str, text: str, key: str | None = None) -> list[dict[str, 
             for n, line in enumerate(text.splitlines())]
 
 
-def read_tail(ctx: FetchContext, emit: Emitter, gs_uri: str, timeout_s: float) -> tuple[str | None, str | None]:
+def read_tail(client: Any, emit: Emitter, gs_uri: str, timeout_s: float) -> tuple[str | None, str | None]:
     """(the tail's text, None) of the object at `gs_uri`, ("", None) when it is empty, (None, None)
     when it does not exist, or (None, one-line reason) when the read failed."""
     from google.api_core import exceptions as api_exceptions
 
-    from arrctl.sources import clients
     from arrctl.sources.gcp_errors import describe_error
 
     bucket, _, name = gs_uri.removeprefix("gs://").partition("/")
     emit.call("storage")
     try:
-        blob = clients.storage_client(ctx).bucket(bucket).blob(name)
-        data = blob.download_as_bytes(start=-TAIL_BYTES, timeout=timeout_s, retry=None, checksum=None)
+        blob = client.bucket(bucket).blob(name)
+        data = blob.download_as_bytes(start=-(TAIL_BYTES + 1), timeout=timeout_s, retry=None, checksum=None)
     except api_exceptions.NotFound:
         return None, None
     except api_exceptions.RequestRangeNotSatisfiable:  # an empty object has no last bytes
         return "", None
     except Exception as exc:  # noqa: BLE001 — every failure is a cut read with a one-line reason
         return None, f"build log {gs_uri}: {describe_error(exc, timeout_s)}"
-    return tail_text(data, len(data) >= TAIL_BYTES), None
+    return tail_text(data, starts_mid_file=False), None  # tail_text cuts what is over TAIL_BYTES
 
 
 def read_all(ctx: FetchContext, emit: Emitter, wanted: list[tuple[str, str]], deadline_at: float,
@@ -76,8 +76,11 @@ def read_all(ctx: FetchContext, emit: Emitter, wanted: list[tuple[str, str]], de
     A build whose object does not exist adds no entries (its log is complete and says nothing); a
     failed GET or the deadline cuts the read, and what it reached is kept.
     """
+    from arrctl.sources import clients
+
     read = logs.LogRead()
     unreached: set[str] = set()
+    client = None
     for build_id, gs_uri in wanted:
         remaining = deadline_at - clock()
         if remaining < logs.MIN_CALL_S:
@@ -86,7 +89,8 @@ def read_all(ctx: FetchContext, emit: Emitter, wanted: list[tuple[str, str]], de
             unreached.add(build_id)
             continue
         read.calls += 1
-        text, problem = read_tail(ctx, emit, gs_uri, min(ctx.call_timeout_s, max(0.5, remaining)))
+        client = client or clients.storage_client(ctx)  # one client for all of this read
+        text, problem = read_tail(client, emit, gs_uri, min(ctx.call_timeout_s, max(0.5, remaining)))
         if problem is not None:
             if read.cut is None:
                 read.cut, read.reason = logs.Cut.ERROR, problem
