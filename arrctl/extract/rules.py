@@ -359,7 +359,10 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\b500 Internal error encountered\b.*)", r"\bInternal error encountered\b",
         r"<HttpError 5\d\d\b", _VERTEX_CREATE + r"5\d\d\b", r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|Server Error)\b",
         r"\bbackendError\b", r"(?i)\bservice (?:is )?(?:currently |temporarily )?unavailable\b",
-        r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b"], gcp=True),
+        r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b",
+        # a server's own words for its fault: GraphQL/JSON bodies, GCS's "Backend Error"
+        r"(?i)\ban internal (?:server )?error (?:has )?occurred\b", r"(?i)\bencountered an internal error\b",
+        r"\bInternal Server Error\b", r"\bBackend Error\b"], gcp=True),
     _r("gcp.retry_error", C, "timeout", [r"(?P<msg>\bRetryError: .+)", r"\bTimeout of [\d.]+s exceeded\b"],
        gcp=True),
     # ── images and containers ─────────────────────────────────────────────────────────────
@@ -392,7 +395,7 @@ RULES: tuple[Rule, ...] = (
         r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
-        r"\bstatus \"?TIMEOUT\b",
+        r"\bstatus \"?TIMEOUT\b", r"^Timed out[:!] ",
         r"\bhas reached the maximum request timeout\b", r"(?i)\bexceeded (?:its|the) (?:configured )?timeout\b"]),  # Cloud Run ended a request at its timeout
     # ── dependencies ──────────────────────────────────────────────────────────────────────
     _r("python.pip_candidates", C, "dependency", [r"\bCould not find a version that satisfies the requirement\b"],
@@ -451,7 +454,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter)\b",
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
-        r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field)\b",
+        r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
+        r"\bunknown command \"[^\"]+\" for \"",
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
