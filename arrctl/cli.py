@@ -206,7 +206,9 @@ def explain(app: App, item: str | None, from_file: Any, as_json: bool, deadline:
     at once), then prints the one-line error, its category, the rule that found it and the
     context lines around it (20 before, 80 after); for a successful execution, the success
     summary with the number of jobs it ran. When the logs cannot be read in full, the platform's
-    own words stand in, with a note saying why. Exit 0 when the analysis ran, whatever the
+    own words stand in, with a note saying why. --from-file reads log text, or exported Cloud
+    Logging entries (a JSON array, an entries.list answer or one entry per line), oldest first
+    whatever their order. Exit 0 when the analysis ran, whatever the
     verdict; 1 when the item does not exist or nothing about it could be read; 2 on a usage error.
 
     \b
@@ -215,6 +217,7 @@ def explain(app: App, item: str | None, from_file: Any, as_json: bool, deadline:
       arrctl explain 'https://console.cloud.google.com/vertex-ai/locations/us-central1/training/1428571428571428013/cpu?project=my-project'
       arrctl explain arr-demo/arr-coc-0-1/p2t6v9jx --json | jq -r .message
       gcloud logging read '...' --format='value(textPayload)' | arrctl explain --from-file -
+      gcloud logging read 'resource.type="ml_job"' --format=json | arrctl explain --from-file -
     """
     from arrctl.explain import run_explain
 

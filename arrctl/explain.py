@@ -169,10 +169,11 @@ def run_explain(app: Any, item: str | None, from_file: Any, json_out: bool, dead
 
     found = source_note = None
     if from_file is not None:
-        from arrctl.extract import analyze, split_text
+        from arrctl.extract import analyze
+        from arrctl.extract.ingest import lines_of_input
 
         raw = from_file.read()
-        analysis = analyze(split_text(raw.decode("utf-8", "replace"))).to_dict()
+        analysis = analyze(lines_of_input(raw.decode("utf-8", "replace"))).to_dict()
     else:
         try:
             target = parse_target(item or "")

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arrctl.extract import analyze, split_text  # noqa: E402
+from arrctl.extract import analyze  # noqa: E402
+from arrctl.extract.ingest import lines_of_input  # noqa: E402
 from arrctl.extract.ingest import normalise  # noqa: E402
 from arrctl.extract.rules import cause_in, label  # noqa: E402
 
@@ -38,7 +39,7 @@ def cases() -> list[tuple[str, dict, list[str]]]:
             continue
         name = f"{meta_path.parent.name}/{meta_path.stem}"
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        found.append((name, meta, split_text(log_path.read_text(encoding="utf-8"))))
+        found.append((name, meta, lines_of_input(log_path.read_text(encoding="utf-8"))))
     return found
 
 

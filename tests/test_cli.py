@@ -108,6 +108,18 @@ def test_explain_from_stdin_json(tmp_path: Path):
     assert (obj["verdict"], obj["message"], obj["jobs"]) == ("succeeded", "Completed: 3 jobs", 3)
 
 
+def test_explain_reads_an_export_of_log_entries_as_their_lines(tmp_path: Path):
+    # `gcloud logging read --format=json` writes a JSON array, newest first
+    entries = [{"textPayload": "Memory limit of 512 MiB exceeded with 530 MiB used.", "severity": "ERROR",
+                "timestamp": "2026-12-03T10:00:02Z"},
+               {"textPayload": "epoch 1 loss=0.3", "severity": "INFO", "timestamp": "2026-12-03T10:00:01Z"}]
+    (tmp_path / "x.json").write_text(orjson.dumps(entries, option=orjson.OPT_INDENT_2).decode())
+    obj = orjson.loads(invoke("explain", "--from-file", str(tmp_path / "x.json"), "--json").output)
+    assert (obj["message"], obj["category"], obj["line"]) == (
+        "Memory limit of 512 MiB exceeded with 530 MiB used.", "oom", 2)
+    assert obj["context"] == ["epoch 1 loss=0.3", "Memory limit of 512 MiB exceeded with 530 MiB used."]
+
+
 def test_explain_missing_file_is_a_usage_error(tmp_path: Path):
     result = invoke("explain", "--from-file", str(tmp_path / "nope.log"))
     assert result.exit_code == 2 and "nope.log" in result.output

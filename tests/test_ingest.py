@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from arrctl.extract.ingest import normalise
+import json
+
+from arrctl.extract.ingest import lines_of_input, normalise, split_text
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -45,3 +47,38 @@ FORMATS = [
 def test_a_format_is_read_down_to_its_message_and_level(raw: str, text: str, level: str | None) -> None:
     line = normalise(raw)
     assert (line.text, line.level) == (text, level)
+
+
+# --- what `explain --from-file` reads -------------------------------------------------------------
+
+def _entry(text: str, ts: str, severity: str = "DEFAULT") -> dict[str, object]:
+    return {"textPayload": text, "severity": severity, "timestamp": ts, "insertId": ts[-6:],
+            "resource": {"type": "cloud_run_job", "labels": {"job_name": "j"}}}
+
+
+NEWEST_FIRST = [_entry("ValueError: bad lr", "2026-12-03T10:00:02.000002Z", "ERROR"),
+                _entry("Traceback (most recent call last):", "2026-12-03T10:00:02.000001Z", "ERROR"),
+                _entry("epoch 1 loss=0.3", "2026-12-03T10:00:01.000000Z", "INFO")]
+
+
+@pytest.mark.parametrize("carrier", ["array", "entries_list", "ndjson"])
+def test_exported_log_entries_are_read_as_their_lines_oldest_first(carrier: str) -> None:
+    text = {"array": json.dumps(NEWEST_FIRST, indent=2),  # gcloud logging read --format=json
+            "entries_list": json.dumps({"entries": NEWEST_FIRST, "nextPageToken": "t"}),
+            "ndjson": "\n".join(json.dumps(e) for e in NEWEST_FIRST) + "\n"}[carrier]
+    lines = lines_of_input(text)
+    assert list(lines) == ["epoch 1 loss=0.3", "Traceback (most recent call last):", "ValueError: bad lr"]
+    assert lines.severities == ["INFO", "ERROR", "ERROR"]
+
+
+def test_one_pasted_entry_with_a_json_payload_gives_its_message() -> None:
+    entry = {"jsonPayload": {"message": "Memory limit of 512 MiB exceeded with 530 MiB used."}, "severity": "ERROR"}
+    assert list(lines_of_input(json.dumps(entry, indent=2))) == ["Memory limit of 512 MiB exceeded with 530 MiB used."]
+
+
+@pytest.mark.parametrize("text", [
+    '{\n  "error": {\n    "code": 403,\n    "message": "denied"\n  }\n}\n',  # an error body, not an entry
+    '[1, 2, 3]\n', '{"textPayload": "a"}\nnot json\n', "plain line\n", "", "[\n",
+])
+def test_anything_else_is_read_as_text(text: str) -> None:
+    assert lines_of_input(text) == split_text(text)

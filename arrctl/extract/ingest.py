@@ -243,6 +243,42 @@ def split_text(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+_ENTRY_KEYS = ("textPayload", "jsonPayload", "protoPayload")
+
+
+def _entry_like(value: Any) -> bool:
+    return isinstance(value, dict) and any(key in value for key in _ENTRY_KEYS)
+
+
+def _entries_in(text: str) -> list[dict[str, Any]] | None:
+    """The LogEntries a text holds when it is nothing else: a JSON array of them (`gcloud logging
+    read --format=json`, Logs Explorer's JSON download), an `entries.list` answer
+    (`{"entries": [...]}`), one entry, or one entry per line (NDJSON); else None."""
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "[{":
+        return None
+    try:
+        whole = json.loads(stripped)
+    except ValueError:
+        whole = None
+        try:
+            whole = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        except ValueError:
+            return None
+    if isinstance(whole, dict):
+        whole = whole.get("entries") if isinstance(whole.get("entries"), list) else [whole]
+    if not isinstance(whole, list) or not whole or not all(_entry_like(e) for e in whole):
+        return None
+    return whole
+
+
+def lines_of_input(text: str) -> Sequence[str]:
+    """What `explain --from-file` reads: exported LogEntries as their lines (oldest first, with
+    their severities), anything else as text lines."""
+    entries = _entries_in(text)
+    return lines_from_entries(entries) if entries is not None else split_text(text)
+
+
 _FLAT_TRACEBACK = re.compile(r"Traceback \(most recent call last\):\\n|\\n\s+File \"")
 
 
