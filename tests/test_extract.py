@@ -440,3 +440,46 @@ def test_a_traceback_relayed_indented_ends_at_its_own_exception_line():
                "error: metadata-generation-failed"]
     result = analyze(relayed)
     assert (result.message, result.category) == ("RuntimeError: flash_attn was requested, but nvcc was not found.", "build")
+
+
+def test_an_allocation_that_failed_is_a_failure_at_warning_level_too():
+    """XLA and TensorFlow warn of the memory they could not get (`W ... op_kernel.cc] Resource
+    exhausted: ...`) and the process dies; other warnings of a cause stay too weak alone."""
+    oom = ["W1110 07:24:24.387306     892 op_kernel.cc:1639] Resource exhausted: Compilation failure: "
+           "Ran out of memory in memory space hbm. Used 18.56G of 16.00G hbm.",
+           "W1110 07:32:01.391885     918 hlo_rematerialization.cc:1363] Can't reduce memory use below 13.58GiB"]
+    result = analyze(oom)
+    assert (result.verdict, result.category) == ("failed", "oom")
+    quota = ["W1110 07:24:24.387306     892 client.cc:10] Rate-limited (Filestream): 429 Too Many Requests",
+             "step 12 loss=0.3"]
+    assert analyze(quota).verdict == "unknown"
+
+
+def test_a_catchers_words_before_its_traceback_lose_to_the_exception():
+    """`logger.exception("Problem finishing run")` prints its words, then the traceback: the
+    exception says what went wrong; a line with its own detail before a traceback keeps its rank."""
+    tb = ["Traceback (most recent call last):", '  File "/x/wandb/sdk/interface/interface.py", line 528, in _publish',
+          '    raise Exception("The wandb backend process has shutdown")',
+          "Exception: The wandb backend process has shutdown"]
+    result = analyze(["wandb: ERROR Problem finishing run", *tb])
+    assert (result.message, result.category) == ("Exception: The wandb backend process has shutdown", "service")
+    from arrctl.extract import _log
+    from arrctl.extract.scan import scan
+
+    def first_score(lines: list[str]) -> float:
+        return scan(_log(lines))[0].score
+
+    plain = "E external/xla/pjrt/client.cc:2086] Error running replica 0"
+    detailed = "E external/xla/pjrt/client.cc:2086] Execution of replica 0 failed: INTERNAL: CustomCall failed"
+    assert first_score([plain, *tb]) < first_score([plain])
+    assert first_score([detailed, *tb]) == first_score([detailed])
+
+
+@pytest.mark.parametrize("said", [
+    "Extracting step run metadata failed for component 'deployer' of type 'model_deployer': list index out of range",
+    "Thread-ConsumeBidirectionalStream caught unexpected exception 'NoneType' object has no attribute 'from_call' and will exit.",
+    "task failed: train() got an unexpected keyword argument 'lr'",
+])
+def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
+    result = analyze(["Step deployer has started.", said, "Failed to run step deployer."])
+    assert (result.message, result.category) == (said, "code")

@@ -25,6 +25,10 @@ FORMATS = [
     ("ERROR 04-17 15:10:09 [engine.py:448] ValueError: bad", "ValueError: bad", "ERROR"),  # newer vLLM
     # a terminal's ^C echo before Prefect's line
     ("^C21:07:11.196 | ERROR   | Flow run 'x' - Crash detected!", "Flow run 'x' - Crash detected!", "ERROR"),
+    # a logging format gluing the level's letter to the time (google-cloud-pubsub's user, issue 640)
+    ("E2022-04-24 18:17:53,278] Thread-ConsumeBidirectionalStream caught unexpected exception x",
+     "Thread-ConsumeBidirectionalStream caught unexpected exception x", "ERROR"),
+    ("I2022-04-24 18:17:53,277] Observed non-terminating stream error", "Observed non-terminating stream error", "INFO"),
     # AWS CodeBuild's agent
     ("[Container] 2024/10/11 07:43:01.067378 Phase complete: BUILD State: FAILED",
      "Phase complete: BUILD State: FAILED", None),

@@ -383,8 +383,10 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
         r"\bfatal signal\b", r"\breceived SIGTERM\b"]),
+    # the SDK's own process gone: what the run saw, after the error that made it go, when printed
+    _r("wandb.backend_gone", E, "service", [r"(?i)\bwandb backend process has shutdown\b"]),
     _r("wandb.service", C, "service", [
-        r"(?i)\bwandb backend process has shutdown\b", r"\bW&B process failed to launch\b",
+        r"\bW&B process failed to launch\b",
         r"\bW&B process \(PID \d+\) did not respond\b", r"\bwandb-core\b.*\b(?:exited|crashed|failed)\b"]),
     # ── network ───────────────────────────────────────────────────────────────────────────
     # ── time limits ───────────────────────────────────────────────────────────────────────
@@ -463,6 +465,18 @@ RULES: tuple[Rule, ...] = (
         # vLLM: the context length asked for does not fit the KV cache the GPU memory left
         r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
+    # CPython's own words for a bug, wherever they are relayed without their exception's class
+    # (`... failed for component 'x': list index out of range`, `... caught unexpected exception
+    # 'NoneType' object has no attribute 'from_call' and will exit.`): Objects/*.c, Python/ceval.c
+    _r("python.message", C, "code", [
+        r"'[\w.]+' object (?:has no attribute '\w+'|is not (?:subscriptable|callable|iterable|an iterator))",
+        r"\bunsupported operand type\(s\) for\b", r"\bgot an unexpected keyword argument '\w+'",
+        r"\b\w+\(\) (?:takes \d+ positional arguments? but \d+ (?:was|were) given|missing \d+ required "
+        r"(?:positional|keyword-only) arguments?)", r"\b(?:list|tuple|string) index out of range\b",
+        r"\bcan only concatenate \w+ \(not \"\w+\"\) to \w+", r"\b(?:not enough|too many) values to unpack\b",
+        r"\bname '\w+' is not defined\b", r"\blocal variable '\w+' referenced before assignment\b",
+        r"\binvalid literal for int\(\) with base \d+", r"\bcould not convert string to float\b",
+        r"\bmaximum recursion depth exceeded\b"]),
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
         r"\bsize mismatch\b", r"\bshape mismatch\b", r"\bExpected all tensors to be on the same device\b"]),

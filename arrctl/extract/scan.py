@@ -38,6 +38,9 @@ WRAPPER_WITH_CAUSE = 1.5
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
 THREAD_PENALTY = 1.0
 BARE_STATUS_PENALTY = 0.2
+OOM_WARNING_ADJUST = -1.0
+CATCHER_PENALTY = 0.4
+_CATCHER_RULES = frozenset({"level.error", "wandb.error", "generic.error"})
 CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is what went wrong
 
 _EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
@@ -142,6 +145,10 @@ def _line_candidate(log: Lines, i: int) -> Candidate | None:
                 # a traceback's last line relayed at INFO (Meltano, Airflow relay a child's
                 # stderr at INFO): the exception was raised whatever level carried it
                 adjust = RELAYED_EXCEPTION_ADJUST
+            if rule.category == "oom" and rule.kind is Kind.CAUSE and line.level == "WARNING":
+                # TensorFlow and XLA warn of the allocation that failed (`W ... op_kernel.cc] ...
+                # Resource exhausted: ...`): memory gone is no fallback, whatever level says so
+                adjust = OOM_WARNING_ADJUST
             score += min(adjust, 0.0) if rule.kind is Kind.CAUSE else adjust
         elif rule.kind in (Kind.WRAPPER, Kind.FAILED):
             cause = cause_in(text)  # "build step 3 failed: context deadline exceeded"
@@ -273,6 +280,7 @@ def scan(log: Lines) -> list[Candidate]:
         if found is not None:
             by_line[i] = found
     _raised_after_warning(log, by_line, headers)
+    _logged_with_traceback(log, by_line, headers)
     exceptions, frames, ignored = _tracebacks(log, headers)
     for i in frames | ignored:
         by_line.pop(i, None)
@@ -296,6 +304,17 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c)
     _apply_retries(candidates)
     return candidates
+
+
+def _logged_with_traceback(log: Lines, by_line: dict[int, Candidate], headers: list[int]) -> None:
+    """A line in general words right before a traceback is what whoever caught it said of it
+    (Python's `logger.exception("Problem finishing run")`): the exception below says what. A
+    line with its own detail (`E ...] Execution of replica 0 failed: INTERNAL: ...`) keeps its score."""
+    starts = set(headers)
+    for c in by_line.values():
+        if c.kind is Kind.ERROR and c.rule is not None and c.rule.name in _CATCHER_RULES \
+                and ": " not in c.text and (c.line + 1 in starts or c.line + 2 in starts and not log.body(c.line + 1).strip()):
+            c.score -= CATCHER_PENALTY
 
 
 def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: list[int]) -> None:
