@@ -483,3 +483,17 @@ def test_a_catchers_words_before_its_traceback_lose_to_the_exception():
 def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     result = analyze(["Step deployer has started.", said, "Failed to run step deployer."])
     assert (result.message, result.category) == (said, "code")
+
+
+@pytest.mark.parametrize(("said", "category"), [
+    # Ray's autoscaler on a request no node type can hold
+    ("(autoscaler +34s) Error: No available node types can fulfill resource request "
+     "defaultdict(<class 'float'>, {'CPU': 8.0, 'GPU': 8.0}). Add suitable node types to this cluster.", "capacity"),
+    # c10d's TCPStore client that never reached the store
+    ("RuntimeError: connect() timed out. Original timeout was 60000 ms.", "distributed"),
+    ('ERROR: You must give at least one requirement to install (see "pip help install")', "invalid_config"),
+    ("wandb: ERROR You must call wandb.init() before wandb.log()", "code"),
+])
+def test_words_of_a_known_kind_give_its_category(said: str, category: str):
+    result = analyze(["starting", said])
+    assert (result.verdict, result.category) == ("failed", category)

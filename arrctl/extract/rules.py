@@ -258,6 +258,7 @@ RULES: tuple[Rule, ...] = (
         r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b",
         r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
         r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
+        r"\bconnect\(\) timed out\. Original timeout was\b",  # c10d's TCPStore client
         r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
         r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b", r"\bDistStoreError\b",
         r"\bDetected mismatch between collectives on ranks\b",
@@ -272,7 +273,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b",
         # the Kubernetes scheduler's FailedScheduling: `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`
         r"\b\d+/\d+ nodes are available: .*\bInsufficient \S+",
-        r"\bResources are insufficient in region\b"], gcp=True),  # Vertex AI training
+        r"\bResources are insufficient in region\b",  # Vertex AI training
+        r"\bNo available node types can fulfill resource request\b"], gcp=True),  # Ray's autoscaler
     _r("cloud.preempted", C, "preempted", [
         r"(?i)\b(?:was|been|got|is being|is|were) preempted\b", r"(?i)\bpreemption (?:notice|event|detected)\b",
         r"\binstances\.preempted\b", r"(?i)\bspot (?:instance|vm|node|cluster)s? (?:was |were |is |has been )?(?:preempted|interrupted|reclaimed)",
@@ -461,7 +463,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
-        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"(?i)\byour setup doesn't support\b",
+        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b",
         # vLLM: the context length asked for does not fit the KV cache the GPU memory left
         r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
@@ -469,6 +471,7 @@ RULES: tuple[Rule, ...] = (
     # (`... failed for component 'x': list index out of range`, `... caught unexpected exception
     # 'NoneType' object has no attribute 'from_call' and will exit.`): Objects/*.c, Python/ceval.c
     _r("python.message", C, "code", [
+        r"\bYou must call wandb\.init\(\) before\b",
         r"'[\w.]+' object (?:has no attribute '\w+'|is not (?:subscriptable|callable|iterable|an iterator))",
         r"\bunsupported operand type\(s\) for\b", r"\bgot an unexpected keyword argument '\w+'",
         r"\b\w+\(\) (?:takes \d+ positional arguments? but \d+ (?:was|were) given|missing \d+ required "
