@@ -497,3 +497,12 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
 def test_words_of_a_known_kind_give_its_category(said: str, category: str):
     result = analyze(["starting", said])
     assert (result.verdict, result.category) == ("failed", category)
+
+
+def test_an_error_in_general_words_the_program_logged_past_is_not_the_end():
+    """SkyPilot logs `E ... Failed to cancel jobs on cluster x.` while it recovers a preempted
+    cluster, then goes on at INFO: no failure. The same words as its last line are one."""
+    said = "E 05-04 00:53:16 backend_utils.py:999] Failed to cancel jobs on cluster arr-39."
+    went_on = "I 05-04 00:53:16 cloud_vm_ray_backend.py:761] To view detailed progress: tail -n100 -f provision.log"
+    assert analyze(["I 05-04 00:52:46 spot_state.py:99] === Recovering... ===", said, went_on]).verdict == "unknown"
+    assert analyze(["I 05-04 00:52:46 spot_state.py:99] === Recovering... ===", said]).verdict == "failed"

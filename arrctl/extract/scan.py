@@ -41,6 +41,7 @@ BARE_STATUS_PENALTY = 0.2
 OOM_WARNING_ADJUST = -1.0
 CATCHER_PENALTY = 0.4
 _CATCHER_RULES = frozenset({"level.error", "wandb.error", "generic.error"})
+WENT_ON_PENALTY = 0.5
 CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is what went wrong
 
 _EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
@@ -303,7 +304,17 @@ def scan(log: Lines) -> list[Candidate]:
         if DETAIL_FOLLOWS.search(c.text):
             append_detail(log, c)
     _apply_retries(candidates)
+    _went_on(log, candidates)
     return candidates
+
+
+def _went_on(log: Lines, candidates: list[Candidate]) -> None:
+    """An ERROR line in general words after which the program went on logging at INFO was not
+    the end of it (SkyPilot's `Failed to cancel jobs on cluster x.` while it recovers)."""
+    last_info = next((j for j in range(len(log) - 1, -1, -1) if log.norm(j).level == "INFO"), -1)
+    for c in candidates:
+        if c.rule is not None and c.rule.name == "level.error" and c.line < last_info:
+            c.score -= WENT_ON_PENALTY
 
 
 def _logged_with_traceback(log: Lines, by_line: dict[int, Candidate], headers: list[int]) -> None:
