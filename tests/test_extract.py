@@ -506,3 +506,16 @@ def test_an_error_in_general_words_the_program_logged_past_is_not_the_end():
     went_on = "I 05-04 00:53:16 cloud_vm_ray_backend.py:761] To view detailed progress: tail -n100 -f provision.log"
     assert analyze(["I 05-04 00:52:46 spot_state.py:99] === Recovering... ===", said, went_on]).verdict == "unknown"
     assert analyze(["I 05-04 00:52:46 spot_state.py:99] === Recovering... ===", said]).verdict == "failed"
+
+
+def test_an_error_the_run_counted_on_past_did_not_end_it():
+    """W&B's old client printed its retried request's traceback and the epochs went on: no
+    failure. The same traceback with the progress line repeated (another process's, interleaved),
+    or as the log's end, is one."""
+    tb = ["Traceback (most recent call last):", '  File "/x/gql/client.py", line 73, in _get_result',
+          "    raise RetryError(retries_count, last_exception)",
+          "RetryError: Failed 1 retries: 400 Client Error: Bad Request for url: http://gql.test/graphql"]
+    went_on = [f"Repeat: 0, Epoch: {n}, accuracy: 0.{n}5" for n in (1, 2, 3)]
+    assert analyze(tb + went_on).verdict == "unknown"
+    assert analyze(tb + [went_on[0]] * 3).verdict == "failed"
+    assert analyze(tb).verdict == "failed"

@@ -305,7 +305,50 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c)
     _apply_retries(candidates)
     _went_on(log, candidates)
+    _survived(log, candidates)
     return candidates
+
+
+# a line that counts the run's progress: `Epoch: 3, accuracy: 0.14`, `step 1200 loss=0.38`
+_PROGRESS = re.compile(r"(?i)^[\w ,:=-]{0,30}?\b(?:epoch|step|iter(?:ation)?|batch)\b\s*[:=#]?\s*(\d+)\b")
+_PROGRESS_WORDS = ("epoch", "step", "iter", "batch")
+_DIGITS = re.compile(r"\d+")
+SURVIVED_REACH = 40
+SURVIVED_LOOKS = 4
+SURVIVED_COUNTS = 3  # advancing counters of one kind of line that show the run went on
+
+
+def _survived(log: Lines, candidates: list[Candidate]) -> None:
+    """An error after which the run counted on (epoch 1, 2, 3 ...) did not end it: W&B's
+    client prints its retried request's traceback and training goes on. Counters are compared
+    among lines of one shape: another process's progress line, interleaved, is not the run's."""
+    kinds = {c.line: c.kind for c in candidates}
+    progress: dict[int, tuple[str, int] | None] = {}
+
+    def counted(j: int) -> tuple[str, int] | None:
+        if j not in progress:
+            text = log.body(j).strip()
+            lower = text[:80].lower()
+            found = _PROGRESS.match(text) if any(w in lower for w in _PROGRESS_WORDS) else None
+            progress[j] = (_DIGITS.sub("#", text), int(found.group(1))) if found else None
+        return progress[j]
+
+    # the strongest errors first, until one was not survived: the others cannot be chosen over it
+    ranked = sorted((c for c in candidates if c.kind in (Kind.CAUSE, Kind.ERROR) and c.score > 0),
+                    key=lambda c: -c.score)
+    for c in ranked[:SURVIVED_LOOKS]:
+        start = (c.block_end if c.block_end is not None else c.line) + 1
+        by_shape: dict[str, list[int]] = {}
+        for j in range(start, min(len(log), start + SURVIVED_REACH)):
+            if kinds.get(j) in (Kind.CAUSE, Kind.ERROR, Kind.FAILED, Kind.WRAPPER):
+                break  # another error came: the run did not simply go on
+            found = counted(j)
+            if found:
+                by_shape.setdefault(found[0], []).append(found[1])
+        if not any(len(counts) >= SURVIVED_COUNTS and all(a < b for a, b in zip(counts, counts[1:]))
+                   for counts in by_shape.values()):
+            return
+        c.score -= RETRIED_PENALTY
 
 
 def _went_on(log: Lines, candidates: list[Candidate]) -> None:
