@@ -519,3 +519,21 @@ def test_an_error_the_run_counted_on_past_did_not_end_it():
     assert analyze(tb + went_on).verdict == "unknown"
     assert analyze(tb + [went_on[0]] * 3).verdict == "failed"
     assert analyze(tb).verdict == "failed"
+
+
+@pytest.mark.parametrize(("said", "category"), [
+    # grpc-go prints a status with its code's CamelCase name (buildbuddy-io/buildbuddy PR #10966)
+    ("Error: rpc error: code = PermissionDenied desc = permission denied", "permission"),
+    ("Error: rpc error: code = Unauthenticated desc = transport: per-RPC creds failed", "auth"),
+    ("Error: rpc error: code = ResourceExhausted desc = Quota exhausted for the project", "quota"),
+    ("Error: rpc error: code = DeadlineExceeded desc = context deadline exceeded", "timeout"),
+    ("Error: rpc error: code = Unavailable desc = the service is down", "service"),
+    ("Error: rpc error: code = FailedPrecondition desc = the job is done", "invalid_config"),
+    # kubelet's pull error wraps the runtime's status
+    ('Failed to pull image "gcr.io/p/img:v1": rpc error: code = NotFound desc = failed to pull and unpack '
+     'image "gcr.io/p/img:v1": failed to resolve reference "gcr.io/p/img:v1": gcr.io/p/img:v1: not found', "not_found"),
+])
+def test_a_go_grpc_status_gives_its_category(said: str, category: str):
+    result = analyze(["starting", said])
+    assert (result.verdict, result.category) == ("failed", category)
+    assert "rpc error: code = " in result.message

@@ -284,7 +284,7 @@ RULES: tuple[Rule, ...] = (
         r"\blame workers found\b"], fatal=True),
     _r("gcp.quota", C, "quota", [
         r"(?P<msg>\bQuota '[\w.-]+' exceeded\b.*)", r"(?P<msg>\b(?:The following )?quota metrics exceed quota limits\b.*)",
-        r"(?P<msg>\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b",
+        r"(?P<msg>\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b", r"\brpc error: code = ResourceExhausted\b",
         r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
         r"(?i)\binsufficient quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
@@ -310,6 +310,9 @@ RULES: tuple[Rule, ...] = (
     # a package registry that has no such package (npm's `npm ERR! 404 Not Found - GET ...`)
     _r("npm.not_found", C, "dependency", [r"\bnpm (?:ERR!|error) 404\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
+    # (Go's gRPC clients print a status as `rpc error: code = PermissionDenied desc = ...`, with the
+    # code's CamelCase name: grpc-go status.Error; seen printed in buildbuddy-io/buildbuddy PR #10966
+    # and in kubelet's `Failed to pull image "...": rpc error: code = NotFound desc = ...`)
     _r("gcp.machine_type", C, "invalid_config", [
         r"(?P<msg>\bMachine type \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)",
         r"(?P<msg>\b(?:GPU|[Aa]ccelerator(?: type)?|accelerator_type) \\?[\"']?[\w.-]+\\?[\"']? is not supported\b.*)"],
@@ -326,10 +329,10 @@ RULES: tuple[Rule, ...] = (
         r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
-        r"\bCaller does not have\b", r"(?i)\berror checking push permissions\b", r"\bstatus code 403\b",
+        r"\bCaller does not have\b", r"\brpc error: code = PermissionDenied\b", r"(?i)\berror checking push permissions\b", r"\bstatus code 403\b",
         r"\bHTTP(?:Error)? 403\b", r"\b403: Forbidden\b"], fatal=True, gcp=True),
     _r("gcp.unauthenticated", C, "auth", [
-        r"\bUNAUTHENTICATED\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
+        r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
         r"\bDefaultCredentialsError\b", r"\bCould not automatically determine credentials\b",
         r"\bRefreshError\b", r"\binvalid_grant\b", r"(?i)\bapi[_ ]key (?:not configured|is invalid|must be)\b",
@@ -342,19 +345,20 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\breauthentication failed\b", r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
-        r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
+        r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\brpc error: code = (?:InvalidArgument|FailedPrecondition|OutOfRange|AlreadyExists|Unimplemented)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
         r"<HttpError 400\b", _VERTEX_CREATE + r"400\b", r"\b400 (?:Bad Request|Client Error)\b",
         r"\bFAILED_PRECONDITION\b", r"\bFailedPrecondition: 400\b", r"\bUNIMPLEMENTED\b",
         r"\bALREADY_EXISTS\b", r"\bAlreadyExists: 409\b", r"\bConflict: 409\b"], fatal=True, gcp=True),
     _r("gcp.not_found", C, "not_found", [
-        r"\bNOT_FOUND\b", r"\bNotFound: 404\b", r"<HttpError 404\b", _VERTEX_CREATE + r"404\b",
+        r"\bNOT_FOUND\b", r"\brpc error: code = NotFound\b", r"\bNotFound: 404\b", r"<HttpError 404\b", _VERTEX_CREATE + r"404\b",
         r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b"],
         fatal=True, gcp=True),
-    _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b"],
+    _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\brpc error: code = DeadlineExceeded\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b"],
        gcp=True),
     _r("gcp.service", C, "service", [
         r"\b(?:InternalServerError: 500|Unknown: 500|BadGateway: 502|ServiceUnavailable: 503|Aborted: 409)\b",
         r"\bstatus = StatusCode\.(?:INTERNAL|UNAVAILABLE|UNKNOWN|ABORTED|DATA_LOSS)\b",
+        r"\brpc error: code = (?:Internal|Unavailable|Aborted|DataLoss)\b",
         r"\bcode=(?:INTERNAL|UNAVAILABLE), message=",  # Vertex AI's AiPlatformException
         r"[\"']status[\"']\s*:\s*[\"'](?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN)[\"']",
         r"^(?:ERROR: \(gcloud\.[\w.-]+\) )?(?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN): ",
