@@ -537,3 +537,19 @@ def test_a_go_grpc_status_gives_its_category(said: str, category: str):
     result = analyze(["starting", said])
     assert (result.verdict, result.category) == ("failed", category)
     assert "rpc error: code = " in result.message
+
+
+@pytest.mark.parametrize(("tail", "category"), [
+    ('GET https://eu.gcr.io/v2/token?scope=repository%3Ap%2Fsvc%3Apush&service=eu.gcr.io: UNAUTHORIZED: Not Authorized.',
+     "auth"),
+    ('Get "https://registry.internal.test/v2/": dial tcp 10.0.0.7:443: connect: no route to host', "network"),
+    ("POST https://gcr.io/v2/p/svc/blobs/uploads/: DENIED: Permission denied for the project", "permission"),
+])
+def test_kanikos_push_check_takes_the_category_its_tail_names(tail: str, category: str):
+    """kaniko says `error checking push permissions -- make sure ...` for any failure of its
+    push pre-check; what failed is at the end of the line (real: build/kaniko_push_check_*)."""
+    line = ("error checking push permissions -- make sure you entered the correct tag name, and that you are "
+            'authenticated correctly, and try again: checking push permission for "gcr.io/p/svc:v1": '
+            "creating push check transport for gcr.io failed: " + tail)
+    result = analyze(["INFO[0001] Retrieving image manifest python:3.11", line])
+    assert (result.verdict, result.category) == ("failed", category)

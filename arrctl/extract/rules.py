@@ -246,6 +246,9 @@ RULES: tuple[Rule, ...] = (
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
         r"(?i)\bout of shared memory\b",  # PyTorch's DataLoader worker killed by SIGBUS: /dev/shm is full
+        # YARN's NodeManager (microsoft/pai issue #1151): `Container [pid=...] is running beyond virtual
+        # memory limits. Current usage: ... Killing container.`
+        r"\bis running beyond (?:virtual|physical) memory limits\b",
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
@@ -292,12 +295,12 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b"],
        fatal=True, gcp=True),
     _r("network.connection", C, "network", [
-        r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"\bConnection refused\b", r"\bConnection reset by peer\b",
+        r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"(?i)\bConnection refused\b", r"(?i)\bConnection reset by peer\b",
         r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
         r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
         r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
         r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
-        r"\bRemoteDisconnected\b", r"\bNetwork is unreachable\b", r"\bNo route to host\b",
+        r"\bRemoteDisconnected\b", r"(?i)\bNetwork is unreachable\b", r"(?i)\bNo route to host\b",  # Go's syscall errors are lower case
         r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
         r"\bWe couldn't connect to\b", r"\bx509: ", r"\bcertificate signed by unknown authority\b",
         r"\btls: failed to verify certificate\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
@@ -329,7 +332,7 @@ RULES: tuple[Rule, ...] = (
         r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
-        r"\bCaller does not have\b", r"\brpc error: code = PermissionDenied\b", r"(?i)\berror checking push permissions\b", r"\bstatus code 403\b",
+        r"\bCaller does not have\b", r"\brpc error: code = PermissionDenied\b", r"\bstatus code 403\b",
         r"\bHTTP(?:Error)? 403\b", r"\b403: Forbidden\b"], fatal=True, gcp=True),
     _r("gcp.unauthenticated", C, "auth", [
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
@@ -503,6 +506,10 @@ RULES: tuple[Rule, ...] = (
     _r("skypilot.job_failed", F, None, [r"\bJob finished \(status: (?!SUCCEEDED\))[A-Z_]+\)"]),
     # Airflow's local task job stopping a task whose state someone (the scheduler, a user, the
     # UI) changed: the reason for the SIGTERM that follows; Airflow prints it at WARNING
+    # kaniko's push check (`error checking push permissions -- make sure ...: checking push
+    # permission for "...": ... UNAUTHORIZED` / `dial tcp ...: no route to host`): a permission
+    # failure unless its tail names another cause; last of the causes so that tail's rule wins
+    _r("kaniko.push_check", C, "permission", [r"(?i)\berror checking push permissions\b"], fatal=True),
     _r("orchestrator.externally_set", C, "unknown", [
         r"\bState of this instance has been externally set to \w+\b"], weight=1.0),
     # Kubernetes restarting a container that keeps exiting (`kubectl get pods` STATUS, the

@@ -83,8 +83,9 @@ GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exce
 
 
 _STATUS_PREFIX = re.compile(r"^\w+: \d{3} ")
-# statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`)
-WORDY_STATUSES = frozenset({"gcp.invalid_argument"})
+# statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`,
+# kaniko's push check that ends in `UNAUTHORIZED` or `no route to host`)
+WORDY_STATUSES = frozenset({"gcp.invalid_argument", "kaniko.push_check"})
 
 
 def category(best: Candidate, message: str) -> str:
