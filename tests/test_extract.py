@@ -553,3 +553,29 @@ def test_kanikos_push_check_takes_the_category_its_tail_names(tail: str, categor
             "creating push check transport for gcr.io failed: " + tail)
     result = analyze(["INFO[0001] Retrieving image manifest python:3.11", line])
     assert (result.verdict, result.category) == ("failed", category)
+
+
+@pytest.mark.parametrize(("said", "category"), [
+    ("2020-08-24 06:17:41.069 [1598264257255545/segfault/2 (pid 19077)] Task failed.", "unknown"),
+    ("Job failed.", "unknown"),
+    ("Marking task as FAILED. dag_id=nightly, task_id=process, execution_date=20210809T150000", "unknown"),
+    ("Task exited with return code Negsignal.SIGKILL", "exit"),
+    ("Task exited with return code 1", "exit"),
+    ("The replica workerpool0-0 exited with a non-zero status of 1.", "exit"),
+])
+def test_a_failure_stated_without_code_or_signal_is_unknown(said: str, category: str):
+    """`exit` is for a run whose exit code or signal is all that is known; `Task failed.` (Metaflow
+    after a segfault, real: fresh_m/metaflow_local_step_segfault_task_failed) tells not even that."""
+    result = analyze(["Task is starting.", said])
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said.endswith(result.message)
+
+
+def test_a_whole_line_saying_the_workflow_failed_is_its_outcome():
+    """Metaflow prints `Task finished successfully.` for one step, then `Task failed.` and
+    `Workflow failed.`: the run failed, the step's success did not make the rest teardown."""
+    lines = ["[1/start/1 (pid 1)] Task is starting.", "[1/start/1 (pid 1)] Task finished successfully.",
+             "[1/train/2 (pid 2)] Task is starting.", "[1/train/2 (pid 2)] Task failed.", "Workflow failed.",
+             "Terminating 0 active tasks..."]
+    assert analyze(lines).verdict == "failed"
+    assert analyze(lines[:2]).verdict == "succeeded"

@@ -521,7 +521,10 @@ RULES: tuple[Rule, ...] = (
         r"\bTask exited with return code (?!0\b)-?\w+", r"\bCrash detected!", r"^ERROR$", r"^FAILURE$",
         r"(?i)\bThe DAG (?:run )?failed\b", r"\bDag run .*\bfailed\b", r"\bstate: (?:FAILED|FAILURE)\b",
         r"\bJOB_STATE_FAILED\b", r"\bJobState\.JOB_STATE_FAILED\b", r"\bPipelineState\.PIPELINE_STATE_FAILED\b",
-        r"\bSTATUS: FAILURE\b", r"\bProgram failed with code -?\d+", r"\bWaiting for W&B process to finish\b.*\(failed\b"]),
+        r"\bSTATUS: FAILURE\b", r"\bProgram failed with code -?\d+", r"\bWaiting for W&B process to finish\b.*\(failed\b",
+        # a whole line that says only that the run ended failed (Metaflow's `Workflow failed.`): the
+        # run's outcome, so a task's success before it does not make what follows teardown
+        r"(?i)^(?:the )?(?:workflow|pipeline|flow|dag|job)(?: run)? (?:has )?failed[.!]?$"]),
     _r("build.step_failed", W, "build", [
         r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bBuild step failure: build step \d+ .+)",
         r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
