@@ -493,6 +493,14 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     ("RuntimeError: connect() timed out. Original timeout was 60000 ms.", "distributed"),
     ('ERROR: You must give at least one requirement to install (see "pip help install")', "invalid_config"),
     ("wandb: ERROR You must call wandb.init() before wandb.log()", "code"),
+    # Terraform's wait on a resource's state
+    ("Error: timeout while waiting for state to become 'success' (timeout: 1m0s)", "timeout"),
+    # YARN's NodeManager killing a container (microsoft/pai issue #1151)
+    ("Container [pid=116086,containerID=container_15_0003_01_000002] is running beyond virtual memory limits. "
+     "Current usage: 106.2 MB of 1 GB physical memory used; 5.8 GB of 2.1 GB virtual memory used. Killing container.",
+     "oom"),
+    # dstack's status line for a run that ended failed, with no reason
+    ("vscode provisioning completed (failed)", "unknown"),
 ])
 def test_words_of_a_known_kind_give_its_category(said: str, category: str):
     result = analyze(["starting", said])

@@ -401,7 +401,9 @@ RULES: tuple[Rule, ...] = (
     # ── time limits ───────────────────────────────────────────────────────────────────────
     _r("task.timeout", C, "timeout", [
         r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process) (?:has )?timed out\b",
-        r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b", r"(?i)\bconfigured timeout (?:was|has been) reached\b",
+        r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b",
+        r"(?i)\btimeout while waiting for\b",  # Terraform's `timeout while waiting for state to become 'success'`
+        r"(?i)\bconfigured timeout (?:was|has been) reached\b",
         r"(?i)\bexceeded (?:the )?(?:maximum )?(?:execution |run ?)?(?:time|deadline|timeout)\b",
         r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
@@ -524,7 +526,9 @@ RULES: tuple[Rule, ...] = (
         r"\bSTATUS: FAILURE\b", r"\bProgram failed with code -?\d+", r"\bWaiting for W&B process to finish\b.*\(failed\b",
         # a whole line that says only that the run ended failed (Metaflow's `Workflow failed.`): the
         # run's outcome, so a task's success before it does not make what follows teardown
-        r"(?i)^(?:the )?(?:workflow|pipeline|flow|dag|job)(?: run)? (?:has )?failed[.!]?$"]),
+        r"(?i)^(?:the )?(?:workflow|pipeline|flow|dag|job)(?: run)? (?:has )?failed[.!]?$",
+        # a run's end with its status in parentheses (dstack's `vscode provisioning completed (failed)`)
+        r"(?i)\b(?:completed|finished|ended|terminated) \((?:failed|error)\)$"]),
     _r("build.step_failed", W, "build", [
         r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bBuild step failure: build step \d+ .+)",
         r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",
