@@ -71,6 +71,9 @@ _LINE_BREAKS = re.compile(r"\r\n|[\n\r\u2028\u2029]")
 # terminal show text in an order other than the bytes' ("Trojan Source").
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _WHITESPACE = re.compile(r"\s+")
+# whitespace that breaks or tabs a line, or pads far (a short run of plain spaces aligns a column as
+# printed: `Exit Code:    137`, `exitcode  : 1`)
+_BREAKING_WHITESPACE = re.compile(r" *[^\S ]\s*| {9,}")
 
 
 def add_known_secret(value: str | None) -> None:
@@ -137,11 +140,12 @@ def safe_line(text: str) -> str:
     return redact(printable(text))
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Redacted, printable, whitespace collapsed and cut to `limit` characters with an ellipsis."""
+def one_line(text: str, limit: int = 300, *, spaces: bool = False) -> str:
+    """Redacted, printable, whitespace collapsed and cut to `limit` characters with an ellipsis;
+    with `spaces`, runs of plain spaces are kept as printed (a quoted line's columns)."""
     if not text:
         return ""
-    text = _WHITESPACE.sub(" ", safe_line(text)).strip()
+    text = (_BREAKING_WHITESPACE if spaces else _WHITESPACE).sub(" ", safe_line(text)).strip()
     if len(text) > limit:
         return text[: max(limit - 1, 0)].rstrip() + "…"
     return text

@@ -587,3 +587,38 @@ def test_a_whole_line_saying_the_workflow_failed_is_its_outcome():
              "Terminating 0 active tasks..."]
     assert analyze(lines).verdict == "failed"
     assert analyze(lines[:2]).verdict == "succeeded"
+
+
+def test_the_message_keeps_a_columns_spaces_as_printed():
+    """torchrun's summary aligns its fields (`exitcode  : -9`), kubectl its columns (`Exit Code:    137`):
+    a message quoted with its spaces collapsed is not what the log said (real: fresh_l/torchrun_rank7_sigkill_*)."""
+    lines = ["Root Cause (first observed failure):", "[0]:", "  time      : 2024-05-01_10:00:00",
+             "  rank      : 7 (local_rank: 7)", "  exitcode  : -9 (pid: 3309)"]
+    assert "exitcode  : -9" in analyze(lines).message
+    padded = analyze(["Error: the step failed" + " " * 40 + "at the end"]).message
+    assert padded == "the step failed at the end"
+
+
+def test_the_same_error_again_between_advancing_counts_did_not_end_the_run():
+    """W&B's API answering 500 while a Lightning epoch goes on (real: fresh_l/wandb_api_500_*): the
+    error repeats between tqdm's lines, whose done count (not the epoch) advances; as the log's
+    last line it is the same error the run went on past. Without the counts it is a failure."""
+    err = "wandb: ERROR Error while calling W&B API: internal database error (<Response [500]>)"
+    bar = "Epoch 0:   1%|{}| {}/4943 [00:11<21:31,  3.79it/s, loss=7.11, v_num=q81m]"
+    lines = []
+    for glyphs, done in (("▋" + " " * 40, 44), ("▉" + " " * 40, 60), ("█▎" + " " * 39, 83)):
+        lines += [bar.format(glyphs, done), err]
+    assert analyze(lines).verdict == "unknown"
+    assert analyze([line for line in lines if line == err]).verdict == "failed"
+    assert analyze([bar.format(" " * 41, 44), err] * 3).verdict == "failed"  # the count stood still
+
+
+def test_a_resource_that_became_ready_recovered_from_its_pending_errors():
+    """skaffold on GKE Autopilot: pods unschedulable while the cluster scales up, then each
+    deployment `is ready.` (real: fresh_k/skaffold_gke_autopilot_*). Unready at the end, it failed."""
+    pending = (" - deployment/app: 0/3 nodes are available: 1 Insufficient memory, 1 node(s) had taint "
+               "{ToBeDeletedByClusterAutoscaler: 1623436397}, that the pod didn't tolerate, 2 Insufficient cpu.")
+    lines = ["Waiting for deployments to stabilize...", pending, " - deployment/app is ready."]
+    assert analyze(lines).verdict == "succeeded"
+    assert analyze(lines[:2]).verdict == "failed"
+    assert analyze(lines[:2] + ["Deployments stabilized in 6.059712568s"]).verdict == "succeeded"

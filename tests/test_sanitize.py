@@ -173,3 +173,9 @@ def test_a_known_secret_is_masked_bare_and_in_w_and_b_basic_auth(monkeypatch: py
 ])
 def test_tokens_anywhere_and_secret_environment_entries_of_a_job_spec(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_one_line_with_spaces_keeps_a_columns_padding_and_breaks_the_rest():
+    assert one_line("  Exit Code:    137  ", spaces=True) == "Exit Code:    137"
+    assert one_line("a" + " " * 30 + "b", spaces=True) == "a b"
+    assert one_line("Exit Code:    137") == "Exit Code: 137"

@@ -147,7 +147,7 @@ def _message(log: Lines, best: Candidate) -> str:
     text = gcp.tidy(text)
     if not text and best.rule is not None and best.rule.name == "wrapper.bailout":
         text = "FATAL ERROR DETECTED"
-    return one_line(_shorten(one_line(text, limit=100_000)), limit=MESSAGE_LIMIT)
+    return one_line(_shorten(one_line(text, limit=100_000, spaces=True)), limit=MESSAGE_LIMIT, spaces=True)
 
 
 def _shorten(text: str) -> str:

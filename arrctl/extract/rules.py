@@ -221,7 +221,11 @@ RULES: tuple[Rule, ...] = (
         r"'train_runtime': ", r"\bProgram ended successfully\b",
         r"\bWaiting for W&B process to finish\b.*\(success\)",
         r"`Trainer\.fit` stopped: `max_(?:epochs|steps)=\d+` reached", r"\bSTATUS: SUCCESS\b",
-        r"^\s*\w+\s+\d\d:\d\d:\d\d\s+\S+\s+SUCCESS\b"]),
+        r"^\s*\w+\s+\d\d:\d\d:\d\d\s+\S+\s+SUCCESS\b",
+        # skaffold's status check (skaffold PR #2845, issue #6011): each resource `is ready.`, the
+        # last with none pending, then `Deployments stabilized in 6.05s`; kubectl's rollout status
+        r"\bDeployments stabilized in\b", r"^-? ?(?:deployment|statefulset|daemonset)/\S+ is ready\.$",
+        r"\bsuccessfully rolled out\b"]),
     _r("success.step", Kind.STEP_SUCCESS, None, [
         r"^Successfully (?:built|tagged|installed|pushed|uploaded|downloaded) \S",
         r"\bFinished in state Completed\("]),

@@ -313,6 +313,10 @@ def scan(log: Lines) -> list[Candidate]:
 _PROGRESS = re.compile(r"(?i)^[\w ,:=-]{0,30}?\b(?:epoch|step|iter(?:ation)?|batch)\b\s*[:=#]?\s*(\d+)\b")
 _PROGRESS_WORDS = ("epoch", "step", "iter", "batch")
 _DIGITS = re.compile(r"\d+")
+# tqdm's count of done items (`Epoch 0:   1%|▋    | 44/4943 [00:11<21:31, ...]`): it advances
+# where the epoch does not; the bar's glyphs and padding change from line to line
+_DONE_OF = re.compile(r"\|\s*(\d+)/\d+\s*\[")
+_BAR = re.compile(r"\|[█▉▊▋▌▍▎▏ ]*\||\s+")
 SURVIVED_REACH = 40
 SURVIVED_LOOKS = 4
 SURVIVED_COUNTS = 3  # advancing counters of one kind of line that show the run went on
@@ -321,8 +325,10 @@ SURVIVED_COUNTS = 3  # advancing counters of one kind of line that show the run 
 def _survived(log: Lines, candidates: list[Candidate]) -> None:
     """An error after which the run counted on (epoch 1, 2, 3 ...) did not end it: W&B's
     client prints its retried request's traceback and training goes on. Counters are compared
-    among lines of one shape: another process's progress line, interleaved, is not the run's."""
-    kinds = {c.line: c.kind for c in candidates}
+    among lines of one shape: another process's progress line, interleaved, is not the run's;
+    the last count before the error is where they start. The same error again (W&B's API
+    answering 500 between tqdm's lines) neither stops the count nor, once survived, ends the run."""
+    by_line = {c.line: c for c in candidates}
     progress: dict[int, tuple[str, int] | None] = {}
 
     def counted(j: int) -> tuple[str, int] | None:
@@ -330,17 +336,36 @@ def _survived(log: Lines, candidates: list[Candidate]) -> None:
             text = log.body(j).strip()
             lower = text[:80].lower()
             found = _PROGRESS.match(text) if any(w in lower for w in _PROGRESS_WORDS) else None
-            progress[j] = (_DIGITS.sub("#", text), int(found.group(1))) if found else None
+            done = _DONE_OF.search(text) if found else None
+            progress[j] = (_BAR.sub(" ", _DIGITS.sub("#", text)), int((done or found).group(1))) if found else None
         return progress[j]
+
+    def shape(c: Candidate) -> str:
+        return _DIGITS.sub("#", c.text)
+
+    def before(line: int, own: str) -> dict[str, list[int]]:
+        """The last count before an error (past the same error again)."""
+        for j in range(line - 1, max(-1, line - SURVIVED_REACH), -1):
+            if j in by_line and by_line[j].kind in _EVIDENCE_KINDS and shape(by_line[j]) != own:
+                break
+            found = counted(j)
+            if found:
+                return {found[0]: [found[1]]}
+        return {}
 
     # the strongest errors first, until one was not survived: the others cannot be chosen over it
     ranked = sorted((c for c in candidates if c.kind in (Kind.CAUSE, Kind.ERROR) and c.score > 0),
                     key=lambda c: -c.score)
+    survived: set[str] = set()
     for c in ranked[:SURVIVED_LOOKS]:
+        own = shape(c)
+        if own in survived:
+            continue
         start = (c.block_end if c.block_end is not None else c.line) + 1
-        by_shape: dict[str, list[int]] = {}
+        by_shape = before(c.line, own)
         for j in range(start, min(len(log), start + SURVIVED_REACH)):
-            if kinds.get(j) in (Kind.CAUSE, Kind.ERROR, Kind.FAILED, Kind.WRAPPER):
+            other = by_line.get(j)
+            if other is not None and other.kind in _EVIDENCE_KINDS and shape(other) != own:
                 break  # another error came: the run did not simply go on
             found = counted(j)
             if found:
@@ -348,7 +373,13 @@ def _survived(log: Lines, candidates: list[Candidate]) -> None:
         if not any(len(counts) >= SURVIVED_COUNTS and all(a < b for a, b in zip(counts, counts[1:]))
                    for counts in by_shape.values()):
             return
-        c.score -= RETRIED_PENALTY
+        survived.add(own)
+        for twin in candidates:
+            if twin.kind in (Kind.CAUSE, Kind.ERROR) and shape(twin) == own:
+                twin.score -= RETRIED_PENALTY
+
+
+_EVIDENCE_KINDS = (Kind.CAUSE, Kind.ERROR, Kind.FAILED, Kind.WRAPPER)
 
 
 def _went_on(log: Lines, candidates: list[Candidate]) -> None:
