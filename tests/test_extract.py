@@ -157,7 +157,9 @@ def test_chained_exceptions_give_the_root() -> None:
     assert (result.message, result.rule, result.line) == ("KeyError: 'trainer-h100'", "python.exception", 4)
 
 
-def test_chain_of_gcp_errors_gives_the_canonical_form() -> None:
+def test_chain_of_gcp_errors_gives_the_status_as_first_printed() -> None:
+    """The gRPC block's status by the name it was printed with (`StatusCode.PERMISSION_DENIED`),
+    its details as the words, the protobuf tail of api_core's re-raise left out."""
     lines = [
         "Traceback (most recent call last):",
         '  File "grpc/_channel.py", line 1006, in _end_unary_response_blocking',
@@ -175,8 +177,10 @@ def test_chain_of_gcp_errors_gives_the_canonical_form() -> None:
         "'aiplatform.customJobs.create' denied on resource 'x' [reason: \"IAM_PERMISSION_DENIED\"",
     ]
     result = analyze(lines)
-    assert result.message == "PermissionDenied: 403 Permission 'aiplatform.customJobs.create' denied on resource 'x'"
+    assert result.message == "StatusCode.PERMISSION_DENIED: Permission 'aiplatform.customJobs.create' denied on resource 'x'"
     assert (result.rule, result.line) == ("gcp.permission_denied", 3)
+    raised = analyze(lines[10:])  # api_core's line alone: its own words, module path and tail left out
+    assert raised.message == "PermissionDenied: 403 Permission 'aiplatform.customJobs.create' denied on resource 'x'"
 
 
 def test_inactive_rpc_error_alone_keeps_its_status_block() -> None:
@@ -501,6 +505,16 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
      "oom"),
     # dstack's status line for a run that ended failed, with no reason
     ("vscode provisioning completed (failed)", "unknown"),
+    # a full disk, and a user's quota on one
+    ("OSError: [Errno 28] No space left on device", "capacity"),
+    ("Error while serializing: I/O error: Disk quota exceeded (os error 122)", "quota"),
+    # XLA's allocator on a TPU (RESOURCE_EXHAUSTED is not a quota here) and vLLM's KV cache
+    ("RESOURCE_EXHAUSTED: Attempting to allocate 31.06M. That was not possible. There are 58.64M free.", "oom"),
+    ("ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+     "initializing the engine.", "oom"),
+    ('Error code 8, message: There is no more capacity in the zone "us-central1-c"; you can try in another zone',
+     "capacity"),
+    ("ERROR: (gcloud.builds.submit) You do not currently have an active account selected.", "auth"),
 ])
 def test_words_of_a_known_kind_give_its_category(said: str, category: str):
     result = analyze(["starting", said])
@@ -622,3 +636,16 @@ def test_a_resource_that_became_ready_recovered_from_its_pending_errors():
     assert analyze(lines).verdict == "succeeded"
     assert analyze(lines[:2]).verdict == "failed"
     assert analyze(lines[:2] + ["Deployments stabilized in 6.059712568s"]).verdict == "succeeded"
+
+
+def test_pip_that_could_not_reach_its_index_failed_on_the_network():
+    """pip in a docker build without DNS: its last retry names the network error, then it finds
+    `(from versions: none)` (real: fresh_p/docker_build_pip_requirements_dns_resolution_failure).
+    With versions found, or no retry before it, the resolver's words are the root."""
+    retry = ("WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection "
+             "broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f16>: Failed "
+             "to establish a new connection: [Errno -3] Temporary failure in name resolution')': /simple/ariadne/")
+    none = "ERROR: Could not find a version that satisfies the requirement ariadne (from versions: none)"
+    result = analyze([retry, none, "ERROR: No matching distribution found for ariadne"])
+    assert result.category == "network" and "Temporary failure in name resolution" in result.message
+    assert analyze([none, "ERROR: No matching distribution found for ariadne"]).category == "dependency"

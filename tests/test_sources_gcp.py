@@ -581,7 +581,7 @@ VERTEX_OOM = (
     "workerpool0-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty "
     "of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 "
     "MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting "
-    "max_split_size_mb to avoid fragmentation. See documentation for Memory Management and PYTORCH_CUD…")
+    "max_split_size_mb to avoid fragmentation.  See documentation for Memory Management and PYTORCH_CU…")
 VERTEX_WRAPPER = (
     "The replica workerpool0-0 exited with a non-zero status of 1. Termination reason: Error. To find out more "
     "about why your job exited please check the logs: https://console.cloud.google.com/logs/viewer?project="

@@ -2,7 +2,7 @@
 
 `ingest` turns text or Cloud Logging entries into normalised lines, `scan` finds candidates
 (rule-labelled lines and the exceptions of traceback blocks), `rules` labels them, `score`
-decides, `gcp` prints Google errors in one canonical form. Pure functions throughout.
+decides, `gcp` prints Google errors in one line each. Pure functions throughout.
 """
 
 from __future__ import annotations

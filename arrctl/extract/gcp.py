@@ -1,8 +1,9 @@
-"""Google Cloud errors in one canonical form, whatever printed them.
+"""Google Cloud errors in one line, whatever printed them.
 
-api_core exception, gRPC status block, gcloud line, JSON error body, googleapiclient HttpError:
-`<Class>: <code> <message>`, the way api_core names the exception (`PermissionDenied: 403
-Permission 'x' denied ...`), without its module path.
+api_core exception (`PermissionDenied: 403 Permission 'x' denied ...`, without its module
+path), gRPC status block (`StatusCode.PERMISSION_DENIED: <details>`), a status as gcloud or a
+client printed it (`PERMISSION_DENIED: ...`): with the status named as printed, the words people
+search for. A JSON error body or googleapiclient HttpError, spread over lines, gets api_core's form.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _API_CORE_CLASSES = (
 _STATUS_NAMES = "|".join(GRPC_STATUS)
 _VERTEX_CREATE = r"\bFailed to create (?:Vertex|custom) job: "
 
-# GCP error records, most canonical first.
+# GCP error records, the most exact form first.
 _CLASS_FORM = re.compile(
     r"\b(?:[A-Za-z_]\w*\.)*(?P<cls>" + _API_CORE_CLASSES + r"): (?P<code>\d{3})\b ?(?P<msg>.*)")
 _RETRY_FORM = re.compile(r"\b(?P<msg>RetryError: .+)")
@@ -71,7 +72,7 @@ _DETAILS_TAIL = re.compile(r"\s*\[(?:reason|type_url|field_violations|links|@typ
 
 
 def record(log: Bodies, i: int) -> str | None:
-    """The canonical `Class: code message` of a GCP error on or around line i, if any."""
+    """The one-line record of a GCP error on or around line i (module docstring), if any."""
     body = log.body(i)
     found = _CLASS_FORM.search(body)
     if found:
@@ -84,9 +85,8 @@ def record(log: Bodies, i: int) -> str | None:
         if record:
             return record
     found = _STATUS_FORM.search(body)
-    if found:
-        cls, code = GRPC_STATUS[found.group("status")]
-        return f"{cls}: {code} {found.group('msg')}"
+    if found:  # as printed (`RESOURCE_EXHAUSTED: Attempting to reserve ...`): the words people search for
+        return f"{found.group('status')}: {found.group('msg')}"
     if _JSON_HINT.search(body) or _JSON_START.search(body):
         record = json_record(log, i)
         if record:
@@ -154,9 +154,10 @@ def grpc_record(log: Bodies, i: int) -> str | None:
         details = details or _GRPC_DETAILS.search(body)
     if not status or status.group("status") not in GRPC_STATUS:
         return None
-    cls, code = GRPC_STATUS[status.group("status")]
-    # gRPC does not escape quotes inside details: the greedy match keeps them.
-    return f"{cls}: {code} {details.group('msg') if details else status.group('status')}"
+    # as printed (`status = StatusCode.DEADLINE_EXCEEDED`); gRPC does not escape quotes inside
+    # details: the greedy match keeps them
+    named = f"StatusCode.{status.group('status')}"
+    return f"{named}: {details.group('msg')}" if details else named
 
 
 def json_record(log: Bodies, i: int) -> str | None:

@@ -50,7 +50,7 @@ class Rule:
     fatal: bool = False
     """Seeing it in live logs means the run is doomed (launch's slow path stops on it)."""
     gcp: bool = False
-    """The message is the canonical GCP error record found on or around the line."""
+    """The message is the GCP error record found on or around the line (extract/gcp.py)."""
     weight: float = 0.0
     """Added to the score: among lines of one kind, a rule whose lines say more ranks higher."""
     guards: tuple[tuple[frozenset[str], bool], ...] = ()
@@ -143,6 +143,9 @@ RULES: tuple[Rule, ...] = (
         r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b"]),
     _r("noise.python_warning", N, None, [r"^(?:[\w./\\:-]+:\d+: )?[A-Z]\w*Warning: ",
                                          r"^\s*warnings\.warn\(", r"^[\w.]+Warning: "]),
+    # a notice that a feature will go away, at whatever level it is printed (GitHub Actions'
+    # `Error: The `add-path` command is deprecated and will be disabled on November 16th.`)
+    _r("noise.deprecation", N, None, [r"(?i)\bis deprecated and will be (?:disabled|removed)\b"]),
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
@@ -241,7 +244,14 @@ RULES: tuple[Rule, ...] = (
         r"\bCUBLAS_STATUS_ALLOC_FAILED\b", r"\bOOM when allocating tensor\b",
         r"\bRESOURCE_EXHAUSTED: Out of memory\b", r"\bOut of memory while trying to allocate\b",
         r"\bcudaErrorMemoryAllocation\b", r"\bResource exhausted: OOM\b",
-        r"\bfailed to allocate \d+(?:\.\d+)? ?[KMG]i?B? .*\bout of memory\b"], fatal=True),
+        r"\bfailed to allocate \d+(?:\.\d+)? ?[KMG]i?B? .*\bout of memory\b",
+        # vLLM: the GPU memory left after the weights holds no KV cache, or less than a sequence
+        r"\bNo available memory for the cache blocks\b",
+        r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b",
+        # XLA's allocator on a TPU's HBM (`RESOURCE_EXHAUSTED: Attempting to allocate 31.06M. That
+        # was not possible. There are 58.64M free.`)
+        r"\bAttempting to (?:allocate|reserve) \S+(?: at the (?:bottom|top) of memory)?\. That was not possible\b"],
+       fatal=True),
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
         r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
@@ -273,6 +283,7 @@ RULES: tuple[Rule, ...] = (
     # ── capacity, preemption, quota ───────────────────────────────────────────────────────
     _r("gcp.capacity", C, "capacity", [
         r"\bZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?\b", r"\bdoes not have enough resources available\b",
+        r"(?i)\bno more capacity in the zone\b",  # Cloud TPU
         r"\bResourcesUnavailableError\b", r"(?i)\bFailed to acquire resources\b",
         r"(?i)\binsufficient (?:instance )?capacity\b", r"\bInsufficientInstanceCapacity\b",
         r"(?i)\b(?:stockout|out of capacity|no (?:available )?capacity)\b",
@@ -349,7 +360,7 @@ RULES: tuple[Rule, ...] = (
         r"\bGatedRepoError\b", r"\bCannot access gated repo\b", r"\bUNAUTHORIZED\b",
         r"\bHTTP(?:Error)? 401\b", r"(?i)\bunauthorized\b", r"(?i)\breauthentication (?:is )?(?:needed|required)\b",
         r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b",
-        r"(?i)\breauthentication failed\b", r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
+        r"(?i)\breauthentication failed\b", r"\bYou do not currently have an active account selected\b", r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\brpc error: code = (?:InvalidArgument|FailedPrecondition|OutOfRange|AlreadyExists|Unimplemented)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
@@ -417,7 +428,10 @@ RULES: tuple[Rule, ...] = (
     # ── dependencies ──────────────────────────────────────────────────────────────────────
     _r("python.pip_candidates", C, "dependency", [r"\bCould not find a version that satisfies the requirement\b"],
        weight=-0.1),
-    _r("disk.full", C, "unknown", [r"\bNo space left on device\b", r"\bDisk quota exceeded\b"]),
+    # a full disk is out of storage (ENOSPC, `No space left on device (os error 28)`); EDQUOT is the
+    # user's quota on it (`Disk quota exceeded (os error 122)`)
+    _r("disk.full", C, "capacity", [r"\bNo space left on device\b", r"\bENOSPC\b"]),
+    _r("disk.quota", C, "quota", [r"\bDisk quota exceeded\b", r"\bEDQUOT\b"]),
     _r("python.pip", C, "dependency", [
         r"^ERROR: (?P<msg>(?:No matching distribution found for|Could not find a version that satisfies"
         r"|Could not install packages due to|Cannot install|ResolutionImpossible|Failed building wheel"
@@ -476,9 +490,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
-        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b",
-        # vLLM: the context length asked for does not fit the KV cache the GPU memory left
-        r"\bmax seq len \(\d+\) is larger than the maximum number of tokens\b"]),
+        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b"]),
     # ── code ──────────────────────────────────────────────────────────────────────────────
     # CPython's own words for a bug, wherever they are relayed without their exception's class
     # (`... failed for component 'x': list index out of range`, `... caught unexpected exception
@@ -550,7 +562,7 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\bThe replica \S+ exited with a non-zero status of \d+.*)",
         r"\bexited with (?:a )?(?:non-zero )?(?:exit )?(?:status )?(?:code|status)(?: of)?:? [1-9-]\d*",
         r"\bexit (?:status|code):? [1-9]\d*\b", r"\bexit code \(-?[1-9]\d*\)", r"\breturn code = -?[1-9]\d*", r"\breturned non-zero exit status\b", r"\bCalledProcessError\b",
-        r"\bChildFailedError\b", r"\bProcess completed with exit code [1-9]", r"\bexitcode\s*:\s*-?[1-9]",
+        r"\bChildFailedError\b", r"\bProcess completed with exit code (?:[1-9]|\*{3})", r"\bexitcode\s*:\s*-?[1-9]",  # GitHub masks the code as ***
         r"^SystemExit: [1-9]", r"(?i)\bAbnormal program exit\b", r"\bProcessExitedException\b",
         r"\bKeyboardInterrupt\b", r"(?i)^(?:job|run|task|pipeline|workflow|step) failed\b",
         r"(?i)\b(?:job|run|task|pipeline) (?:\S+ )?(?:has )?failed\b(?![-\w])", r"(?P<msg>\bTask \S+ failed with message: .+)",

@@ -304,6 +304,7 @@ def scan(log: Lines) -> list[Candidate]:
         if DETAIL_FOLLOWS.search(c.text):
             append_detail(log, c)
     _apply_retries(candidates)
+    _offline_index(candidates)
     _went_on(log, candidates)
     _survived(log, candidates)
     return candidates
@@ -414,6 +415,28 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
 
 
 _CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
+
+
+_NO_VERSIONS = re.compile(r"\(from versions: none\)|\bNo matching distribution found\b")
+OFFLINE_REACH = 6
+
+
+def _offline_index(candidates: list[Candidate]) -> None:
+    """pip that could not reach its index retries, then finds no version at all (`WARNING:
+    Retrying (Retry(total=0, ...)) after connection broken by 'NewConnectionError(...: Temporary
+    failure in name resolution')'`, then `(from versions: none)`): the network is what failed."""
+    for i, c in enumerate(candidates):
+        if c.kind is not Kind.CAUSE or c.category != "dependency" or not _NO_VERSIONS.search(c.text):
+            continue
+        for j in range(i - 1, -1, -1):
+            retry = candidates[j]
+            if c.line - retry.line > OFFLINE_REACH:
+                break
+            cause = cause_in(retry.text) if retry.kind is Kind.TRANSIENT else None
+            if cause is not None and cause.category == "network":
+                candidates[j] = Candidate(retry.line, Kind.CAUSE, cause, "network", retry.text,
+                                          max(c.score, 0.0) + 0.1, retry.match)
+                break
 
 
 def _apply_retries(candidates: list[Candidate]) -> None:

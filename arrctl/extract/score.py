@@ -84,8 +84,9 @@ GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exce
 
 _STATUS_PREFIX = re.compile(r"^\w+: \d{3} ")
 # statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`,
+# `RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory`,
 # kaniko's push check that ends in `UNAUTHORIZED` or `no route to host`)
-WORDY_STATUSES = frozenset({"gcp.invalid_argument", "kaniko.push_check"})
+WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check"})
 
 
 # what shows a run ended by its exit: a code, a signal, a kill (`exit code 137`, `Negsignal.SIGKILL`,
