@@ -71,9 +71,10 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
             ends = health.failure_ends(results, config.builds_failure_severity)
             claim = store.claim({k: v for k, v in ends.items() if k not in misfires}, CHECK_CONSUMER,
                                 first_window_s=config.check_first_window_s,
-                                complete=[s for s, r in results.items() if r.state == SourceState.OK and not r.hidden])
+                                complete=[s for s, r in results.items() if r.state == SourceState.OK and not r.hidden],
+                                now=now)
             # each disagreement once, like a failure; the misfired crash is recorded as told with it
-            told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER)
+            told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER, now=now)
         except Exception as exc:  # noqa: BLE001 — judged as UNKNOWN below
             warn(f"could not record reported failures: {exc}")
             claim = None

@@ -196,15 +196,17 @@ class Store:
         return {key for key in keys if key not in told}
 
     def claim(self, failures: Mapping[Key, float | None], consumer: str = "check", *,
-              first_window_s: float | None = None, complete: Iterable[str] = ()) -> Claim:
+              first_window_s: float | None = None, complete: Iterable[str] = (),
+              now: float | None = None) -> Claim:
         """Mark failures (key -> when it ended, epoch or None) reported to `consumer`, under the write lock.
 
         Two checks at once never claim the same failure: the read and the write are one transaction.
         With `first_window_s`, a source that has no baseline yet (the first check of this scope, or
         the first after the store was rebuilt) records failures that ended longer ago than the window
         as seen without paging them; the baseline is taken once the source answered in full (`complete`).
+        `now` is the caller's time of the check (the store's clock when not given).
         """
-        now = self.clock()
+        now = self.clock() if now is None else now
         claim = Claim()
         with immediate(self.db):
             told = self._told(consumer)
