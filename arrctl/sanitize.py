@@ -110,9 +110,17 @@ def redact(text: str) -> str:
     return _SECRET_PAIR.sub(_redact_pair, text)
 
 
+# a short lower-case word after `token: ` is prose, not a token's value (buildx's `failed to fetch
+# oauth token: unexpected status from GET request`); tokens are long or mixed
+_PROSE_AFTER_TOKEN = re.compile(r"[a-z]{1,15}")
+
+
 def _redact_pair(match: re.Match[str]) -> str:
     """Keep the key and the quoting style of a key/value pair, hide the value."""
     value = match.group("value")
+    if match.group("key").lower().endswith("token") and ":" in match.group("sep") \
+            and _PROSE_AFTER_TOKEN.fullmatch(value):
+        return match.group(0)
     quote = value[0] if value[:1] in ('"', "'") else ""
     return f"{match.group('key')}{match.group('sep')}{quote}{REDACTED}{quote}"
 

@@ -649,3 +649,31 @@ def test_pip_that_could_not_reach_its_index_failed_on_the_network():
     result = analyze([retry, none, "ERROR: No matching distribution found for ariadne"])
     assert result.category == "network" and "Temporary failure in name resolution" in result.message
     assert analyze([none, "ERROR: No matching distribution found for ariadne"]).category == "dependency"
+
+
+def test_prose_in_a_drawn_box_is_read_and_a_rich_tracebacks_frames_are_not():
+    """A TUI's panel around Pulumi's output (real: fresh_k/pulumi_gke_provision_*): each line is
+    `│ text │`, its words the error. Rich's traceback frames (`│   131 │   code │`) stay noise."""
+    pad = " " * 30
+    boxed = [f"│   kubernetes:core/v1:Namespace (lws-system):{pad}│",
+             f"│     error: configured Kubernetes cluster is unreachable: unable to load schema information{pad}│",
+             f"│ server: the server has asked for the client to provide credentials{pad}│"]
+    result = analyze(boxed)
+    assert (result.verdict, result.category) == ("failed", "auth")
+    frames = ["│   131 │   raise PermissionError('the server has asked for the client to provide credentials') │"]
+    assert analyze(frames).verdict == "unknown"
+
+
+def test_a_retry_of_another_kind_of_error_does_not_recover_the_one_before():
+    """wandb-core's 403 on upsertBucket, then `api: retrying error:` for a client timeout: the
+    retry is the timeout's, the 403 still ended the run (real: fresh_n/wandb_core_upsert_bucket_*)."""
+    lines = ['{"level":"ERROR","msg":"sender: upsertRun:","error":"failed to upsert bucket: returned error 403: '
+             'permission denied"}',
+             '{"level":"INFO","msg":"stream: closing"}',
+             '{"level":"INFO","msg":"api: retrying error","error":"Post \\"https://api.test/graphql\\": net/http: '
+             'request canceled (Client.Timeout exceeded while awaiting headers)"}']
+    result = analyze(lines)
+    assert result.message == "sender: upsertRun: failed to upsert bucket: returned error 403: permission denied"
+    assert result.category == "permission"
+    same_kind = lines[:2] + ['{"level":"INFO","msg":"api: retrying error","error":"returned error 403"}']
+    assert analyze(same_kind).verdict == "unknown"

@@ -179,3 +179,11 @@ def test_one_line_with_spaces_keeps_a_columns_padding_and_breaks_the_rest():
     assert one_line("  Exit Code:    137  ", spaces=True) == "Exit Code:    137"
     assert one_line("a" + " " * 30 + "b", spaces=True) == "a b"
     assert one_line("Exit Code:    137") == "Exit Code: 137"
+
+
+def test_a_word_of_prose_after_token_is_kept_and_a_tokens_value_is_not():
+    said = "failed to fetch oauth token: unexpected status from GET request to https://gcr.io/v2/token?scope=x"
+    assert redact(said) == said
+    assert redact("token: ghp_abcdEFGH1234567890") == "token: [REDACTED]"
+    assert redact("refresh_token: 1//0gAbCdEf") == "refresh_token: [REDACTED]"
+    assert redact("password: hunter") == "password: [REDACTED]"

@@ -142,6 +142,10 @@ class LogLine:
     """Printed by W&B (`wandb: ` carrier), which prints its own errors at ERROR."""
 
 
+# `│ text │` with no other rule inside: Rich's traceback frames have inner ones (`│   131 │   code`)
+_BOXED = re.compile(r"^\s*│ ([^│]*\S)\s*│\s*$")
+
+
 @functools.lru_cache(maxsize=8192)
 def normalise(raw: str, level: str | None = None) -> LogLine:
     """Strip escapes and meaning-free prefixes (repeatedly); keep the last level they named."""
@@ -151,6 +155,11 @@ def normalise(raw: str, level: str | None = None) -> LogLine:
     wandb = False
     for _ in range(6):
         stripped = text.lstrip()
+        if stripped[:1] == "│":
+            boxed = _BOXED.match(stripped)
+            if boxed:  # one line of prose in a drawn box (a TUI's panel), not a Rich traceback's frame
+                text = boxed.group(1)
+                continue
         if stripped[:2] == '{"' and stripped.endswith("}"):
             text, level = _structured(stripped, level)
             if text is not stripped:
@@ -213,7 +222,7 @@ def _structured(text: str, level: str | None) -> tuple[str, str | None]:
         level = LEVELS.get(word.group().upper(), level) if word else level
     extra = record.get("error") or record.get("err")
     if isinstance(extra, str) and extra not in message:
-        message = f"{message}: {extra}"
+        message = f"{message.rstrip().removesuffix(':')}: {extra}"  # `"msg":"sender: upsertRun:"`
     return message, level
 
 

@@ -360,7 +360,9 @@ RULES: tuple[Rule, ...] = (
         r"\bGatedRepoError\b", r"\bCannot access gated repo\b", r"\bUNAUTHORIZED\b",
         r"\bHTTP(?:Error)? 401\b", r"(?i)\bunauthorized\b", r"(?i)\breauthentication (?:is )?(?:needed|required)\b",
         r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b",
-        r"(?i)\breauthentication failed\b", r"\bYou do not currently have an active account selected\b", r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
+        r"(?i)\breauthentication failed\b", r"\bYou do not currently have an active account selected\b",
+        r"\bthe server has asked for the client to provide credentials\b",  # the Kubernetes API's 401
+        r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\brpc error: code = (?:InvalidArgument|FailedPrecondition|OutOfRange|AlreadyExists|Unimplemented)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
@@ -637,9 +639,10 @@ def class_category(cls: str) -> str:
     return "unknown"
 
 
-_HTTP_CODE = re.compile(r"\b(400|401|403|404|409|429|5\d\d)\b(?! ?(?:ms|MB|KB|GB|bytes|s\b|%))")
+_HTTP_CODE = re.compile(r"\b(400|401|403|404|409|412|429|5\d\d)\b(?! ?(?:ms|MB|KB|GB|bytes|s\b|%))")
+# (412 Precondition Failed: a registry or bucket refusing the request's state: the service's side)
 _HTTP_CATEGORIES = {"400": "invalid_config", "401": "auth", "403": "permission", "404": "not_found",
-                    "409": "invalid_config", "429": "quota"}
+                    "409": "invalid_config", "412": "service", "429": "quota"}
 
 
 def http_category(text: str) -> str | None:

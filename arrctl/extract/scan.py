@@ -440,14 +440,20 @@ def _offline_index(candidates: list[Candidate]) -> None:
 
 
 def _apply_retries(candidates: list[Candidate]) -> None:
-    """An error just before a retry line may recover: lower it (a later one is not retried)."""
-    retries = [c.line for c in candidates if c.kind is Kind.TRANSIENT]
-    if not retries:
+    """An error just before a retry line may recover: lower it (a later one is not retried). A
+    retry that names an error of another kind (wandb-core's `api: retrying error: ... Client.Timeout
+    exceeded` after a 403) retries that one, not the error before it."""
+    transient = [c for c in candidates if c.kind is Kind.TRANSIENT]
+    if not transient:
         return
+    retries = [c.line for c in transient]
     for c in candidates:
         if c.kind not in (Kind.CAUSE, Kind.ERROR) or (c.rule is not None and c.rule.kind is Kind.INTRO):
             continue  # what a header announced as the error is not undone by its own `retrying.`
         last = c.block_end if c.block_end is not None else c.line
         k = bisect.bisect_right(retries, last)
         if k < len(retries) and retries[k] - last <= RETRY_REACH:
+            named = cause_in(transient[k].text)
+            if c.category is not None and named is not None and named.category not in (None, c.category):
+                continue
             c.score -= RETRIED_PENALTY
