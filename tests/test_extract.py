@@ -515,6 +515,9 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     ('Error code 8, message: There is no more capacity in the zone "us-central1-c"; you can try in another zone',
      "capacity"),
     ("ERROR: (gcloud.builds.submit) You do not currently have an active account selected.", "auth"),
+    ("socket.timeout: timed out", "timeout"),  # Python 3.9's name for TimeoutError
+    ("[1,0]<stdout>:4f7d2b9a61c0:687:748 [0] graph/xml.cc:332 NCCL WARN Could not find real path of "
+     "/sys/class/pci_bus/0000:03/../../0000:03:00.0", "distributed"),
 ])
 def test_words_of_a_known_kind_give_its_category(said: str, category: str):
     result = analyze(["starting", said])
@@ -677,3 +680,16 @@ def test_a_retry_of_another_kind_of_error_does_not_recover_the_one_before():
     assert result.category == "permission"
     same_kind = lines[:2] + ['{"level":"INFO","msg":"api: retrying error","error":"returned error 403"}']
     assert analyze(same_kind).verdict == "unknown"
+
+
+def test_a_traceback_flattened_into_a_line_from_its_first_frame_gives_its_exception():
+    """A multi-node log with the traceback's lines joined, the header cut off, each part after
+    the node's index (real: fresh_c/nccl_broadcast_flattened_*): not a bare frame, an error."""
+    line = ('File "/opt/conda/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py", line 1906, in '
+            "broadcast 10: work = default_pg.broadcast([tensor], opts) 10: torch.distributed.DistBackendError: NCCL "
+            "error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1251, unhandled system error")
+    result = analyze([line])
+    assert (result.verdict, result.category) == ("failed", "distributed")
+    assert result.message.startswith("torch.distributed.DistBackendError: NCCL error in:")
+    frame = 'File "/opt/conda/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py", line 1906, in broadcast'
+    assert analyze([frame]).verdict == "unknown"

@@ -138,7 +138,7 @@ def _message(log: Lines, best: Candidate) -> str:
             # return code = -9"): keep the line's start and the part from there on
             text = text[:MESSAGE_LIMIT // 4].rstrip() + " … " + text[max(0, best.match.start() - 40):]
         text = _MODULE_PATH.sub("", text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
-    if "Traceback (most recent call last):" in text:  # a traceback flattened into one line
+    if "Traceback (most recent call last):" in text or text.startswith('File "'):  # a traceback flattened into one line
         raised: re.Match[str] | None = None
         for raised in _INLINE_EXCEPTION.finditer(text):
             pass

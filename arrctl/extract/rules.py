@@ -193,7 +193,7 @@ RULES: tuple[Rule, ...] = (
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
     _r("noise.clean_exit", N, None, [r"^SystemExit(?:: 0)?$", r"^(?:builtins\.)?StopIteration$"]),
     # source lines and frames of a traceback whose header was cut off
-    _r("noise.source_line", N, None, [r"^raise [\w.]+(?:\(|$)", r"^File \"[^\"]+\", line \d+", r"^[\^~]+$"]),
+    _r("noise.source_line", N, None, [r"^raise [\w.]+(?:\(|$)", r"^File \"[^\"]+\", line \d+(?:, in \S+)?\s*$", r"^[\^~]+$"]),
     _r("teardown.ignored", D, None, [r"^Exception ignored (?:in|on)\b",
                                      r"^Error in atexit\._run_exitfuncs:"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
@@ -272,7 +272,7 @@ RULES: tuple[Rule, ...] = (
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
         r"\bNCCL (?:error|Error|communicator was aborted|timeout)\b", r"\bnccl(?:Internal|System|UnhandledCuda|Remote|InvalidUsage)Error\b",
         r"\bDistBackendError\b", r"\bProcessGroupNCCL\b.*\b(?:timeout|timed out|error|abort)",
-        r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b",
+        r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b", r"\bNCCL WARN (?:Could not|Cuda failure)\b",
         r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
         r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
         r"\bconnect\(\) timed out\. Original timeout was\b",  # c10d's TCPStore client
@@ -422,7 +422,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btimeout while waiting for\b",  # Terraform's `timeout while waiting for state to become 'success'`
         r"(?i)\bconfigured timeout (?:was|has been) reached\b",
         r"(?i)\bexceeded (?:the )?(?:maximum )?(?:execution |run ?)?(?:time|deadline|timeout)\b",
-        r"\bTimeoutError\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
+        r"\bTimeoutError\b", r"\bsocket\.timeout\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
         r"\bstatus \"?TIMEOUT\b", r"^Timed out[:!] ",
