@@ -693,3 +693,13 @@ def test_a_traceback_flattened_into_a_line_from_its_first_frame_gives_its_except
     assert result.message.startswith("torch.distributed.DistBackendError: NCCL error in:")
     frame = 'File "/opt/conda/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py", line 1906, in broadcast'
     assert analyze([frame]).verdict == "unknown"
+
+
+def test_an_error_string_broken_over_lines_goes_on_in_the_message():
+    """klog prints an error whose text holds a newline as two lines, the second starting `: `
+    (real: fresh_k/kubectl_gke_auth_plugin_executable_not_found): the cause is in the second."""
+    lines = ['E0709 10:17:27.723595   34196 memcache.go:265] couldn\'t get current server API group list: Get '
+             '"https://10.0.0.1/api?timeout=32s": getting credentials',
+             ": exec: executable gke-gcloud-auth-plugin not found", "",
+             "It looks like you are trying to use a client-go credential plugin that is not installed."]
+    assert analyze(lines).message.endswith("getting credentials: exec: executable gke-gcloud-auth-plugin not found")

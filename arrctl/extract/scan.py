@@ -303,6 +303,8 @@ def scan(log: Lines) -> list[Candidate]:
     for c in candidates:
         if DETAIL_FOLLOWS.search(c.text):
             append_detail(log, c)
+        elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
+            _join_continuation(log, c)
     _apply_retries(candidates)
     _offline_index(candidates)
     _went_on(log, candidates)
@@ -415,6 +417,25 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
 
 
 _CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
+
+
+# the rest of an error string with a newline in it, printed as the next line (klog's `E0709 ...
+# getting credentials` then `: exec: executable gke-gcloud-auth-plugin not found`)
+_CONTINUED = re.compile(r"^: \S")
+
+
+def _join_continuation(log: Lines, c: Candidate) -> None:
+    """An error line whose next line goes on with `: ...` holds its cause there: joined, and the
+    category the joined words name."""
+    q = c.line + 1
+    if q >= len(log) or not _CONTINUED.match(log.body(q)):
+        return
+    rest = log.body(q).strip()
+    c.text = f"{c.text.rstrip()}{rest}"
+    c.match = None
+    cause = cause_in(rest)
+    if cause is not None and cause.category:
+        c.category = cause.category
 
 
 _NO_VERSIONS = re.compile(r"\(from versions: none\)|\bNo matching distribution found\b")
