@@ -119,7 +119,7 @@ def _statement_starts(lines: list[str]) -> list[int]:
     """Where a new statement starts: not inside a traceback, a JSON body or a wrapped message."""
     def plain(raw: str) -> bool:
         line = normalise(raw).text  # as the extractor reads it, prefixes off
-        return bool(line.strip()) and line[:1] not in " \t}]\"'" and not line.rstrip().endswith(
+        return bool(line.strip()) and line[:1] not in " \t}]\"':" and not line.rstrip().endswith(
             (":", "{", "[", ",", "(", "\\"))
     return [i for i in range(1, len(lines)) if plain(lines[i - 1]) and plain(lines[i])]
 
