@@ -703,3 +703,16 @@ def test_an_error_string_broken_over_lines_goes_on_in_the_message():
              ": exec: executable gke-gcloud-auth-plugin not found", "",
              "It looks like you are trying to use a client-go credential plugin that is not installed."]
     assert analyze(lines).message.endswith("getting credentials: exec: executable gke-gcloud-auth-plugin not found")
+
+
+def test_an_error_about_a_file_that_was_done_later_was_retried():
+    """W&B's file pusher: an upload of wandb-summary.json fails on a reset connection, then the
+    same file is uploaded (real: fresh_n/wandb_debug_internal_summary_upload_*). Another file done
+    after it does not undo it."""
+    err = ("2023-07-04 14:47:36,868 ERROR   wandb-upload_0:15750 [internal_api.py:upload_file():2099] upload_file "
+           "exception https://storage.googleapis.com/b/run/wandb-summary.json?Expires=1688: ('Connection aborted.', "
+           "ConnectionResetError(104, 'Connection reset by peer'))")
+    done = ("2023-07-04 14:47:38,501 INFO    wandb-upload_0:15750 [upload_job.py:push():137] Uploaded file "
+            "/home/alice/run/files/{}")
+    assert analyze([err, done.format("wandb-summary.json")]).verdict == "unknown"
+    assert analyze([err, done.format("config.yaml")]).verdict == "failed"

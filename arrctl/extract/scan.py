@@ -306,6 +306,7 @@ def scan(log: Lines) -> list[Candidate]:
         elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
             _join_continuation(log, c)
     _apply_retries(candidates)
+    _done_after_all(log, candidates)
     _offline_index(candidates)
     _went_on(log, candidates)
     _survived(log, candidates)
@@ -417,6 +418,32 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
 
 
 _CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
+
+
+# a file an error names (`.../wandb-summary.json?Expires=...`), and a later line saying it was done
+_FILE_NAMED = re.compile(r"(?<![\w-])[\w-]+\.(?:json|ya?ml|txt|log|csv|parquet|pt|pth|ckpt|bin|safetensors|npz|h5|tar|gz|zip|whl)\b")
+FILE_NAMED_REACH = 4096  # the first characters of an error: where a file it names is
+_DONE_WITH = re.compile(r"(?i)^(?:\S+ )?(?:uploaded|downloaded|saved|wrote|written|copied|synced)\b|"
+                        r"\b(?:uploaded|downloaded|saved|copied|synced) (?:file )?\S+$")
+DONE_REACH = 30
+
+
+def _done_after_all(log: Lines, candidates: list[Candidate]) -> None:
+    """An error about a file, then a line saying that very file was done (W&B's file pusher:
+    `upload_file exception .../wandb-summary.json?...: Connection reset by peer`, then `Uploaded
+    file .../files/wandb-summary.json`): the program retried it on its own and it worked."""
+    for c in candidates:
+        if c.kind not in (Kind.CAUSE, Kind.ERROR) or c.score <= 0:
+            continue
+        files = set(_FILE_NAMED.findall(c.text[:FILE_NAMED_REACH]))
+        if not files:
+            continue
+        end = c.block_end if c.block_end is not None else c.line
+        for j in range(end + 1, min(len(log), end + 1 + DONE_REACH)):
+            body = log.body(j)
+            if _DONE_WITH.search(body) and any(name in body for name in files):
+                c.score -= RETRIED_PENALTY
+                break
 
 
 # the rest of an error string with a newline in it, printed as the next line (klog's `E0709 ...
