@@ -186,6 +186,8 @@ def normalise(raw: str, level: str | None = None) -> LogLine:
 
 _LOGFMT_START = re.compile(r"^(?:time|ts|t|level|lvl)=")
 _LOGFMT_PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+# an unquoted message that goes on past its first space, up to the next `key=` or the end
+_LOOSE_MSG = re.compile(r'\b(?:msg|message)=(?!")(?P<msg>\S*(?: (?!\w+=)\S*)+)')
 
 
 def _logfmt(text: str, level: str | None) -> tuple[str, str | None]:
@@ -195,6 +197,9 @@ def _logfmt(text: str, level: str | None) -> tuple[str, str | None]:
     pairs = {key: value[1:-1].replace('\\"', '"') if value.startswith('"') else value
              for key, value in _LOGFMT_PAIR.findall(text)}
     message = pairs.get("msg") or pairs.get("message")
+    loose = _LOOSE_MSG.search(text)
+    if loose:  # `msg=Error: creating EC2 Instance: ...`, unquoted though it holds spaces (openshift-install)
+        message = loose.group("msg").strip()
     if not message:
         return text, level
     error = pairs.get("error") or pairs.get("err")
