@@ -72,7 +72,7 @@ def test_totals_hold() -> None:
     failures = sum(1 for _, meta, _ in CASES if meta["failed"])
     named = sum(1 for v in verdicts if v in ("named", "wrong_category"))
     assert named / failures >= 0.86
-    assert verdicts.count("false_alarm") <= 8  # of 291 non-failures (7 of 262 before fresh_n..p came)
+    assert verdicts.count("false_alarm") <= 10  # of 319 non-failures (7 of 262 before fresh_n..s came)
 
 
 # ── invariances: what a log says does not depend on how it was carried ────────────────────

@@ -343,14 +343,16 @@ def test_entries_time_zones_are_compared_in_utc() -> None:
 def test_entry_payload_kinds() -> None:
     entries = [
         {"timestamp": "2025-11-19T00:00:05Z", "protoPayload": {"status": {"code": 9, "message": "audit says no"}}},
-        {"timestamp": "2025-11-19T00:00:04Z", "jsonPayload": {"event": "no message"}},
+        {"timestamp": "2025-11-19T00:00:04Z", "jsonPayload": {"event": "structlog's message"}},
+        {"timestamp": "2025-11-19T00:00:04.5Z", "jsonPayload": {"status": "DEADLINE_EXCEEDED"}},
         {"timestamp": "2025-11-19T00:00:03Z", "jsonPayload": {"msg": "from msg"}},
         {"timestamp": "2025-11-19T00:00:02Z", "jsonPayload": {"message": "from json\nsecond line\n"}},
         {"timestamp": "2025-11-19T00:00:01Z", "textPayload": "text\r\nmore\r\n"},
         {"timestamp": {"seconds": 1, "nanos": 0}, "textPayload": "epoch one"},
     ]
     assert lines_from_entries(entries) == [
-        "epoch one", "text", "more", "from json", "second line", "from msg", "audit says no"]
+        "epoch one", "text", "more", "from json", "second line", "from msg", "structlog's message",
+        '{"status": "DEADLINE_EXCEEDED"}', "audit says no"]
 
 
 def test_entries_from_a_generator_and_empty() -> None:
@@ -716,3 +718,26 @@ def test_an_error_about_a_file_that_was_done_later_was_retried():
             "/home/alice/run/files/{}")
     assert analyze([err, done.format("wandb-summary.json")]).verdict == "unknown"
     assert analyze([err, done.format("config.yaml")]).verdict == "failed"
+
+
+def test_a_long_message_keeps_what_the_rule_found_in_its_middle():
+    """A Dataflow launcher's error: the status comes after 230 characters of ids, the zone's words
+    at the end (real: fresh_s/dataflow_template_launcher_*); cut for length, the status stays."""
+    line = ("Failed to start the VM, launcher-202503201205381015983072114339861, used for launching because of status "
+            "code: RESOURCE_EXHAUSTED, reason: One or more operations had an error: 'operation-1742497540436-630cad2"
+            "eb70b1-13691487-5f5d03c2': [ZONE_RESOURCE_POOL_EXHAUSTED] 'The zone 'projects/p/zones/us-central1-f' "
+            "does not have enough resources available to fulfill the request.  Try a different zone, or try again "
+            "later.' " + "x" * 200)
+    result = analyze([f'textPayload: "{line}"'])
+    assert result.category == "capacity" and "[ZONE_RESOURCE_POOL_EXHAUSTED]" in result.message
+    assert len(result.message) <= 400 and not result.message.startswith("textPayload")
+
+
+def test_the_traceback_a_counted_retry_prints_after_it_was_retried():
+    """Ray Tune's trainable on a lost spot node: `Training failed, retrying 1/3`, then the
+    traceback of what it retries (real: fresh_s/ray_imagenet_spot_node_lost_*). W&B's `entering
+    retry loop` before the traceback of its give-up does not count its attempts: that one failed."""
+    tb = ["Traceback (most recent call last):", '  File "imagenet_tune.py", line 88, in _train',
+          "    results = ray.get(status)", "ray.exceptions.RayActorError: The actor died unexpectedly before finishing this task."]
+    assert analyze(["(pid=1926) Training failed, retrying 1/3", ""] + [f"(pid=1926) {t}" for t in tb]).verdict == "unknown"
+    assert analyze(["wandb: Network error (ReadTimeout), entering retry loop."] + tb).verdict == "failed"

@@ -7,7 +7,7 @@ import pytest
 
 import json
 
-from arrctl.extract.ingest import lines_of_input, normalise, split_text
+from arrctl.extract.ingest import entry_text, lines_of_input, normalise, split_text
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -86,3 +86,11 @@ def test_one_pasted_entry_with_a_json_payload_gives_its_message() -> None:
 ])
 def test_anything_else_is_read_as_text(text: str) -> None:
     assert lines_of_input(text) == split_text(text)
+
+
+def test_an_entry_whose_payload_has_only_fields_is_read_as_its_json():
+    """Cloud Tasks logs an attempt as fields, no message (real: fresh_s/cloud_tasks_http_target_*)."""
+    entry = {"severity": "ERROR", "jsonPayload": {"attemptResponseLog": {"status": "DEADLINE_EXCEEDED",
+                                                                         "attemptDuration": "600.001266s"}}}
+    assert entry_text(entry) == '{"attemptResponseLog": {"status": "DEADLINE_EXCEEDED", "attemptDuration": "600.001266s"}}'
+    assert entry_text({"jsonPayload": {}}) == ""

@@ -147,18 +147,26 @@ def _message(log: Lines, best: Candidate) -> str:
     text = gcp.tidy(text)
     if not text and best.rule is not None and best.rule.name == "wrapper.bailout":
         text = "FATAL ERROR DETECTED"
-    return one_line(_shorten(one_line(text, limit=100_000, spaces=True)), limit=MESSAGE_LIMIT, spaces=True)
+    found = best.match.group(0) if best.match is not None and best.match.group(0).strip() else None
+    return one_line(_shorten(one_line(text, limit=100_000, spaces=True), found), limit=MESSAGE_LIMIT, spaces=True)
 
 
-def _shorten(text: str) -> str:
+def _shorten(text: str, found: str | None = None) -> str:
     """Without request ids; an error chain longer than MESSAGE_LIMIT keeps its start and end
     (`filestream: api: failed sending: Post ...: x509: certificate signed by unknown authority`)
-    names its root last."""
+    names its root last; and what the rule found, should that lie between them
+    (`... had an error: 'operation-...': [ZONE_RESOURCE_POOL_EXHAUSTED] 'The zone ...`)."""
     text = _REQUEST_ID.sub("", text)
     if len(text) <= MESSAGE_LIMIT or text.count(": ") < 4:
         return text
     head = MESSAGE_LIMIT * 3 // 5
-    return text[:head].rstrip() + " … " + text[-(MESSAGE_LIMIT - head - 3):].lstrip()
+    tail = MESSAGE_LIMIT - head - 3
+    at = text.find(found) if found and len(found) < MESSAGE_LIMIT // 4 else -1
+    if at >= 0 and at + len(found or "") > head and at < len(text) - tail:  # not whole in what is kept
+        head = min(MESSAGE_LIMIT * 2 // 5, at)
+        start = max(head, at - 20)
+        return text[:head].rstrip() + " … " + text[start:start + MESSAGE_LIMIT - head - 3].strip()
+    return text[:head].rstrip() + " … " + text[-tail:].lstrip()
 
 
 def _failed(log: Lines, best: Candidate) -> Analysis:

@@ -126,6 +126,9 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^wandb: (?:(?P<lvl>ERROR|WARNING|INFO) )?(?:launch: )?",
     # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
+    # a LogEntry's payload field as Logs Explorer's expanded entry and `gcloud logging read`'s YAML
+    # show it (`textPayload: "Failed to start the VM, ..."`): its closing quote is tidied later
+    r'^textPayload: "',
 ))
 _WANDB = next(p for p in _PREFIXES if p.pattern.startswith("^wandb: "))
 _QUICK = re.compile(r"^[\d\[{|(#<A-Za-z^-]")  # first characters any prefix can start with
@@ -388,10 +391,12 @@ def entry_text(entry: dict[str, Any]) -> str:
         return text
     payload = entry.get("jsonPayload")
     if isinstance(payload, dict):
-        for key in ("message", "msg", "textPayload"):
+        for key in ("message", "msg", "textPayload", "event"):  # structlog's `event`
             if isinstance(payload.get(key), str):
                 return str(payload[key])
-        return ""
+        # a payload of fields only (Cloud Tasks' `attemptResponseLog: {"status": "DEADLINE_EXCEEDED"}`):
+        # its fields on one line, as its JSON
+        return json.dumps(payload, ensure_ascii=False) if payload else ""
     proto = entry.get("protoPayload")
     if isinstance(proto, dict):
         status = proto.get("status")

@@ -305,7 +305,7 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c)
         elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
             _join_continuation(log, c)
-    _apply_retries(candidates)
+    _apply_retries(log, candidates)
     _done_after_all(log, candidates)
     _offline_index(candidates)
     _went_on(log, candidates)
@@ -487,7 +487,27 @@ def _offline_index(candidates: list[Candidate]) -> None:
                 break
 
 
-def _apply_retries(candidates: list[Candidate]) -> None:
+def _only_its_traceback(log: Lines, retry: int, exception: int) -> bool:
+    """Whether the lines between a retry line and an exception are that exception's traceback."""
+    if exception - retry > TRACEBACK_AFTER_RETRY:
+        return False
+    bodies = [log.body(j) for j in range(retry + 1, exception)]
+    started = False
+    for body in bodies:
+        if body.strip() == TRACEBACK_HEADER:
+            started = True
+        elif body.strip() and not (started and body[:1] in " \t"):
+            return False
+    return started
+
+
+TRACEBACK_AFTER_RETRY = 60
+# a retry that says what failed and counts its attempts (`Training failed, retrying 1/3`): what it
+# prints next is the traceback of that failure, and another attempt follows
+_NEXT_ATTEMPT = re.compile(r"(?i)\b(?:failed|error)\b.*?\bretrying\b.*?\b\d+ ?(?:/|of) ?\d+\b")
+
+
+def _apply_retries(log: Lines, candidates: list[Candidate]) -> None:
     """An error just before a retry line may recover: lower it (a later one is not retried). A
     retry that names an error of another kind (wandb-core's `api: retrying error: ... Client.Timeout
     exceeded` after a 403) retries that one, not the error before it."""
@@ -505,3 +525,6 @@ def _apply_retries(candidates: list[Candidate]) -> None:
             if c.category is not None and named is not None and named.category not in (None, c.category):
                 continue
             c.score -= RETRIED_PENALTY
+        elif c.block_end is not None and k > 0 and _NEXT_ATTEMPT.search(transient[k - 1].text) \
+                and _only_its_traceback(log, retries[k - 1], c.line):
+            c.score -= RETRIED_PENALTY  # `Training failed, retrying 1/3`, then the traceback it retries
