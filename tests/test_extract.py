@@ -741,3 +741,14 @@ def test_the_traceback_a_counted_retry_prints_after_it_was_retried():
           "    results = ray.get(status)", "ray.exceptions.RayActorError: The actor died unexpectedly before finishing this task."]
     assert analyze(["(pid=1926) Training failed, retrying 1/3", ""] + [f"(pid=1926) {t}" for t in tb]).verdict == "unknown"
     assert analyze(["wandb: Network error (ReadTimeout), entering retry loop."] + tb).verdict == "failed"
+
+
+def test_a_403s_reason_does_not_turn_it_into_an_auth_failure():
+    """huggingface_hub's 403 on a gated repo, its reason below (real: hf/gated_repo_403_*): still a
+    permission, though the reason names the gate. A 500's reason says what kind it was."""
+    reason = ["", "Cannot access gated repo for url https://huggingface.co/org/model/resolve/main/config.json.",
+              "Access to model org/model is restricted and you are not in the authorized list."]
+    forbidden = analyze(["403 Client Error. (Request ID: Root=1-6824e0a7-2c4e)"] + reason)
+    assert forbidden.category == "permission" and "Cannot access gated repo" in forbidden.message
+    server = analyze(["500 Server Error. (Request ID: Root=1-6824e0a7-2c4e)", "", "Quota exceeded for this model."])
+    assert server.category == "quota"

@@ -129,6 +129,9 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
     return None
 
 
+_REFINED = (None, "unknown", "invalid_config", "service")
+
+
 def append_detail(log: Lines, c: Candidate) -> None:
     """requests/huggingface_hub print "403 Client Error. (Request ID: ...)" and the reason on the
     lines after a blank one: the reason joins the message, and may name the category."""
@@ -152,5 +155,7 @@ def append_detail(log: Lines, c: Candidate) -> None:
     if more:
         cause = cause_in(" ".join(more))
         c.text = " ".join([c.text, *more])
-        if cause is not None and cause.category:
+        # the reason refines a status that says little (400, 500); a 403 stays a permission even
+        # when its reason says to log in (`... you are not in the authorized list`)
+        if cause is not None and cause.category and c.category in _REFINED:
             c.category = cause.category
