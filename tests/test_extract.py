@@ -550,10 +550,10 @@ def test_an_error_the_run_counted_on_past_did_not_end_it():
 
 @pytest.mark.parametrize(("said", "category"), [
     # grpc-go prints a status with its code's CamelCase name (buildbuddy-io/buildbuddy PR #10966)
-    ("Error: rpc error: code = PermissionDenied desc = permission denied", "permission"),
+    ("Error: rpc error: code = PermissionDenied desc = the caller lacks iam.jobs.create", "permission"),
     ("Error: rpc error: code = Unauthenticated desc = transport: per-RPC creds failed", "auth"),
-    ("Error: rpc error: code = ResourceExhausted desc = Quota exhausted for the project", "quota"),
-    ("Error: rpc error: code = DeadlineExceeded desc = context deadline exceeded", "timeout"),
+    ("Error: rpc error: code = ResourceExhausted desc = grpc: received message larger than max", "quota"),
+    ("Error: rpc error: code = DeadlineExceeded desc = the call took too long", "timeout"),
     ("Error: rpc error: code = Unavailable desc = the service is down", "service"),
     ("Error: rpc error: code = FailedPrecondition desc = the job is done", "invalid_config"),
     # kubelet's pull error wraps the runtime's status

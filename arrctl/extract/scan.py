@@ -324,6 +324,7 @@ _BAR = re.compile(r"\|[█▉▊▋▌▍▎▏ ]*\||\s+")
 SURVIVED_REACH = 40
 SURVIVED_LOOKS = 4
 SURVIVED_COUNTS = 3  # advancing counters of one kind of line that show the run went on
+_EVIDENCE_KINDS = (Kind.CAUSE, Kind.ERROR, Kind.FAILED, Kind.WRAPPER)
 
 
 def _survived(log: Lines, candidates: list[Candidate]) -> None:
@@ -382,8 +383,6 @@ def _survived(log: Lines, candidates: list[Candidate]) -> None:
             if twin.kind in (Kind.CAUSE, Kind.ERROR) and shape(twin) == own:
                 twin.score -= RETRIED_PENALTY
 
-
-_EVIDENCE_KINDS = (Kind.CAUSE, Kind.ERROR, Kind.FAILED, Kind.WRAPPER)
 
 
 def _went_on(log: Lines, candidates: list[Candidate]) -> None:
@@ -487,24 +486,24 @@ def _offline_index(candidates: list[Candidate]) -> None:
                 break
 
 
+TRACEBACK_AFTER_RETRY = 60
+# a retry that says what failed and counts its attempts (`Training failed, retrying 1/3`): what it
+# prints next is the traceback of that failure, and another attempt follows
+_NEXT_ATTEMPT = re.compile(r"(?i)\b(?:failed|error)\b.*?\bretrying\b.*?\b\d+ ?(?:/|of) ?\d+\b")
+
+
 def _only_its_traceback(log: Lines, retry: int, exception: int) -> bool:
     """Whether the lines between a retry line and an exception are that exception's traceback."""
     if exception - retry > TRACEBACK_AFTER_RETRY:
         return False
-    bodies = [log.body(j) for j in range(retry + 1, exception)]
     started = False
-    for body in bodies:
+    for j in range(retry + 1, exception):
+        body = log.body(j)
         if body.strip() == TRACEBACK_HEADER:
             started = True
         elif body.strip() and not (started and body[:1] in " \t"):
             return False
     return started
-
-
-TRACEBACK_AFTER_RETRY = 60
-# a retry that says what failed and counts its attempts (`Training failed, retrying 1/3`): what it
-# prints next is the traceback of that failure, and another attempt follows
-_NEXT_ATTEMPT = re.compile(r"(?i)\b(?:failed|error)\b.*?\bretrying\b.*?\b\d+ ?(?:/|of) ?\d+\b")
 
 
 def _apply_retries(log: Lines, candidates: list[Candidate]) -> None:

@@ -89,11 +89,13 @@ _STATUS_PREFIX = re.compile(r"^\w+: \d{3} ")
 WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check"})
 
 
-# what shows a run ended by its exit: a code, a signal, a kill (`exit code 137`, `Negsignal.SIGKILL`,
-# `aborted by an interrupt signal`, `AlgorithmError`); a statement without any (`Task failed.`) says no
-# more than unknown
-_EXIT_SHOWN = re.compile(r"(?i)\d|\bSIG[A-Z]{2,}|\bsignal\b|\bkill|\binterrupt|\bexit|\bcrash|\bterminated\b|"
-                         r"\bnon-?zero\b|\babort|(?-i:[a-z](?:Error|Exception)\b)")  # or an error class
+# what shows a run ended by its exit: the words of a code, a signal, a kill (`exit code 137`,
+# `Negsignal.SIGKILL`, `aborted by an interrupt signal`, `AlgorithmError`), read with the message's
+# bracketed fields and words with digits (run ids, dates, pids) left out; a statement without any
+# (`[1598264257255545/segfault/2 (pid 19077)] Task failed.`) says no more than unknown
+_EXIT_SHOWN = re.compile(r"(?i)\bSIG[A-Z]{2,}|\bsignal\b|\bkill|\binterrupt|\bexit|\bcrash|\bterminated\b|"
+                         r"\bnon-?zero\b|\babort|(?-i:[a-z](?:Error|Exception)\b)")
+_IDS = re.compile(r"\[[^\]]*\]|\b[\w-]*\d[\w.:-]*")
 _OUTCOME_ONLY = frozenset({"exit.code", "orchestrator.failed"})
 
 
@@ -101,17 +103,9 @@ def category(best: Candidate, message: str) -> str:
     """The failure category of the chosen candidate: its rule's, else what its words name."""
     found = _category(best, message)
     if found == "exit" and best.rule is not None and best.rule.name in _OUTCOME_ONLY \
-            and not _EXIT_SHOWN.search(_run_ids_out(message)):
+            and not _EXIT_SHOWN.search(_IDS.sub(" ", message)):
         return "unknown"
     return found
-
-
-_IDS = re.compile(r"\[[^\]]*\]|\b[\w-]*\d[\w.:-]*")
-
-
-def _run_ids_out(message: str) -> str:
-    """The message without bracketed fields and words with digits (run ids, dates, pids)."""
-    return _IDS.sub(" ", message)
 
 
 def _category(best: Candidate, message: str) -> str:
