@@ -509,6 +509,7 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     ("vscode provisioning completed (failed)", "unknown"),
     # a full disk, and a user's quota on one
     ("OSError: [Errno 28] No space left on device", "capacity"),
+    ("Error: ENOSPC: no space left on device, write", "capacity"),
     ("Error while serializing: I/O error: Disk quota exceeded (os error 122)", "quota"),
     # XLA's allocator on a TPU (RESOURCE_EXHAUSTED is not a quota here) and vLLM's KV cache
     ("RESOURCE_EXHAUSTED: Attempting to allocate 31.06M. That was not possible. There are 58.64M free.", "oom"),

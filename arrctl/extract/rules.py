@@ -430,10 +430,9 @@ RULES: tuple[Rule, ...] = (
     # ── dependencies ──────────────────────────────────────────────────────────────────────
     _r("python.pip_candidates", C, "dependency", [r"\bCould not find a version that satisfies the requirement\b"],
        weight=-0.1),
-    # a full disk is out of storage (ENOSPC, `No space left on device (os error 28)`); EDQUOT is the
-    # user's quota on it (`Disk quota exceeded (os error 122)`)
-    _r("disk.full", C, "capacity", [r"\bNo space left on device\b", r"\bENOSPC\b"]),
-    _r("disk.quota", C, "quota", [r"\bDisk quota exceeded\b", r"\bEDQUOT\b"]),
+    # a full disk is out of storage (`No space left on device (os error 28)`, npm's `ENOSPC: no space
+    # left on device`); a user's quota on it (`Disk quota exceeded`) is gcp.quota's `quota exceeded`
+    _r("disk.full", C, "capacity", [r"(?i)\bNo space left on device\b"]),
     _r("python.pip", C, "dependency", [
         r"^ERROR: (?P<msg>(?:No matching distribution found for|Could not find a version that satisfies"
         r"|Could not install packages due to|Cannot install|ResolutionImpossible|Failed building wheel"
