@@ -383,17 +383,36 @@ def main() -> None:
     """Console entry point: a closed stdout ends quietly with exit 0; no tracebacks for users."""
     try:
         cli.main(prog_name="arrctl", standalone_mode=True)
+    except SystemExit as done:
+        if done.code in (ExitStatus.SIGINT, ExitStatus.SIGTERM):
+            _stop_now(int(done.code))  # type: ignore[arg-type]
+        raise
     except (StdoutClosed, BrokenPipeError):
         quiet_exit()
     except StdoutFailed as exc:
         say(f"arrctl: error: {exc}")
         sys.exit(ExitStatus.ERROR)
     except KeyboardInterrupt:
-        sys.exit(ExitStatus.SIGINT)
+        _stop_now(ExitStatus.SIGINT)
     except Exception as exc:  # noqa: BLE001 — a user sees one line; developers set ARRCTL_DEBUG
         if os.environ.get("ARRCTL_DEBUG"):
             raise
         say(f"arrctl: internal error: {type(exc).__name__}: {exc} (set ARRCTL_DEBUG=1 for details)")
         sys.exit(ExitStatus.SOFTWARE)
+
+
+def _stop_now(code: int) -> None:
+    """End a run a signal stopped, once its workers are gone and its files closed (the `with`
+    blocks have unwound): the exit handlers run and the streams are flushed, but the interpreter's
+    teardown of everything the libraries loaded (0.65 s measured here, of SPEC's 1 s) is skipped."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+            pass
+    os._exit(code)
 
 
