@@ -22,10 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arrctl.extract import analyze  # noqa: E402
+from arrctl.extract import analyze, clear_caches  # noqa: E402
 from arrctl.extract.ingest import lines_of_input  # noqa: E402
-from arrctl.extract.ingest import normalise  # noqa: E402
-from arrctl.extract.rules import cause_in, label  # noqa: E402
 
 CORPUS = ROOT / "fixtures" / "real"
 
@@ -78,8 +76,7 @@ def speed() -> str:
                         ("three 100 KB lines", huge)):
         best = float("inf")
         for _ in range(5):
-            for cached in (label, cause_in, normalise):  # every run starts cold
-                cached.cache_clear()
+            clear_caches()  # every run starts cold
             started = time.perf_counter()
             analyze(lines)
             best = min(best, time.perf_counter() - started)

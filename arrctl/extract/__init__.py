@@ -14,11 +14,11 @@ from typing import Any
 
 from arrctl.extract import gcp
 from arrctl.extract.ingest import (
-    EntryLines, drop_console_filler, lines_from_entries, split_text, unflatten,
+    EntryLines, drop_console_filler, lines_from_entries, normalise, split_text, unflatten,
 )
-from arrctl.extract.rules import RULES, RULES_BY_NAME, Kind, Rule
+from arrctl.extract.rules import RULES, RULES_BY_NAME, Kind, Rule, cause_in, label
 from arrctl.model import CATEGORIES
-from arrctl.extract.scan import Candidate, Lines, scan
+from arrctl.extract.scan import Candidate, Lines, labelled_line, scan
 from arrctl.extract.score import Outcome, category, choose, conclusive, success_marker
 from arrctl.sanitize import one_line, redact_lines, safe_line
 
@@ -92,6 +92,12 @@ def analyze(lines: Sequence[str], outcome: Outcome | str | None = None) -> Analy
         return Analysis("succeeded", None, marker.rule.name if marker.rule else None, i + 1, None,
                         context)
     return UNKNOWN
+
+
+def clear_caches() -> None:
+    """Forget what the line caches hold (a benchmark's runs each start cold)."""
+    for cached in (normalise, label, cause_in, labelled_line):
+        cached.cache_clear()
 
 
 def categorize(message: str) -> str:
@@ -205,6 +211,6 @@ def _context(lines: Sequence[str], start: int, end: int) -> list[str]:
 
 
 __all__ = [
-    "Analysis", "CATEGORIES", "categorize", "EntryLines", "Outcome", "RULES", "RULES_BY_NAME", "Rule", "analyze",
+    "Analysis", "CATEGORIES", "categorize", "clear_caches", "EntryLines", "Outcome", "RULES", "RULES_BY_NAME", "Rule", "analyze",
     "first_fatal", "lines_from_entries", "split_text",
 ]

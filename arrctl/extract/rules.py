@@ -73,7 +73,7 @@ class Rule:
 _MIN_LITERAL = 3
 
 
-def _required(items: Any) -> frozenset[str] | None:
+def _required(items: Any, shortest: int = _MIN_LITERAL) -> frozenset[str] | None:
     """Substrings one of which every match of a parsed sequence holds, or None (pure).
 
     A run of plain characters is one such set of one; a group or a repeat taken at least once
@@ -89,21 +89,21 @@ def _required(items: Any) -> frozenset[str] | None:
             continue
         if op is _parser.AT and arg in (_parser.AT_BOUNDARY, _parser.AT_BEGINNING):
             continue  # \b and ^ take no characters: the run goes on across them
-        if len(run) >= _MIN_LITERAL:
+        if len(run) >= shortest:
             found.append(frozenset([run]))
         run = ""
         inner: frozenset[str] | None = None
         if op is _parser.SUBPATTERN:
-            inner = _required(arg[-1])
+            inner = _required(arg[-1], shortest)
         elif op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT) and arg[0] >= 1:
-            inner = _required(arg[2])
+            inner = _required(arg[2], shortest)
         elif op is _parser.BRANCH:
-            arms = [_required(arm) for arm in arg[1]]
+            arms = [_required(arm, shortest) for arm in arg[1]]
             if arms and all(arms):
                 inner = frozenset().union(*arms)  # type: ignore[arg-type]
         if inner:
             found.append(inner)
-    if len(run) >= _MIN_LITERAL:
+    if len(run) >= shortest:
         found.append(frozenset([run]))
     if not found:
         return None
@@ -673,20 +673,58 @@ class RuleIndex:
                     self.always.append((r, p))
                 for literal in literals:
                     guarded.setdefault((literal, folded), []).append((r, p))
-        self.guarded = guarded
-        self.finders = {folded: Literals(lit for lit, f in guarded if f is folded) for folded in (False, True)}
+        # One pass over the line lower-cased finds every literal, a case-sensitive one as a
+        # case-folded one (what it finds is only where to search: the pattern decides).
+        self.guarded: dict[str, set[tuple[int, int]]] = {}
+        for (literal, _folded), slots in guarded.items():
+            self.guarded.setdefault(literal.lower(), set()).update(slots)
+        self.finder = Literals(self.guarded)
+        # The unguarded patterns would be searched on every line. Those anchored at the start
+        # are tried at once, as one alternation matched at the line's start; the others keep
+        # any shorter substring they need, tested with `in`.
+        anchored = [slot for slot in self.always if _anchored(self._pattern(slot))]
+        self.gated = tuple(anchored)
+        self.gate = re.compile("|".join(  # (their names dropped: a name may be used once)
+            "(?:" + _NAMED_GROUP.sub("(?:", self._pattern(slot).pattern) + ")" for slot in anchored)) \
+            if anchored else None
+        self.loose = tuple((slot, _required(_parser_of(self._pattern(slot)), 1) or frozenset())
+                           for slot in self.always if slot not in anchored)
+
+    def _pattern(self, slot: tuple[int, int]) -> re.Pattern[str]:
+        return self.rules[slot[0]].patterns[slot[1]]
 
     def first(self, text: str) -> tuple[Rule, re.Match[str]] | None:
         """The first rule (in table order) with a pattern that matches the text, and its match."""
-        slots = set(self.always)
-        for folded, haystack in ((False, text), (True, text.lower())):
-            for word in self.finders[folded].found(haystack):
-                slots.update(self.guarded[(word, folded)])
+        slots = {slot for slot, needs in self.loose if not needs or any(n in text for n in needs)}
+        if self.gate is not None and self.gate.match(text):
+            slots.update(self.gated)
+        for word in self.finder.found(text.lower()):
+            slots.update(self.guarded[word])
         for r, p in sorted(slots):
             found = self.rules[r].patterns[p].search(text)
             if found:
                 return self.rules[r], found
         return None
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def _parser_of(pattern: re.Pattern[str]) -> Any:
+    from re import _parser  # type: ignore[attr-defined]
+
+    return _parser.parse(pattern.pattern, pattern.flags)
+
+
+def _anchored(pattern: re.Pattern[str]) -> bool:
+    """Whether every match of a pattern starts at the text's start (`^...` with no top-level
+    alternative after it), and its flags are the default: then it can join the start gate."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    if pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern:  # an inline `(?i)` is a flag too
+        return False
+    items = list(_parser_of(pattern))
+    return bool(items) and items[0] == (_parser.AT, _parser.AT_BEGINNING)
 
 
 _ALL = RuleIndex(RULES)

@@ -9,6 +9,7 @@ was printed at and by what follows it: an error followed by a retry may still re
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.literals import Literals
 from arrctl.extract.nearby import DETAIL_FOLLOWS, append_detail, introduced, last_statement, statement_before
 from arrctl.extract.rules import (
-    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, cause_in, class_category, label,
+    FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
 )
 
 __all__ = ["Candidate", "Lines", "PREFILTER", "candidate_indexes", "scan"]
@@ -106,14 +107,24 @@ def _is_error_word(text: str, start: int, word: str) -> bool:
 
 
 def candidate_indexes(lines: Sequence[str]) -> list[int]:
+    """Indexes of the lines holding any prefilter word. A log repeats its lines (a warning per
+    step, a retry loop's message), so each distinct line is read once."""
+    distinct: dict[str, int] = {}
+    for line in lines:
+        distinct.setdefault(line[:8192], len(distinct))
+    holding = set(_holding(list(distinct)))
+    return [i for i, line in enumerate(lines) if distinct[line[:8192]] in holding]
+
+
+def _holding(lines: Sequence[str]) -> list[int]:
     """Indexes of the lines holding any prefilter word: one pass over the joined text (no word
     holds a newline, so every occurrence lies within one line)."""
-    text = "\n".join(line[:8192] for line in lines)
+    text = "\n".join(lines)
     starts: list[int] = []
     offset = 0
     for line in lines:
         starts.append(offset)
-        offset += min(len(line), 8192) + 1
+        offset += len(line) + 1
     found: list[int] = []
     next_line = -1  # where the line after the last one found starts: its other words are not needed
     for start, word in PREFILTER.occurrences(text):
@@ -128,7 +139,15 @@ def candidate_indexes(lines: Sequence[str]) -> list[int]:
 def _line_candidate(log: Lines, i: int) -> Candidate | None:
     """The candidate line i makes on its own, or None."""
     line = log.norm(i)
-    text = line.text.strip()
+    found = labelled_line(line.text, line.level, line.wandb)
+    return None if found is None else Candidate(i, *found)
+
+
+@functools.lru_cache(maxsize=8192)
+def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
+        Kind, Rule | None, str | None, str, float, re.Match[str] | None] | None:
+    """What a line (as normalised) makes on its own wherever it stands: a repeated line is read once."""
+    text = body.strip()
     if not text:
         return None
     labelled = label(text)
@@ -141,12 +160,12 @@ def _line_candidate(log: Lines, i: int) -> Candidate | None:
         if rule.kind in (Kind.CAUSE, Kind.ERROR):
             # A low level lowers any line; ERROR raises only a line in general words (a cause
             # re-printed at ERROR by whoever caught it is not more than the exception itself).
-            adjust = LEVEL_ADJUST.get(line.level or "", 0.0)
-            if line.level == "INFO" and _RAISED.match(text):
+            adjust = LEVEL_ADJUST.get(level or "", 0.0)
+            if level == "INFO" and _RAISED.match(text):
                 # a traceback's last line relayed at INFO (Meltano, Airflow relay a child's
                 # stderr at INFO): the exception was raised whatever level carried it
                 adjust = RELAYED_EXCEPTION_ADJUST
-            if rule.category == "oom" and rule.kind is Kind.CAUSE and line.level == "WARNING":
+            if rule.category == "oom" and rule.kind is Kind.CAUSE and level == "WARNING":
                 # TensorFlow and XLA warn of the allocation that failed (`W ... op_kernel.cc] ...
                 # Resource exhausted: ...`): memory gone is no fallback, whatever level says so
                 adjust = OOM_WARNING_ADJUST
@@ -155,13 +174,12 @@ def _line_candidate(log: Lines, i: int) -> Candidate | None:
             cause = cause_in(text)  # "build step 3 failed: context deadline exceeded"
             if cause is not None:
                 score, category = WRAPPER_WITH_CAUSE, cause.category
-        return Candidate(i, rule.kind, rule, category, text, score, match)
-    if line.level == "ERROR":
-        if line.wandb:  # W&B prints ERROR for its own errors
-            return Candidate(i, Kind.ERROR, RULES_BY_NAME["wandb.error"], None, text,
-                             SPECIFICITY[Kind.ERROR])
+        return rule.kind, rule, category, text, score, match
+    if level == "ERROR":
+        if wandb:  # W&B prints ERROR for its own errors
+            return Kind.ERROR, RULES_BY_NAME["wandb.error"], None, text, SPECIFICITY[Kind.ERROR], None
         score = LEVEL_ERROR_WORDS if FAILURE_WORDS.search(text) else LEVEL_ERROR_BARE
-        return Candidate(i, Kind.ERROR, RULES_BY_NAME["level.error"], None, text, score)
+        return Kind.ERROR, RULES_BY_NAME["level.error"], None, text, score, None
     return None
 
 
