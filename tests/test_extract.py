@@ -521,6 +521,18 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     ("socket.timeout: timed out", "timeout"),  # Python 3.9's name for TimeoutError
     ("[1,0]<stdout>:4f7d2b9a61c0:687:748 [0] graph/xml.cc:332 NCCL WARN Could not find real path of "
      "/sys/class/pci_bus/0000:03/../../0000:03:00.0", "distributed"),
+    # the kubelet evicting a pod for its disk, and the Docker daemon on a container gone
+    ("  message: 'The node was low on resource: ephemeral-storage. Container ci-worker was using 73712Ki, "
+     "which exceeds its request of 0. '", "capacity"),
+    ("Message:        Pod The node had condition: [DiskPressure].", "capacity"),
+    ("Error response from daemon: No such container: 4e9a1c07d3b8", "not_found"),
+    # gRPC's and Go's resolvers
+    ("E0929 05:16:33.123456 12 dns_resolver.cc:242] DNS resolution failed for metadata-grpc:8080", "network"),
+    ('Error: Get "https://registry.example.com/v2/": dial tcp: lookup registry.example.com on 10.0.0.10:53: '
+     "no such host", "network"),
+    # Dask's scheduler on a worker that died under its task
+    ("distributed.scheduler.KilledWorker: ('infer-7a31', <WorkerState 'tcp://10.0.3.112:37495', status: closed>)",
+     "distributed"),
 ])
 def test_words_of_a_known_kind_give_its_category(said: str, category: str):
     result = analyze(["starting", said])
@@ -753,3 +765,53 @@ def test_a_403s_reason_does_not_turn_it_into_an_auth_failure():
     assert forbidden.category == "permission" and "Cannot access gated repo" in forbidden.message
     server = analyze(["500 Server Error. (Request ID: Root=1-6824e0a7-2c4e)", "", "Quota exceeded for this model."])
     assert server.category == "quota"
+
+
+def test_a_quoted_yaml_scalar_folded_over_lines_is_one_message():
+    """`kubectl get pod -o yaml` folds a long terminated state's message over more indented lines
+    (real: fresh_y/gke_pod_starterror_exec_multiline_command): the message is all of it."""
+    lines = ["    state:", "      terminated:", "        exitCode: 128",
+             "        message: 'failed to create containerd task: failed to create shim task: OCI",
+             "          runtime create failed: unable to start container process: exec: \"sh - -c\":",
+             "          stat sh - -c: no such file or directory: unknown'", "        reason: StartError"]
+    result = analyze(lines)
+    assert result.message.startswith("message: 'failed to create containerd task: failed to create shim task: OCI "
+                                     "runtime create failed")
+    assert result.message.endswith("no such file or directory: unknown'")
+
+
+def test_an_xml_error_bodys_message_on_the_next_line_joins_it():
+    """S3's XML error opens its <Message> at the end of a line (real: fresh_w/flytekit_pyflyte_remote_
+    upload_403_kms_access_denied): what it says is the next line."""
+    lines = ["Value error!  Received: 403. Request to send data https://... failed",
+             '<Error><Code>AccessDenied</Code><Message>',
+             "User: arn:aws:sts::123:assumed-role/uploader/alice is not authorized to perform: kms:GenerateDataKey on resource:",
+             "</Message></Error>"]
+    result = analyze(lines)
+    assert "not authorized to perform: kms:GenerateDataKey" in result.message and result.category == "permission"
+
+
+def test_an_error_ending_with_a_colon_has_its_detail_on_the_next_line():
+    """Metaflow's `Batch error:` and the reason, indented below it (real: fresh_w/metaflow_batch_
+    decorator_requires_s3_datastore)."""
+    lines = ["Creating local datastore in current directory (/home/alice/.metaflow)", "    Batch error:",
+             "    The @batch decorator requires --datastore=s3.", ""]
+    assert analyze(lines).message == "Batch error: The @batch decorator requires --datastore=s3."
+
+
+def test_the_kubelets_reason_for_a_failed_pull_beats_the_back_off_after_it():
+    lines = ["Events:",
+             '  Normal   BackOff  6m19s (x586 over 141m)  kubelet  Back-off pulling image "busybox:v1.0"',
+             '  Warning  Failed   87s (x32 over 141m)     kubelet  Failed to pull image "busybox:v1.0": rpc error: '
+             'code = NotFound desc = failed to pull and unpack image "docker.io/library/busybox:v1.0"']
+    result = analyze(lines)
+    assert "code = NotFound" in result.message and result.category == "not_found"
+
+
+def test_a_containers_own_start_error_beats_cloud_runs_account_of_it():
+    lines = ["ERROR: (gcloud.run.deploy) Revision 'worker-00012-nzh' is not ready and cannot serve traffic. The "
+             "user-provided container failed to start and listen on the port defined provided by the PORT=8080 "
+             "environment variable. Logs for this revision might contain more information.", "",
+             "/opt/app/entrypoint.sh: line 25: exec: app worker start --pool gpu: not found",
+             "Container called exit(127)."]
+    assert analyze(lines).message == "/opt/app/entrypoint.sh: line 25: exec: app worker start --pool gpu: not found"

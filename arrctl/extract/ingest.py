@@ -360,17 +360,58 @@ def _spaced_traceback(line: str) -> list[str] | None:
 
 def unflatten(lines: Sequence[str]) -> list[str]:
     """Tracebacks flattened into one string (`...\\n  File "x"...` with literal backslash-n, as a
-    JSON log field or a repr prints them, or with spaces) become lines again; other lines stay
-    as they are."""
+    JSON log field or a repr prints them, or with spaces) become lines again; a quoted YAML
+    scalar folded over lines becomes one; other lines stay as they are."""
     out: list[str] = []
-    for line in lines:
-        if "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
+    n = len(lines)
+    i = 0
+    while i < n:
+        line = lines[i]
+        i += 1
+        if (": '" in line or ': "' in line) and (folded := _yaml_scalar(lines, i - 1)) is not None:
+            joined, i = folded
+            out.append(joined)
+        elif "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
             out.extend(line.replace("\\r\\n", "\\n").replace('\\"', '"').split("\\n"))
         elif 'File "' in line and (spaced := _spaced_traceback(line)) is not None:
             out.extend(spaced)
         else:
             out.append(line)
     return out
+
+
+# A quoted YAML scalar that a dumper folded over lines (`kubectl get pod -o yaml`'s `message:
+# 'failed to create containerd task: ... OCI` and its more indented continuation lines, to the
+# closing quote): one line again, as the message it is.
+_YAML_OPEN = re.compile(r"^(?P<indent>\s*)(?:- )?[\w.-]+: (?P<q>['\"])(?P<rest>.*)$")
+YAML_FOLD_LIMIT = 20
+
+
+def _closes(text: str, quote: str) -> bool:
+    """Whether a quoted scalar's text holds its closing quote (`''` and `\\"` are escapes)."""
+    if quote == "'":
+        return "'" in text.replace("''", "")
+    return '"' in re.sub(r'\\.', "", text)
+
+
+def _yaml_scalar(lines: Sequence[str], i: int) -> tuple[str, int] | None:
+    """The folded scalar that starts on line i, joined, and the index after its last line; None
+    when line i opens no scalar that goes on below it."""
+    found = _YAML_OPEN.match(lines[i][:MATCH_LIMIT])
+    if not found or _closes(found.group("rest"), found.group("q")):
+        return None
+    depth = len(found.group("indent"))
+    parts = [lines[i].rstrip()]
+    j = i + 1
+    while j < len(lines) and j - i <= YAML_FOLD_LIMIT:
+        more = lines[j]
+        if not more.strip() or len(more) - len(more.lstrip()) <= depth:
+            return None  # not a continuation: the quote stays open on a line of its own
+        parts.append(more.strip())
+        j += 1
+        if _closes(more, found.group("q")):
+            return " ".join(parts), j
+    return None
 
 
 class EntryLines(list):  # type: ignore[type-arg]

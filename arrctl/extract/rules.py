@@ -208,7 +208,9 @@ RULES: tuple[Rule, ...] = (
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"], fatal=True),
     _r("wandb.docker", C, None, [r"(?P<msg>\bError response from daemon: .+)"], fatal=True),
-    _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)"], fatal=True),
+    # the kubelet's reason for a pull that failed says more than the back-off that follows it
+    _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)"], fatal=True,
+       weight=0.2),
     _r("kubernetes.pull_backoff", C, "not_found", [r"(?P<msg>\bBack-off pulling image \"[^\"]+\".*)"], fatal=True,
        weight=0.1),
     # ── success ───────────────────────────────────────────────────────────────────────────
@@ -322,7 +324,9 @@ RULES: tuple[Rule, ...] = (
         r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
         r"\b503 Connect Failed\b",  # gRPC's channel that never connected (UNAVAILABLE)
-        r"\bCould not resolve host\b"]),
+        r"\bCould not resolve host\b", r"\bDNS resolution failed\b",  # gRPC's resolver
+        r"\blookup \S+(?: on \S+)?: no such host\b",  # Go's resolver
+        r"(?i)\b(?:could not|couldn't|unable to|failed to) connect to (?:the )?(?:server|host|endpoint|database|\S+:\d+)\b"]),
     # Go fetching a module: the network (above) or else the module itself is what failed
     _r("go.module", C, "dependency", [r"\bunrecognized import path\b"]),
     # a package registry that has no such package (npm's `npm ERR! 404 Not Found - GET ...`)
@@ -396,15 +400,22 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\bImage '[^']+' not found\b.*)", r"\bmanifest (?:for \S+ )?(?:not found|unknown)\b",
         r"\bMANIFEST_UNKNOWN\b", r"\bpull access denied\b", r"\brepository does not exist\b",
         r"\b(?:ImagePullBackOff|ErrImagePull)\b"], fatal=True),
+    # Cloud Run's account of a container that did not start (`The user-provided container failed
+    # to start and listen on the port ... Logs for this revision might contain more information.`):
+    # the container's own words, when they are there, say why
+    _r("container.not_started", C, "exit", [
+        r"\bfailed to start and listen on the port\b", r"(?i)\bcontainer failed to start\b",
+        r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b"], fatal=True, weight=-0.2),
     _r("container.start", C, "exit", [
         r"\bexec format error\b", r"\bexecutable file not found in \$PATH\b", r"(?:^|: )command not found\b",
-        r"\bfailed to start and listen on the port\b", r"(?i)\bcontainer failed to start\b",
-        r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b",
         r"\bno such file or directory: unknown\b", r"\bOCI runtime (?:create|exec) failed\b",
         r"\bstandard_init_linux\.go:\d+: exec user process caused\b",
         r"\bApplication exec likely failed\b",  # Cloud Run: the container's entrypoint did not start
         r"^exec \S+: no such file or directory$",  # runc: the entrypoint is not in the image
-        r"^(?:/bin/)?(?:ba|da)?sh: (?:\d+: |line \d+: )?\S+: (?:command )?not found$"], fatal=True),
+        r"^(?:/bin/)?(?:ba|da)?sh: (?:\d+: |line \d+: )?\S+: (?:command )?not found$",
+        # an entrypoint script's `exec` that found no such program (`entrypoint.sh: line 25: exec:
+        # prefect worker start ...: not found`: the arguments given as one word)
+        r"^\S+: (?:line )?\d+: exec: .+: not found$"], fatal=True),
     _r("process.signal", C, "exit", [
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
@@ -432,7 +443,10 @@ RULES: tuple[Rule, ...] = (
        weight=-0.1),
     # a full disk is out of storage (`No space left on device (os error 28)`, npm's `ENOSPC: no space
     # left on device`); a user's quota on it (`Disk quota exceeded`) is gcp.quota's `quota exceeded`
-    _r("disk.full", C, "capacity", [r"(?i)\bNo space left on device\b"]),
+    _r("disk.full", C, "capacity", [r"(?i)\bNo space left on device\b",
+        # the kubelet evicting a pod: `The node was low on resource: ephemeral-storage.` (memory is oom's)
+        r"\blow on resource: (?!memory\b)\S",
+        r"\bThe node had condition: \[DiskPressure\]"]),  # https://github.com/fluxcd/flagger/issues/665
     _r("python.pip", C, "dependency", [
         r"^ERROR: (?P<msg>(?:No matching distribution found for|Could not find a version that satisfies"
         r"|Could not install packages due to|Cannot install|ResolutionImpossible|Failed building wheel"
@@ -470,6 +484,7 @@ RULES: tuple[Rule, ...] = (
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
+        r"\bNo such (?:container|image|volume|network|object)\b",  # the Docker daemon's answers
         r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
         r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model)\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
@@ -622,6 +637,8 @@ _CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     (r"(?:Unauthenticated|Unauthorized|Authentication|Auth|Credentials?)(?:Error|Exception)?$", "auth"),
     (r"(?:Timeout|DeadlineExceeded|TimedOut)(?:Error|Exception)?$", "timeout"),
     (r"(?:Connection\w*|SSL|Proxy|ReadTimeout|ConnectTimeout|Network|Socket|HTTP|Http|Comm)(?:Error|Exception)$", "network"),
+    # a scheduler's worker gone (Dask's `distributed.scheduler.KilledWorker`, Ray's `RayActorError`)
+    (r"^(?:KilledWorker|WorkerLost\w*|RayActorError|ActorDiedError|WorkerCrashedError)$", "distributed"),
     (r"(?:Memory|OutOfMemory|ResourceExhausted)(?:Error|Exception)?$", "oom"),
     (r"(?:Config|Validation|Usage|Argument|Parser|Scanner)(?:Error|Exception)$", "invalid_config"),
     (r"(?:CalledProcess|ChildFailed|SystemExit|ProcessExited)\w*$", "exit"),

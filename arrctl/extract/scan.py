@@ -466,15 +466,33 @@ def _done_after_all(log: Lines, candidates: list[Candidate]) -> None:
 # the rest of an error string with a newline in it, printed as the next line (klog's `E0709 ...
 # getting credentials` then `: exec: executable gke-gcloud-auth-plugin not found`)
 _CONTINUED = re.compile(r"^: \S")
+# an XML error body (S3's and the GCS XML API's `<Error><Code>AccessDenied</Code><Message>`) whose
+# message element opens at the end of the line: its text is on the next
+_OPEN_MESSAGE = re.compile(r"<Message>\s*$")
+
+
+def _introduces(c: Candidate, following: str) -> bool:
+    """Whether an error in general words ending with a colon (Metaflow's `Batch error:`) has its
+    detail on the next line: a line no rule calls another kind, nor a traceback."""
+    if c.kind is not Kind.ERROR or not c.text.rstrip().endswith(":") or following.endswith(TRACEBACK_HEADER):
+        return False
+    labelled = label(following)
+    return labelled is None or labelled[0].kind in (Kind.CAUSE, Kind.ERROR)
 
 
 def _join_continuation(log: Lines, c: Candidate) -> None:
-    """An error line whose next line goes on with `: ...` holds its cause there: joined, and the
-    category the joined words name."""
+    """An error line whose next line goes on with `: ...` (or holds its open `<Message>`'s text)
+    holds its cause there: joined, and the category the joined words name."""
     q = c.line + 1
-    if q >= len(log) or not _CONTINUED.match(log.body(q)):
+    if q >= len(log):
         return
-    rest = log.body(q).strip()
+    following = log.body(q).strip()
+    if following and (_OPEN_MESSAGE.search(c.text) or _introduces(c, following)):
+        rest = " " + following
+    elif _CONTINUED.match(log.body(q)):
+        rest = log.body(q).strip()
+    else:
+        return
     c.text = f"{c.text.rstrip()}{rest}"
     c.match = None
     cause = cause_in(rest)

@@ -73,7 +73,8 @@ def success_marker(candidates: list[Candidate]) -> Candidate | None:
     return next((c for c in reversed(candidates) if c.kind is Kind.SUMMARY), None)
 
 
-_CLASS = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception)): ")
+# (a module's path shows a class whatever its name ends with: `distributed.scheduler.KilledWorker: `)
+_CLASS = re.compile(r"^(?:(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception))|(?:[a-z_]\w*\.)+(?P<qualified>[A-Z]\w*)): ")
 # an exception named inside a message: `Run 6q4aki1t errored: ValueError('too many values')`
 _CLASS_INSIDE = re.compile(r"\b(?P<cls>[A-Z]\w*(?:Error|Exception))(?:\(|: )")
 
@@ -119,8 +120,8 @@ def _category(best: Candidate, message: str) -> str:
         cause = cause_in(message)  # `failed to calculate checksum ...: "/x": not found`
         if cause is not None and cause.category:
             return cause.category
-        cls = _CLASS.match(message) or _CLASS_INSIDE.search(message)
-        from_class = class_category(cls.group("cls")) if cls else None
+        cls = _CLASS.match(message) or _CLASS.match(best.text) or _CLASS_INSIDE.search(message)
+        from_class = class_category(cls.group("cls") or cls.groupdict().get("qualified") or "") if cls else None
         if from_class not in (None, "code", "unknown") or found in (None, "unknown"):
             found = http_category(message) or from_class or found
     return found or "unknown"
