@@ -530,6 +530,9 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     ("E0929 05:16:33.123456 12 dns_resolver.cc:242] DNS resolution failed for metadata-grpc:8080", "network"),
     ('Error: Get "https://registry.example.com/v2/": dial tcp: lookup registry.example.com on 10.0.0.10:53: '
      "no such host", "network"),
+    # rsync's peer gone under SkyPilot's file mounts; a cloud's head node that never answered
+    ("rsync: connection unexpectedly closed (28 bytes received so far) [sender]", "network"),
+    ("Head node fetch timed out. Failed to create head node.", "timeout"),
     # Dask's scheduler on a worker that died under its task
     ("distributed.scheduler.KilledWorker: ('infer-7a31', <WorkerState 'tcp://10.0.3.112:37495', status: closed>)",
      "distributed"),
@@ -815,3 +818,21 @@ def test_a_containers_own_start_error_beats_cloud_runs_account_of_it():
              "/opt/app/entrypoint.sh: line 25: exec: app worker start --pool gpu: not found",
              "Container called exit(127)."]
     assert analyze(lines).message == "/opt/app/entrypoint.sh: line 25: exec: app worker start --pool gpu: not found"
+
+
+def test_the_error_a_typer_panel_boxes_is_the_message():
+    """Typer draws a usage error in a Rich panel titled Error (real: fresh_t/modal_run_module_app_
+    symbol_not_modal_entity): the box's frame is noise, what it holds is the error."""
+    lines = ["alice@host app % modal run stub_app_thing.py",
+             "╭─ Error ─────────────────────────────────────────╮",
+             "│ 234 is not a Modal entity (should be a App or Function)  │",
+             "╰─────────────────────────────────────────────────╯"]
+    result = analyze(lines)
+    assert (result.verdict, result.message) == ("failed", "234 is not a Modal entity (should be a App or Function)")
+
+
+def test_a_shell_error_before_ray_said_its_runtime_started_is_not_the_end():
+    lines = ["Did not find any active Ray processes.",
+             "bash: ulimit: open files: cannot modify limit: Operation not permitted",
+             "Local node IP: 10.0.12.34", "", "--------------------", "Ray runtime started.", "--------------------"]
+    assert analyze(lines).verdict == "succeeded"

@@ -363,13 +363,13 @@ def unflatten(lines: Sequence[str]) -> list[str]:
     JSON log field or a repr prints them, or with spaces) become lines again; a quoted YAML
     scalar folded over lines becomes one; other lines stay as they are."""
     out: list[str] = []
-    n = len(lines)
-    i = 0
-    while i < n:
-        line = lines[i]
-        i += 1
-        if (": '" in line or ': "' in line) and (folded := _yaml_scalar(lines, i - 1)) is not None:
-            joined, i = folded
+    after = 0  # the line after the last one a folded scalar took
+    for i, line in enumerate(lines):
+        if i < after:
+            continue
+        if ((": '" in line and line.count("'") % 2) or (': "' in line and line.count('"') % 2)) \
+                and (folded := _yaml_scalar(lines, i)) is not None:  # a quote left open
+            joined, after = folded
             out.append(joined)
         elif "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
             out.extend(line.replace("\\r\\n", "\\n").replace('\\"', '"').split("\\n"))
@@ -397,14 +397,15 @@ def _closes(text: str, quote: str) -> bool:
 def _yaml_scalar(lines: Sequence[str], i: int) -> tuple[str, int] | None:
     """The folded scalar that starts on line i, joined, and the index after its last line; None
     when line i opens no scalar that goes on below it."""
-    found = _YAML_OPEN.match(lines[i][:MATCH_LIMIT])
+    # (indentation is read after any prefix: a timestamp or `[rank0]:` on each line changes nothing)
+    found = _YAML_OPEN.match(normalise(lines[i]).text)
     if not found or _closes(found.group("rest"), found.group("q")):
         return None
     depth = len(found.group("indent"))
     parts = [lines[i].rstrip()]
     j = i + 1
     while j < len(lines) and j - i <= YAML_FOLD_LIMIT:
-        more = lines[j]
+        more = normalise(lines[j]).text
         if not more.strip() or len(more) - len(more.lstrip()) <= depth:
             return None  # not a continuation: the quote stays open on a line of its own
         parts.append(more.strip())

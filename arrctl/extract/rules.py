@@ -135,6 +135,9 @@ I = re.IGNORECASE
 _VERTEX_CREATE = r"\bFailed to create (?:Vertex|custom) job: "
 
 RULES: tuple[Rule, ...] = (
+    # Typer's and Rich's error panel (`╭─ Error ───╮`, the error boxed below it): its frame is
+    # drawn like any other, its title says the box holds the error
+    _r("intro.error_panel", Kind.INTRO, None, [r"^╭─+ Error\b.*─"]),
     # ── lines that are never the failure ──────────────────────────────────────────────────
     _r("noise.progress", N, None, [r"\d{1,3}(?:\.\d+)?%\|", r"^\s*[━╸╺]{3,}", r"\|[█▏▎▍▌▋▊▉ ]{6,}\|",
                                    r"^\s*\d+/\d+ \[[=>.]+\]"]),
@@ -218,6 +221,7 @@ RULES: tuple[Rule, ...] = (
     _r("success.statement", S, None, [
         r"(?i)\btraining (?:run )?(?:is )?(?:complete|completed|finished|done|succeeded)\b",
         r"\bMarking task as SUCCESS\b", r"\bFlow run '[^']*' - Finished in state Completed\(",
+        r"^Ray runtime started\.$",  # `ray start`
         r"(?i)\b(?:completed|finished|succeeded|exited) successfully\b",
         r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)(?! \(status: (?!SUCCEEDED\)))",
         r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
@@ -325,6 +329,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
         r"\b503 Connect Failed\b",  # gRPC's channel that never connected (UNAVAILABLE)
         r"\bCould not resolve host\b", r"\bDNS resolution failed\b",  # gRPC's resolver
+        r"\bconnection unexpectedly closed\b",  # rsync's peer gone (`... (28 bytes received so far) [sender]`)
         r"\blookup \S+(?: on \S+)?: no such host\b",  # Go's resolver
         r"(?i)\b(?:could not|couldn't|unable to|failed to) connect to (?:the )?(?:server|host|endpoint|database|\S+:\d+)\b"]),
     # Go fetching a module: the network (above) or else the module itself is what failed
@@ -428,7 +433,7 @@ RULES: tuple[Rule, ...] = (
     # ── network ───────────────────────────────────────────────────────────────────────────
     # ── time limits ───────────────────────────────────────────────────────────────────────
     _r("task.timeout", C, "timeout", [
-        r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process) (?:has )?timed out\b",
+        r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process|fetch) (?:has )?timed out\b",
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b",
         r"(?i)\btimeout while waiting for\b",  # Terraform's `timeout while waiting for state to become 'success'`
         r"(?i)\bconfigured timeout (?:was|has been) reached\b",
