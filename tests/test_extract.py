@@ -533,6 +533,19 @@ def test_pythons_own_words_for_a_bug_are_code_without_their_class(said: str):
     # rsync's peer gone under SkyPilot's file mounts; a cloud's head node that never answered
     ("rsync: connection unexpectedly closed (28 bytes received so far) [sender]", "network"),
     ("Head node fetch timed out. Failed to create head node.", "timeout"),
+    # the Go client library's and Artifact Registry's 403s, in their own words
+    ("* google_compute_network.net: Error creating network: googleapi: Error 403: Required 'compute.networks.create' "
+     "permission for 'projects/p/global/networks/net', forbidden", "permission"),
+    ('Error: error resolving image references: GET https://gcr.io/v2/token?scope=x: DENIED: Permission '
+     '"artifactregistry.repositories.uploadArtifacts" denied on resource "projects/p"', "permission"),
+    ("nvcc fatal   : Unsupported gpu architecture 'compute_'", "build"),
+    ("  package `idna_adapter v1.2.1` cannot be built because it requires rustc 1.82 or newer, while the currently "
+     "active rustc version is 1.75.0", "build"),
+    ("c++: fatal error: Killed signal terminated program cc1plus", "oom"),
+    ("verifying github.com/acme/lib@v1.2.3: checksum mismatch", "dependency"),
+    ("TypeError: Descriptors cannot not be created directly.", "dependency"),
+    ("error building image: failed to get filesystem from image: read tcp 10.0.0.4:58626->52.84.150.17:443: read: "
+     "connection timed out", "network"),
     # Dask's scheduler on a worker that died under its task
     ("distributed.scheduler.KilledWorker: ('infer-7a31', <WorkerState 'tcp://10.0.3.112:37495', status: closed>)",
      "distributed"),
@@ -836,3 +849,32 @@ def test_a_shell_error_before_ray_said_its_runtime_started_is_not_the_end():
              "bash: ulimit: open files: cannot modify limit: Operation not permitted",
              "Local node IP: 10.0.12.34", "", "--------------------", "Ray runtime started.", "--------------------"]
     assert analyze(lines).verdict == "succeeded"
+
+
+def test_terraforms_diagnostic_gutter_is_read_and_a_trees_is_not():
+    """Terraform draws `│ ` down the left of each diagnostic (real: fresh_v/terraform_cloud_run_
+    artifact_registry_download_denied); `argo get` draws its tree with the same rule, where a
+    retried step's `Error (exit code 1)` is one branch of a workflow that succeeded."""
+    lines = ["google_cloud_run_v2_job.migrate: Creating...", "╷",
+             '│ Error: Error creating Job: googleapi: Error 403: Permission "artifactregistry.repositories.'
+             'downloadArtifacts" denied on resource "projects/p/locations/us/repositories/r"', "│ ",
+             "│   with google_cloud_run_v2_job.migrate,", "╵"]
+    result = analyze(lines)
+    assert "Error creating Job: googleapi: Error 403" in result.message and result.category == "permission"
+    tree = ["Status:              Succeeded", "STEP          TEMPLATE      PODNAME   DURATION  MESSAGE",
+            " ✔ etl-job     etl-job", " ├─✔ Retry(0)   retry", " │ ├─✖ Retry(0)(0)  retry  etl-job-1706  4s  Error (exit code 1)",
+            " │ └─✔ Retry(0)(1)  retry  etl-job-4172  3s"]
+    assert analyze(tree).verdict == "succeeded"
+
+
+def test_a_recoverable_stream_error_pubsub_reopened_is_not_a_failure():
+    lines = ["Observed recoverable stream error 504 Deadline Exceeded",
+             "Observed recoverable stream error 504 Deadline Exceeded", "Re-established stream"]
+    assert analyze(lines).verdict != "failed"
+
+
+def test_gclouds_error_header_alone_has_its_message_below():
+    lines = ["ERROR: (gcloud.components.update) ",
+             "You cannot perform this action because the Cloud SDK component manager ",
+             "is disabled for this installation.", "", "Exited with code 1"]
+    assert "the Cloud SDK component manager" in analyze(lines).message

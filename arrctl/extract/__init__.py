@@ -29,7 +29,9 @@ CONTEXT_LINE_LIMIT = 2000
 MESSAGE_LIMIT = 400
 _REQUEST_ID = re.compile(r"\s*\(Request ID: [^)]{0,120}\)")
 _INLINE_EXCEPTION = re.compile(r"(?<![\w.])(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Exit|Failure)): (?:(?!\bFile \").)+")
-_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*:)")
+# A short module path stays (`torch.cuda.OutOfMemoryError`, `distributed.scheduler.KilledWorker`:
+# what people search for); a long one costs the message its room for the error's words.
+_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.){4,}(?=[A-Z]\w*:)")
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _message(log: Lines, best: Candidate) -> str:
             # what the rule found is far into a long line (a launcher's argv, then "exits with
             # return code = -9"): keep the line's start and the part from there on
             text = text[:MESSAGE_LIMIT // 4].rstrip() + " … " + text[max(0, best.match.start() - 40):]
-        text = _MODULE_PATH.sub("", text)  # `google.auth.exceptions.RefreshError: x` → `RefreshError: x`
+        text = _MODULE_PATH.sub("", text)  # `com.google.cloud.ai.platform.common.errors.X: ` → `X: `
     if "Traceback (most recent call last):" in text or text.startswith('File "'):  # a traceback flattened into one line
         raised: re.Match[str] | None = None
         for raised in _INLINE_EXCEPTION.finditer(text):

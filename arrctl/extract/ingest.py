@@ -168,6 +168,10 @@ class LogLine:
 
 # `│ text │` with no other rule inside: Rich's traceback frames have inner ones (`│   131 │   code`)
 _BOXED = re.compile(r"^\s*│ ([^│]*\S)\s*│\s*$")
+# a left gutter with no right-hand rule (Terraform's diagnostics, as printed in
+# https://github.com/terraform-google-modules/terraform-google-vault/issues/206)
+# (not a tree's: `│ ├─✖ step` in `argo get`)
+_GUTTER = re.compile(r"^│ (?=[^\s\u2500-\u257f])(?!.*│\s*$)")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -183,6 +187,9 @@ def normalise(raw: str, level: str | None = None) -> LogLine:
             boxed = _BOXED.match(stripped)
             if boxed:  # one line of prose in a drawn box (a TUI's panel), not a Rich traceback's frame
                 text = boxed.group(1)
+                continue
+            if _GUTTER.match(stripped):  # Terraform's diagnostic: `╷`, `│ Error: ...` lines, `╵`
+                text = stripped[2:]
                 continue
         if stripped[:2] == '{"' and stripped.endswith("}"):
             text, level = _structured(stripped, level)

@@ -191,6 +191,9 @@ RULES: tuple[Rule, ...] = (
     # npm's report of a script that ended: where it ran and how, never why (`npm error code ...` is)
     _r("noise.npm_detail", N, None, [
         r"^npm (?:ERR!|error) (?:path|command(?: sh -c| failed$)|signal|errno|cwd|A complete log|Log files)\b"]),
+    # Pub/Sub's streaming pull on an error it reopens the stream after (`Observed recoverable stream
+    # error 504 Deadline Exceeded`, then `Re-established stream`)
+    _r("noise.recoverable", N, None, [r"\bObserved recoverable stream error\b"]),
     _r("noise.handled", N, None, [
         r"(?i)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
@@ -222,6 +225,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btraining (?:run )?(?:is )?(?:complete|completed|finished|done|succeeded)\b",
         r"\bMarking task as SUCCESS\b", r"\bFlow run '[^']*' - Finished in state Completed\(",
         r"^Ray runtime started\.$",  # `ray start`
+        r"^Status:\s{2,}Succeeded$",  # `argo get`, `kubectl describe pod` of what ended well
         r"(?i)\b(?:completed|finished|succeeded|exited) successfully\b",
         r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)(?! \(status: (?!SUCCEEDED\)))",
         r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
@@ -265,7 +269,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
         r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
-        r"(?i)\bout of shared memory\b",  # PyTorch's DataLoader worker killed by SIGBUS: /dev/shm is full
+        r"(?i)\bout of shared memory\b",
+        r"\bKilled signal terminated program \S+",  # gcc's driver on a compiler the kernel killed  # PyTorch's DataLoader worker killed by SIGBUS: /dev/shm is full
         # YARN's NodeManager (microsoft/pai issue #1151): `Container [pid=...] is running beyond virtual
         # memory limits. Current usage: ... Killing container.`
         r"\bis running beyond (?:virtual|physical) memory limits\b",
@@ -329,11 +334,15 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
         r"\b503 Connect Failed\b",  # gRPC's channel that never connected (UNAVAILABLE)
         r"\bCould not resolve host\b", r"\bDNS resolution failed\b",  # gRPC's resolver
-        r"\bconnection unexpectedly closed\b",  # rsync's peer gone (`... (28 bytes received so far) [sender]`)
+        r"\bconnection unexpectedly closed\b", r"(?i)\bconnection timed out\b",  # ETIMEDOUT's words  # rsync's peer gone (`... (28 bytes received so far) [sender]`)
         r"\blookup \S+(?: on \S+)?: no such host\b",  # Go's resolver
         r"(?i)\b(?:could not|couldn't|unable to|failed to) connect to (?:the )?(?:server|host|endpoint|database|\S+:\d+)\b"]),
     # Go fetching a module: the network (above) or else the module itself is what failed
-    _r("go.module", C, "dependency", [r"\bunrecognized import path\b"]),
+    _r("go.module", C, "dependency", [r"\bunrecognized import path\b",
+                                        r"\bverifying \S+: checksum mismatch\b"]),  # go.sum disagrees with the module
+    # protobuf's generated code older than its runtime (`TypeError: Descriptors cannot not be created
+    # directly. If this call came from a _pb2.py file, your generated code is out of date ...`)
+    _r("protobuf.version", C, "dependency", [r"\bDescriptors cannot (?:not )?be created directly\b"]),
     # a package registry that has no such package (npm's `npm ERR! 404 Not Found - GET ...`)
     _r("npm.not_found", C, "dependency", [r"\bnpm (?:ERR!|error) 404\b"]),
     # ── GCP status errors, in every printed form ──────────────────────────────────────────
@@ -357,7 +366,11 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
         r"\bCaller does not have\b", r"\brpc error: code = PermissionDenied\b", r"\bstatus code 403\b",
-        r"\bHTTP(?:Error)? 403\b", r"\b403: Forbidden\b"], fatal=True, gcp=True),
+        r"\bHTTP(?:Error)? 403\b", r"\b403: Forbidden\b",
+        # the Go client's `googleapi: Error 403: Required 'compute.networks.create' permission for ...`,
+        # Artifact Registry's `DENIED: Permission "artifactregistry.repositories.uploadArtifacts" denied`
+        r"\bgoogleapi: Error 403\b", r"\bRequired '[\w.]+' permission\b", r"\bPermission \"[\w.]+\" denied\b",
+        r"\bDENIED: "], fatal=True, gcp=True),
     _r("gcp.unauthenticated", C, "auth", [
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
@@ -482,7 +495,12 @@ RULES: tuple[Rule, ...] = (
         r"\bBUILD FAILED\b", r"\bno Go files in\b", r"\bCompilation failed\b", r"\bSyntaxError\b", r"\bIndentationError\b",
         r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b", r"\binvalid reference format\b",
         # a CUDA extension's build without its compiler (flash-attn, apex, deepspeed ops in setup.py)
-        r"\bnvcc (?:was )?not found\b", r"\bonly supported on CUDA \d+(?:\.\d+)? and above\b"]),
+        r"\bnvcc (?:was )?not found\b", r"\bonly supported on CUDA \d+(?:\.\d+)? and above\b",
+        r"^nvcc fatal\s*: "]),  # nvcc's own errors (`nvcc fatal   : Unsupported gpu architecture 'compute_'`)
+    # cargo's cause below its `error: failed to compile ...` (`Caused by:`): a crate that needs a
+    # newer compiler than the image has
+    _r("build.toolchain", C, "build", [
+        r"\brequires rustc [\d.]+ or newer, while the currently active rustc version is\b"], weight=0.3),
     # ── not found, invalid input ──────────────────────────────────────────────────────────
     _r("resource.not_found", C, "not_found", [
         r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",

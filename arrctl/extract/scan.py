@@ -471,19 +471,37 @@ _CONTINUED = re.compile(r"^: \S")
 _OPEN_MESSAGE = re.compile(r"<Message>\s*$")
 
 
+# gcloud's error header alone on its line, the message below it (`ERROR: (gcloud.components.update) `)
+_GCLOUD_ALONE = re.compile(r"^(?:ERROR: )?\(gcloud[\w.-]*\)\s*$")
+
+
 def _introduces(c: Candidate, following: str) -> bool:
     """Whether an error in general words ending with a colon (Metaflow's `Batch error:`) has its
     detail on the next line: a line no rule calls another kind, nor a traceback."""
-    if c.kind is not Kind.ERROR or not c.text.rstrip().endswith(":") or following.endswith(TRACEBACK_HEADER):
+    if c.kind is not Kind.ERROR or not (c.text.rstrip().endswith(":") or _GCLOUD_ALONE.match(c.text)) \
+            or following.endswith(TRACEBACK_HEADER):
         return False
     labelled = label(following)
     return labelled is None or labelled[0].kind in (Kind.CAUSE, Kind.ERROR)
+
+
+JOIN_REACH = 3
+
+
+def _interleaved(log: Lines, q: int) -> bool:
+    """Whether line q is another logger's (a lower level) or noise, not the text going on."""
+    if log.norm(q).level in ("INFO", "DEBUG", "WARNING"):
+        return True
+    labelled = label(log.body(q).strip()) if log.body(q).strip() else None
+    return labelled is not None and labelled[0].kind is Kind.NOISE
 
 
 def _join_continuation(log: Lines, c: Candidate) -> None:
     """An error line whose next line goes on with `: ...` (or holds its open `<Message>`'s text)
     holds its cause there: joined, and the category the joined words name."""
     q = c.line + 1
+    while q < len(log) and q <= c.line + JOIN_REACH and _interleaved(log, q):
+        q += 1  # another logger's line or a progress bar between the error and its detail
     if q >= len(log):
         return
     following = log.body(q).strip()
