@@ -53,7 +53,7 @@ def test_read_outcome_concludes_what_it_read_and_backs_off_what_was_cut():
     retry = {"last": (logs.MAX_TRIES - 1, 0.0, "output.log: HTTP 503 from s")}
     facts, report = read_outcome(rows, tails, retry, NOW)
     assert {f["id"]: (f["message"], f["rule"], f["line"]) for f in facts} == {
-        "read": ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "memory.cuda_oom", 2),
+        "read": ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "memory.cuda_oom", 2),
         "nolog": ("run failed", None, None),  # no console log: W&B's words
         "last": ("run failed", None, None),  # its last try: W&B's words
     }  # `recent` ended 50 s ago: its output.log may still come
