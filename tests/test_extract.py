@@ -878,3 +878,17 @@ def test_gclouds_error_header_alone_has_its_message_below():
              "You cannot perform this action because the Cloud SDK component manager ",
              "is disabled for this installation.", "", "Exited with code 1"]
     assert "the Cloud SDK component manager" in analyze(lines).message
+
+
+def test_an_ipython_tracebacks_source_lines_are_code_not_errors():
+    """Colab prints the frames' numbered source lines (`-> 1491  raise FileNotFoundError(`) between
+    a header naming the class and the class's own line (real: fresh_u/datasets_load_dataset_tsv_
+    builder_not_found): only that last line is the exception."""
+    lines = ["-" * 75, "FileNotFoundError                         Traceback (most recent call last)",
+             "[<ipython-input-48-6a7b3e847019>](https://localhost:8080/#) in <cell line: 7>()",
+             '----> 7 ds = load_dataset("tsv", data_files=data_files)', "", "2 frames",
+             "[/usr/lib/python3/datasets/load.py](https://localhost:8080/#) in dataset_module_factory(path)",
+             "   1490                 if isinstance(e1, FileNotFoundError):",
+             "-> 1491                     raise FileNotFoundError(", "",
+             "FileNotFoundError: Couldn't find a dataset script at /content/tsv/tsv.py"]
+    assert analyze(lines).message == "FileNotFoundError: Couldn't find a dataset script at /content/tsv/tsv.py"

@@ -183,6 +183,24 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
     return None
 
 
+IPYTHON_REACH = 300
+
+
+def _ipython_tracebacks(log: Lines, by_line: dict[int, Candidate]) -> None:
+    """IPython's (and Colab's) traceback: a header naming the exception's class (`FileNotFoundError
+    Traceback (most recent call last)`), frames with numbered source lines (`-> 1491  raise
+    FileNotFoundError(`), and the class with its message at the start of a line. The source lines
+    are code, not errors: only the last line is the exception."""
+    headers = [c for c in by_line.values() if c.rule is not None and c.rule.name == "noise.ipython_header"]
+    for header in headers:
+        cls = header.text.split()[0]
+        for j in range(header.line + 1, min(len(log), header.line + IPYTHON_REACH)):
+            if log.raw[j].startswith(cls) or log.body(j).startswith(cls + ":"):
+                for k in range(header.line + 1, j):
+                    by_line.pop(k, None)
+                break
+
+
 def _short_exception(text: str) -> tuple[str, str]:
     """`google.api_core.exceptions.NotFound: 404 x` → (`NotFound`, `NotFound: 404 x`)."""
     found = _EXCEPTION_LINE.match(text)
@@ -298,6 +316,7 @@ def scan(log: Lines) -> list[Candidate]:
         found = _line_candidate(log, i)
         if found is not None:
             by_line[i] = found
+    _ipython_tracebacks(log, by_line)
     _raised_after_warning(log, by_line, headers)
     _logged_with_traceback(log, by_line, headers)
     exceptions, frames, ignored = _tracebacks(log, headers)
