@@ -2,7 +2,7 @@
 
 The normaliser tries some fifty prefix patterns on each line; most cannot match a line that
 starts with `2` or `w`. Knowing each pattern's possible first characters lets it try only the
-ones that can (`re`'s own parser, `re._parser`, gives the parsed form; the analysis is
+ones that can; the rule index tries the patterns anchored at a line's start as one (`re`'s own parser, `re._parser`, gives the parsed form; the analysis is
 conservative: when in doubt, any character).
 """
 
@@ -24,13 +24,28 @@ _ZERO_WIDTH = (_parser.AT, _parser.ASSERT, _parser.ASSERT_NOT)
 _REPEATS = (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT)
 
 
+def parsed(pattern: re.Pattern[str]) -> Any:
+    """The pattern as `re`'s parser reads it."""
+    return _parser.parse(pattern.pattern, pattern.flags)
+
+
+def anchored_at_start(pattern: re.Pattern[str]) -> bool:
+    """Whether every match of a pattern starts at the text's start (`^...` with no top-level
+    alternative after it) and its flags are the default, so that it can join an alternation of
+    such patterns (an inline `(?i)` is among the flags; a back-reference would not survive)."""
+    if pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern:
+        return False
+    items = list(parsed(pattern))
+    return bool(items) and items[0] == (_parser.AT, _parser.AT_BEGINNING)
+
+
 def first_chars(pattern: re.Pattern[str]) -> frozenset[str] | None:
     """The ASCII characters a match of the pattern can start with; None when it may start with
     any (or match the empty string). Non-ASCII starts are not answered: callers treat a line
     that starts with one as any."""
     if pattern.flags & re.IGNORECASE:
         return None
-    chars, nullable = _sequence(_parser.parse(pattern.pattern, pattern.flags))
+    chars, nullable = _sequence(parsed(pattern))
     return None if chars is None or nullable else chars
 
 

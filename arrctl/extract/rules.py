@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arrctl.extract.literals import Literals
+from arrctl.extract.patterns import anchored_at_start, parsed
 
 
 class Kind(enum.Enum):
@@ -113,10 +114,8 @@ def _required(items: Any, shortest: int = _MIN_LITERAL) -> frozenset[str] | None
 def required_literals(pattern: re.Pattern[str]) -> tuple[frozenset[str], bool]:
     """Substrings one of which every match of the pattern holds, and whether they must be
     looked for case-folded; (frozenset(), False) when there are none (pure)."""
-    from re import _parser  # type: ignore[attr-defined]
-
     folded = bool(pattern.flags & re.IGNORECASE)
-    literals = _required(_parser.parse(pattern.pattern, pattern.flags))
+    literals = _required(parsed(pattern))
     if not literals:
         return frozenset(), False
     return (frozenset(lit.lower() for lit in literals) if folded else literals), folded
@@ -722,12 +721,12 @@ class RuleIndex:
         # The unguarded patterns would be searched on every line. Those anchored at the start
         # are tried at once, as one alternation matched at the line's start; the others keep
         # any shorter substring they need, tested with `in`.
-        anchored = [slot for slot in self.always if _anchored(self._pattern(slot))]
+        anchored = [slot for slot in self.always if anchored_at_start(self._pattern(slot))]
         self.gated = tuple(anchored)
         self.gate = re.compile("|".join(  # (their names dropped: a name may be used once)
             "(?:" + _NAMED_GROUP.sub("(?:", self._pattern(slot).pattern) + ")" for slot in anchored)) \
             if anchored else None
-        self.loose = tuple((slot, _required(_parser_of(self._pattern(slot)), 1) or frozenset())
+        self.loose = tuple((slot, _required(parsed(self._pattern(slot)), 1) or frozenset())
                            for slot in self.always if slot not in anchored)
 
     def _pattern(self, slot: tuple[int, int]) -> re.Pattern[str]:
@@ -748,23 +747,6 @@ class RuleIndex:
 
 
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
-
-
-def _parser_of(pattern: re.Pattern[str]) -> Any:
-    from re import _parser  # type: ignore[attr-defined]
-
-    return _parser.parse(pattern.pattern, pattern.flags)
-
-
-def _anchored(pattern: re.Pattern[str]) -> bool:
-    """Whether every match of a pattern starts at the text's start (`^...` with no top-level
-    alternative after it), and its flags are the default: then it can join the start gate."""
-    from re import _parser  # type: ignore[attr-defined]
-
-    if pattern.flags & ~re.UNICODE or "(?P=" in pattern.pattern:  # an inline `(?i)` is a flag too
-        return False
-    items = list(_parser_of(pattern))
-    return bool(items) and items[0] == (_parser.AT, _parser.AT_BEGINNING)
 
 
 _ALL = RuleIndex(RULES)

@@ -495,8 +495,9 @@ _GCLOUD_ALONE = re.compile(r"^(?:ERROR: )?\(gcloud[\w.-]*\)\s*$")
 
 
 def _introduces(c: Candidate, following: str) -> bool:
-    """Whether an error in general words ending with a colon (Metaflow's `Batch error:`) has its
-    detail on the next line: a line no rule calls another kind, nor a traceback."""
+    """Whether an error in general words ending with a colon (Metaflow's `Batch error:`), or
+    gcloud's header alone, has its detail on the next line: a line no rule calls another kind,
+    nor a traceback."""
     if c.kind is not Kind.ERROR or not (c.text.rstrip().endswith(":") or _GCLOUD_ALONE.match(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
         return False
@@ -516,8 +517,9 @@ def _interleaved(log: Lines, q: int) -> bool:
 
 
 def _join_continuation(log: Lines, c: Candidate) -> None:
-    """An error line whose next line goes on with `: ...` (or holds its open `<Message>`'s text)
-    holds its cause there: joined, and the category the joined words name."""
+    """An error line whose next line goes on with `: ...`, holds its open `<Message>`'s text or
+    the detail it introduces (past interleaved lines) holds its cause there: joined, and the
+    category the joined words name."""
     q = c.line + 1
     while q < len(log) and q <= c.line + JOIN_REACH and _interleaved(log, q):
         q += 1  # another logger's line or a progress bar between the error and its detail

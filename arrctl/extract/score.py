@@ -121,7 +121,7 @@ def _category(best: Candidate, message: str) -> str:
         if cause is not None and cause.category:
             return cause.category
         cls = _CLASS.match(message) or _CLASS.match(best.text) or _CLASS_INSIDE.search(message)
-        from_class = class_category(cls.group("cls") or cls.groupdict().get("qualified") or "") if cls else None
+        from_class = class_category(next(name for name in cls.groups() if name)) if cls else None
         if from_class not in (None, "code", "unknown") or found in (None, "unknown"):
             found = http_category(message) or from_class or found
     return found or "unknown"
