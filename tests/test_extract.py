@@ -892,3 +892,92 @@ def test_an_ipython_tracebacks_source_lines_are_code_not_errors():
              "-> 1491                     raise FileNotFoundError(", "",
              "FileNotFoundError: Couldn't find a dataset script at /content/tsv/tsv.py"]
     assert analyze(lines).message == "FileNotFoundError: Couldn't find a dataset script at /content/tsv/tsv.py"
+
+
+@pytest.mark.parametrize("reason, category", [
+    ("Forbidden", "permission"), ("Unauthorized", "auth"), ("NotFound", "not_found"),
+    ("AlreadyExists", "invalid_config"), ("Invalid", "invalid_config"), ("TooManyRequests", "quota"),
+    ("InternalError", "service"), ("ServiceUnavailable", "service"), ("Timeout", "timeout"),
+])
+def test_kubectls_error_from_server_names_its_reason(reason, category):
+    """kubectl prints the API server's refusal as `Error from server (Reason): ...` (real:
+    fresh_z4/kubectl_apply_gke_clusterroles_forbidden); the reason is the category."""
+    lines = ["namespace/elastic-local configured",
+             f'Error from server ({reason}): error when creating "rbac.yaml": the request was refused']
+    assert analyze(lines).category == category
+
+
+def test_a_user_that_cannot_is_forbidden():
+    line = ('clusterroles.rbac.authorization.k8s.io is forbidden: User "alice@example.com" cannot create '
+            'clusterroles.rbac.authorization.k8s.io at the cluster scope')
+    assert analyze([line]).category == "permission"
+
+
+def test_a_kubelet_sync_error_that_skips_the_pod_names_its_pull_reason():
+    """`Error syncing pod, skipping:` is not a handled error (the pod is what it skips), and the
+    reason after `with ErrImagePull:` beats the back-off before it (real: fresh_z2/k8s_pause_image_
+    pull_gcr_io_timeout)."""
+    lines = ['6m\t1m\t10\t{kubelet node-w1}\t\tWarning\tFailedSync\tError syncing pod, skipping: failed to '
+             '"StartContainer" for "POD" with ImagePullBackOff: "Back-off pulling image \\"gcr.io/x/pause:2.0\\""',
+             '7m\t59s\t5\t{kubelet node-w1}\t\tWarning\tFailedSync\tError syncing pod, skipping: failed to '
+             '"StartContainer" for "POD" with ErrImagePull: "image pull failed for gcr.io/x/pause:2.0, this may '
+             'be because there are no credentials on this request.  details: (API error (500): Get '
+             'https://gcr.io/v1/_ping: dial tcp 10.1.2.3:443: i/o timeout)"']
+    result = analyze(lines)
+    assert "i/o timeout" in result.message and result.category == "network"
+    assert analyze(["Failed to fetch the index, skipping: not found", "done"]).verdict != "failed"
+
+
+def test_the_kubelets_pull_reason_beats_the_daemons_words_in_it():
+    lines = ['  Normal   BackOff  5m28s (x6 over 6m39s)  kubelet, node-1  Back-off pulling image "acme/bridge"',
+             '  Warning  Failed   5m12s (x4 over 6m40s)  kubelet, node-1  Failed to pull image "acme/bridge": rpc '
+             'error: code = Unknown desc = Error response from daemon: pull access denied for acme/bridge, '
+             "repository does not exist or may require 'docker login'"]
+    result = analyze(lines)
+    assert result.rule == "kubernetes.pull_failed" and "repository does not exist" in result.message
+    assert result.category == "not_found"
+
+
+def test_an_empty_message_field_has_its_message_below():
+    """gcloud's `ResponseError: code=403, message=` with the reasons indented below (real:
+    fresh_z2/gke_cluster_create_regional_cpu_quota)."""
+    lines = ["ERROR: (gcloud.beta.container.clusters.create) ResponseError: code=403, message=",
+             '        (1) insufficient regional quota to satisfy request: resource "CPUS": request requires '
+             "'12.0' and is short '4.0'."]
+    result = analyze(lines)
+    assert 'insufficient regional quota to satisfy request: resource "CPUS"' in result.message
+    assert result.category == "quota"
+    joined = analyze(["ERROR: (gcloud.x) ResponseError: code=400, message=", "the cluster name is taken"])
+    assert "the cluster name is taken" in joined.message
+
+
+def test_the_containers_own_error_beats_cloud_runs_not_ready():
+    """The revision's log, read after gcloud's `is not ready and cannot serve traffic`, says why
+    (real: fresh_z2/cloud_run_deploy_vertex_unsupported_region)."""
+    lines = ["ERROR: (gcloud.run.deploy) Revision 'web-00007-xq2' is not ready and cannot serve traffic. The "
+             "user-provided container failed to start and listen on the port defined provided by the PORT=8080 "
+             "environment variable within the allocated timeout.", "",
+             "DEFAULT 2025-04-14T12:06:23.036336Z ValueError: Unsupported region for Vertex AI, select from "
+             "frozenset({'europe-west4', 'us-central1'})"]
+    result = analyze(lines)
+    assert result.message.startswith("ValueError: Unsupported region") and result.category == "invalid_config"
+
+
+@pytest.mark.parametrize("line, category", [
+    ("AttributeError: module 'proto' has no attribute 'module'", "dependency"),
+    ("mlflow.exceptions.MlflowException: INVALID_PARAMETER_VALUE: Changing param values is not allowed.",
+     "invalid_config"),
+    ("Error: INSTALLATION FAILED: parse error at (chart/templates/csi.yaml:76): bad character U+002D '-'",
+     "invalid_config"),
+    ("slurmstepd: error: Detected 1 oom-kill event(s) in step 4718203.0 cgroup.", "oom"),
+    ("Command python3 -u -c 'import x' failed with return code 255.", "exit"),
+])
+def test_words_seen_in_real_logs_name_their_category(line, category):
+    assert analyze(["starting", line]).category == category
+
+
+def test_slurms_oom_kill_event_is_named_before_sruns_echo_of_it():
+    lines = ["slurmstepd: error: Detected 1 oom-kill event(s) in step 4718203.0 cgroup. Some of your processes "
+             "may have been killed by the cgroup out-of-memory handler.",
+             "srun: error: node-01-01: task 4: Out Of Memory", "srun: Terminating job step 4718203.0"]
+    assert "oom-kill event" in analyze(lines).message

@@ -6,6 +6,13 @@ at every position of the text by Python's `re`: about 100 ms for a 10,000-line l
 Aho-Corasick automaton reads each character once, whatever the number of literals, and reports
 every occurrence, the ones inside others too (pyahocorasick's `Automaton.iter`: `(end index,
 value)` pairs, https://pyahocorasick.readthedocs.io/en/latest/#iter-string-start-end-ignore-white-space-false).
+
+Its automaton finds a node's child for the next character by reading the node's children in the
+order they were added (`trienode_get_next` in its src/trienode.c: a linear scan), so at the root,
+where the search returns after every mismatch, a common character found late costs a scan of
+some sixty children. The literals are added in the order of how common their characters are in
+logs: the prefilter's pass over bench/corpus.py's 10,000-line log takes 7 ms, not the 8 to 14 ms it
+took in the order of a set (which changes from one process to the next).
 """
 
 from __future__ import annotations
@@ -15,13 +22,22 @@ from collections.abc import Iterable, Iterator
 import ahocorasick
 
 
+# The characters of the corpus's logs (fixtures/real), most common first; any other comes after.
+_COMMON = ' eatronislcd-p0.u/:1mg2h_bf34y,57"689kwv=\'RE(TF)Nx][ICOSAPDULGj^q*B|MW\\z>`{}<#HV+%KXYJ&Z$'
+_RANK = {c: r for r, c in enumerate(_COMMON)}
+
+
+def _insertion_order(word: str) -> list[int]:
+    return [_RANK.get(c, len(_COMMON) + ord(c)) for c in word]
+
+
 class Literals:
     """The occurrences of a set of literals in a text."""
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(w for w in words if w)
         self._automaton = ahocorasick.Automaton()
-        for word in self.words:
+        for word in sorted(self.words, key=_insertion_order):  # each node's children, commonest first
             self._automaton.add_word(word, word)
         if self.words:
             self._automaton.make_automaton()

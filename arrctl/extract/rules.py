@@ -193,8 +193,10 @@ RULES: tuple[Rule, ...] = (
     # Pub/Sub's streaming pull on an error it reopens the stream after (`Observed recoverable stream
     # error 504 Deadline Exceeded`, then `Re-established stream`)
     _r("noise.recoverable", N, None, [r"\bObserved recoverable stream error\b"]),
+    # (not the kubelet's `Error syncing pod, skipping: failed to "StartContainer" ...`: the pod is
+    # what it skips, and the reason it failed follows)
     _r("noise.handled", N, None, [
-        r"(?i)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
+        r"(?i)(?<!syncing pod)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
     _r("noise.clean_exit", N, None, [r"^SystemExit(?:: 0)?$", r"^(?:builtins\.)?StopIteration$"]),
     # source lines and frames of a traceback whose header was cut off
@@ -212,10 +214,14 @@ RULES: tuple[Rule, ...] = (
     _r("wrapper.bailout", W, "unknown", [
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"], fatal=True),
+    # the kubelet's reason for a pull that failed says more than the back-off that follows it, and
+    # more than the daemon's words it holds (`Failed to pull image "x": rpc error: ... Error response
+    # from daemon: pull access denied ...`); an older kubelet's sync error says it after its reason
+    # (`failed to "StartContainer" for "POD" with ErrImagePull: "image pull failed for x, ... details:
+    # (API error (500): Get https://gcr.io/v1/_ping: dial tcp ...: i/o timeout)"`)
+    _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)",
+                                           r"\bwith ErrImagePull: \\?\"(?P<msg>.{20,})"], fatal=True, weight=0.2),
     _r("wandb.docker", C, None, [r"(?P<msg>\bError response from daemon: .+)"], fatal=True),
-    # the kubelet's reason for a pull that failed says more than the back-off that follows it
-    _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)"], fatal=True,
-       weight=0.2),
     _r("kubernetes.pull_backoff", C, "not_found", [r"(?P<msg>\bBack-off pulling image \"[^\"]+\".*)"], fatal=True,
        weight=0.1),
     # ── success ───────────────────────────────────────────────────────────────────────────
@@ -273,6 +279,9 @@ RULES: tuple[Rule, ...] = (
         # YARN's NodeManager (microsoft/pai issue #1151): `Container [pid=...] is running beyond virtual
         # memory limits. Current usage: ... Killing container.`
         r"\bis running beyond (?:virtual|physical) memory limits\b",
+        # Slurm's step daemon on its cgroup's kills (`slurmstepd: error: Detected 1 oom-kill event(s)
+        # in step 4718203.0 cgroup.`), before srun's `task 4: Out Of Memory` says it again
+        r"\bDetected \d+ oom[-_]kill events?\b",
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
@@ -315,9 +324,9 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b", r"\brpc error: code = ResourceExhausted\b",
         r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
-        r"(?i)\binsufficient quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
+        r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
-        r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b"],
+        r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)"],
        fatal=True, gcp=True),
     _r("network.connection", C, "network", [
         r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"(?i)\bConnection refused\b", r"(?i)\bConnection reset by peer\b",
@@ -369,7 +378,10 @@ RULES: tuple[Rule, ...] = (
         # the Go client's `googleapi: Error 403: Required 'compute.networks.create' permission for ...`,
         # Artifact Registry's `DENIED: Permission "artifactregistry.repositories.uploadArtifacts" denied`
         r"\bgoogleapi: Error 403\b", r"\bRequired '[\w.]+' permission\b", r"\bPermission \"[\w.]+\" denied\b",
-        r"\bDENIED: "], fatal=True, gcp=True),
+        r"\bDENIED: ",
+    # kubectl's account of the API server's refusal, `Error from server (Reason): ...` (the
+    # reason is a metav1.StatusReason: k8s.io/kubectl/pkg/cmd/util/helpers.go StandardErrorMessage)
+        r"\bError from server \(Forbidden\)", r"\bis forbidden: User \"[^\"]*\" cannot\b"], fatal=True, gcp=True),
     _r("gcp.unauthenticated", C, "auth", [
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
@@ -383,18 +395,20 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b",
         r"(?i)\breauthentication failed\b", r"\bYou do not currently have an active account selected\b",
         r"\bthe server has asked for the client to provide credentials\b",  # the Kubernetes API's 401
-        r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b"],
+        r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b", r"\bError from server \(Unauthorized\)"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\brpc error: code = (?:InvalidArgument|FailedPrecondition|OutOfRange|AlreadyExists|Unimplemented)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
         r"<HttpError 400\b", _VERTEX_CREATE + r"400\b", r"\b400 (?:Bad Request|Client Error)\b",
         r"\bFAILED_PRECONDITION\b", r"\bFailedPrecondition: 400\b", r"\bUNIMPLEMENTED\b",
-        r"\bALREADY_EXISTS\b", r"\bAlreadyExists: 409\b", r"\bConflict: 409\b"], fatal=True, gcp=True),
+        r"\bALREADY_EXISTS\b", r"\bAlreadyExists: 409\b", r"\bConflict: 409\b",
+        r"\bError from server \((?:BadRequest|Invalid|AlreadyExists|Conflict)\)"], fatal=True, gcp=True),
     _r("gcp.not_found", C, "not_found", [
         r"\bNOT_FOUND\b", r"\brpc error: code = NotFound\b", r"\bNotFound: 404\b", r"<HttpError 404\b", _VERTEX_CREATE + r"404\b",
-        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b"],
+        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b", r"\bError from server \(NotFound\)"],
         fatal=True, gcp=True),
-    _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\brpc error: code = DeadlineExceeded\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b"],
+    _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\brpc error: code = DeadlineExceeded\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b",
+                                  r"\bError from server \((?:Timeout|ServerTimeout)\)"],
        gcp=True),
     _r("gcp.service", C, "service", [
         r"\b(?:InternalServerError: 500|Unknown: 500|BadGateway: 502|ServiceUnavailable: 503|Aborted: 409)\b",
@@ -409,7 +423,7 @@ RULES: tuple[Rule, ...] = (
         r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b",
         # a server's own words for its fault: GraphQL/JSON bodies, GCS's "Backend Error"
         r"(?i)\ban internal (?:server )?error (?:has )?occurred\b", r"(?i)\bencountered an internal error\b",
-        r"\bInternal Server Error\b", r"\bBackend Error\b"], gcp=True),
+        r"\bInternal Server Error\b", r"\bBackend Error\b", r"\bError from server \((?:InternalError|ServiceUnavailable)\)"], gcp=True),
     _r("gcp.retry_error", C, "timeout", [r"(?P<msg>\bRetryError: .+)", r"\bTimeout of [\d.]+s exceeded\b"],
        gcp=True),
     # ── images and containers ─────────────────────────────────────────────────────────────
@@ -422,7 +436,7 @@ RULES: tuple[Rule, ...] = (
     # the container's own words, when they are there, say why
     _r("container.not_started", C, "exit", [
         r"\bfailed to start and listen on the port\b", r"(?i)\bcontainer failed to start\b",
-        r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b"], fatal=True, weight=-0.2),
+        r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b"], fatal=True, weight=-1.1),
     _r("container.start", C, "exit", [
         r"\bexec format error\b", r"\bexecutable file not found in \$PATH\b", r"(?:^|: )command not found\b",
         r"\bno such file or directory: unknown\b", r"\bOCI runtime (?:create|exec) failed\b",
@@ -520,7 +534,7 @@ RULES: tuple[Rule, ...] = (
         r"\berror: (?:unrecognized arguments|the following arguments are required|argument \S+: invalid)",
         r"\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
         r"\bConfigError\b", r"\bConfigAttributeError\b", r"\bMissingMandatoryValue\b",
-        r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter)\b",
+        r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter|region|zone|location)\b",
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
@@ -528,8 +542,13 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
-        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b"]),
+        r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b",
+        r"\bparse error at \(",
+        r"\bINVALID_PARAMETER_VALUE\b"]),  # MLflow's error code (`MlflowException: INVALID_PARAMETER_VALUE: ...`)  # Helm's template error: `parse error at (chart/templates/x.yaml:76): bad character ...`
     # ── code ──────────────────────────────────────────────────────────────────────────────
+    # a module without the name its caller wants (`AttributeError: module 'proto' has no attribute
+    # 'module'`): an installed version other than the one the code was written for
+    _r("python.module_attribute", C, "dependency", [r"\bmodule '[\w.]+' has no attribute '\w+'"]),
     # CPython's own words for a bug, wherever they are relayed without their exception's class
     # (`... failed for component 'x': list index out of range`, `... caught unexpected exception
     # 'NoneType' object has no attribute 'from_call' and will exit.`): Objects/*.c, Python/ceval.c
@@ -604,7 +623,7 @@ RULES: tuple[Rule, ...] = (
         r"^SystemExit: [1-9]", r"(?i)\bAbnormal program exit\b", r"\bProcessExitedException\b",
         r"\bKeyboardInterrupt\b", r"(?i)^(?:job|run|task|pipeline|workflow|step) failed\b",
         r"(?i)\b(?:job|run|task|pipeline) (?:\S+ )?(?:has )?failed\b(?![-\w])", r"(?P<msg>\bTask \S+ failed with message: .+)",
-        r"\bNonZeroExitCode\b", r"(?i)\bfailed with exit code\b", r"(?i)\bexited with an error\b",
+        r"\bNonZeroExitCode\b", r"(?i)\bfailed with exit code\b", r"\b(?:failed|exited) with return code:? -?[1-9]\d*\b", r"(?i)\bexited with an error\b",
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
         r"(?i)\bterminated on signal \d+\b", r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",

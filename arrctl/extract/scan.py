@@ -495,10 +495,10 @@ _GCLOUD_ALONE = re.compile(r"^(?:ERROR: )?\(gcloud[\w.-]*\)\s*$")
 
 
 def _introduces(c: Candidate, following: str) -> bool:
-    """Whether an error in general words ending with a colon (Metaflow's `Batch error:`), or
-    gcloud's header alone, has its detail on the next line: a line no rule calls another kind,
+    """Whether an error in general words ending with a colon (Metaflow's `Batch error:`) or an
+    empty `message=` (gcloud's `ResponseError: code=403, message=`), or gcloud's header alone, has its detail on the next line: a line no rule calls another kind,
     nor a traceback."""
-    if c.kind is not Kind.ERROR or not (c.text.rstrip().endswith(":") or _GCLOUD_ALONE.match(c.text)) \
+    if c.kind is not Kind.ERROR or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
         return False
     labelled = label(following)

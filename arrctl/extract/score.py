@@ -94,7 +94,7 @@ WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_ch
 # `Negsignal.SIGKILL`, `aborted by an interrupt signal`, `AlgorithmError`), read with the message's
 # bracketed fields and words with digits (run ids, dates, pids) left out; a statement without any
 # (`[1598264257255545/segfault/2 (pid 19077)] Task failed.`) says no more than unknown
-_EXIT_SHOWN = re.compile(r"(?i)\bSIG[A-Z]{2,}|\bsignal\b|\bkill|\binterrupt|\bexit|\bcrash|\bterminated\b|"
+_EXIT_SHOWN = re.compile(r"(?i)\bSIG[A-Z]{2,}|\bsignal\b|\bkill|\binterrupt|\bexit|\breturn code\b|\bcrash|\bterminated\b|"
                          r"\bnon-?zero\b|\babort|(?-i:[a-z](?:Error|Exception)\b)")
 _IDS = re.compile(r"\[[^\]]*\]|\b[\w-]*\d[\w.:-]*")
 _OUTCOME_ONLY = frozenset({"exit.code", "orchestrator.failed"})
