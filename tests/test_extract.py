@@ -981,3 +981,34 @@ def test_slurms_oom_kill_event_is_named_before_sruns_echo_of_it():
              "may have been killed by the cgroup out-of-memory handler.",
              "srun: error: node-01-01: task 4: Out Of Memory", "srun: Terminating job step 4718203.0"]
     assert "oom-kill event" in analyze(lines).message
+
+
+def test_an_http_error_keeps_its_words_as_printed():
+    """`HttpError 403` is what people search for (real: fresh_z7/gmail_quickstart_httperror_403_
+    project_not_found_api_not_enabled)."""
+    line = ('googleapiclient.errors.HttpError: <HttpError 403 when requesting https://www.googleapis.com/gmail/'
+            'v1/users/me/labels?alt=json returned "Project 4812 is not found and cannot be used for API calls.">')
+    result = analyze(["Traceback (most recent call last):", '  File "q.py", line 3, in <module>', line])
+    assert result.message.startswith("HttpError 403 when requesting https://www.googleapis.com/gmail/")
+    assert result.category == "permission"
+
+
+def test_a_go_clients_quota_error_keeps_its_grpc_status():
+    line = ("Error: rpc error: code = ResourceExhausted desc = Quota exceeded for quota metric 'Read requests' "
+            "and limit 'Read requests per minute' of service 'logging.googleapis.com'")
+    result = analyze([line])
+    assert result.message.startswith("rpc error: code = ResourceExhausted desc = Quota exceeded for quota metric")
+    assert result.category == "quota"
+    assert analyze(["Quota exceeded for quota metric 'Queries' and limit 'Queries per minute'"]).message \
+        .startswith("Quota exceeded for quota metric")
+
+
+def test_a_tls_handshake_that_failed_is_the_network_under_grpcs_unavailable():
+    """gRPC core logs the handshake, then the call fails UNAVAILABLE (real: fresh_z7/grpc_python_ssl_
+    wrong_version_number_unavailable_failed_to_connect)."""
+    lines = ["E0307 05:10:36.624904979    4386 ssl_transport_security.cc:1378] Handshake failed with fatal error "
+             "SSL_ERROR_SSL: error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER.",
+             "Cannot connect to the device: <_InactiveRpcError of RPC that terminated with:",
+             "\tstatus = StatusCode.UNAVAILABLE", '\tdetails = "failed to connect to all addresses"', ">"]
+    result = analyze(lines)
+    assert "Handshake failed with fatal error SSL_ERROR_SSL" in result.message and result.category == "network"

@@ -204,7 +204,7 @@ def _in_distributed_setup(log: Lines, best: Candidate) -> bool:
 def _context(lines: Sequence[str], start: int, end: int) -> list[str]:
     """lines[start:end], each redacted and printable; private-key blocks hidden line by line."""
     end = min(end, len(lines))
-    if any("PRIVATE KEY-----" in line for line in lines[:end]):
+    if "PRIVATE KEY-----" in "\n".join(lines[:end]):
         # A key block may begin before the window: redact from the top to know where it is.
         window = redact_lines([line[:CONTEXT_LINE_LIMIT] for line in lines[:end]])[start:end]
     else:

@@ -93,8 +93,9 @@ def record(log: Bodies, i: int) -> str | None:
             return record
     found = _HTTP_ERROR.search(body)
     if found:
-        # the request's URL stays: the region or resource in it is often what is wrong
-        return f"HttpError: {found.group('code')} when requesting {found.group('url')} returned \"{found.group('msg')}\""
+        # as printed but its brackets (`HttpError 403` is what people search for); the request's URL
+        # stays: the region or resource in it is often what is wrong
+        return f"HttpError {found.group('code')} when requesting {found.group('url')} returned \"{found.group('msg')}\""
     found = _STATUS_LINE_ERROR.search(body)
     if found:
         record = body_after(log, i)

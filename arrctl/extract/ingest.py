@@ -371,11 +371,15 @@ def unflatten(lines: Sequence[str]) -> list[str]:
     scalar folded over lines becomes one; other lines stay as they are."""
     out: list[str] = []
     after = 0  # the line after the last one a folded scalar took
+    plain: set[str] = set()  # lines that are none of these on their own (a log repeats its lines)
     for i, line in enumerate(lines):
         if i < after:
             continue
-        if ((": '" in line and line.count("'") % 2) or (': "' in line and line.count('"') % 2)) \
-                and (folded := _yaml_scalar(lines, i)) is not None:  # a quote left open
+        if line in plain:
+            out.append(line)
+            continue
+        opens = (": '" in line and line.count("'") % 2) or (': "' in line and line.count('"') % 2)
+        if opens and (folded := _yaml_scalar(lines, i)) is not None:  # a quote left open
             joined, after = folded
             out.append(joined)
         elif "\\n" in line and _FLAT_TRACEBACK.search(line[:MATCH_LIMIT]):
@@ -384,6 +388,8 @@ def unflatten(lines: Sequence[str]) -> list[str]:
             out.extend(spaced)
         else:
             out.append(line)
+            if not opens:  # (whether a quote opens a folded scalar depends on the lines below)
+                plain.add(line)
     return out
 
 

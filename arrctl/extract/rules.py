@@ -132,6 +132,9 @@ C, E, W, F, T, N, D, S = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED, Kin
                           Kind.NOISE, Kind.TEARDOWN, Kind.SUCCESS)
 I = re.IGNORECASE
 _VERTEX_CREATE = r"\bFailed to create (?:Vertex|custom) job: "
+# a Go gRPC status before its words, when one was printed (`rpc error: code = X desc = ...`): a message
+# group that starts with it, else with the words
+_RPC = r"(?P<msg>(?:\brpc error: code = \w+ desc = )?"
 
 RULES: tuple[Rule, ...] = (
     # Typer's and Rich's error panel (`╭─ Error ───╮`, the error boxed below it): its frame is
@@ -320,8 +323,10 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bin response to imminent node shutdown\b",
         r"\blame workers found\b"], fatal=True),
     _r("gcp.quota", C, "quota", [
-        r"(?P<msg>\bQuota '[\w.-]+' exceeded\b.*)", r"(?P<msg>\b(?:The following )?quota metrics exceed quota limits\b.*)",
-        r"(?P<msg>\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b", r"\brpc error: code = ResourceExhausted\b",
+        # (with the gRPC status before them, when the Go client printed one: `rpc error: code =
+        # ResourceExhausted desc = Quota exceeded for quota metric ...`)
+        _RPC + r"\bQuota '[\w.-]+' exceeded\b.*)", _RPC + r"\b(?:The following )?quota metrics exceed quota limits\b.*)",
+        _RPC + r"\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b", r"\brpc error: code = ResourceExhausted\b",
         r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
         r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
@@ -342,6 +347,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
         r"\b503 Connect Failed\b",  # gRPC's channel that never connected (UNAVAILABLE)
         r"\bCould not resolve host\b", r"\bDNS resolution failed\b",  # gRPC's resolver
+        r"\bHandshake failed with fatal error\b",  # gRPC core's TLS (`... SSL_ERROR_SSL: ...:WRONG_VERSION_NUMBER.`)
         r"\bconnection unexpectedly closed\b", r"(?i)\bconnection timed out\b",  # ETIMEDOUT's words  # rsync's peer gone (`... (28 bytes received so far) [sender]`)
         r"\blookup \S+(?: on \S+)?: no such host\b",  # Go's resolver
         r"(?i)\b(?:could not|couldn't|unable to|failed to) connect to (?:the )?(?:server|host|endpoint|database|\S+:\d+)\b"]),
@@ -753,11 +759,15 @@ class RuleIndex:
 
     def first(self, text: str) -> tuple[Rule, re.Match[str]] | None:
         """The first rule (in table order) with a pattern that matches the text, and its match."""
-        slots = {slot for slot, needs in self.loose if not needs or any(n in text for n in needs)}
+        slots = set()
+        for slot, needs in self.loose:
+            if not needs or any(n in text for n in needs):
+                slots.add(slot)
         if self.gate is not None and self.gate.match(text):
             slots.update(self.gated)
-        for word in self.finder.found(text.lower()):
-            slots.update(self.guarded[word])
+        guarded = self.guarded
+        for _start, word in self.finder.occurrences(text.lower()):
+            slots.update(guarded[word])
         for r, p in sorted(slots):
             found = self.rules[r].patterns[p].search(text)
             if found:

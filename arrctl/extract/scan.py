@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -109,22 +110,16 @@ def _is_error_word(text: str, start: int, word: str) -> bool:
 def candidate_indexes(lines: Sequence[str]) -> list[int]:
     """Indexes of the lines holding any prefilter word. A log repeats its lines (a warning per
     step, a retry loop's message), so each distinct line is read once."""
-    distinct: dict[str, int] = {}
-    for line in lines:
-        distinct.setdefault(line[:8192], len(distinct))
-    holding = set(_holding(list(distinct)))
-    return [i for i, line in enumerate(lines) if distinct[line[:8192]] in holding]
+    distinct = list(dict.fromkeys(lines))
+    holding = {distinct[k] for k in _holding([line[:8192] for line in distinct])}
+    return [i for i, line in enumerate(lines) if line in holding]
 
 
 def _holding(lines: Sequence[str]) -> list[int]:
     """Indexes of the lines holding any prefilter word: one pass over the joined text (no word
     holds a newline, so every occurrence lies within one line)."""
     text = "\n".join(lines)
-    starts: list[int] = []
-    offset = 0
-    for line in lines:
-        starts.append(offset)
-        offset += len(line) + 1
+    starts = [0, *itertools.accumulate(len(line) + 1 for line in lines)][:len(lines)]
     found: list[int] = []
     next_line = -1  # where the line after the last one found starts: its other words are not needed
     for start, word in PREFILTER.occurrences(text):
