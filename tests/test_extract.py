@@ -1012,3 +1012,38 @@ def test_a_tls_handshake_that_failed_is_the_network_under_grpcs_unavailable():
              "\tstatus = StatusCode.UNAVAILABLE", '\tdetails = "failed to connect to all addresses"', ">"]
     result = analyze(lines)
     assert "Handshake failed with fatal error SSL_ERROR_SSL" in result.message and result.category == "network"
+
+
+def test_a_time_with_microseconds_after_a_dash_is_a_prefix_and_its_level_is_read():
+    """SD.Next's rich handler prints `15:43:01-330858 ERROR    ...` (real: fresh_z6/sdnext_flux_dev_
+    diffusers_download_requires_login)."""
+    lines = ["15:42:44-318828 INFO     MOTD: N/A",
+             '15:43:01-330858 ERROR    Diffusers download error: id="acme/flux" model access requires login']
+    result = analyze(lines)
+    assert result.message.startswith("Diffusers download error:") and result.category == "auth"
+
+
+def test_an_exception_that_retells_the_one_it_was_raised_from_with_more_is_the_message():
+    """huggingface_hub re-raises requests' HTTPError with its text and prints the server's reason
+    below (real: fresh_z6/hf_create_repo_403_no_rights_dataset_namespace)."""
+    lines = ["Traceback (most recent call last):", '  File "r.py", line 1, in raise_for_status',
+             "requests.exceptions.HTTPError: 403 Client Error: Forbidden for url: https://huggingface.co/api/repos/create",
+             "", "The above exception was the direct cause of the following exception:", "",
+             "Traceback (most recent call last):", '  File "h.py", line 2, in create_repo',
+             "huggingface_hub.utils._errors.HfHubHTTPError: 403 Client Error: Forbidden for url: "
+             "https://huggingface.co/api/repos/create (Request ID: Root=1-65df6259)", "",
+             "You don't have the rights to create a dataset under this namespace"]
+    result = analyze(lines)
+    assert "You don't have the rights to create a dataset" in result.message and result.category == "permission"
+    other = ["Traceback (most recent call last):", '  File "a.py", line 1, in f', "KeyError: 'the key'", "",
+             "During handling of the above exception, another exception occurred:", "",
+             "Traceback (most recent call last):", '  File "a.py", line 3, in f',
+             "RuntimeError: could not read the config"]
+    assert analyze(other).message == "KeyError: 'the key'"
+
+
+def test_gits_failed_push_is_a_wrapper_of_the_reason_above_it():
+    lines = ["$ git push", "LFS: Client error: https://lfs.example.com/objects/7e29 from HTTP 413",
+             "Uploading LFS objects:   0% (0/1), 33 KB | 169 KB/s, done.",
+             "error: failed to push some refs to 'https://huggingface.co/acme/qa'"]
+    assert analyze(lines).message.startswith("LFS: Client error:")

@@ -44,7 +44,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
     # Ruby's Logger: `E, [2024-01-01T00:00:00.000000 #1234] ERROR -- : `
     r"^[DIWEFA], \[[^\]]{10,40}\] +(?P<lvl>[A-Z]+) -- [^:]{0,40}: ",
-    r"^\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t](?=\S)",
+    # a time of day alone (SD.Next's rich handler glues its microseconds with `-`: `15:43:01-330858 `)
+    r"^\d\d:\d\d:\d\d(?:[.,-]\d+)?[ \t](?=\S)",
     # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional;
     # AWS CodeBuild's agent before it: `[Container] 2024/10/11 07:43:01.063175 `
     r"^(?:\[Container\] )?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",

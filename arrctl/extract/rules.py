@@ -401,7 +401,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bcredentials? (?:were not found|not found|are invalid|is invalid|could not be found)\b",
         r"(?i)\breauthentication failed\b", r"\bYou do not currently have an active account selected\b",
         r"\bthe server has asked for the client to provide credentials\b",  # the Kubernetes API's 401
-        r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b", r"\bError from server \(Unauthorized\)"],
+        r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b", r"(?i)\baccess requires login\b", r"\bError from server \(Unauthorized\)"],
         fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\brpc error: code = (?:InvalidArgument|FailedPrecondition|OutOfRange|AlreadyExists|Unimplemented)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
@@ -608,6 +608,9 @@ RULES: tuple[Rule, ...] = (
         r"(?i)^(?:the )?(?:workflow|pipeline|flow|dag|job)(?: run)? (?:has )?failed[.!]?$",
         # a run's end with its status in parentheses (dstack's `vscode provisioning completed (failed)`)
         r"(?i)\b(?:completed|finished|ended|terminated) \((?:failed|error)\)$"]),
+    # git's summary of a push it could not make: the reason is above it (`! [rejected] ...`,
+    # `remote: error: ...`, git-lfs's `LFS: Client error: ...`)
+    _r("git.push_failed", W, None, [r"\bfailed to push some refs to\b"]),
     _r("build.step_failed", W, "build", [
         r"^ERROR: (?P<msg>build step \d+ \"[^\"]+\" failed: .+)", r"(?P<msg>\bBuild step failure: build step \d+ .+)",
         r"(?P<msg>\bThe command '.+' returned a non-zero code: \d+)",

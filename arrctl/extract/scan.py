@@ -269,7 +269,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
             and not _CPP_LOG.search(log.raw[header - 1][:200])
         for position, (line, cls, text) in enumerate(chain):
-            exc = _exception_candidate(log, line, cls, text, position, end)
+            exc = _exception_candidate(log, line, cls, text, _told_again(chain, position), end)
             if in_thread:
                 exc.score -= THREAD_PENALTY
             if handled:
@@ -278,7 +278,22 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
     return found, frames, ignored
 
 
-def _exception_candidate(log: Lines, line: int, cls: str, text: str, position: int,
+RETOLD_MIN = 20
+
+
+def _told_again(chain: list[tuple[int, str, str]], position: int) -> float:
+    """The place in its chain an exception is scored at: its own, or, when it repeats an earlier
+    one's message with more (huggingface_hub's `raise HfHubHTTPError(str(e)) from e`, the server's
+    reason printed below it), just ahead of the one it retells."""
+    words = chain[position][2].partition(": ")[2]
+    for earlier in range(position):
+        told = chain[earlier][2].partition(": ")[2].strip()
+        if len(told) >= RETOLD_MIN and told in words:
+            return earlier - 0.5
+    return position
+
+
+def _exception_candidate(log: Lines, line: int, cls: str, text: str, position: float,
                          end: int) -> Candidate:
     """A candidate for one exception of a traceback: labelled by the rules, else by its class."""
     labelled = label(text)
