@@ -288,7 +288,7 @@ def _told_again(chain: list[tuple[int, str, str]], position: int) -> float:
     words = chain[position][2].partition(": ")[2]
     for earlier in range(position):
         told = chain[earlier][2].partition(": ")[2].strip()
-        if len(told) >= RETOLD_MIN and told in words:
+        if len(told) >= RETOLD_MIN and words.startswith(told):  # (not a wrapper that names it last)
             return earlier - 0.5
     return position
 
