@@ -49,6 +49,10 @@ class Literals:
         for end, word in self._automaton.iter(text):
             yield end - len(word) + 1, word
 
+    def ends(self, text: str) -> Iterator[tuple[int, str]]:
+        """(end index, literal) of every occurrence, as the automaton gives them (no start computed)."""
+        return self._automaton.iter(text) if self.words else iter(())
+
     def found(self, text: str) -> set[str]:
         """The literals that occur in the text."""
         return {word for _start, word in self.occurrences(text)}

@@ -754,22 +754,23 @@ class RuleIndex:
         self.gate = re.compile("|".join(  # (their names dropped: a name may be used once)
             "(?:" + _NAMED_GROUP.sub("(?:", self._pattern(slot).pattern) + ")" for slot in anchored)) \
             if anchored else None
-        self.loose = tuple((slot, _required(parsed(self._pattern(slot)), 1) or frozenset())
-                           for slot in self.always if slot not in anchored)
+        loose = [(slot, _required(parsed(self._pattern(slot)), 1)) for slot in self.always if slot not in anchored]
+        self.unfiltered = frozenset(slot for slot, needs in loose if not needs)
+        self.needles = tuple((needle, slot) for slot, needs in loose for needle in sorted(needs or ()))
 
     def _pattern(self, slot: tuple[int, int]) -> re.Pattern[str]:
         return self.rules[slot[0]].patterns[slot[1]]
 
     def first(self, text: str) -> tuple[Rule, re.Match[str]] | None:
         """The first rule (in table order) with a pattern that matches the text, and its match."""
-        slots = set()
-        for slot, needs in self.loose:
-            if not needs or any(n in text for n in needs):
+        slots = set(self.unfiltered)
+        for needle, slot in self.needles:
+            if needle in text:
                 slots.add(slot)
         if self.gate is not None and self.gate.match(text):
             slots.update(self.gated)
         guarded = self.guarded
-        for _start, word in self.finder.occurrences(text.lower()):
+        for _end, word in self.finder.ends(text.lower()):
             slots.update(guarded[word])
         for r, p in sorted(slots):
             found = self.rules[r].patterns[p].search(text)

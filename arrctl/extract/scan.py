@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Sequence
 
-from arrctl.extract.ingest import normalise
+from arrctl.extract.ingest import MATCH_LIMIT, normalise
 from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.literals import Literals
 from arrctl.extract.nearby import DETAIL_FOLLOWS, append_detail, introduced, last_statement, statement_before
@@ -318,14 +318,20 @@ def scan(log: Lines) -> list[Candidate]:
     """Every candidate of a log, in line order, with retries and teardown applied."""
     by_line: dict[int, Candidate] = {}
     headers: list[int] = []
+    made: dict[str, tuple[bool, tuple | None]] = {}  # what a raw line made, when it comes again
     for i in candidate_indexes(log.raw):
-        body = log.body(i)
-        if body.endswith(TRACEBACK_HEADER):
+        raw = log.raw[i]
+        if log.levels is None and raw in made:
+            header, labelled = made[raw]
+        else:
+            line = log.norm(i)
+            header = line.text.endswith(TRACEBACK_HEADER)
+            labelled = None if header else labelled_line(line.text, line.level, line.wandb)
+            made[raw] = header, labelled
+        if header:
             headers.append(i)
-            continue
-        found = _line_candidate(log, i)
-        if found is not None:
-            by_line[i] = found
+        elif labelled is not None:
+            by_line[i] = Candidate(i, *labelled)
     _ipython_tracebacks(log, by_line)
     _raised_after_warning(log, by_line, headers)
     _logged_with_traceback(log, by_line, headers)
@@ -385,6 +391,9 @@ def _survived(log: Lines, candidates: list[Candidate]) -> None:
 
     def counted(j: int) -> tuple[str, int] | None:
         if j not in progress:
+            if not any(w in log.raw[j][:MATCH_LIMIT].lower() for w in _PROGRESS_WORDS):
+                progress[j] = None  # no counter's word anywhere in the line as printed
+                return None
             text = log.body(j).strip()
             lower = text[:80].lower()
             found = _PROGRESS.match(text) if any(w in lower for w in _PROGRESS_WORDS) else None
@@ -486,6 +495,8 @@ def _done_after_all(log: Lines, candidates: list[Candidate]) -> None:
             continue
         end = c.block_end if c.block_end is not None else c.line
         for j in range(end + 1, min(len(log), end + 1 + DONE_REACH)):
+            if not any(name in log.raw[j] for name in files):
+                continue  # (a line without the name as printed has it in no form)
             body = log.body(j)
             if _DONE_WITH.search(body) and any(name in body for name in files):
                 c.score -= RETRIED_PENALTY
