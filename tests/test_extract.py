@@ -1047,3 +1047,45 @@ def test_gits_failed_push_is_a_wrapper_of_the_reason_above_it():
              "Uploading LFS objects:   0% (0/1), 33 KB | 169 KB/s, done.",
              "error: failed to push some refs to 'https://huggingface.co/acme/qa'"]
     assert analyze(lines).message.startswith("LFS: Client error:")
+
+
+@pytest.mark.parametrize("line, category", [
+    ("2024-01-01 00:00:00.1: E external/xla/pjrt.cc:1] RESOURCE_EXHAUSTED: Failed to allocate request for "
+     "2.99GiB (3206250496B) on device ordinal 0", "oom"),
+    ('deployment "leeroy-app" exceeded its progress deadline', "timeout"),
+    ("Build failed with status: EXPIRED and message: An unexpected error occurred.", "timeout"),
+    ("Step #1: go list -m: module github.com/golang/glog: not a known dependency", "dependency"),
+    ("torch.distributed.elastic.multiprocessing.api.SignalException: Process 2920830 got signal: 1", "exit"),
+    ('invalid argument "us-docker.pkg.dev/p//img:1" for "-t, --tag" flag: invalid reference format', "invalid_config"),
+    ("Failure: (ID: afc8608d) invalid Python version specified: failed to resolve version matching: 3.12",
+     "invalid_config"),
+    ("Failure: (ID: f0be19f7) fetching https://dl.google.com/runtimes/python/python-3.7.9.tar.gz returned "
+     "HTTP status: 404", "not_found"),
+    ("StatusCode.FAILED_PRECONDITION: Service account `service-1@gcp-sa-aiplatform.iam.gserviceaccount.com` "
+     'does not have `[storage.objects.get]` IAM permission(s) to the directory "gs://b/m"', "permission"),
+])
+def test_more_words_seen_in_real_logs_name_their_category(line, category):
+    """Each from a real log: fresh_z5, fresh_z8, fresh_z9."""
+    assert analyze(["starting", line]).category == category
+
+
+def test_keras_terminating_on_a_nan_loss_is_the_failure_though_it_is_glued_to_the_progress_bar():
+    lines = ["Epoch 1/10", "  3/234 [..............................] - ETA: 33:37:24 - loss: 44.4110Batch 3: "
+             "Invalid loss, terminating training", "  4/234 [..............................] - ETA: 25:09:00 - loss: inf "]
+    result = analyze(lines)
+    assert result.verdict == "failed" and "Invalid loss, terminating training" in result.message
+
+
+def test_a_job_resources_error_message_field_is_its_error():
+    lines = ["createTime: '2016-10-03T07:32:09Z'",
+             "errorMessage: 'Too many hyperparameter tuning metrics were written by Hyperparameter",
+             "  Tuning Trial #1.'", "jobId: mnist_hptuning", "state: FAILED"]
+    assert "Too many hyperparameter tuning metrics" in analyze(lines).message
+
+
+def test_the_message_a_debugger_printed_under_the_exceptions_class_is_named():
+    lines = ["Exception has occurred: InternalServerError", "500 Internal error occurred.",
+             "grpc._channel._MultiThreadedRendezvous: <_MultiThreadedRendezvous of RPC that terminated with:",
+             "\tstatus = StatusCode.INTERNAL", '\tdetails = "Internal error occurred."']
+    result = analyze(lines)
+    assert result.message.startswith("500 Internal error occurred.") and result.category == "service"

@@ -140,6 +140,9 @@ RULES: tuple[Rule, ...] = (
     # Typer's and Rich's error panel (`╭─ Error ───╮`, the error boxed below it): its frame is
     # drawn like any other, its title says the box holds the error
     _r("intro.error_panel", Kind.INTRO, None, [r"^╭─+ Error\b.*─"]),
+    # Keras' TerminateOnNaN stopping the run, glued to the progress bar it printed over
+    # (`  3/234 [....] - ETA: 33:37:24 - loss: 44.4110Batch 3: Invalid loss, terminating training`)
+    _r("training.nan_loss", C, "code", [r"\bInvalid loss, terminating training\b"], fatal=True),
     # ── lines that are never the failure ──────────────────────────────────────────────────
     _r("noise.progress", N, None, [r"\d{1,3}(?:\.\d+)?%\|", r"^\s*[━╸╺]{3,}", r"\|[█▏▎▍▌▋▊▉ ]{6,}\|",
                                    r"^\s*\d+/\d+ \[[=>.]+\]"]),
@@ -261,6 +264,9 @@ RULES: tuple[Rule, ...] = (
         r"\bCUDA out of memory\b", r"\bOutOfMemoryError\b", r"\bCUDA error: out of memory\b",
         r"\bCUBLAS_STATUS_ALLOC_FAILED\b", r"\bOOM when allocating tensor\b",
         r"\bRESOURCE_EXHAUSTED: Out of memory\b", r"\bOut of memory while trying to allocate\b",
+        # XLA's allocator on a device (`RESOURCE_EXHAUSTED: Failed to allocate request for 2.99GiB
+        # (3206250496B) on device ordinal 0`)
+        r"\bFailed to allocate request for [\d.]+ ?[KMGT]i?B\b",
         r"\bcudaErrorMemoryAllocation\b", r"\bResource exhausted: OOM\b",
         r"\bfailed to allocate \d+(?:\.\d+)? ?[KMG]i?B? .*\bout of memory\b",
         # vLLM: the GPU memory left after the weights holds no KV cache, or less than a sequence
@@ -352,7 +358,7 @@ RULES: tuple[Rule, ...] = (
         r"\blookup \S+(?: on \S+)?: no such host\b",  # Go's resolver
         r"(?i)\b(?:could not|couldn't|unable to|failed to) connect to (?:the )?(?:server|host|endpoint|database|\S+:\d+)\b"]),
     # Go fetching a module: the network (above) or else the module itself is what failed
-    _r("go.module", C, "dependency", [r"\bunrecognized import path\b",
+    _r("go.module", C, "dependency", [r"\bunrecognized import path\b", r"\bnot a known dependency\b",
                                         r"\bverifying \S+: checksum mismatch\b"]),  # go.sum disagrees with the module
     # protobuf's generated code older than its runtime (`TypeError: Descriptors cannot not be created
     # directly. If this call came from a _pb2.py file, your generated code is out of date ...`)
@@ -377,6 +383,7 @@ RULES: tuple[Rule, ...] = (
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
         r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
+        r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
         r"\bCaller does not have\b", r"\brpc error: code = PermissionDenied\b", r"\bstatus code 403\b",
@@ -411,7 +418,7 @@ RULES: tuple[Rule, ...] = (
         r"\bError from server \((?:BadRequest|Invalid|AlreadyExists|Conflict)\)"], fatal=True, gcp=True),
     _r("gcp.not_found", C, "not_found", [
         r"\bNOT_FOUND\b", r"\brpc error: code = NotFound\b", r"\bNotFound: 404\b", r"<HttpError 404\b", _VERTEX_CREATE + r"404\b",
-        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b", r"\bError from server \(NotFound\)"],
+        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b", r"\bHTTP status:? 404\b", r"\bError from server \(NotFound\)"],
         fatal=True, gcp=True),
     _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\brpc error: code = DeadlineExceeded\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b",
                                   r"\bError from server \((?:Timeout|ServerTimeout)\)"],
@@ -423,7 +430,7 @@ RULES: tuple[Rule, ...] = (
         r"\bcode=(?:INTERNAL|UNAVAILABLE), message=",  # Vertex AI's AiPlatformException
         r"[\"']status[\"']\s*:\s*[\"'](?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN)[\"']",
         r"^(?:ERROR: \(gcloud\.[\w.-]+\) )?(?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN): ",
-        r"(?P<msg>\b500 Internal error encountered\b.*)", r"\bInternal error encountered\b",
+        r"(?P<msg>\b500 Internal error (?:encountered|occurred)\b.*)", r"\bInternal error encountered\b",
         r"<HttpError 5\d\d\b", _VERTEX_CREATE + r"5\d\d\b", r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|Server Error)\b",
         r"\bbackendError\b", r"(?i)\bservice (?:is )?(?:currently |temporarily )?unavailable\b",
         r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b",
@@ -472,7 +479,9 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bexceeded (?:the )?(?:maximum )?(?:execution |run ?)?(?:time|deadline|timeout)\b",
         r"\bTimeoutError\b", r"\bsocket\.timeout\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
-        r"(?i)\bBuild timed out\b", r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
+        r"(?i)\bBuild timed out\b", r"\bstatus: EXPIRED\b",  # Cloud Build's queue TTL gone
+        r"(?i)\bexceeded its progress deadline\b", r"\bProgressDeadlineExceeded\b",  # a Deployment's rollout
+        r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
         r"\bstatus \"?TIMEOUT\b", r"^Timed out[:!] ",
         r"\bhas reached the maximum request timeout\b", r"(?i)\bexceeded (?:its|the) (?:configured )?timeout\b"]),  # Cloud Run ended a request at its timeout
     # ── dependencies ──────────────────────────────────────────────────────────────────────
@@ -512,7 +521,7 @@ RULES: tuple[Rule, ...] = (
         r"\bfailed to compute cache key\b", r"\bunknown instruction\b", r"(?P<msg>\bfailed to solve: (?!process ).+)",
         r"^ERROR: (?P<msg>failed to build: (?!.*exit status).+)", r"\bNo buildpack groups passed detection\b",
         r"\bBUILD FAILED\b", r"\bno Go files in\b", r"\bCompilation failed\b", r"\bSyntaxError\b", r"\bIndentationError\b",
-        r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b", r"\binvalid reference format\b",
+        r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b",
         # a CUDA extension's build without its compiler (flash-attn, apex, deepspeed ops in setup.py)
         r"\bnvcc (?:was )?not found\b", r"\bonly supported on CUDA \d+(?:\.\d+)? and above\b",
         r"^nvcc fatal\s*: "]),  # nvcc's own errors (`nvcc fatal   : Unsupported gpu architecture 'compute_'`)
@@ -550,6 +559,9 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
         r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b",
         r"\bparse error at \(",
+        # docker's image name that is no reference (`invalid argument "r.pkg.dev/p//img:1" for "-t, --tag"
+        # flag: invalid reference format`); buildpacks' runtime version that no release matches
+        r"\binvalid reference format\b", r"(?i)\binvalid [\w.]+ version specified\b",
         r"\bINVALID_PARAMETER_VALUE\b"]),  # MLflow's error code (`MlflowException: INVALID_PARAMETER_VALUE: ...`)  # Helm's template error: `parse error at (chart/templates/x.yaml:76): bad character ...`
     # ── code ──────────────────────────────────────────────────────────────────────────────
     # a module without the name its caller wants (`AttributeError: module 'proto' has no attribute
@@ -632,7 +644,7 @@ RULES: tuple[Rule, ...] = (
         r"^SystemExit: [1-9]", r"(?i)\bAbnormal program exit\b", r"\bProcessExitedException\b",
         r"\bKeyboardInterrupt\b", r"(?i)^(?:job|run|task|pipeline|workflow|step) failed\b",
         r"(?i)\b(?:job|run|task|pipeline) (?:\S+ )?(?:has )?failed\b(?![-\w])", r"(?P<msg>\bTask \S+ failed with message: .+)",
-        r"\bNonZeroExitCode\b", r"(?i)\bfailed with exit code\b", r"\b(?:failed|exited) with return code:? -?[1-9]\d*\b", r"(?i)\bexited with an error\b",
+        r"\bNonZeroExitCode\b", r"\bSignalException: Process \d+ got signal\b", r"(?i)\bfailed with exit code\b", r"\b(?:failed|exited) with return code:? -?[1-9]\d*\b", r"(?i)\bexited with an error\b",
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
         r"(?i)\bterminated on signal \d+\b", r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
@@ -655,9 +667,11 @@ RULES: tuple[Rule, ...] = (
     _r("k8s.condition_message", E, None, [
         r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
     _r("generic.error", E, None, [
-        r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Exception|E): (?P<msg>\S.*)",
+        r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Failure|Exception|E): (?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
         r"^(?P<msg>Check failed: .+)",
+        # a job resource's own account of its failure (`gcloud ml-engine jobs describe`: `errorMessage: '...'`)
+        r"^(?:errorMessage|error_message): (?P<msg>\S.*)",
         r"^(?:✗|×|✖|❌)\s*(?P<msg>\S.+)", r"^(?:\w+(?:\.|::))*\w+(?:Error|Exception|Failure|Fault): \S",
         # an exception printed with its module path: `google.resumable_media.common.InvalidResponse: `
         r"^(?:[a-z_]\w*\.)+[A-Z]\w+: ", r"^[A-Z]\w*(?:NotFound|Failed|Invalid\w*|Exhausted|Denied)(?:Error)?:(?: |$)"]),
