@@ -21,6 +21,7 @@ from arrctl.extract import (
     CATEGORIES, RULES, Analysis, analyze, first_fatal, lines_from_entries, split_text,
 )
 from arrctl.extract.rules import Kind
+from arrctl.extract.ingest import normalise
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -1089,3 +1090,22 @@ def test_the_message_a_debugger_printed_under_the_exceptions_class_is_named():
              "\tstatus = StatusCode.INTERNAL", '\tdetails = "Internal error occurred."']
     result = analyze(lines)
     assert result.message.startswith("500 Internal error occurred.") and result.category == "service"
+
+
+def test_a_node_name_before_the_time_and_espnets_module_line_level_are_prefixes():
+    """FunASR's `[trainer-node-0] <time> (trainer:334) INFO: ...` after an error it printed and went
+    on from (real: fresh_z1/funasr_paraformer_finetune_epoch_done_graph_not_saved_nan_metric)."""
+    lines = ["Error occurs, No graph saved",
+             "[trainer-node-0] 2023-08-16 17:38:19,309 (trainer:334) INFO: 1epoch results: [train] loss=0.5"]
+    assert analyze(lines).verdict != "failed"
+    line = normalise("[trainer-node-0] 2023-08-16 17:38:19,309 (trainer:334) ERROR: the disk is full")
+    assert (line.text, line.level) == ("the disk is full", "ERROR")
+
+
+@pytest.mark.parametrize("line, category", [
+    ("E1027 15:11:27.184481 3266602 cuda_dnn.cc:456] Loaded runtime CuDNN library: 9.10.1 but source was "
+     "compiled with: 9.13.1.  CuDNN library needs to have matching major version", "dependency"),
+    ("ValueError: bf16 mixed precision requires PyTorch >= 1.10 and a supported device.", "invalid_config"),
+])
+def test_words_from_fresh_z1_name_their_category(line, category):
+    assert analyze([line]).category == category

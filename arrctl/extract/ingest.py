@@ -42,6 +42,10 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # Rust's env_logger: `[2024-01-01T00:00:00Z ERROR mycrate::module] `
     r"^\[(?:" + _TS + r") +(?P<lvl>ERROR|WARN|INFO|DEBUG|TRACE) +[\w:.-]*\] ",
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",
+    # a node's name before the time (FunASR/ESPnet: `[trainer-node-0] 2023-08-16 17:38:19,309 (trainer:334)
+    # INFO: ...`), and their logging format's `(module:line) LEVEL: ` after it
+    r"^\[[\w.-]+\] (?=" + _TS + r")",
+    r"^\([\w.]+:\d+\) " + _LEVEL_WORD + r": ",
     # Ruby's Logger: `E, [2024-01-01T00:00:00.000000 #1234] ERROR -- : `
     r"^[DIWEFA], \[[^\]]{10,40}\] +(?P<lvl>[A-Z]+) -- [^:]{0,40}: ",
     # a time of day alone (SD.Next's rich handler glues its microseconds with `-`: `15:43:01-330858 `)

@@ -506,6 +506,7 @@ RULES: tuple[Rule, ...] = (
         r"\bUnmet dependencies\b", r"\bNO_PUBKEY\b", r"\bis not signed\b", r"\bWeights only load failed\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
         r"\bupdates to go\.(?:mod|sum) needed\b", r"\bunrecognized import path\b", r"\bResolutionTooDeep\b",
         r"(?i)\b(?:NVIDIA |GPU |CUDA )?driver (?:on your system )?is too old\b",
+        r"\bLoaded runtime CuDNN library: \S+ but source was compiled with\b",  # XLA's cuda_dnn.cc
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\brequires a different Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
         r"\berror: command '[^']*gcc[^']*' failed\b", r"\bPackage requirements? .* (?:not met|were not met)\b",
@@ -557,6 +558,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
+        r"(?i)\bmixed precision requires\b",  # accelerate's `bf16 mixed precision requires PyTorch >= 1.10 and a supported device`
         r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b",
         r"\bparse error at \(",
         # docker's image name that is no reference (`invalid argument "r.pkg.dev/p//img:1" for "-t, --tag"
