@@ -1109,3 +1109,43 @@ def test_a_node_name_before_the_time_and_espnets_module_line_level_are_prefixes(
 ])
 def test_words_from_fresh_z1_name_their_category(line, category):
     assert analyze([line]).category == category
+
+
+@pytest.mark.parametrize("line, category", [
+    ("CommandException: One or more URLs matched no objects.", "not_found"),
+    ("slurmstepd: error: *** STEP 494583.0 ON gpu-node-17 CANCELLED AT 2024-04-20T09:09:37 DUE TO TIME LIMIT ***",
+     "timeout"),
+    ("(raylet) [2024-08-25 19:21:02,241 E 1111013 1111013] (raylet) node_manager.cc:3064: 12 Workers (tasks / "
+     "actors) killed due to memory pressure (OOM), 0 Workers crashed due to other reasons", "oom"),
+])
+def test_words_from_fresh_zb_name_their_category(line, category):
+    assert analyze([line]).category == category
+
+
+def test_rays_workers_killed_for_memory_come_before_its_advice():
+    lines = ["(raylet) [2024-08-25 19:21:02,241 E 1111013 1111013] (raylet) node_manager.cc:3064: 12 Workers "
+             "(tasks / actors) killed due to memory pressure (OOM), 0 Workers crashed due to other reasons",
+             "(raylet) ", "(raylet) Refer to the documentation on how to address the out of memory issue: "
+             "https://docs.ray.io/en/latest/ray-core/scheduling/ray-oom-prevention.html."]
+    assert "killed due to memory pressure (OOM)" in analyze(lines).message
+
+
+def test_a_tracebacks_exception_keeps_a_short_public_module_path():
+    """`torch.cuda.OutOfMemoryError` is what people search for (real: fresh_za/lsf_t5_wandb_cuda_oom_
+    backward); a long path or a private one (`grpc._channel._InactiveRpcError`) goes."""
+    def last(line: str) -> str:
+        return analyze(["Traceback (most recent call last):", '  File "t.py", line 1, in f', line]).message
+    assert last("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.62 GiB.") \
+        .startswith("torch.cuda.OutOfMemoryError: CUDA out of memory")
+    assert last("grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that terminated with>") \
+        .startswith("_InactiveRpcError: ")
+    assert last("a.b.c.d.KeyError: 'k'") == "KeyError: 'k'"
+
+
+def test_pips_unknown_option_is_the_cause_under_dockers_non_zero_code():
+    lines = ["Step 4/6 : RUN pip install openai --root-user-action=ignore", "Usage:",
+             "  pip install [options] <requirement specifier> [package-index-options] ...", "",
+             "no such option: --root-user-action",
+             "The command '/bin/sh -c pip install openai --root-user-action=ignore' returned a non-zero code: 2"]
+    result = analyze(lines)
+    assert "no such option: --root-user-action" in result.message and result.category == "invalid_config"

@@ -279,6 +279,7 @@ RULES: tuple[Rule, ...] = (
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
         r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
+        r"(?i)\bkilled due to memory pressure\b",  # Ray's raylet: `12 Workers (tasks / actors) killed due to memory pressure (OOM)`
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
@@ -480,6 +481,7 @@ RULES: tuple[Rule, ...] = (
         r"\bTimeoutError\b", r"\bsocket\.timeout\b", r"(?i)\bhas timed out\b", r"\bServiceStartTimeoutError\b",
         r"(?i)\btimeout (?:exceeded|expired|reached)\b", r"\bstatus: TIMEOUT\b",
         r"(?i)\bBuild timed out\b", r"\bstatus: EXPIRED\b",  # Cloud Build's queue TTL gone
+        r"\bCANCELLED AT \S+ DUE TO TIME LIMIT\b",  # Slurm's step daemon
         r"(?i)\bexceeded its progress deadline\b", r"\bProgressDeadlineExceeded\b",  # a Deployment's rollout
         r"\bTIMED_OUT\b", r"\bTimedOut\(", r"\bcontext deadline exceeded\b",
         r"\bstatus \"?TIMEOUT\b", r"^Timed out[:!] ",
@@ -533,6 +535,7 @@ RULES: tuple[Rule, ...] = (
     # ── not found, invalid input ──────────────────────────────────────────────────────────
     _r("resource.not_found", C, "not_found", [
         r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",
+        r"\bmatched no objects\b",  # gsutil's `CommandException: One or more URLs matched no objects.`
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
@@ -564,6 +567,7 @@ RULES: tuple[Rule, ...] = (
         # docker's image name that is no reference (`invalid argument "r.pkg.dev/p//img:1" for "-t, --tag"
         # flag: invalid reference format`); buildpacks' runtime version that no release matches
         r"\binvalid reference format\b", r"(?i)\binvalid [\w.]+ version specified\b",
+        r"\bno such option: --?[\w-]+",  # optparse's (pip's) `ERROR: no such option: --root-user-action`
         r"\bINVALID_PARAMETER_VALUE\b"]),  # MLflow's error code (`MlflowException: INVALID_PARAMETER_VALUE: ...`)  # Helm's template error: `parse error at (chart/templates/x.yaml:76): bad character ...`
     # ── code ──────────────────────────────────────────────────────────────────────────────
     # a module without the name its caller wants (`AttributeError: module 'proto' has no attribute
