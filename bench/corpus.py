@@ -59,17 +59,22 @@ def judge(meta: dict, result: dict) -> str:
     return "named"
 
 
+def training_log() -> list[str]:
+    """A 10,000-line training log as it is: step lines, the non-failure logs' noise, one traceback
+    at the end."""
+    quiet = [line for _, meta, lines in cases() if not meta["failed"] for line in lines]
+    steps = [f"step {n}/20000 loss=0.{n % 1000:03d} lr=3.0e-04 errors_total=0" for n in range(100)]
+    block = steps * 4 + quiet
+    return (block * (10_000 // len(block) + 1))[:9_997] + [
+        "Traceback (most recent call last):", '  File "/app/train.py", line 1, in f', "ValueError: the end"]
+
+
 def speed() -> str:
     """The time of a 10,000-line log (the corpus's logs end to end, far denser in errors than a
     real log) and of 100 KB lines, with the line caches cleared before each run."""
     pool = [line for _, _, lines in cases() for line in lines]
     dense = (pool * (10_000 // max(len(pool), 1) + 1))[:10_000]
-    # a training log as it is: step lines, the non-failure logs' noise, one traceback at the end
-    quiet = [line for _, meta, lines in cases() if not meta["failed"] for line in lines]
-    steps = [f"step {n}/20000 loss=0.{n % 1000:03d} lr=3.0e-04 errors_total=0" for n in range(100)]
-    block = steps * 4 + quiet
-    ordinary = (block * (10_000 // len(block) + 1))[:9_997] + [
-        "Traceback (most recent call last):", '  File "/app/train.py", line 1, in f', "ValueError: the end"]
+    ordinary = training_log()
     huge = ["x" * 100_000, "wandb: ERROR " + "e" * 100_000, "ERROR: " + "a.b " * 25_000]
     times = {}
     for name, lines in (("10,000-line training log", ordinary), ("10,000 lines all from failure logs", dense),
