@@ -563,12 +563,12 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
         r"(?i)\bmixed precision requires\b",  # accelerate's `bf16 mixed precision requires PyTorch >= 1.10 and a supported device`
         r"(?:^|\s)--[\w-]+ (?:is|are) required\b", r"\bYou must give at least one requirement to install\b", r"(?i)\byour setup doesn't support\b",
-        r"\bparse error at \(",
+        r"\bparse error at \(",  # Helm's template error: `parse error at (chart/templates/x.yaml:76): bad character ...`
         # docker's image name that is no reference (`invalid argument "r.pkg.dev/p//img:1" for "-t, --tag"
         # flag: invalid reference format`); buildpacks' runtime version that no release matches
         r"\binvalid reference format\b", r"(?i)\binvalid [\w.]+ version specified\b",
         r"\bno such option: --?[\w-]+",  # optparse's (pip's) `ERROR: no such option: --root-user-action`
-        r"\bINVALID_PARAMETER_VALUE\b"]),  # MLflow's error code (`MlflowException: INVALID_PARAMETER_VALUE: ...`)  # Helm's template error: `parse error at (chart/templates/x.yaml:76): bad character ...`
+        r"\bINVALID_PARAMETER_VALUE\b"]),  # MLflow's error code (`MlflowException: INVALID_PARAMETER_VALUE: ...`)
     # ── code ──────────────────────────────────────────────────────────────────────────────
     # a module without the name its caller wants (`AttributeError: module 'proto' has no attribute
     # 'module'`): an installed version other than the one the code was written for

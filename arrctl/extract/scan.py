@@ -131,13 +131,6 @@ def _holding(lines: Sequence[str]) -> list[int]:
     return found
 
 
-def _line_candidate(log: Lines, i: int) -> Candidate | None:
-    """The candidate line i makes on its own, or None."""
-    line = log.norm(i)
-    found = labelled_line(line.text, line.level, line.wandb)
-    return None if found is None else Candidate(i, *found)
-
-
 @functools.lru_cache(maxsize=8192)
 def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
         Kind, Rule | None, str | None, str, float, re.Match[str] | None] | None:
