@@ -1137,3 +1137,18 @@ def test_pips_unknown_option_is_the_cause_under_dockers_non_zero_code():
              "The command '/bin/sh -c pip install openai --root-user-action=ignore' returned a non-zero code: 2"]
     result = analyze(lines)
     assert "no such option: --root-user-action" in result.message and result.category == "invalid_config"
+
+
+def test_a_time_alone_on_its_line_is_a_prefix_with_nothing_after_it():
+    """CloudWatch's console, copied as text, prints each event's time on a line of its own (real:
+    fresh_ze/tgi_sagemaker_cloudwatch_gated_repo_401): the line says nothing, with or without a
+    carrier's own time before it, so the verdict does not depend on the carrier."""
+    assert normalise("2024-03-28T01:20:32.907Z").text == ""
+    assert normalise("2026-12-03T10:00:04.123Z 2024-03-28T01:20:32.907Z").text == ""
+    lines = ["huggingface_hub.utils._errors.GatedRepoError: 401 Client Error. (Request ID: Root=1-66)", "",
+             "Copy", "2024-03-28T01:20:32.907Z", "Cannot access gated repo for url https://huggingface.co/x/y.", "",
+             "Copy", "2024-03-28T01:20:32.907Z", "Traceback (most recent call last):",
+             '  File "/usr/local/bin/text-generation-server", line 8, in <module>', "    sys.exit(app())",
+             "OSError: x/y is not a valid model"]
+    stamped = [f"2026-12-03T10:00:{i:02d}.123Z {line}" for i, line in enumerate(lines)]
+    assert analyze(stamped).message == analyze(lines).message

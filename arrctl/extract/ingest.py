@@ -35,8 +35,9 @@ _TS = (r"\d{4}-\d\d-\d\d(?:[T ]|, )\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|UTC|[+-]\
 _LEVEL_WORD = r"(?P<lvl>CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|DEBUG|NOTICE|TRACE)"
 # Each alternative is one prefix; the normaliser applies them until none matches.
 _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
-    # Logs Explorer / kubectl logs --timestamps / docker logs -t / plain files
-    r"^(?:" + _TS + r")(?:[ \t]|: )",
+    # Logs Explorer / kubectl logs --timestamps / docker logs -t / plain files; a time alone on its
+    # line (CloudWatch's console copied as text puts each event's time on a line of its own)
+    r"^(?:" + _TS + r")(?:[ \t]|: |$)",
     # TensorFlow / XLA C++ logging after its time: `E tensorflow/compiler/xla/x.cc:11] `
     r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
     # Rust's env_logger: `[2024-01-01T00:00:00Z ERROR mycrate::module] `
@@ -277,7 +278,7 @@ def drop_console_filler(lines: Sequence[str]) -> list[str]:
 
     head = lines[:60]
     fills = sum(1 for line in head if filler(line))
-    blank = sum(1 for line in head if not line.strip())
+    blank = sum(1 for line in head if not normalise(line[:200]).text.strip())  # (a carrier's prefix alone)
     if len(lines) < 6 or fills - blank < len(head) // 4:
         return list(lines)
     return [line for line in lines if not filler(line)]
