@@ -1152,3 +1152,56 @@ def test_a_time_alone_on_its_line_is_a_prefix_with_nothing_after_it():
              "OSError: x/y is not a valid model"]
     stamped = [f"2026-12-03T10:00:{i:02d}.123Z {line}" for i, line in enumerate(lines)]
     assert analyze(stamped).message == analyze(lines).message
+
+
+def test_a_fatal_line_ends_the_program_and_gos_path_error_is_not_found():
+    """Argo's wait container logs its error, then dies at `level=fatal` (real: fresh_zd/
+    argo_wait_container_output_artifact_not_found_custom_image): a fatal line is conclusive, and
+    Go's `open <path>: no such file or directory` names a missing file."""
+    lines = ['time="2022-04-27T12:01:25.503Z" level=info msg="Saving output artifacts"',
+             'time="2022-04-27T12:01:25.522Z" level=info msg="Alloc=6300 TotalAlloc=11932 Sys=24018 NumGC=4"',
+             'time="2022-04-27T12:01:25.522Z" level=fatal msg="open /var/run/argo/outputs/x.tgz: no such file or directory"']
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", "not_found")
+    assert normalise("F1203 10:00:00.123456 12345 main.go:12] boom").level == "FATAL"
+
+
+def test_logrus_coloured_levels_and_skaffolds_pod_prefix_are_read():
+    """kaniko prints logrus' `INFO[0001] ` layout; its cache miss is an INFO line, also under
+    skaffold's pod and container names (real: fresh_f/nonfail_skaffold_kaniko_pod_cache_miss_...)."""
+    lines = ["kaniko-k8nhg kaniko INFO[0000] Downloading base image golang:1.12.5-alpine3.9",
+             "kaniko-k8nhg kaniko INFO[0001] Error while retrieving image from cache: geting file info: stat "
+             "/cache/sha256:5ec3: no such file or directory",
+             "kaniko-k8nhg kaniko INFO[0001] Executing 0 build triggers"]
+    assert analyze(lines).verdict != "failed"
+    assert normalise("ERRO[0002] error building image").level == "ERROR"
+    assert normalise("FATA[0000] exit status 1").level == "FATAL"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # Open MPI's block after a rank died: the signal line, not the words before it
+    (["Primary job  terminated normally, but 1 process returned",
+      "a non-zero exit code. Per user-direction, the job has been aborted.",
+      "mpirun noticed that process rank 1 with PID 4242 on node gpu-3 exited on signal 9 (Killed)."],
+     "exit", "exited on signal 9 (Killed)"),
+    # NCCL reports its errors at WARN
+    (["[1,2]<stdout>:gpu-node-03:29880:30398 [0] init.cc:497 NCCL WARN Duplicate GPU detected : rank 2 and rank 0 "
+      "both on CUDA device 1000", "[1,2]<stdout>:gpu-node-03:29880:30398 [0] NCCL INFO init.cc:867 -> 5"],
+     "distributed", "Duplicate GPU detected"),
+    # a Go CLI's (cobra's) last word, `Error: `, in broad words
+    (["alice@laptop:~$ ollama run orca", "pulling manifest ", "Error: pull model manifest: file does not exist",
+      "alice@laptop:~$"], "not_found", "file does not exist"),
+    # gcloud's status header ending with a colon, its list of reasons below
+    (["ERROR: (gcloud.dataproc.clusters.create) INVALID_ARGUMENT: Multiple validation errors:",
+      " - Insufficient 'CPUS' quota. Requested 52.0, available 12.0.",
+      " - Insufficient 'DISKS_TOTAL_GB' quota. Requested 3500.0, available 2596.0."],
+     "quota", "Insufficient 'CPUS' quota"),
+    # pip refusing a distribution's own Python (PEP 668), inside BuildKit's plain output
+    (["#8 [4/7] RUN pip3 install --no-cache-dir -q -r /tmp/requirements.txt",
+      "#8 2.007 error: externally-managed-environment", "#8 2.007 ",
+      "#8 2.007 × This environment is externally managed"], "dependency", "externally-managed-environment"),
+])
+def test_logs_from_fresh_zc_to_zh_name_their_cause(lines, category, said):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message

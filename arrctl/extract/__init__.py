@@ -133,6 +133,9 @@ def _message(log: Lines, best: Candidate) -> str:
             text = gcp.record(log, i)
             if text:
                 break
+        own = log.body(best.line).strip()
+        if text and text.rstrip().endswith(":") and best.text.startswith(own) and len(best.text) > len(own):
+            text += best.text[len(own):]  # the detail its colon introduced, joined from the next line
     if text is None:
         text = gcp.condition_record(log, best.line)
     if text is None and best.match is not None and "msg" in best.match.re.groupindex \

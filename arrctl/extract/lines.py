@@ -14,7 +14,7 @@ from arrctl.extract.ingest import LogLine, normalise
 from arrctl.extract.rules import Kind, Rule
 
 # How the level a line was printed at moves its score.
-LEVEL_ADJUST = {"ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
+LEVEL_ADJUST = {"FATAL": 0.5, "ERROR": 0.25, "WARNING": -2.0, "INFO": -1.6, "DEBUG": -2.0}
 
 
 @dataclass

@@ -17,7 +17,8 @@ _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
                      r"|\s*[\w.-]+:)$")  # the last: a YAML mapping's key, its fields below it
 LOOKBACK = 12
-_EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d")
+_SIGNAL_NAMED = re.compile(r"\bsignal \d+\b|\bSIG[A-Z]{2,}\b")
+_EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d|\bnon-?zero (?:exit|return|status)\b")
 
 
 INTRO_REACH = 2
@@ -66,7 +67,11 @@ def introduced(log: Lines, intro: Candidate) -> Candidate | None:
 
 def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]) -> Candidate | None:
     """The tool's own words just before a wrapper that only says a step failed ("The command
-    ... returned a non-zero code: 1" after poetry's "version solving failed"), as a candidate."""
+    ... returned a non-zero code: 1" after poetry's "version solving failed"), as a candidate. A
+    wrapper that names the signal that ended the process (Open MPI's `mpirun noticed that process
+    rank 1 ... exited on signal 9 (Killed).`) says more than the words before it."""
+    if _SIGNAL_NAMED.search(wrapper.text):
+        return None
     seen = 0
     for j in range(wrapper.line - 1, max(-1, wrapper.line - 4 * LOOKBACK), -1):
         held = known.get(j)

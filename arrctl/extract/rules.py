@@ -35,6 +35,10 @@ class Kind(enum.Enum):
     INTRO = "intro"          # announces the cause on the next line (NCCL's `Last error:`)
 
 
+# statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`,
+# `RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory`,
+# kaniko's push check that ends in `UNAUTHORIZED` or `no route to host`)
+WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check"})
 SPECIFICITY = {Kind.CAUSE: 3.0, Kind.ERROR: 2.0, Kind.WRAPPER: 1.0, Kind.FAILED: 0.9}
 
 
@@ -301,7 +305,7 @@ RULES: tuple[Rule, ...] = (
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
         r"\bNCCL (?:error|Error|communicator was aborted|timeout)\b", r"\bnccl(?:Internal|System|UnhandledCuda|Remote|InvalidUsage)Error\b",
         r"\bDistBackendError\b", r"\bProcessGroupNCCL\b.*\b(?:timeout|timed out|error|abort)",
-        r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b", r"\bNCCL WARN (?:Could not|Cuda failure)\b",
+        r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b", r"\bNCCL WARN (?:Could not|Cuda failure|Duplicate GPU detected)\b",
         r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
         r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
         r"\bconnect\(\) timed out\. Original timeout was\b",  # c10d's TCPStore client
@@ -336,7 +340,7 @@ RULES: tuple[Rule, ...] = (
         _RPC + r"\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b", r"\brpc error: code = ResourceExhausted\b",
         r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
-        r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
+        r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\bInsufficient '\w+' quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
         r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)"],
        fatal=True, gcp=True),
@@ -500,6 +504,7 @@ RULES: tuple[Rule, ...] = (
         r"|Could not install packages due to|Cannot install|ResolutionImpossible|Failed building wheel"
         r"|Could not build wheels|Invalid requirement|Failed to build) .*)",
         r"\bNo matching distribution found for\b", r"\bResolutionImpossible\b",
+        r"\berror: externally-managed-environment\b",  # pip refusing a distribution's own Python (PEP 668)
         r"\bCould not build wheels for\b", r"\bunable to execute '[^']+': No such file", r"\bconflicting dependencies\b", r"\bdependency conflict",
         r"\bModuleNotFoundError\b", r"\bNo module named\b", r"\bcannot import name\b", r"^ImportError\b",
         r"\bcannot open shared object file\b", r"\bundefined symbol\b", r"\bGLIBC_[\d.]+' not found\b",
@@ -539,6 +544,8 @@ RULES: tuple[Rule, ...] = (
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
+        # Go's os.PathError: `open /var/run/argo/outputs/x.tgz: no such file or directory`
+        r"\b(?:open|stat|lstat|mkdir|chdir|readlink) /\S*: no such file or directory\b",
         r"\bNo such (?:container|image|volume|network|object)\b",  # the Docker daemon's answers
         r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
         r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model)\b",
@@ -653,7 +660,8 @@ RULES: tuple[Rule, ...] = (
         r"\bNonZeroExitCode\b", r"\bSignalException: Process \d+ got signal\b", r"(?i)\bfailed with exit code\b", r"\b(?:failed|exited) with return code:? -?[1-9]\d*\b", r"(?i)\bexited with an error\b",
         r"(?i)^ERROR: \(gcloud\.[\w.-]+\) (?:The )?(?:execution|job|build|operation|deployment)s? (?:has )?failed\.?$",
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
-        r"(?i)\bterminated on signal \d+\b", r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
+        r"(?i)\bterminated on signal \d+\b", r"\bexited on signal \d+\b",  # Open MPI's `mpirun noticed that process rank 1 ... exited on signal 9 (Killed).`
+        r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
         r"\bWorkerCrashedError\b", r"(?i)\bworker died unexpectedly\b",
         # a container's status as Kubernetes prints it (`kubectl get pod -o yaml`, Argo/KFP)
         r"^\s*exitCode: [1-9]\d*$",

@@ -19,6 +19,7 @@ from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.literals import Literals
 from arrctl.extract.nearby import DETAIL_FOLLOWS, append_detail, introduced, last_statement, statement_before
 from arrctl.extract.rules import (
+    WORDY_STATUSES,
     FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
 )
 
@@ -34,6 +35,7 @@ EXCEPTION_SPECIFICITY = 2.3
 # A generic line printed at ERROR level: with failure words it is an error, without, barely.
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
+LEVEL_FATAL = 1.7
 RELAYED_EXCEPTION_ADJUST = -0.8
 RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
@@ -46,7 +48,7 @@ _CATCHER_RULES = frozenset({"level.error", "wandb.error", "generic.error"})
 WENT_ON_PENALTY = 0.5
 CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is what went wrong
 
-_EXCEPTION_SHAPE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b:")
+_EXCEPTION_SHAPE = re.compile(r"^(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b|Error):")
 # an exception as a traceback's last line names it: `pkg.mod.BadRequest: ...`, `KeyError: ...`
 _RAISED = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)): ")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*)(?P<rest>:.*)?$")
@@ -163,10 +165,12 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
             if cause is not None:
                 score, category = WRAPPER_WITH_CAUSE, cause.category
         return rule.kind, rule, category, text, score, match
-    if level == "ERROR":
+    if level in ("ERROR", "FATAL"):
         if wandb:  # W&B prints ERROR for its own errors
             return Kind.ERROR, RULES_BY_NAME["wandb.error"], None, text, SPECIFICITY[Kind.ERROR], None
         score = LEVEL_ERROR_WORDS if FAILURE_WORDS.search(text) else LEVEL_ERROR_BARE
+        if level == "FATAL":  # the program's last word: it ended there, whatever the words
+            score = max(score, LEVEL_FATAL)
         return Kind.ERROR, RULES_BY_NAME["level.error"], None, text, score, None
     return None
 
@@ -512,7 +516,9 @@ def _introduces(c: Candidate, following: str) -> bool:
     """Whether an error in general words ending with a colon (Metaflow's `Batch error:`) or an
     empty `message=` (gcloud's `ResponseError: code=403, message=`), or gcloud's header alone, has its detail on the next line: a line no rule calls another kind,
     nor a traceback."""
-    if c.kind is not Kind.ERROR or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)) \
+    wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
+    if not (c.kind is Kind.ERROR or wordy) \
+            or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
         return False
     labelled = label(following)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 
-from arrctl.extract.rules import Kind, cause_in, class_category, http_category
+from arrctl.extract.rules import WORDY_STATUSES, Kind, cause_in, class_category, http_category
 from arrctl.extract.scan import Candidate
 
 EVIDENCE = (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER, Kind.FAILED)
@@ -83,11 +83,7 @@ GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exce
                      "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
 
 
-_STATUS_PREFIX = re.compile(r"^\w+: \d{3} ")
-# statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`,
-# `RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory`,
-# kaniko's push check that ends in `UNAUTHORIZED` or `no route to host`)
-WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check"})
+_STATUS_PREFIX = re.compile(r"^\w+: (?:\d{3} )?")
 
 
 # what shows a run ended by its exit: the words of a code, a signal, a kill (`exit code 137`,
