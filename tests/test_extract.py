@@ -1205,3 +1205,56 @@ def test_logs_from_fresh_zc_to_zh_name_their_cause(lines, category, said):
     result = analyze(lines)
     assert (result.verdict, result.category) == ("failed", category)
     assert said in result.message
+
+
+@pytest.mark.parametrize("lines", [
+    # Triton fails to load a model, then loads it (real: fresh_ze/triton_compose_python_model_load_fails_then_loads)
+    ["triton-srv    | E0723 03:46:11.726061 1 model_repository_manager.cc:1242] failed to load 'MY_MODEL' version 1: "
+     "Internal: failed to connect to all addresses",
+     "triton-srv    | I0723 03:49:14.709051 1 model_repository_manager.cc:1065] loading: MY_MODEL:1",
+     "triton-srv    | I0723 03:50:15.707758 1 model_repository_manager.cc:1239] successfully loaded 'MY_MODEL' version 1"],
+    # debconf falls back from one frontend to the next
+    ["debconf: unable to initialize frontend: Readline", "debconf: falling back to frontend: Teletype",
+     "debconf: unable to initialize frontend: Teletype", "debconf: (This frontend requires a controlling tty.)",
+     "debconf: falling back to frontend: Noninteractive"],
+    # a build script's retry that worked
+    ["[2022-03-08T20:20:45.691Z] Failed to build lib-6 Docker Image from Dockerfile Dockerfile.runner",
+     "[2022-03-08T20:20:45.691Z] Docker build lib-6 retry 1: sleeping 1 seconds...",
+     "[2022-03-08T20:36:42.313Z] Success! Application lib-6 built at appdir."],
+    # Comet's own warning line, then the traceback it logged with it (cut by the poster)
+    ["COMET WARNING: Unknown error exporting current conda environment", "Traceback (most recent call last):",
+     '  File "/opt/envs/torch/lib/python3.11/site-packages/comet_ml/utils.py", line 690, in run_and_check',
+     "    completed_process = subprocess_run(args, timeout=timeout)"],
+])
+def test_handled_and_recovered_lines_from_fresh_zc_to_zh_are_no_failure(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["kubernetes.client.exceptions.ApiException: (403)", "Reason: Forbidden",
+      'HTTP response body: {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods is '
+      'forbidden: User \\"5190\\" cannot create resource \\"pods\\" in API group \\"\\" in the namespace \\"staging\\"",'
+      '"reason":"Forbidden","code":403}'], "permission", "pods is forbidden"),
+    (["ERROR: (gcloud.compute.tpus.tpu-vm.ssh) The required property [project] is not currently set."],
+     "invalid_config", "The required property [project]"),
+    (["Error response from daemon: toomanyrequests: You have reached your pull rate limit. You may increase the "
+      "limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"], "quota", "pull rate limit"),
+    (["null_resource.build (local-exec): ERROR: (gcloud.builds.submit) The user is forbidden from accessing the "
+      "bucket [my-proj_cloudbuild]. Please check your organization's policy.", "╷",
+      "│ Error: local-exec provisioner error", "│ "], "permission", "forbidden from accessing the bucket"),
+    (["prefect.exceptions.PrefectHTTPStatusError: x", "httpcore.ConnectError: All connection attempts failed"],
+     "network", "All connection attempts failed"),
+    (['{"level":50,"msg":"time=2025-07-14T19:16:12.565+01:00 level=ERROR source=server.go:449 msg=\\"llama runner '
+      'terminated\\" error=\\"exit status 0xc0000409\\"\\n"}',
+      '{"level":50,"msg":"time=2025-07-14T19:16:12.750+01:00 level=ERROR source=sched.go:457 msg=\\"error loading '
+      'llama server\\" error=\\"llama runner process has terminated: GGML_ASSERT(tensor->op == GGML_OP_UNARY) '
+      'failed\\"\\n"}'], "code", "GGML_ASSERT"),
+    (["srun: error: Unable to create step for job 29986033: Memory required by task is not available"],
+     "capacity", "Memory required by task"),
+    (["RuntimeError: Using hostfile at /home/alice/hostfile but host=gpu-11 was not reachable via ssh. If you are "
+      "running with a single node please remove /home/alice/hostfile"], "network", "not reachable via ssh"),
+])
+def test_more_logs_from_fresh_zc_to_zh_name_their_cause(lines, category, said):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message

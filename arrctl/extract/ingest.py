@@ -138,6 +138,10 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^npm (?P<lvl>WARN|warn|notice) ",
     # W&B's console prefix `wandb: ` with its level
     r"^wandb: (?:(?P<lvl>ERROR|WARNING|INFO) )?(?:launch: )?",
+    # Terraform relaying a provisioner's output: `null_resource.build (local-exec): `
+    r"^[\w.\[\]\"-]+ \((?:local|remote)-exec\): ",
+    # Comet's console lines: `COMET WARNING: `, `COMET ERROR: `, `COMET INFO: `
+    r"^COMET (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
     # a LogEntry's payload field as Logs Explorer's expanded entry and `gcloud logging read`'s YAML

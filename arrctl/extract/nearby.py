@@ -114,6 +114,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         if not text or j in skip or _LAYOUT.match(text):
             continue
         held = known.get(j)
+        if held is not None and held.rule is not None and held.rule.name == "noise.handled":
+            return None  # `debconf: falling back to frontend: Noninteractive`: what came before was handled
         if held is not None and held.block_end is None and held.kind in (
                 Kind.NOISE, Kind.TEARDOWN, Kind.TRANSIENT, Kind.STEP_SUCCESS):
             continue

@@ -240,6 +240,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\btraining (?:run )?(?:is )?(?:complete|completed|finished|done|succeeded)\b",
         r"\bMarking task as SUCCESS\b", r"\bFlow run '[^']*' - Finished in state Completed\(",
         r"^Ray runtime started\.$",  # `ray start`
+        r"^Success!(?=\s|$)",  # a build script's own word after its retry (`Success! Application x built at appdir.`)
         r"^Status:\s{2,}Succeeded$",  # `argo get`, `kubectl describe pod` of what ended well
         r"(?i)\b(?:completed|finished|succeeded|exited) successfully\b",
         r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)(?! \(status: (?!SUCCEEDED\)))",
@@ -263,6 +264,9 @@ RULES: tuple[Rule, ...] = (
     # Assertion `idx_dim >= 0 && ...` failed.`) says more than the `device-side assert triggered`
     # the host raises for it, printed before or after it
     _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.5),
+    # a native program's own assertion: glibc's assert() (`main.c:12: main: Assertion `n > 0' failed.`),
+    # ggml's (llama.cpp, Ollama's runner: `GGML_ASSERT(tensor->op == GGML_OP_UNARY) failed`)
+    _r("native.assertion", C, "code", [r"\bAssertion `[^`']+' failed\.", r"\bGGML_ASSERT\(.+\) failed\b"], weight=0.3),
     # ── out of memory ─────────────────────────────────────────────────────────────────────
     _r("memory.cuda_oom", C, "oom", [
         r"\bCUDA out of memory\b", r"\bOutOfMemoryError\b", r"\bCUDA error: out of memory\b",
@@ -322,6 +326,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\b(?:stockout|out of capacity|no (?:available )?capacity)\b",
         r"(?i)\bresources? (?:are |is )?(?:currently )?(?:unavailable|not available) in (?:the )?(?:zone|region)",
         r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b",
+        r"\bMemory required by task is not available\b",  # Slurm's srun: the nodes have less than --mem asks
         # the Kubernetes scheduler's FailedScheduling: `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`
         r"\b\d+/\d+ nodes are available: .*\bInsufficient \S+",
         r"\bResources are insufficient in region\b",  # Vertex AI training
@@ -342,11 +347,14 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
         r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\bInsufficient '\w+' quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
-        r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)"],
+        r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)",
+        r"\btoomanyrequests: ", r"(?i)\breached your pull rate limit\b"],  # Docker Hub's anonymous pull limit
        fatal=True, gcp=True),
     _r("network.connection", C, "network", [
         r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"(?i)\bConnection refused\b", r"(?i)\bConnection reset by peer\b",
         r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
+        r"\bAll connection attempts failed\b",  # httpx/httpcore's ConnectError
+        r"\bnot reachable via ssh\b",  # DeepSpeed's launcher checking its hostfile's hosts
         r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
         r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
         r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
@@ -396,10 +404,10 @@ RULES: tuple[Rule, ...] = (
         # the Go client's `googleapi: Error 403: Required 'compute.networks.create' permission for ...`,
         # Artifact Registry's `DENIED: Permission "artifactregistry.repositories.uploadArtifacts" denied`
         r"\bgoogleapi: Error 403\b", r"\bRequired '[\w.]+' permission\b", r"\bPermission \"[\w.]+\" denied\b",
-        r"\bDENIED: ",
+        r"\bDENIED: ", r"\bis forbidden from accessing\b",  # gcloud builds submit's staging bucket
     # kubectl's account of the API server's refusal, `Error from server (Reason): ...` (the
     # reason is a metav1.StatusReason: k8s.io/kubectl/pkg/cmd/util/helpers.go StandardErrorMessage)
-        r"\bError from server \(Forbidden\)", r"\bis forbidden: User \"[^\"]*\" cannot\b"], fatal=True, gcp=True),
+        r"\bError from server \(Forbidden\)", r"\bis forbidden: User \\?\"[^\"]*\" cannot\b"], fatal=True, gcp=True),
     _r("gcp.unauthenticated", C, "auth", [
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
@@ -565,6 +573,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
         r"\bunknown command \"[^\"]+\" for \"",
+        r"\bThe required property \[[\w/]+\] is not currently set\b",  # gcloud's RequiredPropertyError
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
@@ -714,7 +723,7 @@ _CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     (r"(?:Permission(?:Denied)?|Forbidden|AccessDenied)(?:Error|Exception)?$", "permission"),
     (r"(?:Unauthenticated|Unauthorized|Authentication|Auth|Credentials?)(?:Error|Exception)?$", "auth"),
     (r"(?:Timeout|DeadlineExceeded|TimedOut)(?:Error|Exception)?$", "timeout"),
-    (r"(?:Connection\w*|SSL|Proxy|ReadTimeout|ConnectTimeout|Network|Socket|HTTP|Http|Comm)(?:Error|Exception)$", "network"),
+    (r"(?:Connection\w*|Connect|SSL|Proxy|ReadTimeout|ConnectTimeout|Network|Socket|HTTP|Http|Comm)(?:Error|Exception)$", "network"),
     # a scheduler's worker gone (Dask's `distributed.scheduler.KilledWorker`, Ray's `RayActorError`)
     (r"^(?:KilledWorker|WorkerLost\w*|RayActorError|ActorDiedError|WorkerCrashedError)$", "distributed"),
     (r"(?:Memory|OutOfMemory|ResourceExhausted)(?:Error|Exception)?$", "oom"),

@@ -478,6 +478,10 @@ FILE_NAMED_REACH = 4096  # the first characters of an error: where a file it nam
 _DONE_WITH = re.compile(r"(?i)^(?:\S+ )?(?:uploaded|downloaded|saved|wrote|written|copied|synced)\b|"
                         r"\b(?:uploaded|downloaded|saved|copied|synced) (?:file )?\S+$")
 DONE_REACH = 30
+# what failed, named in quotes (Triton: `failed to load 'my_model' version 1: ...`), and a later
+# line saying it was done (`successfully loaded 'my_model' version 1`)
+_FAILED_TO_QUOTED = re.compile(r"(?i)\bfailed to \w+ (?P<name>'[^'\s]{2,80}'|\"[^\"\s]{2,80}\")")
+_SUCCEEDED = re.compile(r"(?i)\bsuccess(?:fully)?\b")
 
 
 def _done_after_all(log: Lines, candidates: list[Candidate]) -> None:
@@ -488,14 +492,17 @@ def _done_after_all(log: Lines, candidates: list[Candidate]) -> None:
         if c.kind not in (Kind.CAUSE, Kind.ERROR) or c.score <= 0:
             continue
         files = set(_FILE_NAMED.findall(c.text[:FILE_NAMED_REACH]))
-        if not files:
+        quoted = _FAILED_TO_QUOTED.search(c.text[:FILE_NAMED_REACH])
+        if not files and quoted is None:
             continue
+        names = files | ({quoted.group("name")} if quoted is not None else set())
         end = c.block_end if c.block_end is not None else c.line
         for j in range(end + 1, min(len(log), end + 1 + DONE_REACH)):
-            if not any(name in log.raw[j] for name in files):
+            if not any(name in log.raw[j] for name in names):
                 continue  # (a line without the name as printed has it in no form)
             body = log.body(j)
-            if _DONE_WITH.search(body) and any(name in body for name in files):
+            if (_DONE_WITH.search(body) and any(name in body for name in files)) \
+                    or (quoted is not None and quoted.group("name") in body and _SUCCEEDED.search(body)):
                 c.score -= RETRIED_PENALTY
                 break
 
