@@ -1258,3 +1258,52 @@ def test_more_logs_from_fresh_zc_to_zh_name_their_cause(lines, category, said):
     result = analyze(lines)
     assert (result.verdict, result.category) == ("failed", category)
     assert said in result.message
+
+
+@pytest.mark.parametrize("lines", [
+    # google-cloud-logging's flush at exit, after the task completed (real: fresh_zi/cloud_run_job_completed_...)
+    ["__main__ - INFO - Completed Task #1.",
+     "Program shutting down, attempting to send 1 queued log entries to Cloud Logging...",
+     "Waiting up to 5 seconds.", "Failed to submit 1 logs."],
+    # google-auth's default() going on to its next source of credentials
+    ["2024-05-08 11:54:48,378 - Compute Engine Metadata server unavailable on attempt 2 of 3. Reason: timed out",
+     "2024-05-08 11:54:48,379 - Authentication failed using Compute Engine authentication due to unavailable "
+     "metadata server."],
+])
+def test_teardown_and_fallbacks_from_fresh_zi_are_no_failure(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (['    "modelStatus": "Failed",',
+      '    "modelStatusMessage": "Training #2 out of 2 failed with exception: \'System.Exception: Exception while '
+      'training ---> System.OutOfMemoryException: Exception of type \'System.OutOfMemoryException\' was thrown."'],
+     "oom", "failed with exception"),
+    (["Operation returned an invalid status 'Not Found'"], "not_found", "invalid status"),
+    (["/tmp/apply_patch_overlay.sh: 20: cd: can't cd to /app"], "not_found", "can't cd to /app"),
+    (["service", "Internal error occurred for the current attempt.", "2022-09-21 15:04:47.540 CEST", "", "service",
+      "Job failed."], "service", "Internal error occurred"),
+    (["RuntimeError: Cannot find a working triton installation. More information on installing Triton can be found"],
+     "dependency", "working triton"),
+    (["RuntimeError: Expected to mark a variable ready only once. This error is caused by one of the following"],
+     "distributed", "ready only once"),
+    (["Error: accepts 1 arg(s), received 0"], "invalid_config", "accepts 1 arg(s)"),
+    # pip-tools: `the resolved dependencies` is no recovery
+    (["Could not find a version that matches google-resumable-media<0.6dev,>=0.6.0 (from google-cloud-storage==1.30.0)",
+      "Tried: 0.0.1, 0.0.2, 0.0.3", "There are incompatible versions in the resolved dependencies:",
+      "  google-resumable-media<2.0dev,>=0.6.0 (from google-cloud-storage==1.30.0)"], "dependency", "Could not find a version"),
+    (["ValueError: Instance images root doesn't exists."], "not_found", "doesn't exists"),
+    (["InvalidUrlError: Invalid destination path: /var/www/html/"], "invalid_config", "Invalid destination path"),
+    ([" - deployment/app-depl: container app is waiting to start: alice/app:8c6b05 can't be pulled",
+      " - deployment/app-depl failed. Error: container app is waiting to start: alice/app:8c6b05 can't be pulled."],
+     "not_found", "can't be pulled"),
+])
+def test_logs_from_fresh_zi_to_zl_name_their_cause(lines, category, said):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message
+
+
+def test_zerolog_console_levels_are_read():
+    assert normalise("6:07PM ERR Failed to retrieve data from collector").level == "ERROR"
+    assert normalise("6:07PM INF Loaded ruleset name=deprecated-1-16.rego").level == "INFO"

@@ -27,7 +27,8 @@ LEVELS = {
     "E": "ERROR", "ERROR": "ERROR", "ERR": "ERROR", "ERRO": "ERROR",
     # a logger's last word before the program exits (Go's log.Fatal, glog's F, logrus' level=fatal)
     "FATAL": "FATAL", "F": "FATAL", "CRITICAL": "FATAL", "CRIT": "FATAL", "EMERGENCY": "FATAL", "ALERT": "FATAL",
-    "FATA": "FATAL", "PANI": "FATAL", "PANIC": "FATAL", "DEBU": "DEBUG", "TRAC": "DEBUG",
+    "FATA": "FATAL", "PANI": "FATAL", "FTL": "FATAL", "PNC": "FATAL", "WRN": "WARNING", "INF": "INFO",
+    "DBG": "DEBUG", "TRC": "DEBUG", "PANIC": "FATAL", "DEBU": "DEBUG", "TRAC": "DEBUG",
     "W": "WARNING", "WARN": "WARNING", "WARNING": "WARNING",
     "I": "INFO", "INFO": "INFO", "NOTICE": "INFO", "D": "DEBUG", "DEBUG": "DEBUG",
     "TRACE": "DEBUG", "V": "DEBUG", "BASIC": "INFO", "DETAILED": "INFO",
@@ -140,6 +141,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^wandb: (?:(?P<lvl>ERROR|WARNING|INFO) )?(?:launch: )?",
     # Terraform relaying a provisioner's output: `null_resource.build (local-exec): `
     r"^[\w.\[\]\"-]+ \((?:local|remote)-exec\): ",
+    # zerolog's console writer: its kitchen-clock time and three-letter level (`6:07PM ERR `)
+    r"^\d{1,2}:\d\d(?:AM|PM) (?P<lvl>TRC|DBG|INF|WRN|ERR|FTL|PNC) ",
     # Comet's console lines: `COMET WARNING: `, `COMET ERROR: `, `COMET INFO: `
     r"^COMET (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)

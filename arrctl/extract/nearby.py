@@ -99,6 +99,7 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
+TEARDOWN_REACH = 8
 # a statement that leads with its failure: `Failed to start ...`, `foo: cannot open ...`
 _LEADS_WITH_FAILURE = re.compile(
     r"(?i)^(?:[\w./<>-]+:? ){0,3}(?:error|failed|failure|fatal|cannot|can't|unable to|could not|couldn't)\b[ :]")
@@ -130,6 +131,9 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         if seen > LAST_REACH:
             return None
         if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+            if any(held.kind is Kind.TEARDOWN for k in range(max(0, j - TEARDOWN_REACH), j)
+                   if (held := known.get(k)) is not None):
+                return None  # said while the program shut down (a logging client's last flush)
             cause = cause_in(text)
             return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"],
                              cause.category if cause is not None else None, text, LAST_WORDS_SCORE)

@@ -207,12 +207,19 @@ RULES: tuple[Rule, ...] = (
     # what it skips, and the reason it failed follows)
     _r("noise.handled", N, None, [
         r"(?i)(?<!syncing pod)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
+    # google-auth's default() finding no metadata server: it logs this at WARNING and goes on to its
+    # next source of credentials (google/auth/_default.py, _get_gce_credentials returns None, None);
+    # DefaultCredentialsError follows if none is left
+    _r("noise.auth_fallback", N, None, [
+        r"\bAuthentication failed using Compute Engine authentication due to unavailable metadata server\b"]),
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
     _r("noise.clean_exit", N, None, [r"^SystemExit(?:: 0)?$", r"^(?:builtins\.)?StopIteration$"]),
     # source lines and frames of a traceback whose header was cut off
     _r("noise.source_line", N, None, [r"^raise [\w.]+(?:\(|$)", r"^File \"[^\"]+\", line \d+(?:, in \S+)?\s*$", r"^[\^~]+$"]),
     _r("teardown.ignored", D, None, [r"^Exception ignored (?:in|on)\b",
-                                     r"^Error in atexit\._run_exitfuncs:"]),
+                                     r"^Error in atexit\._run_exitfuncs:",
+                                     # google-cloud-logging's background transport flushing at exit
+                                     r"^Program shutting down, attempting to send \d+ queued log entries\b"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
     _r("transient.retry", T, None, [
         r"^Retrying \(Retry\(total=\d+",  # pip's urllib3 retry, whatever connection error it names
@@ -220,7 +227,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bwill (?:be )?retr(?:y|ied)\b", r"(?i)\bretry(?:ing)? in [\d.]+ ?(?:s|ms|sec|seconds)\b",
         r"(?i)\battempt \d+ (?:of|/) ?\d+ failed\b.*\bretry", r"(?i)\bbacking off\b",
         r"(?i)\bMarking task as UP_FOR_RETRY\b", r"\bretrying the (?:request|call)\b",
-        r"(?i)\bretry \d+ ?(?:/|of) ?\d+\b", r"(?i)\b(?:recovered|resolved|reconnected)\b"]),
+        r"(?i)\bretry \d+ ?(?:/|of) ?\d+\b", r"(?i)\b(?:recovered|reconnected)\b",
+        r"(?i)\b(?:error|issue|problem|failure)s? (?:was |were |has been |have been |is |are )?resolved\b"]),  # (wandb's `Network error resolved after 0:01:38`)
     _r("wrapper.bailout", W, "unknown", [
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*FATAL ERROR DETECTED\b[\s:\-—]*(?P<msg>.*)",
         r"^\s*(?:\[[\w.-]{1,20}\]\s*|[A-Z]{3,8}:\s*)?[^\w\s]{0,3}\s*(?P<msg>Killing agent\b.*)"], fatal=True),
@@ -232,7 +240,9 @@ RULES: tuple[Rule, ...] = (
     _r("kubernetes.pull_failed", C, None, [r"(?P<msg>\bFailed to pull image \"[^\"]+\": .+)",
                                            r"\bwith ErrImagePull: \\?\"(?P<msg>.{20,})"], fatal=True, weight=0.2),
     _r("wandb.docker", C, None, [r"(?P<msg>\bError response from daemon: .+)"], fatal=True),
-    _r("kubernetes.pull_backoff", C, "not_found", [r"(?P<msg>\bBack-off pulling image \"[^\"]+\".*)"], fatal=True,
+    # (skaffold's status check: `container x is waiting to start: <image> can't be pulled`)
+    _r("kubernetes.pull_backoff", C, "not_found", [r"(?P<msg>\bBack-off pulling image \"[^\"]+\".*)",
+                                                 r"\bis waiting to start: \S+ can't be pulled\b"], fatal=True,
        weight=0.1),
     # ── success ───────────────────────────────────────────────────────────────────────────
     _r("wrapper.summary", Kind.SUMMARY, None, [r"^\W*Runs:\s*(?P<jobs>\d+)\b"]),
@@ -287,6 +297,7 @@ RULES: tuple[Rule, ...] = (
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
         r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
+        r"\bOutOfMemoryException\b",  # .NET's System.OutOfMemoryException
         r"(?i)\bkilled due to memory pressure\b",  # Ray's raylet: `12 Workers (tasks / actors) killed due to memory pressure (OOM)`
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
@@ -316,6 +327,7 @@ RULES: tuple[Rule, ...] = (
         r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
         r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b", r"\bDistStoreError\b",
         r"\bDetected mismatch between collectives on ranks\b",
+        r"\bExpected to mark a variable ready only once\b",  # DDP's reducer
         r"/gloo/transport/\S*\] Timed out", r"(?i)\btimed out waiting \d+ ?ms for (?:recv|send) operation\b"], fatal=True),
     # ── capacity, preemption, quota ───────────────────────────────────────────────────────
     _r("gcp.capacity", C, "capacity", [
@@ -444,6 +456,7 @@ RULES: tuple[Rule, ...] = (
         r"[\"']status[\"']\s*:\s*[\"'](?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN)[\"']",
         r"^(?:ERROR: \(gcloud\.[\w.-]+\) )?(?:INTERNAL|UNAVAILABLE|ABORTED|UNKNOWN): ",
         r"(?P<msg>\b500 Internal error (?:encountered|occurred)\b.*)", r"\bInternal error encountered\b",
+        r"\bInternal error occurred for the current attempt\b",  # Vertex AI's job service log
         r"<HttpError 5\d\d\b", _VERTEX_CREATE + r"5\d\d\b", r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|Server Error)\b",
         r"\bbackendError\b", r"(?i)\bservice (?:is )?(?:currently |temporarily )?unavailable\b",
         r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b",
@@ -512,6 +525,8 @@ RULES: tuple[Rule, ...] = (
         r"|Could not install packages due to|Cannot install|ResolutionImpossible|Failed building wheel"
         r"|Could not build wheels|Invalid requirement|Failed to build) .*)",
         r"\bNo matching distribution found for\b", r"\bResolutionImpossible\b",
+        r"\bCould not find a version that matches\b",  # pip-tools' resolver (pip-compile)
+        r"\bCannot find a working triton installation\b",  # torch inductor without Triton
         r"\berror: externally-managed-environment\b",  # pip refusing a distribution's own Python (PEP 668)
         r"\bCould not build wheels for\b", r"\bunable to execute '[^']+': No such file", r"\bconflicting dependencies\b", r"\bdependency conflict",
         r"\bModuleNotFoundError\b", r"\bNo module named\b", r"\bcannot import name\b", r"^ImportError\b",
@@ -552,6 +567,8 @@ RULES: tuple[Rule, ...] = (
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
+        r"\bcan't cd to\b",  # dash's `cd: can't cd to /app`
+        r"\bOperation returned an invalid status '?Not Found\b",  # Azure's autorest clients
         # Go's os.PathError: `open /var/run/argo/outputs/x.tgz: no such file or directory`
         r"\b(?:open|stat|lstat|mkdir|chdir|readlink) /\S*: no such file or directory\b",
         r"\bNo such (?:container|image|volume|network|object)\b",  # the Docker daemon's answers
@@ -561,7 +578,7 @@ RULES: tuple[Rule, ...] = (
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
     # cause when the run failed, but alone they do not show that it did.
-    _r("phrase.missing", C, "not_found", [r"(?i)\b(?:does not|doesn't) exist\b"], weight=-1.6),
+    _r("phrase.missing", C, "not_found", [r"(?i)\b(?:does not|doesn't) exists?\b"], weight=-1.6),
     _r("phrase.conflict", C, "dependency", [
         r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b"], weight=-1.6),
     _r("config.invalid", C, "invalid_config", [
@@ -574,6 +591,7 @@ RULES: tuple[Rule, ...] = (
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
         r"\bunknown command \"[^\"]+\" for \"",
         r"\bThe required property \[[\w/]+\] is not currently set\b",  # gcloud's RequiredPropertyError
+        r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
@@ -727,7 +745,7 @@ _CLASS_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     # a scheduler's worker gone (Dask's `distributed.scheduler.KilledWorker`, Ray's `RayActorError`)
     (r"^(?:KilledWorker|WorkerLost\w*|RayActorError|ActorDiedError|WorkerCrashedError)$", "distributed"),
     (r"(?:Memory|OutOfMemory|ResourceExhausted)(?:Error|Exception)?$", "oom"),
-    (r"(?:Config|Validation|Usage|Argument|Parser|Scanner)(?:Error|Exception)$", "invalid_config"),
+    (r"(?:Config|Validation|Usage|Argument|Parser|Scanner|InvalidUrl|InvalidRequest)(?:Error|Exception)$", "invalid_config"),
     (r"(?:CalledProcess|ChildFailed|SystemExit|ProcessExited)\w*$", "exit"),
     (r"(?:Error|Exception|Failure|Fault|Interrupt|Exit)$", "code"),
     (r"^[A-Z]\w+$", "code"),
