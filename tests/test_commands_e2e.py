@@ -112,10 +112,11 @@ def test_explain_refuses_a_url_of_another_kind(tmp_path: Path):
                            "W&B run URL (https://wandb.ai/ENTITY/PROJECT/runs/ID)\n")
 
 
-RUN_OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB "
-           "of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is "
-           "reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting "
-           "max_split_size_mb to avoid fragmentation.  See documentation for Memory Management and PYTORCH_CU\u2026")
+RUN_OOM = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total "
+           "capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by "
+           "PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory "
+           "is large try setting max_split_size_mb to avoid fragmentation.  See documentation for Memory "
+           "Management and\u2026")
 VERTEX_OOM = "workerpool0-0: " + RUN_OOM  # the same words as its W&B run's console log
 BUILD = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"
 

@@ -48,7 +48,7 @@ def test_get_json_all_sources_through_the_real_libraries(tmp_path: Path):
     # a failed Vertex job and a failed build show the training or build error their own logs name,
     # not the platform's wrapper (issue 15)
     failed = {r["id"]: (r["message"], r["category"]) for r in rows if r["status"] == "FAILED"}
-    assert failed["1428571428571428013"][0].startswith("workerpool0-0: OutOfMemoryError: CUDA out of memory.")
+    assert failed["1428571428571428013"][0].startswith("workerpool0-0: torch.cuda.OutOfMemoryError: CUDA out of memory.")
     assert failed["1428571428571428013"][1] == "oom"
     assert failed["9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c61"] == (
         "No matching distribution found for arr-coc-kernels==0.4.2", "dependency")

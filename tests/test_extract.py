@@ -1130,6 +1130,18 @@ def test_rays_workers_killed_for_memory_come_before_its_advice():
     assert "killed due to memory pressure (OOM)" in analyze(lines).message
 
 
+def test_a_tracebacks_exception_keeps_a_short_public_module_path():
+    """`torch.cuda.OutOfMemoryError` is what people search for (real: fresh_za/lsf_t5_wandb_cuda_oom_
+    backward); a long path or a private one (`grpc._channel._InactiveRpcError`) goes."""
+    def last(line: str) -> str:
+        return analyze(["Traceback (most recent call last):", '  File "t.py", line 1, in f', line]).message
+    assert last("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.62 GiB.") \
+        .startswith("torch.cuda.OutOfMemoryError: CUDA out of memory")
+    assert last("grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that terminated with>") \
+        .startswith("_InactiveRpcError: ")
+    assert last("a.b.c.d.KeyError: 'k'") == "KeyError: 'k'"
+
+
 def test_pips_unknown_option_is_the_cause_under_dockers_non_zero_code():
     lines = ["Step 4/6 : RUN pip install openai --root-user-action=ignore", "Usage:",
              "  pip install [options] <requirement specifier> [package-index-options] ...", "",

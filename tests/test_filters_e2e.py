@@ -38,10 +38,10 @@ def arrctl(state: Path, *args: str, **extra: str) -> subprocess.CompletedProcess
 
 # the root errors of the runs' console logs (issue 15), not W&B's summary
 NCCL = "socketStartConnect: Connect to 10.128.0.42<41877> failed : Software caused connection abort"
-OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB of "
-       "which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is reserved "
-       "by PyTorch but unallocated. If reserved but unallocated memory is large try setting max_split_size_mb to avoid "
-       "fragmentation.  See documentation for Memory Management and PYTORCH_CU\u2026")
+OOM = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty "
+       "of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and "
+       "612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try "
+       "setting max_split_size_mb to avoid fragmentation.  See documentation for Memory Management and\u2026")
 NO_FILE = "FileNotFoundError: [Errno 2] No such file or directory: 'gs://arr-demo-data/coc/train-00000.parquet'"
 
 

@@ -85,7 +85,7 @@ def test_the_first_replica_to_fail_decides_and_is_named():
     ]
     analysis = vertex.judge_replicas(entries[::-1])  # the API answers newest first
     assert (analysis.verdict, analysis.rule, analysis.category, analysis.message) == (
-        "failed", "memory.cuda_oom", "oom", "workerpool1-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB.")
+        "failed", "memory.cuda_oom", "oom", "workerpool1-0: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB.")
 
 
 def test_a_healthy_replica_is_not_the_cause():

@@ -315,7 +315,7 @@ def test_a_vertex_jobs_lines_come_from_every_replica_each_prefixed(tmp_path: Pat
         assert mine == fixture_lines(f"vertex-{VERTEX_JOB}-{replica}.log")
     assert len(lines) == len(fixture_lines(f"vertex-{VERTEX_JOB}-workerpool0-0.log")) + \
         len(fixture_lines(f"vertex-{VERTEX_JOB}-workerpool1-0.log"))
-    assert done.stderr.startswith(f"arrctl: {VERTEX_JOB} FAILED: workerpool0-0: OutOfMemoryError: CUDA out of memory.")
+    assert done.stderr.startswith(f"arrctl: {VERTEX_JOB} FAILED: workerpool0-0: torch.cuda.OutOfMemoryError: CUDA out of memory.")
     assert done.stderr.endswith("(category oom)\n")
 
 
@@ -332,7 +332,7 @@ def test_a_wandb_runs_console_log_by_path_or_bare_id(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stdout.splitlines() == [line for line in (DEMO_LOGS / "wandb-p2t6v9jx-output.log").read_text()
                                         .splitlines()]
-    assert done.stderr.startswith("arrctl: p2t6v9jx FAILED: OutOfMemoryError: CUDA out of memory.")
+    assert done.stderr.startswith("arrctl: p2t6v9jx FAILED: torch.cuda.OutOfMemoryError: CUDA out of memory.")
     bare = demo(tmp_path, "--tail", "2", "p2t6v9jx")  # an execution name too: looked up as one first
     assert (bare.returncode, bare.stdout.splitlines()) == (0, done.stdout.splitlines()[-2:])
 

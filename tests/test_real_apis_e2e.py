@@ -34,7 +34,7 @@ def test_check_pages_a_timeout_and_warns_about_a_build_pending_approval(tmp_path
     problems = {(p["source"], p["id"]): p for p in verdict["problems"]}
     timeout = problems[("runner", "vertex-ai-launcher-to5x2")]
     assert (timeout["severity"], timeout["kind"]) == ("CRITICAL", "new_failure")
-    assert timeout["message"].startswith("ReadTimeout: ")  # from its logs, not Cloud Run's words
+    assert timeout["message"].startswith("requests.exceptions.ReadTimeout: ")  # from its logs, not Cloud Run's words
     pending = problems[("builds", "c3a2e5f4-3331-4c2d-9e3f-4a5b6c7d8e01")]
     assert (pending["severity"], pending["kind"], pending["message"]) == (
         "WARNING", "queued_build", "pending for 30m (limit 10m)")

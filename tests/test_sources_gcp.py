@@ -577,11 +577,11 @@ def test_builds_unavailable_is_not_retried_for_ten_minutes(make_sandbox):
     assert requests_made(sandbox)["build"] == 2 * len(BUILD_LOCATIONS_AT_0)  # no hidden retries
 
 
-VERTEX_OOM = (
-    "workerpool0-0: OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty "
-    "of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 "
-    "MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting "
-    "max_split_size_mb to avoid fragmentation.  See documentation for Memory Management and PYTORCH_CU…")
+VERTEX_OOM = ("workerpool0-0: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU "
+              "0 has a total capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB "
+              "is allocated by PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but "
+              "unallocated memory is large try setting max_split_size_mb to avoid fragmentation.  See "
+              "documentation for Memory Management and\u2026")
 VERTEX_WRAPPER = (
     "The replica workerpool0-0 exited with a non-zero status of 1. Termination reason: Error. To find out more "
     "about why your job exited please check the logs: https://console.cloud.google.com/logs/viewer?project="
@@ -786,7 +786,7 @@ REAL_APIS_RUNNER = [
     ("vertex-ai-launcher-cx7n8", "RUNNING", "CANCELLING", None),
     ("vertex-ai-launcher-dl6w3", "FAILED", "NON_ZERO_EXIT_CODE", "DeadlineExceeded: 504 Deadline Exceeded"),
     ("vertex-ai-launcher-to5x2", "TIMEOUT", "PROGRESS_DEADLINE_EXCEEDED",
-     "ReadTimeout: HTTPSConnectionPool(host='asia-northeast1-aiplatform.googleapis.com', port=443): "
+     "requests.exceptions.ReadTimeout: HTTPSConnectionPool(host='asia-northeast1-aiplatform.googleapis.com', port=443): "
      "Read timed out. (read timeout=600)"),
     ("vertex-ai-launcher-mt4k1", "FAILED", "NON_ZERO_EXIT_CODE", "KeyError: 'runQueueItemId'"),
     ("vertex-ai-launcher-rt3f9", "FAILED", "NON_ZERO_EXIT_CODE",

@@ -319,11 +319,11 @@ WANDB_WORDS = {  # what W&B itself says of the failed runs (the summary, the sta
     "f3r6j2nb": "run crashed: no heartbeat since 2026-11-17T07:51:50Z",
 }
 FROM_CONSOLE = {  # what their console logs say (f3r6j2nb has none: it keeps W&B's words)
-    "p2t6v9jx": ("memory.cuda_oom", 31, "OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a "
-                 "total capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated "
-                 "by PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated "
-                 "memory is large try setting max_split_size_mb to avoid fragmentation.  See documentation for Memory "
-                 "Management and PYTORCH_CU\u2026"),  # the same words as its Vertex job's replica log
+    "p2t6v9jx": ("memory.cuda_oom", 31, "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. "
+                 "GPU 0 has a total capacty of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB "
+                 "is allocated by PyTorch, and 612.45 MiB is reserved by PyTorch but unallocated. If reserved but "
+                 "unallocated memory is large try setting max_split_size_mb to avoid fragmentation.  See documentation "
+                 "for Memory Management and\u2026"),  # the same words as its Vertex job's replica log
     "j1e5u8ot": ("intro.nccl_last_error", 23, "socketStartConnect: Connect to 10.128.0.42<41877> failed : Software caused "
                  "connection abort"),
     "h0q4z7lx": ("resource.not_found", 14, WANDB_WORDS["h0q4z7lx"]),

@@ -15,10 +15,10 @@ ARRCTL = str(Path(sys.executable).with_name("arrctl"))
 pytestmark = pytest.mark.timeout(120)
 ITEM = "UnVuUXVldWVJdGVtOjkwMjE0Mw=="  # what q7m2x's agent log says it received, and p2t6v9jx's config
 JOB, RUN, EXECUTION = "1428571428571428013", "p2t6v9jx", "vertex-ai-launcher-q7m2x"
-OOM = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty of 22.03 GiB of "
-       "which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and 612.45 MiB is reserved "
-       "by PyTorch but unallocated. If reserved but unallocated memory is large try setting max_split_size_mb to avoid "
-       "fragmentation.  See documentation for Memory Management and PYTORCH_CU\u2026")  # p2t6v9jx's and its job's logs
+OOM = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. GPU 0 has a total capacty "
+       "of 22.03 GiB of which 1.12 GiB is free. Of the allocated memory 19.87 GiB is allocated by PyTorch, and "
+       "612.45 MiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try "
+       "setting max_split_size_mb to avoid fragmentation.  See documentation for Memory Management and\u2026")  # p2t6v9jx's and its job's logs
 
 
 def arrctl(state: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:

@@ -194,11 +194,18 @@ def _ipython_tracebacks(log: Lines, by_line: dict[int, Candidate]) -> None:
 
 
 def _short_exception(text: str) -> tuple[str, str]:
-    """`google.api_core.exceptions.NotFound: 404 x` → (`NotFound`, `NotFound: 404 x`)."""
+    """`google.api_core.exceptions.NotFound: 404 x` → (`NotFound`, `NotFound: 404 x`); a path of one or
+    two public modules stays (`torch.cuda.OutOfMemoryError: ...` → (`OutOfMemoryError`, as it is))."""
     found = _EXCEPTION_LINE.match(text)
     if not found:
         return "", text
+    path = text[:found.start("cls")]
+    if path.count(".") <= SHORT_MODULE_PATH and "._" not in "." + path:  # (not a private `grpc._channel.`)
+        return found.group("cls"), text  # `torch.cuda.OutOfMemoryError: ...`: what people search for
     return found.group("cls"), found.group("cls") + (found.group("rest") or "")
+
+
+SHORT_MODULE_PATH = 2
 
 
 def _is_frame(text: str, indent: int = 0) -> bool:
