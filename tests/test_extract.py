@@ -1319,3 +1319,51 @@ def test_logs_from_fresh_zi_to_zl_name_their_cause(lines, category, said):
 def test_zerolog_console_levels_are_read():
     assert normalise("6:07PM ERR Failed to retrieve data from collector").level == "ERROR"
     assert normalise("6:07PM INF Loaded ruleset name=deprecated-1-16.rego").level == "INFO"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["Failed to initialize NVML: Driver/library version mismatch"], "dependency", "version mismatch"),
+    (["docker: Error response from daemon: could not select device driver \"\" with capabilities: [[gpu]]."],
+     "dependency", "could not select device driver"),
+    (["CUDA error: 35 (0x23) cudaErrorInsufficientDriver : CUDA driver version is insufficient for CUDA runtime version"],
+     "dependency", "cudaErrorInsufficientDriver"),
+    (["2021-05-19T10:48:21.785830712Z Workflow failed. Causes: Error: Message:",
+      "    Exceeded limit 'QUOTA_FOR_INSTANCES' on resource 'dataflow-import-harness'. ", "   Limit: 8.0 HTTP Code: 403"],
+     "quota", "QUOTA_FOR_INSTANCES"),
+    (["You cannot currently connect to a GPU due to usage limits in Colab. Learn more"], "quota", "usage limits"),
+    (["OSError: [WinError 1314] A required privilege is not held by the client: 'a.json' -> 'wandb\\\\files\\\\a.json'"],
+     "permission", "required privilege"),
+    (["Error: Resource not accessible by integration"], "permission", "not accessible by integration"),
+    (["Error: Final attempt failed. Timeout of 600000ms hit"], "timeout", "Timeout of 600000ms hit"),
+    (["CMake Error at /opt/conda/share/cmake-3.26/Modules/FindCUDAToolkit.cmake:1128 (message):",
+      "  Could not find nvcc, please set CUDAToolkit_ROOT."], "build", "Could not find nvcc"),
+    (["thread 'driver::cublas_tests::fp16' panicked at crates/gpu-kernels/src/driver/cublas_tests.rs:1033:54:",
+      'C: MemoryAllocation("CUDA driver error: CUDA_ERROR_OUT_OF_MEMORY (code: 2)")',
+      "test result: FAILED. 2602 passed; 2 failed; 12 ignored"], "oom", "CUDA_ERROR_OUT_OF_MEMORY"),
+    (["  Warning  Unschedulable  69s (x78789 over 26h)  volcano  1/1 tasks in gang unschedulable: pod group is not "
+      "ready, 1 Pending, 1 minAvailable."], "capacity", "gang unschedulable"),
+    (['{"level":"ERROR","message":"failed launching nodeclaim","error":"no instance types satisfy requirements of amis"}'],
+     "invalid_config", "no instance types satisfy requirements"),
+    (["[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0", "               NVRM: (PCI ID: 10de:26b5) installed in this "
+      "system has", "               NVRM: fallen off the bus and is not responding to commands."],
+     "unknown", "fallen off the bus"),
+])
+def test_logs_from_fresh_zm_to_zq_name_their_cause(lines, category, said):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message
+
+
+@pytest.mark.parametrize("lines", [
+    # Codecov's uploader gave up and says it exits 0 (real: fresh_zq/gha_codecov_429_rate_limit_exit_status_0)
+    ["['error'] There was an error running the uploader: Error uploading to https://codecov.io:",
+     '429 - {"message":"Rate limit reached. Please upload with the Codecov repository upload',
+     'token to resolve issue. Expected time to availability: 1291s."}', "", "['info'] Codecov will exit with status code 0."],
+    # GitHub Actions' `Warning: ` annotation
+    ["Post job cleanup.", "Warning: Path Validation Error: Path(s) specified in the action for caching do(es) not "
+     "exist, hence no cache is being saved."],
+    # Volcano's note on a gang that is running
+    ["  message: '3/9 tasks in gang unschedulable: pod group is not ready, 12 minAvailable, 9 Running'"],
+])
+def test_alarming_lines_from_fresh_zm_to_zq_are_no_failure(lines):
+    assert analyze(lines).verdict != "failed"

@@ -147,6 +147,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^COMET (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
+    # GitHub Actions' annotations as its log shows them (`Warning: `, `Notice: `; `Error: ` keeps its words)
+    r"^(?P<lvl>Warning|Notice): ",
     # a LogEntry's payload field as Logs Explorer's expanded entry and `gcloud logging read`'s YAML
     # show it (`textPayload: "Failed to start the VM, ..."`): its closing quote is tidied later
     r'^textPayload: "',

@@ -256,6 +256,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bjob (?:has )?(?:completed|finished|succeeded)\b(?! with)(?! \(status: (?!SUCCEEDED\)))",
         r"^DONE$", r"\bContainer called exit\(0\)", r"\bexited with (?:exit )?code:? 0\b",
         r"\bProcess finished with exit code 0\b", r"\bTask exited with return code 0\b",
+        r"(?i)\bwill exit with (?:exit |status )?code 0\b",  # Codecov's uploader after an upload it gave up
         r"\bJOB_STATE_SUCCEEDED\b", r"\bstate: (?:SUCCEEDED|SUCCESS)\b",
         r"'train_runtime': ", r"\bProgram ended successfully\b",
         r"\bWaiting for W&B process to finish\b.*\(success\)",
@@ -274,6 +275,9 @@ RULES: tuple[Rule, ...] = (
     # Assertion `idx_dim >= 0 && ...` failed.`) says more than the `device-side assert triggered`
     # the host raises for it, printed before or after it
     _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.5),
+    # the GPU itself gone (the NVIDIA kernel module: `NVRM: ... has fallen off the bus and is not
+    # responding to commands.`): hardware, no category of ours names it
+    _r("gpu.lost", C, "unknown", [r"\bfallen off the bus\b"], fatal=True),
     # a native program's own assertion: glibc's assert() (`main.c:12: main: Assertion `n > 0' failed.`),
     # ggml's (llama.cpp, Ollama's runner: `GGML_ASSERT(tensor->op == GGML_OP_UNARY) failed`)
     _r("native.assertion", C, "code", [r"\bAssertion `[^`']+' failed\.", r"\bGGML_ASSERT\(.+\) failed\b"], weight=0.3),
@@ -297,6 +301,7 @@ RULES: tuple[Rule, ...] = (
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
         r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
+        r"\bCUDA_ERROR_OUT_OF_MEMORY\b",  # the CUDA driver API's own status
         r"\bOutOfMemoryException\b",  # .NET's System.OutOfMemoryException
         r"(?i)\bkilled due to memory pressure\b",  # Ray's raylet: `12 Workers (tasks / actors) killed due to memory pressure (OOM)`
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
@@ -339,6 +344,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bresources? (?:are |is )?(?:currently )?(?:unavailable|not available) in (?:the )?(?:zone|region)",
         r"(?i)\bcurrently unavailable in the zone\b", r"(?i)\bnot enough resources\b",
         r"\bMemory required by task is not available\b",  # Slurm's srun: the nodes have less than --mem asks
+        # Volcano's gang scheduling: not enough resources for all of a job's pods, some still pending
+        r"\btasks in gang unschedulable: pod group is not ready, \d+ Pending\b",
         # the Kubernetes scheduler's FailedScheduling: `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`
         r"\b\d+/\d+ nodes are available: .*\bInsufficient \S+",
         r"\bResources are insufficient in region\b",  # Vertex AI training
@@ -357,7 +364,8 @@ RULES: tuple[Rule, ...] = (
         _RPC + r"\bQuota exceeded for quota\b.*)", r"\bRESOURCE_EXHAUSTED\b", r"\brpc error: code = ResourceExhausted\b",
         r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
-        r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\bInsufficient '\w+' quota\b", r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
+        r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\bInsufficient '\w+' quota\b", r"\bExceeded limit '[A-Z_]+' on resource\b",
+        r"(?i)\bdue to usage limits\b",  # Colab: `You cannot currently connect to a GPU due to usage limits in Colab` r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
         r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)",
         r"\btoomanyrequests: ", r"(?i)\breached your pull rate limit\b"],  # Docker Hub's anonymous pull limit
@@ -417,6 +425,8 @@ RULES: tuple[Rule, ...] = (
         # Artifact Registry's `DENIED: Permission "artifactregistry.repositories.uploadArtifacts" denied`
         r"\bgoogleapi: Error 403\b", r"\bRequired '[\w.]+' permission\b", r"\bPermission \"[\w.]+\" denied\b",
         r"\bDENIED: ", r"\bis forbidden from accessing\b",  # gcloud builds submit's staging bucket
+        r"\bResource not accessible by integration\b",  # GitHub's API refusing a workflow's token
+        r"\bA required privilege is not held by the client\b",  # Windows' ERROR_PRIVILEGE_NOT_HELD (WinError 1314)
     # kubectl's account of the API server's refusal, `Error from server (Reason): ...` (the
     # reason is a metav1.StatusReason: k8s.io/kubectl/pkg/cmd/util/helpers.go StandardErrorMessage)
         r"\bError from server \(Forbidden\)", r"\bis forbidden: User \\?\"[^\"]*\" cannot\b"], fatal=True, gcp=True),
@@ -498,6 +508,7 @@ RULES: tuple[Rule, ...] = (
     # ── network ───────────────────────────────────────────────────────────────────────────
     # ── time limits ───────────────────────────────────────────────────────────────────────
     _r("task.timeout", C, "timeout", [
+        r"(?i)\btimeout of [\d.]+ ?(?:ms|s|sec|seconds|minutes) (?:hit|reached|exceeded)\b",  # `Final attempt failed. Timeout of 600000ms hit`
         r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process|fetch) (?:has )?timed out\b",
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b",
         r"(?i)\btimeout while waiting for\b",  # Terraform's `timeout while waiting for state to become 'success'`
@@ -536,6 +547,11 @@ RULES: tuple[Rule, ...] = (
         r"\bUnmet dependencies\b", r"\bNO_PUBKEY\b", r"\bis not signed\b", r"\bWeights only load failed\b", r"\bunmet dependencies\b", r"\bmissing go\.sum entry\b", r"\bunknown revision\b",
         r"\bupdates to go\.(?:mod|sum) needed\b", r"\bunrecognized import path\b", r"\bResolutionTooDeep\b",
         r"(?i)\b(?:NVIDIA |GPU |CUDA )?driver (?:on your system )?is too old\b",
+        # the GPU's driver missing or not matching the libraries that use it
+        r"\bDriver/library version mismatch\b", r"\bcould not load NVML library\b",
+        r"\bcould not select device driver \"[^\"]*\" with capabilities: \[\[gpu\]\]",  # Docker without the NVIDIA runtime
+        r"\bcudaErrorInsufficientDriver\b", r"\bCUDA driver version is insufficient for CUDA runtime version\b",
+        r"\bFound no NVIDIA driver on your system\b", r"\bhipErrorNoBinaryForGpu\b",
         r"\bLoaded runtime CuDNN library: \S+ but source was compiled with\b",  # XLA's cuda_dnn.cc
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\brequires a different Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
@@ -546,6 +562,7 @@ RULES: tuple[Rule, ...] = (
         r"\bResolvePackageNotFound\b", r"\bUnsatisfiableError\b", r"\bNo solution found when resolving\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
     # ── builds ────────────────────────────────────────────────────────────────────────────
     _r("build.compile", C, "build", [
+        r"\bCould not find nvcc\b",  # CMake's FindCUDAToolkit: `Could not find nvcc, please set CUDAToolkit_ROOT`
         r"\.(?:c|cc|cpp|cxx|h|hpp|cu|go|rs|ts|js|java):\d+(?::\d+)?: (?:fatal )?error:",
         r"^error\[E\d+\]", r"^\S+\.go:\d+:\d+: \S", r"^error: (?:could not compile|failed to compile|aborting due to)",
         r"\bDockerfile parse error\b", r"\bfailed to read dockerfile\b", r"\bCOPY failed\b",
@@ -592,6 +609,7 @@ RULES: tuple[Rule, ...] = (
         r"\bunknown command \"[^\"]+\" for \"",
         r"\bThe required property \[[\w/]+\] is not currently set\b",  # gcloud's RequiredPropertyError
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
+        r"\bno instance types satisfy requirements\b",  # Karpenter: a node pool's requirements no type meets
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
