@@ -1367,3 +1367,32 @@ def test_logs_from_fresh_zm_to_zq_name_their_cause(lines, category, said):
 ])
 def test_alarming_lines_from_fresh_zm_to_zq_are_no_failure(lines):
     assert analyze(lines).verdict != "failed"
+
+
+def test_a_servers_error_page_is_below_the_clients_own_line():
+    """An HTML error page (`<title>404 Not Found</title>`) is what the server sent back; the line
+    above it is the client's account (real: fresh_zg/neptune_init_swagger_json_404_behind_vpn,
+    fresh_zg/mlflow_log_parameter_500_internal_server_error, whose last retry has none left)."""
+    lines = ["The Neptune server returned the status 404.", "", "The server response was:",
+             '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">', "<html><head>", "<title>404 Not Found</title>",
+             "</head><body>", "<h1>Not Found</h1>", "<p>The requested URL /api/backend/swagger.json was not found.</p>"]
+    result = analyze(lines)
+    assert (result.message, result.category) == ("The Neptune server returned the status 404.", "not_found")
+    lines = ["2019/06/19 10:12:53 ERROR mlflow.utils.rest_utils: API request to https://mlflow.example.com/api/2.0/"
+             "mlflow/runs/log-parameter failed with code 500 != 200, retrying up to 1 more times. API response body: ",
+             "<title>500 Internal Server Error</title>", "<h1>Internal Server Error</h1>", "",
+             "2019/06/19 10:12:56 ERROR mlflow.utils.rest_utils: API request to https://mlflow.example.com/api/2.0/"
+             "mlflow/runs/log-parameter failed with code 500 != 200, retrying up to 0 more times. API response body: ",
+             "<title>500 Internal Server Error</title>", "<h1>Internal Server Error</h1>"]
+    result = analyze(lines)
+    assert "failed with code 500 != 200, retrying up to 0 more times" in result.message
+    assert result.category == "service"
+
+
+def test_a_rule_word_with_error_inside_it_is_found():
+    """`Error` alone is read only as a word's end; a rule's own literal that holds it mid-word
+    (`hipErrorNoBinaryForGpu`) is still found (real: fresh_zo/tensorflow_rocm_hip_no_binary_for_gpu_abort)."""
+    lines = ['/build/hip/rocclr/hip_code_object.cpp:120: guarantee(false && "hipErrorNoBinaryForGpu: Coudn\'t find '
+             'binary for current devices!")', "[1]    2964311 abort (core dumped)  python test.py"]
+    result = analyze(lines)
+    assert (result.category, "hipErrorNoBinaryForGpu" in result.message) == ("dependency", True)

@@ -223,7 +223,7 @@ RULES: tuple[Rule, ...] = (
     # ── retries: what came before may still recover ──────────────────────────────────────
     _r("transient.retry", T, None, [
         r"^Retrying \(Retry\(total=\d+",  # pip's urllib3 retry, whatever connection error it names
-        r"(?i)\bretrying\b(?! (?:the \w+ )?may\b)(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
+        r"(?i)\bretrying\b(?! (?:the \w+ )?may\b)(?! up to 0 more\b)(?!.*\b(?:failed|giving up|exhausted)\b)", r"(?i)\bentering retry loop\b",
         r"(?i)\bwill (?:be )?retr(?:y|ied)\b", r"(?i)\bretry(?:ing)? in [\d.]+ ?(?:s|ms|sec|seconds)\b",
         r"(?i)\battempt \d+ (?:of|/) ?\d+ failed\b.*\bretry", r"(?i)\bbacking off\b",
         r"(?i)\bMarking task as UP_FOR_RETRY\b", r"\bretrying the (?:request|call)\b",
@@ -716,6 +716,9 @@ RULES: tuple[Rule, ...] = (
     # the last link of a chain (Rust's anyhow, Java, uv): more specific than the error above it
     _r("chain.caused_by", E, None, [r"^\s*Caused by: (?P<msg>\S.+)"], weight=0.3),
     _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
+    # a client's words for the HTTP status a server answered (`The Neptune server returned the status
+    # 404.`), above the server's own error page; the category is the status's
+    _r("http.status", E, None, [r"(?i)\breturned (?:the |an? )?(?:HTTP )?(?:status|status code|error code) [45]\d\d\b"]),
     # W&B's own error lines (`wandb: ERROR ...`), made by the scanner from the line's carrier.
     _r("wandb.error", E, None, []),
     # gRPC's own error text: the core's `debug_error_string` with a non-zero `grpc_status`, and

@@ -36,6 +36,9 @@ EXCEPTION_SPECIFICITY = 2.3
 LEVEL_ERROR_WORDS = 1.6
 LEVEL_ERROR_BARE = 1.2
 LEVEL_FATAL = 1.7
+# a line of an HTML error page (`<title>404 Not Found</title>`, `<h1>Internal Server Error</h1>`)
+_HTML_BODY = re.compile(r"^<(?:title|h1|h2|h3|p|pre|body|html|head)\b", re.I)
+HTML_PENALTY = 1.5
 RELAYED_EXCEPTION_ADJUST = -0.8
 RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unless the run failed
 WRAPPER_WITH_CAUSE = 1.5
@@ -82,9 +85,10 @@ _WORD_CHAR = re.compile(r"\w")
 
 
 def _minimal_words(words: Sequence[str]) -> list[str]:
-    """The words that hold no other word: enough to answer "does any of them occur"."""
+    """The words that hold no other word: enough to answer "does any of them occur". A weak word
+    (read only as a word of its own) does not stand for a longer one (`hipErrorNoBinaryForGpu`)."""
     unique = sorted(set(words))
-    return [w for w in unique if not any(o != w and o in w for o in unique)]
+    return [w for w in unique if not any(o != w and o in w and o not in _WEAK for o in unique)]
 
 
 def _rule_words() -> list[str]:
@@ -146,6 +150,8 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
         score = SPECIFICITY.get(rule.kind, 0.0) + rule.weight
         if rule.weight < 0 and _EXCEPTION_SHAPE.match(text):
             score -= rule.weight  # a broad phrase, but in an exception's own words
+        if _HTML_BODY.match(text):
+            score -= HTML_PENALTY  # a server's error page below the client's own line about it
         category = rule.category
         if rule.kind in (Kind.CAUSE, Kind.ERROR):
             # A low level lowers any line; ERROR raises only a line in general words (a cause
