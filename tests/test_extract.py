@@ -1396,3 +1396,21 @@ def test_a_rule_word_with_error_inside_it_is_found():
              'binary for current devices!")', "[1]    2964311 abort (core dumped)  python test.py"]
     result = analyze(lines)
     assert (result.category, "hipErrorNoBinaryForGpu" in result.message) == ("dependency", True)
+
+
+@pytest.mark.parametrize("line, category", [
+    ("ERROR: (gcloud.alpha.run.jobs) Invalid choice: 'execute'.", "invalid_config"),
+    ("ERROR: (gcloud.app.deploy) This prompt could not be answered because you are not in an interactive session.",
+     "invalid_config"),
+    ("Parameter validation failed for flow 'test': [{'type': 'int_parsing', 'loc': ('some_parameter',)}]", "invalid_config"),
+    ("Error: error resolving dockerfile path: please provide a valid path to a Dockerfile within the build context",
+     "invalid_config"),
+    ("BigQuery job failed. Final error was: {'reason': 'invalid', 'location': 'gs://b/x.json', 'message': 'Error'}",
+     "invalid_config"),
+    ("ArrowIOError: Invalid parquet file. Corrupt footer.", "unknown"),
+    ("DataLossError: corrupted record at 775087002", "unknown"),
+    ("safetensors_rust.SafetensorError: Error while deserializing header: HeaderTooLarge", "unknown"),
+    ("NVMLError_GpuIsLost: GPU is lost", "unknown"),
+])
+def test_words_from_the_corpus_name_their_category(line, category):
+    assert analyze([line]).category == category

@@ -277,7 +277,11 @@ RULES: tuple[Rule, ...] = (
     _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.5),
     # the GPU itself gone (the NVIDIA kernel module: `NVRM: ... has fallen off the bus and is not
     # responding to commands.`): hardware, no category of ours names it
-    _r("gpu.lost", C, "unknown", [r"\bfallen off the bus\b"], fatal=True),
+    _r("gpu.lost", C, "unknown", [r"\bfallen off the bus\b", r"\bGPU is lost\b"], fatal=True),
+    # a data file that cannot be read as what it claims to be: no category of ours names it either
+    _r("data.corrupt", C, "unknown", [
+        r"\bDataLossError\b", r"(?i)\bcorrupt(?:ed)? (?:record|footer|file|header|data|block)\b",
+        r"\bmagic bytes not found\b", r"\bInvalid thrift\b", r"\bHeaderTooLarge\b", r"\bInvalid parquet file\b"]),
     # a native program's own assertion: glibc's assert() (`main.c:12: main: Assertion `n > 0' failed.`),
     # ggml's (llama.cpp, Ollama's runner: `GGML_ASSERT(tensor->op == GGML_OP_UNARY) failed`)
     _r("native.assertion", C, "code", [r"\bAssertion `[^`']+' failed\.", r"\bGGML_ASSERT\(.+\) failed\b"], weight=0.3),
@@ -600,7 +604,7 @@ RULES: tuple[Rule, ...] = (
         r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b"], weight=-1.6),
     _r("config.invalid", C, "invalid_config", [
         r"\berror: (?:unrecognized arguments|the following arguments are required|argument \S+: invalid)",
-        r"\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
+        r"(?i)\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
         r"\bConfigError\b", r"\bConfigAttributeError\b", r"\bMissingMandatoryValue\b",
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter|region|zone|location)\b",
         r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
@@ -610,6 +614,9 @@ RULES: tuple[Rule, ...] = (
         r"\bThe required property \[[\w/]+\] is not currently set\b",  # gcloud's RequiredPropertyError
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
         r"\bno instance types satisfy requirements\b",  # Karpenter: a node pool's requirements no type meets
+        r"\bThis prompt could not be answered because you are not in an interactive session\b",  # gcloud
+        r"(?i)\bparameter validation failed\b", r"(?i)\bplease provide a valid\b",
+        r"'reason': 'invalid(?:Query)?'",  # BigQuery's error result
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",
         r"(?i)\b(?:fp16|bf16|mixed precision|device|backend)\b.*\brequires an? (?:GPU|CUDA|TPU|NPU)\b",
