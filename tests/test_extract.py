@@ -1414,3 +1414,37 @@ def test_a_rule_word_with_error_inside_it_is_found():
 ])
 def test_words_from_the_corpus_name_their_category(line, category):
     assert analyze([line]).category == category
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["[2024-05-01 10:00:00,000 W 1234 1234] gcs_rpc_client.h:179: Failed to connect to GCS at address "
+      "10.42.7.13:20000 within 5 seconds."], "network", "Failed to connect to GCS"),
+    (["curl: (7) Failed to connect to github.com port 443 after 134 ms: Connection timed out"], "network",
+     "Failed to connect to github.com port 443"),
+    (["RuntimeError: Data processing error: CAS service error : ReqwestMiddleware Error: Request failed after 5 retries"],
+     "network", "Request failed after 5 retries"),
+    (["pulling manifest", "Error: max retries exceeded: EOF"], "network", "max retries exceeded: EOF"),
+    (["403 - Forbidden - Permission 'competitions.participate' was denied"], "permission", "403 - Forbidden"),
+    (["LibMambaUnsatisfiableError: Encountered problems while solving:",
+      "  - package pytorch-gpu-1.9.0-cuda112py38h0bbbad9_1 requires pytorch 1.9.0 cuda112py38h3d13190_1, but none of "
+      "the providers can be installed"], "dependency", "- package pytorch-gpu-1.9.0"),
+    (["RuntimeError: Numpy is not available"], "dependency", "Numpy is not available"),
+    (["ERROR: Packages installed from PyPI cannot depend on packages which are not also hosted on PyPI."],
+     "dependency", "cannot depend on packages"),
+    # uv's tree of reasons below its header is the detail, not a Rich frame
+    (["  × No solution found when resolving dependencies:",
+      "  ╰─▶ Because there is no version of torch==2.1.0+cpu and you require torch==2.1.0+cpu, we can conclude that "
+      "the requirements are unsatisfiable."], "dependency", "Because there is no version of torch"),
+])
+def test_logs_from_fresh_zr_to_zv_name_their_cause(lines, category, said):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message
+
+
+def test_pips_resolver_notice_in_two_lines_then_installed_is_no_failure():
+    lines = ["ERROR: pip's dependency resolver does not currently take into account all the packages that are installed. ",
+             "This behaviour is the source of the following dependency conflicts.",
+             "interpax 0.2.4 requires jax[cpu]<=0.4.20,>=0.3.2, but you have jax 0.4.24 which is incompatible.",
+             "Successfully installed jax-0.4.24 jaxlib-0.4.24+cuda11.cudnn86"]
+    assert analyze(lines).verdict != "failed"

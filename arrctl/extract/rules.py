@@ -152,6 +152,7 @@ RULES: tuple[Rule, ...] = (
                                    r"^\s*\d+/\d+ \[[=>.]+\]"]),
     _r("noise.pip_resolver", N, None, [
         r"pip's dependency resolver does not currently take into account",
+        r"^This behaviour is the source of the following dependency conflicts\.",  # its second sentence, on a line of its own
         r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b"]),
     _r("noise.python_warning", N, None, [r"^(?:[\w./\\:-]+:\d+: )?[A-Z]\w*Warning: ",
                                          r"^\s*warnings\.warn\(", r"^[\w.]+Warning: "]),
@@ -192,7 +193,8 @@ RULES: tuple[Rule, ...] = (
         r"\bUnable to register cu(?:DNN|FFT|BLAS) factory\b", r"\bcomputation placer already registered\b",
         r"\bTF-TRT Warning\b", r"\bCould not find TensorRT\b", r"\bcould not open file to read NUMA node\b",
         r"\bsuccessful NUMA node read from SysFS had negative value\b"]),
-    _r("noise.rich_frame", N, None, [r"^\s*[│╭╰┃┏┗]"]),
+    # (not uv's tree of reasons: `╰─▶ Because there is no version of ...`)
+    _r("noise.rich_frame", N, None, [r"^\s*(?:[│╭┃┏┗]|╰(?!─▶))"]),
     # Python's threading prints `Exception in thread NAME:` and the traceback after it; Java's
     # `Exception in thread "main" cls: msg` is the error itself, not a header
     _r("noise.thread", N, None, [r"^Exception in thread (?![\"“”])[^\"“”]*:$"]),
@@ -379,6 +381,11 @@ RULES: tuple[Rule, ...] = (
         r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
         r"\bAll connection attempts failed\b",  # httpx/httpcore's ConnectError
         r"\bnot reachable via ssh\b",  # DeepSpeed's launcher checking its hostfile's hosts
+        r"\bFailed to connect to GCS\b",  # Ray's driver and workers reaching its global control store
+        r"(?i)\bFailed to connect to \S+ port \d+\b",  # curl's error 7
+        r"\bRequest failed after \d+ retries\b",  # reqwest-middleware (hf_xet's CAS client)
+        r"\bserver misbehaving\b",  # Go's resolver: the DNS server answered SERVFAIL
+        r"(?i)\bmax retries exceeded: \w",  # Ollama's puller: `max retries exceeded: EOF`
         r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
         r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
         r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
@@ -430,6 +437,7 @@ RULES: tuple[Rule, ...] = (
         r"\bgoogleapi: Error 403\b", r"\bRequired '[\w.]+' permission\b", r"\bPermission \"[\w.]+\" denied\b",
         r"\bDENIED: ", r"\bis forbidden from accessing\b",  # gcloud builds submit's staging bucket
         r"\bResource not accessible by integration\b",  # GitHub's API refusing a workflow's token
+        r"\b403 - Forbidden\b",  # the Kaggle CLI's `403 - Forbidden - Permission 'x' was denied`
         r"\bA required privilege is not held by the client\b",  # Windows' ERROR_PRIVILEGE_NOT_HELD (WinError 1314)
     # kubectl's account of the API server's refusal, `Error from server (Reason): ...` (the
     # reason is a metav1.StatusReason: k8s.io/kubectl/pkg/cmd/util/helpers.go StandardErrorMessage)
@@ -541,6 +549,9 @@ RULES: tuple[Rule, ...] = (
         r"|Could not build wheels|Invalid requirement|Failed to build) .*)",
         r"\bNo matching distribution found for\b", r"\bResolutionImpossible\b",
         r"\bCould not find a version that matches\b",  # pip-tools' resolver (pip-compile)
+        r"\b(?:LibMamba)?UnsatisfiableError\b",  # conda's and mamba's solver
+        r"\bNumpy is not available\b",  # torch built against another NumPy ABI
+        r"\bPackages installed from PyPI cannot depend on packages which are not also hosted on PyPI\b",
         r"\bCannot find a working triton installation\b",  # torch inductor without Triton
         r"\berror: externally-managed-environment\b",  # pip refusing a distribution's own Python (PEP 668)
         r"\bCould not build wheels for\b", r"\bunable to execute '[^']+': No such file", r"\bconflicting dependencies\b", r"\bdependency conflict",

@@ -537,7 +537,7 @@ def _introduces(c: Candidate, following: str) -> bool:
     empty `message=` (gcloud's `ResponseError: code=403, message=`), or gcloud's header alone, has its detail on the next line: a line no rule calls another kind,
     nor a traceback."""
     wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
-    if not (c.kind is Kind.ERROR or wordy) \
+    if not (c.kind in (Kind.ERROR, Kind.CAUSE) or wordy) \
             or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
         return False
