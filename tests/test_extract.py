@@ -1448,3 +1448,37 @@ def test_pips_resolver_notice_in_two_lines_then_installed_is_no_failure():
              "interpax 0.2.4 requires jax[cpu]<=0.4.20,>=0.3.2, but you have jax 0.4.24 which is incompatible.",
              "Successfully installed jax-0.4.24 jaxlib-0.4.24+cuda11.cudnn86"]
     assert analyze(lines).verdict != "failed"
+
+
+def test_a_causes_list_below_a_blank_line_joins_it_whatever_carried_it():
+    """conda's `PackagesNotFoundError: ... channels:`, a blank line, then the list; log entries
+    carry no blank line, so the message may not depend on it; apt's list has no dash."""
+    lines = ["PackagesNotFoundError: The following packages are not available from current channels:", "",
+             "  - blazingsql-orchestrator", "  - blazingsql-calcite"]
+    assert "- blazingsql-orchestrator" in analyze(lines).message
+    assert analyze([line for line in lines if line]).message == analyze(lines).message
+    lines = ["The following packages have unmet dependencies:",
+             " docker-ce : Depends: containerd.io (>= 1.2.2-3) but it is not going to be installed",
+             "E: Unable to correct problems, you have held broken packages."]
+    assert "docker-ce : Depends: containerd.io" in analyze(lines).message
+
+
+def test_tensorflows_allocator_retry_is_noise_and_a_cause_before_a_traceback_past_noise_was_raised():
+    """real: fresh_zs/keras_fit_tf1_bfc_allocator_resource_exhausted, fresh_zu/gcsfs_prefect_task_anonymous_caller_401"""
+    lines = ["2018-05-10 09:14:16.535628: W tensorflow/core/framework/op_kernel.cc:1192] Resource exhausted: OOM when "
+             "allocating tensor with shape[123008,500]",
+             "2018-05-10 09:14:16.536752: W tensorflow/core/common_runtime/bfc_allocator.cc:217] Allocator (GPU_0_bfc) ran "
+             "out of memory trying to allocate 84.60MiB. The caller indicates that this is not a failure, but may mean "
+             "that there could be performance gains if more memory is available.",
+             "Traceback (most recent call last):", '  File "tryhard.py", line 194, in <module>',
+             "    Combination = model.fit(X_train, y_train)"]
+    assert analyze(lines).message.startswith("Resource exhausted: OOM when allocating tensor")
+    plain = ["20:35:32.387 | INFO    | Task run 'gcs_to_bq-0' - gcsfs.retry.HttpError: Anonymous caller does not "
+             "have storage.objects.get access to the Google Cloud Storage object., 401",
+             "20:35:32.380 | ERROR   | gcsfs - _request non-retriable exception: Anonymous caller does not have "
+             "storage.objects.get access to the Google Cloud Storage object., 401",
+             "20:35:32.391 | INFO    | Task run 'gcs_to_bq-0' - Traceback (most recent call last):",
+             "20:35:32.392 | INFO    | Task run 'gcs_to_bq-0' -   File \"/x/prefect/engine.py\", line 1551, in run"]
+    noisy = plain[:1] + ["/usr/lib/python3.11/site-packages/torch/utils/data/dataloader.py:558: UserWarning: This "
+                         "DataLoader will create 8 worker processes in total."] + plain[1:]
+    assert analyze(noisy).message == analyze(plain).message

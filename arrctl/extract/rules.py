@@ -154,6 +154,8 @@ RULES: tuple[Rule, ...] = (
         r"pip's dependency resolver does not currently take into account",
         r"^This behaviour is the source of the following dependency conflicts\.",  # its second sentence, on a line of its own
         r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b"]),
+    # TensorFlow's BFC allocator retrying a smaller allocation (its own words say so)
+    _r("noise.tf_allocator", N, None, [r"\bThe caller indicates that this is not a failure\b"]),
     _r("noise.python_warning", N, None, [r"^(?:[\w./\\:-]+:\d+: )?[A-Z]\w*Warning: ",
                                          r"^\s*warnings\.warn\(", r"^[\w.]+Warning: "]),
     # a notice that a feature will go away, at whatever level it is printed (GitHub Actions'

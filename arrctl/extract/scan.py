@@ -478,8 +478,19 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
     for c in by_line.values():
         if c.kind is not Kind.CAUSE or c.rule is None or log.norm(c.line).level not in ("WARNING", "INFO"):
             continue
-        if any(j in starts for j in range(c.line + 1, min(len(log), c.line + 3))):
-            c.score = max(c.score, SPECIFICITY[Kind.CAUSE] + c.rule.weight)
+        between = 0  # lines between them that are not noise (a warning, a progress bar)
+        for j in range(c.line + 1, min(len(log), c.line + RAISED_REACH)):
+            if j in starts:
+                c.score = max(c.score, SPECIFICITY[Kind.CAUSE] + c.rule.weight)
+                break
+            held = by_line.get(j)
+            if held is None or held.kind is not Kind.NOISE:
+                between += 1
+                if between >= 2:
+                    break
+
+
+RAISED_REACH = 8
 
 
 _CPP_LOG = re.compile(r"(?:^|\s)[WIEF](?:\d{4} [\d:.]+ +\d+)? [\w./-]+\.(?:cc|cpp|h):\d+\] ")
@@ -534,10 +545,13 @@ _GCLOUD_ALONE = re.compile(r"^(?:ERROR: )?\(gcloud[\w.-]*\)\s*$")
 
 def _introduces(c: Candidate, following: str) -> bool:
     """Whether an error in general words ending with a colon (Metaflow's `Batch error:`) or an
-    empty `message=` (gcloud's `ResponseError: code=403, message=`), or gcloud's header alone, has its detail on the next line: a line no rule calls another kind,
-    nor a traceback."""
+    empty `message=` (gcloud's `ResponseError: code=403, message=`), or gcloud's header alone, has
+    its detail on the next line: a line no rule calls another kind, nor a traceback. A cause in
+    specific words takes only a list's first item (conda's `... solving:` then `- package x ...`,
+    uv's `╰─▶ Because ...`), not whatever line came next."""
     wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
-    if not (c.kind in (Kind.ERROR, Kind.CAUSE) or wordy) \
+    listed = c.kind is Kind.CAUSE and _LIST_ITEM.match(following) is not None
+    if not (c.kind is Kind.ERROR or wordy or listed) \
             or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
         return False
@@ -546,6 +560,8 @@ def _introduces(c: Candidate, following: str) -> bool:
 
 
 JOIN_REACH = 3
+# (apt's `The following packages have unmet dependencies:` then ` docker-ce : Depends: containerd.io ...`)
+_LIST_ITEM = re.compile(r"^(?:[-*•]|╰─▶|`->|\d+[.)]) |^\S+ : (?:Pre)?Depends: ")
 
 
 def _interleaved(log: Lines, q: int) -> bool:
@@ -561,8 +577,10 @@ def _join_continuation(log: Lines, c: Candidate) -> None:
     the detail it introduces (past interleaved lines) holds its cause there: joined, and the
     category the joined words name."""
     q = c.line + 1
-    while q < len(log) and q <= c.line + JOIN_REACH and _interleaved(log, q):
-        q += 1  # another logger's line or a progress bar between the error and its detail
+    while q < len(log) and q <= c.line + JOIN_REACH \
+            and (_interleaved(log, q) or not log.body(q).strip()):
+        q += 1  # another logger's line or a progress bar between the error and its detail (or a
+        # blank line: log entries carry none, so the detail may not depend on it)
     if q >= len(log):
         return
     following = log.body(q).strip()
