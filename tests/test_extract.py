@@ -1482,3 +1482,12 @@ def test_tensorflows_allocator_retry_is_noise_and_a_cause_before_a_traceback_pas
     noisy = plain[:1] + ["/usr/lib/python3.11/site-packages/torch/utils/data/dataloader.py:558: UserWarning: This "
                          "DataLoader will create 8 worker processes in total."] + plain[1:]
     assert analyze(noisy).message == analyze(plain).message
+
+
+def test_a_status_count_of_failures_is_not_an_error_message():
+    """KubeRay's RayJob status counts its failed pods (`failed: 1`): not a message of its own
+    (real: fresh_zr/kuberay_rayjob_status_submission_failed_backoff_limit)."""
+    lines = ["status:", '  endTime: "2024-08-20T01:55:40Z"', "  failed: 1", "  jobDeploymentStatus: Failed",
+             "  message: 'Job submission has failed. Reason: BackoffLimitExceeded. Message: Job",
+             "    has reached the specified backoff limit'", "  succeeded: 0"]
+    assert analyze(lines).message != "1"

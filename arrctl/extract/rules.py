@@ -749,7 +749,8 @@ RULES: tuple[Rule, ...] = (
     _r("k8s.condition_message", E, None, [
         r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
     _r("generic.error", E, None, [
-        r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Failure|Exception|E): (?P<msg>\S.*)",
+        # (not a count: a status's `failed: 1`, `errors: 0`)
+        r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Failure|Exception|E): (?!\d+$)(?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
         r"^(?P<msg>Check failed: .+)",
         # a job resource's own account of its failure (`gcloud ml-engine jobs describe`: `errorMessage: '...'`)
