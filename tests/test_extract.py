@@ -1491,3 +1491,15 @@ def test_a_status_count_of_failures_is_not_an_error_message():
              "  message: 'Job submission has failed. Reason: BackoffLimitExceeded. Message: Job",
              "    has reached the specified backoff limit'", "  succeeded: 0"]
     assert analyze(lines).message != "1"
+
+
+@pytest.mark.parametrize("lines, category", [
+    (["ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm)."],
+     "oom"),
+    (["Traceback (most recent call last):", '  File "train.py", line 3, in <module>', "    x = 1",
+      "RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central directory"], "unknown"),
+    (["100%|██████████| 50/50 [00:10<00:00,  4.95it/s]", "已杀死"], "oom"),
+])
+def test_logs_from_fresh_zy_name_their_category(lines, category):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)

@@ -285,7 +285,8 @@ RULES: tuple[Rule, ...] = (
     # a data file that cannot be read as what it claims to be: no category of ours names it either
     _r("data.corrupt", C, "unknown", [
         r"\bDataLossError\b", r"(?i)\bcorrupt(?:ed)? (?:record|footer|file|header|data|block)\b",
-        r"\bmagic bytes not found\b", r"\bInvalid thrift\b", r"\bHeaderTooLarge\b", r"\bInvalid parquet file\b"]),
+        r"\bmagic bytes not found\b", r"\bInvalid thrift\b", r"\bHeaderTooLarge\b", r"\bInvalid parquet file\b",
+        r"\bPytorchStreamReader failed reading zip archive\b"]),  # a checkpoint cut short
     # a native program's own assertion: glibc's assert() (`main.c:12: main: Assertion `n > 0' failed.`),
     # ggml's (llama.cpp, Ollama's runner: `GGML_ASSERT(tensor->op == GGML_OP_UNARY) failed`)
     _r("native.assertion", C, "code", [r"\bAssertion `[^`']+' failed\.", r"\bGGML_ASSERT\(.+\) failed\b"], weight=0.3),
@@ -315,7 +316,8 @@ RULES: tuple[Rule, ...] = (
         r"\bkilled by signal: Killed\b", r"(?i)\bexceeded (?:its |the )?memory limit\b",
         r"(?i)\bmemory (?:limit|usage) (?:was )?exceeded\b", r"(?i)\bran out[- ]of[- ]memory\b",
         r"\blow on resource: memory\b", r"^\[\d+\]\s+\+?\s*\d+ killed\b",
-        r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"\bline \d+: +\d+ Killed\b",
+        r"(?i)\bout of memory\b(?!.*\bretry)", r"^Killed$", r"^已杀死$", r"\bline \d+: +\d+ Killed\b",  # (the shell's Killed in a Chinese locale)
+        r"\binsufficient shared memory\b",  # a DataLoader worker's bus error: /dev/shm too small
         r"(?i)\bout of shared memory\b",
         r"\bKilled signal terminated program \S+",  # gcc's driver on a compiler the kernel killed  # PyTorch's DataLoader worker killed by SIGBUS: /dev/shm is full
         # YARN's NodeManager (microsoft/pai issue #1151): `Container [pid=...] is running beyond virtual
