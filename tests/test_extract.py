@@ -1503,3 +1503,17 @@ def test_a_status_count_of_failures_is_not_an_error_message():
 def test_logs_from_fresh_zy_name_their_category(lines, category):
     result = analyze(lines)
     assert (result.verdict, result.category) == ("failed", category)
+
+
+@pytest.mark.parametrize("lines, verdict, category", [
+    # pip before 20.3 checking what it had installed, wrapped by the terminal, and going on
+    (["| ERROR: google-cloud-storage 1.13.2 has requirement google-cloud-core<0.30dev,>=0.29.0, but you'll have goo",
+      "gle-cloud-core 0.28.1 which is incompatible.", "| Successfully installed google-cloud-core-0.28.1"], "succeeded", None),
+    (["ERROR: (gcloud.beta.app.deploy) Could not find Cloud Build config [gs://runtime-builders/x-builder.yaml]."],
+     "failed", "not_found"),
+    (["X  Deploying... Assigning traffic to latest specified targets. Resource readiness deadline exceeded."],
+     "failed", "timeout"),
+])
+def test_logs_from_fresh_zw_to_zz(lines, verdict, category):
+    result = analyze(lines)
+    assert (result.verdict == "failed", result.category) == (verdict == "failed", category)

@@ -153,7 +153,10 @@ RULES: tuple[Rule, ...] = (
     _r("noise.pip_resolver", N, None, [
         r"pip's dependency resolver does not currently take into account",
         r"^This behaviour is the source of the following dependency conflicts\.",  # its second sentence, on a line of its own
-        r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b"]),
+        r"^ERROR: pip's legacy dependency resolver", r"\bAfter October 2020 you may experience errors\b",
+        # pip before 20.3 checking what it installed, and going on: `ERROR: x 1.2 has requirement y<2,
+        # but you'll have y 2.1 which is incompatible.`
+        r"^ERROR: \S+ \S+ has requirement \S+, but you'll have "]),
     # TensorFlow's BFC allocator retrying a smaller allocation (its own words say so)
     _r("noise.tf_allocator", N, None, [r"\bThe caller indicates that this is not a failure\b"]),
     _r("noise.python_warning", N, None, [r"^(?:[\w./\\:-]+:\d+: )?[A-Z]\w*Warning: ",
@@ -524,6 +527,7 @@ RULES: tuple[Rule, ...] = (
     # ── network ───────────────────────────────────────────────────────────────────────────
     # ── time limits ───────────────────────────────────────────────────────────────────────
     _r("task.timeout", C, "timeout", [
+        r"(?i)\breadiness deadline exceeded\b",  # Cloud Run: `Resource readiness deadline exceeded.`
         r"(?i)\btimeout of [\d.]+ ?(?:ms|s|sec|seconds|minutes) (?:hit|reached|exceeded)\b",  # `Final attempt failed. Timeout of 600000ms hit`
         r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process|fetch) (?:has )?timed out\b",
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b",
@@ -609,7 +613,7 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:open|stat|lstat|mkdir|chdir|readlink) /\S*: no such file or directory\b",
         r"\bNo such (?:container|image|volume|network|object)\b",  # the Docker daemon's answers
         r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
-        r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model)\b",
+        r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model|(?:Cloud Build )?config)\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
