@@ -1517,3 +1517,39 @@ def test_logs_from_fresh_zy_name_their_category(lines, category):
 def test_logs_from_fresh_zw_to_zz(lines, verdict, category):
     result = analyze(lines)
     assert (result.verdict == "failed", result.category) == (verdict == "failed", category)
+
+
+def test_a_status_printed_below_the_line_that_introduced_it_is_the_message():
+    """Vertex AI's pipeline components raise `RuntimeError: Job failed with:` and print the job's
+    google.rpc.Status below it (real: vertex/pipeline_dag_failed_model_deploy_task,
+    fresh_zw/vertex_distributed_custom_job_workerpool0_starterror_containerd)."""
+    lines = ["RuntimeError: Job failed with:", "code: 9",
+             'message: "The DAG failed because some tasks failed. The failed tasks are: [model-deploy].; Job '
+             '(project_id = my-proj, job_id = 207337216) is failed due to the above error."']
+    assert analyze(lines).message.startswith("The DAG failed because some tasks failed. The failed tasks are")
+    lines = ["Job failed with:", "code: 3", 'message: "The replica workerpool0-0 exited with a non-zero status of 128. '
+             'Termination reason: StartError. \\n Termination log message: failed to create containerd task"']
+    message = analyze(lines).message
+    assert "failed to create containerd task" in message and "\\n" not in message
+
+
+def test_an_exception_without_words_says_less_than_the_launchers_line_above_it():
+    """torchrun's `ChildFailedError: ` (its table cut off) after `failed (exitcode: -9) local_rank: 1`
+    (real: fresh_o/colossalai_torchrun_rank1_exitcode_minus9)."""
+    lines = ["ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -9) local_rank: 1 (pid: 1168) of "
+             "binary: /opt/conda/bin/python", "Traceback (most recent call last):",
+             '  File "/opt/conda/bin/torchrun", line 8, in <module>', "    sys.exit(main())",
+             "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: "]
+    assert "failed (exitcode: -9)" in analyze(lines).message
+
+
+def test_a_log_that_ends_retrying_names_what_it_retries():
+    """W&B retrying until someone stopped it (real: fresh_zx/wandb_init_remote_local_server_connection_retry);
+    a warning that it will retry at start-up is no failure."""
+    lines = ["wandb: Currently logged in as: alice (use `wandb login --relogin` to force relogin)",
+             "wandb: Network error (ConnectionError), entering retry loop."]
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", "network")
+    lines = ["[W socket.cpp:663] [c10d] The server socket on [gpu-1]:55035 is not yet listening (errno: 111 - "
+             "Connection refused), will retry."]
+    assert analyze(lines).verdict != "failed"

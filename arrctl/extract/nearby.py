@@ -99,6 +99,7 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
+_STUCK_ON = frozenset({"network", "timeout", "service"})
 TEARDOWN_REACH = 8
 # a statement that leads with its failure: `Failed to start ...`, `foo: cannot open ...`
 _LEADS_WITH_FAILURE = re.compile(
@@ -110,6 +111,7 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
     its error (a tool that printed one line and exited) ends with it. Teardown, noise and other
     loggers' lines after them are passed over."""
     seen = 0
+    last_retry_seen = False
     for j in range(len(log) - 1, max(-1, len(log) - 60), -1):
         text = log.body(j).strip()
         if not text or j in skip or _LAYOUT.match(text):
@@ -117,6 +119,16 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         held = known.get(j)
         if held is not None and held.rule is not None and held.rule.name == "noise.handled":
             return None  # `debconf: falling back to frontend: Noninteractive`: what came before was handled
+        if held is not None and held.kind is Kind.TRANSIENT and seen == 0 and not last_retry_seen:
+            last_retry_seen = True
+            cause = cause_in(text)
+            # (W&B says `Network error resolved after ...` when it recovers; a lone `Retrying in 2s`
+            # of another program says nothing of how it ended)
+            if cause is not None and cause.category in _STUCK_ON and log.norm(j).wandb:
+                # the log ends retrying what failed (W&B's `Network error (ReadTimeout), entering
+                # retry loop.` until someone stopped it): the retry's reason is its last word
+                return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"], cause.category, text,
+                                 LAST_WORDS_SCORE)
         if held is not None and held.block_end is None and held.kind in (
                 Kind.NOISE, Kind.TEARDOWN, Kind.TRANSIENT, Kind.STEP_SUCCESS):
             continue

@@ -289,6 +289,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
 
 
 RETOLD_MIN = 20
+EMPTY_MESSAGE_PENALTY = 0.5
 
 
 def _told_again(chain: list[tuple[int, str, str]], position: int) -> float:
@@ -313,6 +314,8 @@ def _exception_candidate(log: Lines, line: int, cls: str, text: str, position: f
         return Candidate(line, Kind.NOISE, labelled[0], None, text, 0.0, labelled[1], end)
     if "StatusCode." in text and 'details = "' not in text:
         penalty += BARE_STATUS_PENALTY  # a gRPC status with no details says less than its twin
+    if text.rstrip().endswith(":") and text.count(":") == 1:
+        penalty += EMPTY_MESSAGE_PENALTY  # `ChildFailedError: ` says less than the launcher's line above it
     if labelled is not None and labelled[0].kind in (Kind.CAUSE, Kind.ERROR, Kind.WRAPPER) \
             and labelled[0].name != "generic.error":
         rule, match = labelled
@@ -359,6 +362,12 @@ def scan(log: Lines) -> list[Candidate]:
         found = statement_before(log, wrapper, by_line)
         if found is not None:
             by_line[found.line] = found
+    for opener in [c for c in by_line.values() if c.kind in (Kind.WRAPPER, Kind.FAILED, Kind.ERROR)
+                   and c.text.endswith(":")]:
+        found = _status_below(log, opener)
+        held = by_line.get(found.line) if found is not None else None
+        if found is not None and (held is None or held.kind in (Kind.WRAPPER, Kind.FAILED)):
+            by_line[found.line] = found  # (the status's words say more than `The DAG failed` alone)
     last = last_statement(log, by_line, frames | ignored)
     if last is not None:
         by_line[last.line] = last
@@ -541,6 +550,31 @@ _OPEN_MESSAGE = re.compile(r"<Message>\s*$")
 
 # gcloud's error header alone on its line, the message below it (`ERROR: (gcloud.components.update) `)
 _GCLOUD_ALONE = re.compile(r"^(?:ERROR: )?\(gcloud[\w.-]*\)\s*$")
+
+
+# a google.rpc.Status printed as text below the line that introduced it (the Vertex AI pipeline
+# components' `RuntimeError: Job failed with:`, then `code: 9`, then `message: "The DAG failed ..."`)
+_STATUS_CODE = re.compile(r"^code: \d+$")
+_STATUS_MESSAGE = re.compile(r'^message: "(?P<msg>.+?)"?$')
+
+
+def _status_below(log: Lines, opener: Candidate) -> Candidate | None:
+    """The message of the status printed just below a line ending with a colon (past noise
+    between them), as a candidate."""
+    below = [j for j in range(opener.line + 1, min(len(log), opener.line + STATUS_REACH))
+             if log.body(j).strip() and not _interleaved(log, j)][:2]
+    if len(below) < 2 or not _STATUS_CODE.match(log.body(below[0]).strip()):
+        return None
+    found = _STATUS_MESSAGE.match(log.body(below[1]).strip())
+    if found is None:
+        return None
+    text = found.group("msg").replace("\\n", " ")  # (the text format escapes its newlines)
+    cause = cause_in(text)
+    return Candidate(below[1], Kind.ERROR, RULES_BY_NAME["generic.error"],
+                     cause.category if cause is not None else None, text, SPECIFICITY[Kind.ERROR])
+
+
+STATUS_REACH = 6
 
 
 def _introduces(c: Candidate, following: str) -> bool:
