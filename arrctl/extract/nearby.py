@@ -122,8 +122,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         if held is not None and held.kind is Kind.TRANSIENT and seen == 0 and not last_retry_seen:
             last_retry_seen = True
             cause = cause_in(text)
-            # (W&B says `Network error resolved after ...` when it recovers; a lone `Retrying in 2s`
-            # of another program says nothing of how it ended)
+            # (W&B says `Network error resolved after ...` when it recovers, wandb/sdk/lib/retry.py;
+            # a lone `Retrying in 2s` of another program says nothing of how it ended)
             if cause is not None and cause.category in _STUCK_ON and log.norm(j).wandb:
                 # the log ends retrying what failed (W&B's `Network error (ReadTimeout), entering
                 # retry loop.` until someone stopped it): the retry's reason is its last word
