@@ -1553,3 +1553,16 @@ def test_a_log_that_ends_retrying_names_what_it_retries():
     lines = ["[W socket.cpp:663] [c10d] The server socket on [gpu-1]:55035 is not yet listening (errno: 111 - "
              "Connection refused), will retry."]
     assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["10:08:00.674 | INFO    | prefect.infrastructure.kubernetes-job - Job 'etl-h6vs6': Pod has status 'Pending'.",
+      "10:09:00.669 | ERROR   | prefect.infrastructure.kubernetes-job - Job 'etl-h6vs6': Pod never started."],
+     "timeout", "Pod never started"),
+    (["    Last State:     Terminated", "      Reason:       Error", "      Exit Code:    137",
+      "      Started:      Wed, 27 Mar 2019 01:53:04 +0100"], "exit", "Exit Code:    137"),
+])
+def test_more_kubernetes_words(lines, category, said):
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message

@@ -17,7 +17,8 @@ _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
                      r"|\s*[\w.-]+:)$")  # the last: a YAML mapping's key, its fields below it
 LOOKBACK = 12
-_SIGNAL_NAMED = re.compile(r"\bsignal \d+\b|\bSIG[A-Z]{2,}\b")
+# (and `kubectl describe pod`'s `Exit Code:    137`, whose `Reason:  Error` above it says less)
+_SIGNAL_NAMED = re.compile(r"\bsignal \d+\b|\bSIG[A-Z]{2,}\b|^\s*Exit Code:\s+\d+$")
 _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d|\bnon-?zero (?:exit|return|status)\b")
 
 

@@ -528,6 +528,7 @@ RULES: tuple[Rule, ...] = (
     # ── time limits ───────────────────────────────────────────────────────────────────────
     _r("task.timeout", C, "timeout", [
         r"(?i)\breadiness deadline exceeded\b",  # Cloud Run: `Resource readiness deadline exceeded.`
+        r"\bPod never started\b",  # Prefect's Kubernetes job infrastructure after its pod watch timeout
         r"(?i)\btimeout of [\d.]+ ?(?:ms|s|sec|seconds|minutes) (?:hit|reached|exceeded)\b",  # `Final attempt failed. Timeout of 600000ms hit`
         r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process|fetch) (?:has )?timed out\b",
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b",
@@ -735,7 +736,7 @@ RULES: tuple[Rule, ...] = (
         r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
         r"\bWorkerCrashedError\b", r"(?i)\bworker died unexpectedly\b",
         # a container's status as Kubernetes prints it (`kubectl get pod -o yaml`, Argo/KFP)
-        r"^\s*exitCode: [1-9]\d*$",
+        r"^\s*exitCode: [1-9]\d*$", r"^\s*Exit Code:\s+[1-9]\d*$",  # (and `kubectl describe pod`'s)
         # Prefect's crash report of a run stopped by Ctrl-C or SIGTERM
         r"(?i)\bCrash detected! Execution was aborted by an interrupt signal\b"]),
     # ── errors in general words ───────────────────────────────────────────────────────────
