@@ -18,7 +18,7 @@ import pytest
 
 from arrctl import extract
 from arrctl.extract import (
-    CATEGORIES, RULES, Analysis, analyze, first_fatal, lines_from_entries, split_text,
+    CATEGORIES, RULES, Analysis, analyze, categorize, first_fatal, lines_from_entries, split_text,
 )
 from arrctl.extract.rules import Kind
 from arrctl.extract.ingest import normalise
@@ -1566,3 +1566,22 @@ def test_more_kubernetes_words(lines, category, said):
     result = analyze(lines)
     assert (result.verdict, result.category) == ("failed", category)
     assert said in result.message
+
+
+@pytest.mark.parametrize("lines", [
+    ["epoch 1", "wandb: Network error (ReadTimeout), entering retry loop.", "epoch 2",
+     "wandb: Network error resolved after 0:01:38, resuming normal operation."],
+    ["Could not find config.yaml, using default settings", "step 10 loss=0.3"],
+    ["Please provide a valid W&B API key to enable logging (optional)", "step 10 loss=0.3"],
+    ["Checked 1200 shards, no corrupt data found"],
+])
+def test_review_lines_that_are_no_failure(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+def test_review_words_and_prefixes():
+    assert categorize("Error: Rate exceeded") == "quota"  # (a pattern once lost inside a comment)
+    assert analyze(["ERROR: Found 3 corrupted files in the shard index"]).category == "unknown"
+    assert normalise("connection refused 2024/05/01 10:22:33").text == "connection refused 2024/05/01 10:22:33"
+    assert normalise("kaniko-k8nhg kaniko PANI[0000] boom").text == "boom"
+    assert normalise("[CRITICAL] disk almost full").level == "ERROR"  # a critical line need not end the program

@@ -25,8 +25,9 @@ MATCH_LIMIT = 8192
 
 LEVELS = {
     "E": "ERROR", "ERROR": "ERROR", "ERR": "ERROR", "ERRO": "ERROR",
+    "CRITICAL": "ERROR", "CRIT": "ERROR", "EMERGENCY": "ERROR", "ALERT": "ERROR",  # (a program may go on)
     # a logger's last word before the program exits (Go's log.Fatal, glog's F, logrus' level=fatal)
-    "FATAL": "FATAL", "F": "FATAL", "CRITICAL": "FATAL", "CRIT": "FATAL", "EMERGENCY": "FATAL", "ALERT": "FATAL",
+    "FATAL": "FATAL", "F": "FATAL",
     "FATA": "FATAL", "PANI": "FATAL", "FTL": "FATAL", "PNC": "FATAL", "WRN": "WARNING", "INF": "INFO",
     "DBG": "DEBUG", "TRC": "DEBUG", "PANIC": "FATAL", "DEBU": "DEBUG", "TRAC": "DEBUG",
     "W": "WARNING", "WARN": "WARNING", "WARNING": "WARNING",
@@ -47,7 +48,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # four letters and the seconds since start (`INFO[0031] `, `ERRO[0002] `, `FATA[0000] `)
     r"^(?P<lvl>INFO|WARN|ERRO|FATA|PANI|DEBU|TRAC)\[\d{4,}\] ",
     # skaffold's and stern's pod and container names before such a line (`kaniko-k8nhg kaniko INFO[0001] `)
-    r"^[a-z0-9][\w.-]* [a-z0-9][\w.-]* (?=(?:INFO|WARN|ERRO|FATA|DEBU)\[\d{4,}\] |\d{4}/\d\d/\d\d \d\d:)",
+    r"^[a-z0-9][\w.-]* [a-z0-9][\w.-]* (?=(?:INFO|WARN|ERRO|FATA|PANI|DEBU|TRAC)\[\d{4,}\] )",
     # Rust's env_logger: `[2024-01-01T00:00:00Z ERROR mycrate::module] `
     r"^\[(?:" + _TS + r") +(?P<lvl>ERROR|WARN|INFO|DEBUG|TRACE) +[\w:.-]*\] ",
     r"^\[(?:" + _TS + r")[^\]]{0,20}\][ \t]?",

@@ -101,6 +101,8 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
 _STUCK_ON = frozenset({"network", "timeout", "service"})
+# (not W&B's `Network error resolved after 0:01:38, resuming normal operation.`)
+_STILL_RETRYING = re.compile(r"(?i)\bentering retry loop\b|\bretrying\b")
 TEARDOWN_REACH = 8
 # a statement that leads with its failure: `Failed to start ...`, `foo: cannot open ...`
 _LEADS_WITH_FAILURE = re.compile(
@@ -125,7 +127,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
             cause = cause_in(text)
             # (W&B says `Network error resolved after ...` when it recovers, wandb/sdk/lib/retry.py;
             # a lone `Retrying in 2s` of another program says nothing of how it ended)
-            if cause is not None and cause.category in _STUCK_ON and log.norm(j).wandb:
+            if cause is not None and cause.category in _STUCK_ON and log.norm(j).wandb \
+                    and _STILL_RETRYING.search(text):
                 # the log ends retrying what failed (W&B's `Network error (ReadTimeout), entering
                 # retry loop.` until someone stopped it): the retry's reason is its last word
                 return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"], cause.category, text,
@@ -144,8 +147,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         if seen > LAST_REACH:
             return None
         if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text):
-            if any(held.kind is Kind.TEARDOWN for k in range(max(0, j - TEARDOWN_REACH), j)
-                   if (held := known.get(k)) is not None):
+            if any(before.kind is Kind.TEARDOWN for k in range(max(0, j - TEARDOWN_REACH), j)
+                   if (before := known.get(k)) is not None):
                 return None  # said while the program shut down (a logging client's last flush)
             cause = cause_in(text)
             return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"],

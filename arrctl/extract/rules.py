@@ -213,7 +213,7 @@ RULES: tuple[Rule, ...] = (
     # (not the kubelet's `Error syncing pod, skipping: failed to "StartContainer" ...`: the pod is
     # what it skips, and the reason it failed follows)
     _r("noise.handled", N, None, [
-        r"(?i)(?<!syncing pod)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults|anonymous|cached))"]),
+        r"(?i)(?<!syncing pod)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
     # google-auth's default() finding no metadata server: it logs this at WARNING and goes on to its
     # next source of credentials (google/auth/_default.py, _get_gce_credentials returns None, None);
     # DefaultCredentialsError follows if none is left
@@ -287,7 +287,7 @@ RULES: tuple[Rule, ...] = (
     _r("gpu.lost", C, "unknown", [r"\bfallen off the bus\b", r"\bGPU is lost\b"], fatal=True),
     # a data file that cannot be read as what it claims to be: no category of ours names it either
     _r("data.corrupt", C, "unknown", [
-        r"\bDataLossError\b", r"(?i)\bcorrupt(?:ed)? (?:record|footer|file|header|data|block)\b",
+        r"\bDataLossError\b", r"(?i)(?<!\bno )(?<!\b0 )\bcorrupt(?:ed)? (?:records?|footers?|files?|headers?|data|blocks?)\b",
         r"\bmagic bytes not found\b", r"\bInvalid thrift\b", r"\bHeaderTooLarge\b", r"\bInvalid parquet file\b",
         r"\bPytorchStreamReader failed reading zip archive\b"]),  # a checkpoint cut short
     # a native program's own assertion: glibc's assert() (`main.c:12: main: Assertion `n > 0' failed.`),
@@ -378,7 +378,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:ResourceExhausted|TooManyRequests): 429\b", r"<HttpError 429\b", _VERTEX_CREATE + r"429\b",
         r"(?i)\bquota (?:exceeded|limit (?:exceeded|reached))\b", r"(?i)\bexceeded (?:your |the )?(?:current )?quota\b",
         r"(?i)\binsufficient (?:regional |project |zonal )?quota\b", r"\bInsufficient '\w+' quota\b", r"\bExceeded limit '[A-Z_]+' on resource\b",
-        r"(?i)\bdue to usage limits\b",  # Colab: `You cannot currently connect to a GPU due to usage limits in Colab` r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
+        r"\b429 (?:Too Many Requests|Client Error)\b", r"\bRate exceeded\b",
+        r"(?i)\bdue to usage limits\b",  # Colab: `You cannot currently connect to a GPU due to usage limits in Colab`
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
         r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)",
         r"\btoomanyrequests: ", r"(?i)\breached your pull rate limit\b"],  # Docker Hub's anonymous pull limit
@@ -614,7 +615,7 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:open|stat|lstat|mkdir|chdir|readlink) /\S*: no such file or directory\b",
         r"\bNo such (?:container|image|volume|network|object)\b",  # the Docker daemon's answers
         r"\bis not a local folder and is not a valid model identifier\b", r"\bdoes not contain artifact\b",
-        r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model|(?:Cloud Build )?config)\b",
+        r"\bCould not find (?:run|artifact|project|sweep|entity|queue|job|image|model|Cloud Build config)\b",
         r"(?i)\bnot found\b(?=.*\b(?:404|resource|requested)\b)"]),
     # Broad phrases that ordinary output holds too ("checkpoint does not exist, starting from
     # scratch"; pip's conflict report before "Successfully installed"): they name a failure's
@@ -635,7 +636,7 @@ RULES: tuple[Rule, ...] = (
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
         r"\bno instance types satisfy requirements\b",  # Karpenter: a node pool's requirements no type meets
         r"\bThis prompt could not be answered because you are not in an interactive session\b",  # gcloud
-        r"(?i)\bparameter validation failed\b", r"(?i)\bplease provide a valid\b",
+        r"(?i)\bparameter validation failed\b", r"(?i)^error\b.*\bplease provide a valid\b",
         r"'reason': 'invalid(?:Query)?'",  # BigQuery's error result
         r"(?i)\bunrecognized (?:flag|option|argument|field)\b", r"(?i)\bviolates constraint\b", r"\btoo long \(max",
         r"\bMisconfiguration(?:Exception|Error)\b", r"(?i)\binvalid argument\b",

@@ -492,6 +492,8 @@ def _raised_after_warning(log: Lines, by_line: dict[int, Candidate], headers: li
             if j in starts:
                 c.score = max(c.score, SPECIFICITY[Kind.CAUSE] + c.rule.weight)
                 break
+            if not log.body(j).strip():
+                continue
             held = by_line.get(j)
             if held is None or held.kind is not Kind.NOISE:
                 between += 1
@@ -615,7 +617,7 @@ def _join_continuation(log: Lines, c: Candidate) -> None:
             and (_interleaved(log, q) or not log.body(q).strip()):
         q += 1  # another logger's line or a progress bar between the error and its detail (or a
         # blank line: log entries carry none, so the detail may not depend on it)
-    if q >= len(log):
+    if q >= len(log) or q > c.line + JOIN_REACH:
         return
     following = log.body(q).strip()
     if following and (_OPEN_MESSAGE.search(c.text) or _introduces(c, following)):
