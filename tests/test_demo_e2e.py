@@ -147,9 +147,11 @@ def test_watch_piped_to_head_ends_quietly(tmp_path: Path):
 
 
 def test_watch_heartbeat_and_cycles(tmp_path: Path):
+    # (the interval is start to start: a cold first refresh longer than it on a loaded machine,
+    # then a quick second one, would leave no quiet time to beat in after the first; 5 s leaves it)
     done = subprocess.run([ARRCTL, "--demo", "--state-dir", str(tmp_path), "watch", "vertex", "--json",
-                           "--interval", "1.5", "--heartbeat", "0.5", "--cycles", "2"],
-                          capture_output=True, text=True, timeout=30, env=env())
+                           "--interval", "5", "--heartbeat", "0.5", "--cycles", "2"],
+                          capture_output=True, text=True, timeout=45, env=env())
     assert done.returncode == 0
     events = [orjson.loads(line) for line in done.stdout.splitlines()]
     beats = [e for e in events if e["type"] == "heartbeat"]
