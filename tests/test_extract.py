@@ -1190,6 +1190,13 @@ def test_logrus_coloured_levels_and_skaffolds_pod_prefix_are_read():
     assert normalise("FATA[0000] exit status 1").level == "FATAL"
 
 
+
+def _names(lines: list[str], category: str, said: str) -> None:
+    """The log failed, in that category, and its message holds what was said."""
+    result = analyze(lines)
+    assert (result.verdict, result.category) == ("failed", category)
+    assert said in result.message
+
 @pytest.mark.parametrize("lines, category, said", [
     # Open MPI's block after a rank died: the signal line, not the words before it
     (["Primary job  terminated normally, but 1 process returned",
@@ -1214,9 +1221,7 @@ def test_logrus_coloured_levels_and_skaffolds_pod_prefix_are_read():
       "#8 2.007 × This environment is externally managed"], "dependency", "externally-managed-environment"),
 ])
 def test_logs_from_fresh_zc_to_zh_name_their_cause(lines, category, said):
-    result = analyze(lines)
-    assert (result.verdict, result.category) == ("failed", category)
-    assert said in result.message
+    _names(lines, category, said)
 
 
 @pytest.mark.parametrize("lines", [
@@ -1267,9 +1272,7 @@ def test_handled_and_recovered_lines_from_fresh_zc_to_zh_are_no_failure(lines):
       "running with a single node please remove /home/alice/hostfile"], "network", "not reachable via ssh"),
 ])
 def test_more_logs_from_fresh_zc_to_zh_name_their_cause(lines, category, said):
-    result = analyze(lines)
-    assert (result.verdict, result.category) == ("failed", category)
-    assert said in result.message
+    _names(lines, category, said)
 
 
 @pytest.mark.parametrize("lines", [
@@ -1311,9 +1314,7 @@ def test_teardown_and_fallbacks_from_fresh_zi_are_no_failure(lines):
      "not_found", "can't be pulled"),
 ])
 def test_logs_from_fresh_zi_to_zl_name_their_cause(lines, category, said):
-    result = analyze(lines)
-    assert (result.verdict, result.category) == ("failed", category)
-    assert said in result.message
+    _names(lines, category, said)
 
 
 def test_zerolog_console_levels_are_read():
@@ -1349,9 +1350,7 @@ def test_zerolog_console_levels_are_read():
      "unknown", "fallen off the bus"),
 ])
 def test_logs_from_fresh_zm_to_zq_name_their_cause(lines, category, said):
-    result = analyze(lines)
-    assert (result.verdict, result.category) == ("failed", category)
-    assert said in result.message
+    _names(lines, category, said)
 
 
 @pytest.mark.parametrize("lines", [
@@ -1437,9 +1436,7 @@ def test_words_from_the_corpus_name_their_category(line, category):
       "the requirements are unsatisfiable."], "dependency", "Because there is no version of torch"),
 ])
 def test_logs_from_fresh_zr_to_zv_name_their_cause(lines, category, said):
-    result = analyze(lines)
-    assert (result.verdict, result.category) == ("failed", category)
-    assert said in result.message
+    _names(lines, category, said)
 
 
 def test_pips_resolver_notice_in_two_lines_then_installed_is_no_failure():
@@ -1563,9 +1560,7 @@ def test_a_log_that_ends_retrying_names_what_it_retries():
       "      Started:      Wed, 27 Mar 2019 01:53:04 +0100"], "exit", "Exit Code:    137"),
 ])
 def test_more_kubernetes_words(lines, category, said):
-    result = analyze(lines)
-    assert (result.verdict, result.category) == ("failed", category)
-    assert said in result.message
+    _names(lines, category, said)
 
 
 @pytest.mark.parametrize("lines", [
