@@ -1,4 +1,4 @@
-"""The instructions one analysis of bench/corpus.py's 10,000-line training log takes (valgrind).
+"""The instructions one analysis of bench/corpus.py's 10,000-line logs takes (valgrind).
 
     python bench/instructions.py
 
@@ -46,15 +46,16 @@ def main() -> int:
         print("bench/instructions.py: valgrind is not installed (apt install valgrind)", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT / "bench"))
-    from corpus import training_log  # noqa: E402
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "log.json"
-        log.write_text(json.dumps(training_log()))
-        script = Path(tmp) / "run.py"
-        script.write_text(_RUN.format(root=str(ROOT), log=str(log)))
-        print("reading the log under callgrind, once and three times ...", file=sys.stderr)
-        once, thrice = _collected(script, 1), _collected(script, 3)
-    print(f"10,000-line training log: {(thrice - once) / 2 / 1e6:.1f} M instructions per analysis")
+    from corpus import noise_log, training_log  # noqa: E402
+    for name, build in (("10,000-line training log", training_log), ("10,000 lines of the non-failure logs", noise_log)):
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "log.json"
+            log.write_text(json.dumps(build()))
+            script = Path(tmp) / "run.py"
+            script.write_text(_RUN.format(root=str(ROOT), log=str(log)))
+            print(f"reading the {name} under callgrind, once and three times ...", file=sys.stderr)
+            once, thrice = _collected(script, 1), _collected(script, 3)
+        print(f"{name}: {(thrice - once) / 2 / 1e6:.1f} M instructions per analysis")
     return 0
 
 

@@ -94,3 +94,17 @@ def test_an_entry_whose_payload_has_only_fields_is_read_as_its_json():
                                                                          "attemptDuration": "600.001266s"}}}
     assert entry_text(entry) == '{"attemptResponseLog": {"status": "DEADLINE_EXCEEDED", "attemptDuration": "600.001266s"}}'
     assert entry_text({"jsonPayload": {}}) == ""
+
+
+def test_unflatten_mends_only_the_lines_that_need_it_and_keeps_every_other_in_place():
+    """Only the lines holding `\\n`, `File "` or an opened quote are looked at (extract/ingest.py's
+    one search of the joined text): the rest come through in order, repeated ones too."""
+    from arrctl.extract.ingest import unflatten
+    flat = 'Traceback (most recent call last):\\n  File "/app/x.py", line 1, in f\\nValueError: bad'
+    lines = ["step 1", "step 1", "    message: 'failed to create task: OCI", "      runtime create failed'",
+             "step 2", flat, "key: 'closed'", "File \"plain\" words", "step 3"]
+    assert unflatten(lines) == [
+        "step 1", "step 1", "    message: 'failed to create task: OCI runtime create failed'", "step 2",
+        "Traceback (most recent call last):", '  File "/app/x.py", line 1, in f', "ValueError: bad",
+        "key: 'closed'", "File \"plain\" words", "step 3"]
+    assert unflatten([]) == [] and unflatten(["a"]) == ["a"]

@@ -59,3 +59,10 @@ def test_the_prefilter_keeps_each_line_that_holds_one_of_its_words():
     assert candidate_indexes(LINES) == [i for i, line in enumerate(LINES) if holds(line)]
     # metric names are not errors; an exception's class and the word are
     assert candidate_indexes(["val_error=0.1 errors_total=0", "KeyError: 'x'", "an error", "on_error=x"]) == [1, 2]
+
+
+def test_a_text_holding_the_sentinels_character_reports_only_real_literals():
+    # (a digit starts no literal here: it is made a root child by a sentinel ending in "\x00")
+    found = Literals(["error", "Killed"])
+    assert sorted(found.occurrences("0\x00 1\x00error\x00 =\x00Killed")) == [(5, "error"), (14, "Killed")]
+    assert list(found.ends("0\x00")) == [] and found.found("e\x00") == set()

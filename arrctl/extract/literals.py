@@ -25,6 +25,7 @@ import ahocorasick
 # The characters of the corpus's logs (fixtures/real), most common first; any other comes after.
 _COMMON = ' eatronislcd-p0.u/:1mg2h_bf34y,57"689kwv=\'RE(TF)Nx][ICOSAPDULGj^q*B|MW\\z>`{}<#HV+%KXYJ&Z$'
 _RANK = {c: r for r, c in enumerate(_COMMON)}
+_NEVER = "\x00"  # (the sentinels' last character: control characters are stripped from logs)
 
 
 def _insertion_order(word: str) -> list[int]:
@@ -37,8 +38,13 @@ class Literals:
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(w for w in words if w)
         self._automaton = ahocorasick.Automaton()
-        for word in sorted(self.words, key=_insertion_order):  # each node's children, commonest first
-            self._automaton.add_word(word, word)
+        starting = {word[0] for word in self.words}
+        # A character that starts no literal is looked for among all the root's children before
+        # the search stays at the root: a common one (a digit, `=`) is made a child, early in the
+        # order, by a literal that ends in a character no log holds (its value None; never reported).
+        sentinels = [c + _NEVER for c in _COMMON + "\n" if c not in starting]
+        for word in sorted([*self.words, *sentinels], key=_insertion_order):  # children commonest first
+            self._automaton.add_word(word, word if word in self.words else None)
         if self.words:
             self._automaton.make_automaton()
 
@@ -46,12 +52,16 @@ class Literals:
         """(start index, literal) of every occurrence, in the order of their ends."""
         if not self.words:
             return
-        for end, word in self._automaton.iter(text):
+        for end, word in self.ends(text):
             yield end - len(word) + 1, word
 
     def ends(self, text: str) -> Iterator[tuple[int, str]]:
         """(end index, literal) of every occurrence, as the automaton gives them (no start computed)."""
-        return self._automaton.iter(text) if self.words else iter(())
+        if not self.words:
+            return iter(())
+        if _NEVER in text:  # (a sentinel found in a text that holds the character after all)
+            return ((end, word) for end, word in self._automaton.iter(text) if word is not None)
+        return self._automaton.iter(text)
 
     def found(self, text: str) -> set[str]:
         """The literals that occur in the text."""

@@ -463,9 +463,13 @@ def _survived(log: Lines, candidates: list[Candidate]) -> None:
 def _went_on(log: Lines, candidates: list[Candidate]) -> None:
     """An ERROR line in general words after which the program went on logging at INFO was not
     the end of it (SkyPilot's `Failed to cancel jobs on cluster x.` while it recovers)."""
-    last_info = next((j for j in range(len(log) - 1, -1, -1) if log.norm(j).level == "INFO"), -1)
-    for c in candidates:
-        if c.rule is not None and c.rule.name == "level.error" and c.line < last_info:
+    general = [c for c in candidates if c.rule is not None and c.rule.name == "level.error"]
+    if not general:
+        return  # (a log with no INFO line would be read to its first line for nothing)
+    first = min(c.line for c in general)
+    last_info = next((j for j in range(len(log) - 1, first, -1) if log.norm(j).level == "INFO"), -1)
+    for c in general:
+        if c.line < last_info:
             c.score -= WENT_ON_PENALTY
 
 
