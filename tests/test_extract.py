@@ -816,6 +816,14 @@ def test_an_error_ending_with_a_colon_has_its_detail_on_the_next_line():
     assert analyze(lines).message == "Batch error: The @batch decorator requires --datastore=s3."
 
 
+def test_an_error_ending_with_a_colon_takes_no_wandb_line_as_its_detail():
+    """W&B's closing lines after a log cut at `... stdin: ` are its client's (real: fresh_x7/docker_
+    build_debconf_unable_to_initialize_frontend_harmless, with teardown appended)."""
+    lines = ["Error: the disk is full:", "wandb: Find logs at: ./wandb/run-20261203_100000-k2v9q1xz/logs"]
+    assert analyze(lines, "failed").message == "the disk is full:"
+    assert analyze(["wandb: ERROR Run failed:", "wandb: ERROR the disk is full"]).message.endswith("the disk is full")
+
+
 def test_the_kubelets_reason_for_a_failed_pull_beats_the_back_off_after_it():
     lines = ["Events:",
              '  Normal   BackOff  6m19s (x586 over 141m)  kubelet  Back-off pulling image "busybox:v1.0"',

@@ -623,6 +623,8 @@ def _join_continuation(log: Lines, c: Candidate) -> None:
         # blank line: log entries carry none, so the detail may not depend on it)
     if q >= len(log) or q > c.line + JOIN_REACH:
         return
+    if log.norm(q).wandb and not log.norm(c.line).wandb:
+        return  # W&B's console lines are its client's, not the detail of another program's error
     following = log.body(q).strip()
     if following and (_OPEN_MESSAGE.search(c.text) or _introduces(c, following)):
         rest = " " + following
