@@ -1588,3 +1588,68 @@ def test_review_words_and_prefixes():
     assert normalise("connection refused 2024/05/01 10:22:33").text == "connection refused 2024/05/01 10:22:33"
     assert normalise("kaniko-k8nhg kaniko PANI[0000] boom").text == "boom"
     assert normalise("[CRITICAL] disk almost full").level == "ERROR"  # a critical line need not end the program
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # Rust 1.73's panic: the payload on the line below `panicked at file:line:col:` (fresh_x4)
+    (["thread 'main' panicked at core/src/pipeline/normal.rs:200:58:",
+      'Could not get file "tokenizer.json" from API: RequestError(Status(403, Response[status: 403, '
+      'status_text: Forbidden, url: https://huggingface.co/acme/model/resolve/main/tokenizer.json]))',
+      "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"],
+     "permission", "status: 403, status_text: Forbidden"),
+    # cargo's (and anyhow's) `Caused by:` alone, its cause indented below (fresh_x6)
+    (["#8 0.339 error: failed to parse manifest at `/app/Cargo.toml`", "#8 0.339", "#8 0.339 Caused by:",
+      "#8 0.339   feature `edition2021` is required", "#8 0.339"], "unknown", "feature `edition2021` is required"),
+    # IPython's numbered source lines are code: the exception below them is the error (fresh_x4)
+    (["    592             raise FileNotFoundError(\"Couldn't find file at {}\".format(url))",
+      "--> 594         raise ConnectionError(\"Couldn't reach {}\".format(url))", "",
+      "ConnectionError: Couldn't reach https://data.example.org/train.zip"], "network", "Couldn't reach https://data"),
+    # Keras 3 says why below a blank line (fresh_x5)
+    (["ValueError: Exception encountered when calling Sequential.call().", "",
+      'Input 0 of layer "dense_2" is incompatible with the layer: expected axis -1 of input shape to have value 16384',
+      "", "Arguments received by Sequential.call():"], "code", 'Input 0 of layer "dense_2" is incompatible'),
+    # docker pulling an image of another platform, and not reaching the registry (fresh_x6)
+    (["Step 1/5 : FROM mcr.microsoft.com/windows/servercore:ltsc2019", "ltsc2019: Pulling from windows/servercore",
+      "no matching manifest for linux/amd64 in the manifest list entries"], "not_found", "no matching manifest"),
+    (["Step 1 : FROM ubuntu", "Pulling repository docker.io/library/ubuntu",
+      "Network timed out while trying to connect to https://index.docker.io/v1/repositories/library/ubuntu/images."],
+     "network", "Network timed out while trying to connect"),
+    # the App Engine Maven plugin relaying gcloud (fresh_x7)
+    (["[INFO] GCLOUD: Updating service [default]...", "[INFO] GCLOUD: .....................failed.",
+      "[INFO] GCLOUD: ERROR: (gcloud.app.deploy) Error Response: [13] Unexpected Error. ()",
+      "[INFO] ------------------------------------------------------------------------", "[INFO] BUILD FAILURE"],
+     "unknown", "Error Response: [13] Unexpected Error"),
+    # a Job's status once its pods failed too often (fresh_x8)
+    (["status:", "    conditions:", "    - lastProbeTime: \"2020-06-18T06:06:48Z\"",
+      "      message: Job has reached the specified backoff limit", "      reason: BackoffLimitExceeded",
+      "      type: Failed"], "exit", "Job has reached the specified backoff limit"),
+    # `ray job submit`'s status message, below `Job '...' failed` (fresh_x8)
+    (["Job 'raysubmit_kT7' failed", "---------------------------------------", "",
+      "Status message: runtime_env setup failed: Failed to set up runtime environment.",
+      "Could not create the actor because its associated runtime env failed to be created."],
+     "dependency", "runtime_env setup failed"),
+    # the kubelet's newer `Error syncing pod <uid> ("<pod>(<uid>)"), skipping: ...` is no handled error
+    (['E0314 19:34:13.520901    3244 pod_workers.go:190] Error syncing pod 4b4728cd ("web-54f8_ns(4b4728cd)"), '
+      'skipping: failed to "StartContainer" for "web" with ImagePullBackOff: "Back-off pulling image \\"acme/web:1\\""'],
+     "not_found", "ImagePullBackOff"),
+    # torch elastic's error handler logs a JSON body at ERROR: its `{` is no message (fresh_x7)
+    (["WARNING:torch.distributed.elastic.agent.server.api:Received 1 death signal, shutting down workers",
+      "ERROR:torch.distributed.elastic.multiprocessing.errors.error_handler:{", '  "message": {',
+      '    "message": "SignalException: Process 412416 got signal: 1",'], "exit", "SignalException: Process 412416"),
+])
+def test_logs_from_fresh_x3_to_x8_name_their_cause(lines, category, said):
+    _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # a `Caused by:` below a warning is the warning's (mount-s3, fresh_zu)
+    ["2023-04-05T22:35:46.614227Z  WARN mount_s3: no throughput detected, use default throughput instead.", "",
+     "Caused by:", "    expected `,` or `}` at line 1 column 11025",
+     '2023-04-05T22:35:46.729382Z  INFO mount_s3: successfully mounted "/home/alice/mnt"'],
+    # a warning in its own words is no program's last word (pkg, fresh_x7)
+    ["> Warning Cannot include file %1 into executable.",
+     "> Warning Failed to make bytecode node14-x64 for file /snapshot/app/node_modules/lodash-es/lodash.js",
+     "Done in 28.16s.", "+ set +o xtrace"],
+])
+def test_warnings_of_fresh_x3_to_x8_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"

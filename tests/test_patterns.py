@@ -55,3 +55,14 @@ def test_the_normaliser_finds_the_prefix_trying_each_in_turn_finds_on_every_corp
     lines |= {ingest.normalise(line).text.lstrip() for line in lines}  # second prefixes too
     differ = [text for text in lines if text and dispatched(text) != in_turn(text)]
     assert differ == [] and len(lines) > 5000
+
+
+def test_no_comment_in_the_rule_table_swallows_the_patterns_after_it():
+    """A `# note` put before more patterns on one line of rules.py makes them part of the comment
+    (it happened three times): no comment there holds a raw string's opening."""
+    import io
+    import tokenize
+    source = (ROOT / "arrctl" / "extract" / "rules.py").read_text()
+    swallowed = [tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                 if tok.type == tokenize.COMMENT and re.search(r'(?:^|[\s,(\[])r"[^"`]*"\s*[,\]]', tok.string)]
+    assert swallowed == []

@@ -144,6 +144,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^[\w.\[\]\"-]+ \((?:local|remote)-exec\): ",
     # zerolog's console writer: its kitchen-clock time and three-letter level (`6:07PM ERR `)
     r"^\d{1,2}:\d\d(?:AM|PM) (?P<lvl>TRC|DBG|INF|WRN|ERR|FTL|PNC) ",
+    # the App Engine Maven and Gradle plugins relaying gcloud's output (`[INFO] GCLOUD: ERROR: ...`)
+    r"^GCLOUD: ",
     # Comet's console lines: `COMET WARNING: `, `COMET ERROR: `, `COMET INFO: `
     r"^COMET (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # `WARNING: ` / `INFO: ` (not `ERROR: `: gcloud and pip lines are read with it)

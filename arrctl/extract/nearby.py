@@ -13,6 +13,9 @@ PRECEDING_SCORE = 1.6  # the words just before a bare wrapper: more than it, les
 LAST_WORDS_SCORE = 1.5  # the log ends saying something failed: enough to call it failed
 
 DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request ID: [^)]*\)$")
+# Keras' `Exception encountered when calling Sequential.call().`: why, in one line below a blank
+# one (then `Arguments received by ...`, which is not why)
+ONE_LINE_FOLLOWS = re.compile(r"\bException encountered when calling .+\.$")
 _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
                      r"|\s*[\w.-]+:)$")  # the last: a YAML mapping's key, its fields below it
@@ -100,6 +103,7 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
+_WARNING_WORD = re.compile(r"(?i)^\W{0,3}warn(?:ing)?\b")
 _STUCK_ON = frozenset({"network", "timeout", "service"})
 # (not W&B's `Network error resolved after 0:01:38, resuming normal operation.`)
 _STILL_RETRYING = re.compile(r"(?i)\bentering retry loop\b|\bretrying\b")
@@ -139,8 +143,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         if held is not None:
             return None  # the rules know how this log ends (a clean SystemExit too): scoring weighs it
         line = log.norm(j)
-        if line.wandb or line.level in ("WARNING", "DEBUG"):
-            continue
+        if line.wandb or line.level in ("WARNING", "DEBUG") or _WARNING_WORD.match(text):
+            continue  # (pkg's `> Warning Failed to make bytecode ...` is a warning in its own words)
         if line.level == "INFO":
             return None  # the program went on logging: what came before was not its last word
         seen += 1
@@ -159,7 +163,7 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
 _REFINED = (None, "unknown", "invalid_config", "service")
 
 
-def append_detail(log: Lines, c: Candidate) -> None:
+def append_detail(log: Lines, c: Candidate, most: int = 3) -> None:
     """requests/huggingface_hub print "403 Client Error. (Request ID: ...)" and the reason on the
     lines after a blank one: the reason joins the message, and may name the category."""
     n = len(log)
@@ -167,7 +171,7 @@ def append_detail(log: Lines, c: Candidate) -> None:
     if q < n and not log.body(q).strip():
         q += 1
     more: list[str] = []
-    while q < n and log.body(q).strip() and len(more) < 3:
+    while q < n and log.body(q).strip() and len(more) < most:
         text = log.body(q).strip()
         labelled = label(text)
         if (labelled is not None and labelled[0].kind is Kind.NOISE) \

@@ -210,10 +210,11 @@ RULES: tuple[Rule, ...] = (
     # Pub/Sub's streaming pull on an error it reopens the stream after (`Observed recoverable stream
     # error 504 Deadline Exceeded`, then `Re-established stream`)
     _r("noise.recoverable", N, None, [r"\bObserved recoverable stream error\b"]),
-    # (not the kubelet's `Error syncing pod, skipping: failed to "StartContainer" ...`: the pod is
-    # what it skips, and the reason it failed follows)
+    # (not the kubelet's `Error syncing pod, skipping: failed to "StartContainer" ...`, nor its newer
+    # `Error syncing pod <uid> ("<pod>(<uid>)"), skipping: ...`: the pod is what it skips, and the
+    # reason it failed follows)
     _r("noise.handled", N, None, [
-        r"(?i)(?<!syncing pod)[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
+        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
     # google-auth's default() finding no metadata server: it logs this at WARNING and goes on to its
     # next source of credentials (google/auth/_default.py, _get_gce_credentials returns None, None);
     # DefaultCredentialsError follows if none is left
@@ -222,7 +223,8 @@ RULES: tuple[Rule, ...] = (
     _r("noise.wandb_links", N, None, [r"^(?:🚀 |⭐️? )?View (?:run|project|sweep) (?:\S+ )?at: ", r"^(?:🚀 )?View run at "]),
     _r("noise.clean_exit", N, None, [r"^SystemExit(?:: 0)?$", r"^(?:builtins\.)?StopIteration$"]),
     # source lines and frames of a traceback whose header was cut off
-    _r("noise.source_line", N, None, [r"^raise [\w.]+(?:\(|$)", r"^File \"[^\"]+\", line \d+(?:, in \S+)?\s*$", r"^[\^~]+$"]),
+    # (IPython numbers its frames' source lines: `592   raise FileNotFoundError(...)`, `--> 594   raise ...`)
+    _r("noise.source_line", N, None, [r"^(?:-*>\s*)?(?:\d{1,5}\s+)?raise [\w.]+(?:\(|$)", r"^File \"[^\"]+\", line \d+(?:, in \S+)?\s*$", r"^[\^~]+$"]),
     _r("teardown.ignored", D, None, [r"^Exception ignored (?:in|on)\b",
                                      r"^Error in atexit\._run_exitfuncs:",
                                      # google-cloud-logging's background transport flushing at exit
@@ -393,6 +395,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bFailed to connect to \S+ port \d+\b",  # curl's error 7
         r"\bRequest failed after \d+ retries\b",  # reqwest-middleware (hf_xet's CAS client)
         r"\bserver misbehaving\b",  # Go's resolver: the DNS server answered SERVFAIL
+        r"\btimed out while trying to connect\b",  # the docker daemon reaching a registry
         r"(?i)\bmax retries exceeded: \w",  # Ollama's puller: `max retries exceeded: EOF`
         r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
         r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
@@ -499,7 +502,10 @@ RULES: tuple[Rule, ...] = (
     _r("image.not_found", C, "not_found", [
         r"(?P<msg>\bImage '[^']+' not found\b.*)", r"\bmanifest (?:for \S+ )?(?:not found|unknown)\b",
         r"\bMANIFEST_UNKNOWN\b", r"\bpull access denied\b", r"\brepository does not exist\b",
-        r"\b(?:ImagePullBackOff|ErrImagePull)\b"], fatal=True),
+        r"\b(?:ImagePullBackOff|ErrImagePull)\b",
+        # docker pulling an image built for other platforms only (`no matching manifest for
+        # linux/amd64 in the manifest list entries`)
+        r"\bno matching manifest for\b"], fatal=True),
     # Cloud Run's account of a container that did not start (`The user-provided container failed
     # to start and listen on the port ... Logs for this revision might contain more information.`):
     # the container's own words, when they are there, say why
@@ -561,6 +567,7 @@ RULES: tuple[Rule, ...] = (
         r"\bCould not find a version that matches\b",  # pip-tools' resolver (pip-compile)
         r"\b(?:LibMamba)?UnsatisfiableError\b",  # conda's and mamba's solver
         r"\bNumpy is not available\b",  # torch built against another NumPy ABI
+        r"\bruntime_env setup failed\b",  # Ray installing a job's runtime environment (its pip packages)
         r"\bPackages installed from PyPI cannot depend on packages which are not also hosted on PyPI\b",
         r"\bCannot find a working triton installation\b",  # torch inductor without Triton
         r"\berror: externally-managed-environment\b",  # pip refusing a distribution's own Python (PEP 668)
@@ -672,6 +679,17 @@ RULES: tuple[Rule, ...] = (
     # Go's runtime: `panic: <why>`, then `[signal SIGSEGV: ...]` and the goroutines; the panic's
     # words are the cause, the signal line only how it ended
     _r("go.panic", C, "code", [r"^(?P<msg>panic: .+)", r"^(?P<msg>fatal error: .+)"]),
+    # Rust's panic: `thread 'main' panicked at src/x.rs:200:58:` with its payload on the next line
+    # (Rust 1.73 and later), or `... panicked at 'payload', src/x.rs:2:5` before; the payload's
+    # words name the cause (an `Err` unwrapped: `Could not get file ... Status(403, ...)`)
+    _r("rust.panic", E, None, [r"^thread '[^']*' panicked at \S"]),
+    # a Kubernetes Job's condition once its pods failed too often (`message: Job has reached the
+    # specified backoff limit`, `reason: BackoffLimitExceeded`): the pods' exits are why
+    _r("k8s.backoff_limit", W, "exit", [r"\bJob has reached the specified backoff limit\b",
+                                        r"\bBackoffLimitExceeded\b"]),
+    # `ray job submit` on a job that failed: its status and the message the job manager gave
+    # (`Status message: runtime_env setup failed: ...`)
+    _r("ray.status_message", E, None, [r"^Status message: (?P<msg>\S.+)"]),
     # ── wrappers: something failed, here is not why ──────────────────────────────────────
     # Airflow's scheduler on a task whose process stopped heartbeating (killed, evicted, lost)
     # Prefect 2's task runner: `Task run 'x' encountered exception:` (early 2.x), `Task run 'x' -
@@ -680,6 +698,8 @@ RULES: tuple[Rule, ...] = (
         r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
     # Cloud Build's own verdict on a line of its own, before the error that explains it
     _r("build.status_timeout", F, "timeout", [r"^TIMEOUT$"]),
+    # Maven's verdict on the whole build (`[INFO] BUILD FAILURE`), after whatever its plugins said
+    _r("build.failure", F, "build", [r"^BUILD FAILURE$"]),
     # SkyPilot's verdict on a job: `✓ Job finished (status: FAILED_SETUP).` (FAILED, FAILED_SETUP,
     # FAILED_DRIVER, FAILED_CONTROLLER, CANCELLED, ...: anything but SUCCEEDED)
     _r("skypilot.job_failed", F, None, [r"\bJob finished \(status: (?!SUCCEEDED\))[A-Z_]+\)"]),
@@ -742,7 +762,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bCrash detected! Execution was aborted by an interrupt signal\b"]),
     # ── errors in general words ───────────────────────────────────────────────────────────
     # the last link of a chain (Rust's anyhow, Java, uv): more specific than the error above it
-    _r("chain.caused_by", E, None, [r"^\s*Caused by: (?P<msg>\S.+)"], weight=0.3),
+    # (Java's `Caused by: cls: msg`; anyhow's and cargo's `Caused by:` alone, the cause indented below)
+    _r("chain.caused_by", E, None, [r"^\s*Caused by: (?P<msg>\S.+)", r"^\s*Caused by:$"], weight=0.3),
     _r("gcloud.error", E, None, [r"^ERROR: (?P<msg>\(gcloud\.[\w.-]+\) .+)"]),
     # a client's words for the HTTP status a server answered (`The Neptune server returned the status
     # 404.`), above the server's own error page; the category is the status's

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from arrctl.extract.ingest import MATCH_LIMIT, normalise
 from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.literals import Literals
-from arrctl.extract.nearby import DETAIL_FOLLOWS, append_detail, introduced, last_statement, statement_before
+from arrctl.extract.nearby import (DETAIL_FOLLOWS, ONE_LINE_FOLLOWS, append_detail, introduced, last_statement,
+                                   statement_before)
 from arrctl.extract.rules import (
     WORDY_STATUSES,
     FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
@@ -54,6 +55,9 @@ CHAIN_PENALTY = 0.1  # per exception after the first of a chain: the root is wha
 _EXCEPTION_SHAPE = re.compile(r"^(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)\b|Error):")
 # an exception as a traceback's last line names it: `pkg.mod.BadRequest: ...`, `KeyError: ...`
 _RAISED = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Failure|Fault)): ")
+# a line relayed at INFO that says ERROR itself (gcloud's `ERROR: (gcloud.app.deploy) ...` behind
+# Maven's `[INFO] GCLOUD: `): the level is the relay's
+_OWN_ERROR = re.compile(r"^(?:ERROR|FATAL):? ")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*)(?P<rest>:.*)?$")
 _EXCEPTION_CLASS = re.compile(r"(?:Error|Exception|Exit|Interrupt|Failure|Fault|Timeout|Denied|"
                               r"NotFound|Exhausted|Unavailable|Exceeded|Aborted|Cancelled|Warning)$")
@@ -157,7 +161,7 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
             # A low level lowers any line; ERROR raises only a line in general words (a cause
             # re-printed at ERROR by whoever caught it is not more than the exception itself).
             adjust = LEVEL_ADJUST.get(level or "", 0.0)
-            if level == "INFO" and _RAISED.match(text):
+            if level == "INFO" and (_RAISED.match(text) or _OWN_ERROR.match(text)):
                 # a traceback's last line relayed at INFO (Meltano, Airflow relay a child's
                 # stderr at INFO): the exception was raised whatever level carried it
                 adjust = RELAYED_EXCEPTION_ADJUST
@@ -172,6 +176,8 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
                 score, category = WRAPPER_WITH_CAUSE, cause.category
         return rule.kind, rule, category, text, score, match
     if level in ("ERROR", "FATAL"):
+        if not _WORDED.search(text):
+            return None  # `ERROR:...error_handler:{`: a JSON body opens, its message is inside it
         if wandb:  # W&B prints ERROR for its own errors
             return Kind.ERROR, RULES_BY_NAME["wandb.error"], None, text, SPECIFICITY[Kind.ERROR], None
         score = LEVEL_ERROR_WORDS if FAILURE_WORDS.search(text) else LEVEL_ERROR_BARE
@@ -181,6 +187,18 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
     return None
 
 
+def _causes_of_warnings(log: Lines, by_line: dict[int, Candidate]) -> None:
+    """anyhow's and cargo's `Caused by:` alone on its line goes on with the line above it (past a
+    blank one): below a warning (mount-s3's `WARN ... no throughput detected, ...`), its cause is
+    the warning's, not an error."""
+    for i in [i for i, c in by_line.items() if c.rule is not None and c.rule.name == "chain.caused_by"
+              and c.text.rstrip().endswith("Caused by:")]:
+        above = next((j for j in range(i - 1, max(-1, i - 3), -1) if log.body(j).strip()), None)
+        if above is not None and log.norm(above).level in ("WARNING", "INFO", "DEBUG"):
+            del by_line[i]
+
+
+_WORDED = re.compile(r"[^\W\d_]{2}")  # a word of two letters at least
 IPYTHON_REACH = 300
 
 
@@ -346,6 +364,7 @@ def scan(log: Lines) -> list[Candidate]:
         elif labelled is not None:
             by_line[i] = Candidate(i, *labelled)
     _ipython_tracebacks(log, by_line)
+    _causes_of_warnings(log, by_line)
     _raised_after_warning(log, by_line, headers)
     _logged_with_traceback(log, by_line, headers)
     exceptions, frames, ignored = _tracebacks(log, headers)
@@ -375,6 +394,8 @@ def scan(log: Lines) -> list[Candidate]:
     for c in candidates:
         if DETAIL_FOLLOWS.search(c.text):
             append_detail(log, c)
+        elif ONE_LINE_FOLLOWS.search(c.text):
+            append_detail(log, c, most=1)
         elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
             _join_continuation(log, c)
     _apply_retries(log, candidates)
