@@ -1653,3 +1653,40 @@ def test_logs_from_fresh_x3_to_x8_name_their_cause(lines, category, said):
 ])
 def test_warnings_of_fresh_x3_to_x8_are_no_failures(lines):
     assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # os.environ's lookup of a variable not set: the environment is wrong, not the code (fresh_y5)
+    (["Traceback (most recent call last):", '  File "/work/src/build.py", line 63, in get_registry',
+      "    return os.environ['DOCKER_REGISTRY']", '  File "/usr/lib/python3.7/os.py", line 679, in __getitem__',
+      "    raise KeyError(key) from None", "KeyError: 'DOCKER_REGISTRY'"], "invalid_config", "KeyError: 'DOCKER_REGISTRY'"),
+    # behind honcho's (and docker compose's) `name  | ` prefix a traceback keeps its indentation
+    (["13:58:01 web.1  | Traceback (most recent call last):", '13:58:01 web.1  |   File "/app/settings.py", line 9, in <module>',
+      "13:58:01 web.1  |     if environ['DEBUG_MODE']:", '13:58:01 web.1  |   File "/usr/lib/python3.6/os.py", line 669, in __getitem__',
+      "13:58:01 web.1  |     raise KeyError(key) from None", "13:58:01 web.1  | KeyError: 'DEBUG_MODE'",
+      "13:58:02 web.1  | exited with code 1"], "invalid_config", "KeyError: 'DEBUG_MODE'"),
+    # a shell's `Killed` glued to tqdm's last bar, which ends in `\r` (fresh_y5)
+    (["100%|██████████| 180/180 [05:35<00:00,  1.87s/it]/home/runner/work/_temp/7b.sh: line 1:  1619 Killed"
+      "                  python pipeline.py", "Error: Process completed with exit code 137."], "oom", "Killed"),
+    # a post step's own failure after `Post job cleanup.` still fails the job
+    (["Run pytest -q", "3 passed in 0.12s", "Post job cleanup.", "Error: Process completed with exit code 1."],
+     "exit", "exit code 1"),
+])
+def test_logs_from_fresh_y3_to_y6_name_their_cause(lines, category, said):
+    _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # GitHub Actions' post-job steps warn of what they could not do (fresh_y5)
+    ["Run make test", "ok", "Post job cleanup.",
+     '"C:\\Program Files\\Git\\usr\\bin\\tar.exe" --use-compress-program "zstd -T0" -cf cache.tzst -P -C D:/a/app/app',
+     "/usr/bin/tar: C\\:\\\\Users\\runneradmin\\\\cached-app.tar: Cannot stat: No such file or directory",
+     "/usr/bin/tar: Exiting with failure status due to previous errors",
+     "Warning: Tar failed with error: The process 'C:\\Program Files\\Git\\usr\\bin\\tar.exe' failed with exit code 2"],
+    # a program whose own last word on a failure is a warning (actions/cache, fresh_y5)
+    ["Attempt 1 of 5 failed with error: Request timeout: /twirp/CacheService/CreateCacheEntry. Retrying request in 3000 ms...",
+     "Failed to save: Unable to reserve cache with key Linux-build-930, another job may be creating this cache.",
+     "Warning: Cache save failed."],
+])
+def test_warnings_of_fresh_y3_to_y6_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"

@@ -110,7 +110,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # `[google.auth._default][WARNING] - `
     r"^\[[\w.]+\]\[" + _LEVEL_WORD + r"\] - ",
     # docker compose `svc_1  | `
-    r"^[a-z][\w.-]{0,40}(?:[-_]\d+\s+|\s{2,})\|\s+",
+    r"^[a-z][\w.-]{0,40}(?:[-_]\d+\s+|\s{2,})\| ?",  # (one space: the line's own indentation stays)
     # Airflow relaying a child's output at INFO: the BashOperator's `{subprocess.py:93} INFO - `,
     # KubernetesPodOperator's `{pod_manager.py:381} INFO - `: the level is the relay's, not the line's
     r"^\{(?:subprocess|pod_manager|pod_launcher|docker|process_utils)\.py:\d+\} (?:INFO|WARNING) - ",
@@ -144,6 +144,9 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^[\w.\[\]\"-]+ \((?:local|remote)-exec\): ",
     # zerolog's console writer: its kitchen-clock time and three-letter level (`6:07PM ERR `)
     r"^\d{1,2}:\d\d(?:AM|PM) (?P<lvl>TRC|DBG|INF|WRN|ERR|FTL|PNC) ",
+    # tqdm's last bar with the next output glued to it (it ends its bars with `\r`, not a newline:
+    # `100%|██████████| 180/180 [05:35<00:00,  1.87s/it]/tmp/x.sh: line 1:  1619 Killed ...`)
+    r"^\d{1,3}%\|[^|]*\| *\d+/\d+ \[[^\]]*\](?=\S)",
     # the App Engine Maven and Gradle plugins relaying gcloud's output (`[INFO] GCLOUD: ERROR: ...`)
     r"^GCLOUD: ",
     # Comet's console lines: `COMET WARNING: `, `COMET ERROR: `, `COMET INFO: `

@@ -103,6 +103,7 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
+_FAILED_WORD = re.compile(r"(?i)\bfail(?:ed|ure)?\b")
 _WARNING_WORD = re.compile(r"(?i)^\W{0,3}warn(?:ing)?\b")
 _STUCK_ON = frozenset({"network", "timeout", "service"})
 # (not W&B's `Network error resolved after 0:01:38, resuming normal operation.`)
@@ -119,6 +120,7 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
     loggers' lines after them are passed over."""
     seen = 0
     last_retry_seen = False
+    warned = False
     for j in range(len(log) - 1, max(-1, len(log) - 60), -1):
         text = log.body(j).strip()
         if not text or j in skip or _LAYOUT.match(text):
@@ -144,13 +146,17 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
             return None  # the rules know how this log ends (a clean SystemExit too): scoring weighs it
         line = log.norm(j)
         if line.wandb or line.level in ("WARNING", "DEBUG") or _WARNING_WORD.match(text):
-            continue  # (pkg's `> Warning Failed to make bytecode ...` is a warning in its own words)
+            # (pkg's `> Warning Failed to make bytecode ...` is a warning in its own words)
+            warned = warned or (not line.wandb and line.level != "DEBUG" and _FAILED_WORD.search(text) is not None)
+            continue
         if line.level == "INFO":
             return None  # the program went on logging: what came before was not its last word
         seen += 1
         if seen > LAST_REACH:
             return None
         if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+            if warned:
+                return None  # the program's own last word on it was a warning (`Warning: Cache save failed.`)
             if any(before.kind is Kind.TEARDOWN for k in range(max(0, j - TEARDOWN_REACH), j)
                    if (before := known.get(k)) is not None):
                 return None  # said while the program shut down (a logging client's last flush)

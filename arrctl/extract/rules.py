@@ -229,6 +229,8 @@ RULES: tuple[Rule, ...] = (
                                      r"^Error in atexit\._run_exitfuncs:",
                                      # google-cloud-logging's background transport flushing at exit
                                      r"^Program shutting down, attempting to send \d+ queued log entries\b"]),
+    # GitHub Actions' post-job steps (saving a cache, `actions/checkout`'s cleanup) after the job's own
+    _r("teardown.post_job", D, None, [r"^Post job cleanup\.$"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
     _r("transient.retry", T, None, [
         r"^Retrying \(Retry\(total=\d+",  # pip's urllib3 retry, whatever connection error it names

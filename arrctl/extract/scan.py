@@ -245,6 +245,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
     found: list[Candidate] = []
     frames: set[int] = set()
     ignored: set[int] = set()
+    unset: set[int] = set()
     n = len(log)
     done = -1
     for header in headers:
@@ -272,6 +273,8 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
                 frames.add(m)
                 m += 1
             chain.append((k, cls, " ".join([text, *more])))
+            if cls == "KeyError" and any(_ENVIRON_FRAME.search(log.body(x)) for x in range(max(j + 1, k - 3), k)):
+                unset.add(k)  # os.environ[name] of a variable not set: the environment is wrong
             end = m - 1
             p = m
             while p < n and not log.body(p).strip():
@@ -298,6 +301,8 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
             and not _CPP_LOG.search(log.raw[header - 1][:200])
         for position, (line, cls, text) in enumerate(chain):
             exc = _exception_candidate(log, line, cls, text, _told_again(chain, position), end)
+            if line in unset:
+                exc.category = "invalid_config"
             if in_thread:
                 exc.score -= THREAD_PENALTY
             if handled:
@@ -306,6 +311,9 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
     return found, frames, ignored
 
 
+# the frame of os.environ's lookup raising for a name it lacks (`File ".../os.py", line 679, in
+# __getitem__` then `raise KeyError(key) from None`)
+_ENVIRON_FRAME = re.compile(r'[/\\]os\.py", line \d+, in __getitem__$')
 RETOLD_MIN = 20
 EMPTY_MESSAGE_PENALTY = 0.5
 
@@ -403,7 +411,22 @@ def scan(log: Lines) -> list[Candidate]:
     _offline_index(candidates)
     _went_on(log, candidates)
     _survived(log, candidates)
+    _after_post_job(log, candidates)
     return candidates
+
+
+def _after_post_job(log: Lines, candidates: list[Candidate]) -> None:
+    """What GitHub Actions' post-job steps print after `Post job cleanup.` (a cache that could not
+    be saved, tar's complaint about a path it could not stat) is their own trouble, which they
+    report as a warning (`Warning: Tar failed with error: ... failed with exit code 2`): the job's
+    steps had ended. A step's failure above it stays what it was, and so does a post step's own
+    `Error: Process completed with exit code 1`."""
+    post = next((c.line for c in candidates if c.rule is not None and c.rule.name == "teardown.post_job"), None)
+    if post is None:
+        return
+    for c in candidates:
+        if c.line > post and (c.kind in (Kind.CAUSE, Kind.ERROR) or log.norm(c.line).level == "WARNING"):
+            c.score -= RETRIED_PENALTY
 
 
 # a line that counts the run's progress: `Epoch: 3, accuracy: 0.14`, `step 1200 loss=0.38`
