@@ -1690,3 +1690,23 @@ def test_logs_from_fresh_y3_to_y6_name_their_cause(lines, category, said):
 ])
 def test_warnings_of_fresh_y3_to_y6_are_no_failures(lines):
     assert analyze(lines).verdict != "failed"
+
+
+def test_a_request_the_server_failed_is_no_failure_of_the_server():
+    """Flask logs the exception one request raised and goes on serving (real: fresh_y6/mlflow_ui_
+    artifacts_tab_get_artifact_exception_flask)."""
+    lines = ["2024/08/04 13:35:25 ERROR mlflow.server: Exception on /get-artifact [GET]",
+             "Traceback (most recent call last):", '  File "/srv/flask/app.py", line 1473, in wsgi_app',
+             "    response = self.full_dispatch_request()", "FileNotFoundError: [Errno 2] No such file: 'x'",
+             '127.0.0.1 - - [04/Aug/2024 13:35:26] "GET /ajax-api/2.0/mlflow/runs/get HTTP/1.1" 200 -']
+    assert analyze(lines).verdict != "failed"
+    assert analyze(lines, "failed").message == "FileNotFoundError: [Errno 2] No such file: 'x'"
+
+
+def test_wandb_retrying_while_a_progress_bar_runs_is_no_stuck_run():
+    """W&B retries in the background while training goes on (real: fresh_y6/psmt_semiseg_wandb_
+    connectionerror_retry_between_epochs); a log that only ever retried is stuck (fresh_d)."""
+    bar = "ID 3 Warm (4) | Ls 0.51 |: 100%|██████████| 289/289 [02:11<00:00,  2.20it/s]"
+    retry = "wandb: Network error (ConnectionError), entering retry loop."
+    assert analyze([bar, bar, "", "0%| | 0/289 [00:00<?, ?it/s]" + retry]).verdict != "failed"
+    assert analyze(["$ wandb sync --sync-all", retry]).verdict == "failed"

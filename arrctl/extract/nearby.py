@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from arrctl.extract.ingest import MATCH_LIMIT
 from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.rules import FAILURE_WORDS, RULES_BY_NAME, SPECIFICITY, Kind, cause_in, label
 
@@ -107,6 +108,7 @@ _FAILED_WORD = re.compile(r"(?i)\bfail(?:ed|ure)?\b")
 _WARNING_WORD = re.compile(r"(?i)^\W{0,3}warn(?:ing)?\b")
 _STUCK_ON = frozenset({"network", "timeout", "service"})
 # (not W&B's `Network error resolved after 0:01:38, resuming normal operation.`)
+_PROGRESS_BAR = re.compile(r"\d%\|")  # tqdm's `  3%|▎  | 9/289 [...]`
 _STILL_RETRYING = re.compile(r"(?i)\bentering retry loop\b|\bretrying\b")
 TEARDOWN_REACH = 8
 # a statement that leads with its failure: `Failed to start ...`, `foo: cannot open ...`
@@ -134,9 +136,11 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
             # (W&B says `Network error resolved after ...` when it recovers, wandb/sdk/lib/retry.py;
             # a lone `Retrying in 2s` of another program says nothing of how it ended)
             if cause is not None and cause.category in _STUCK_ON and log.norm(j).wandb \
-                    and _STILL_RETRYING.search(text):
+                    and _STILL_RETRYING.search(text) \
+                    and not any(_PROGRESS_BAR.search(log.raw[k][:MATCH_LIMIT]) for k in range(max(0, j - 10), j + 1)):
                 # the log ends retrying what failed (W&B's `Network error (ReadTimeout), entering
-                # retry loop.` until someone stopped it): the retry's reason is its last word
+                # retry loop.` until someone stopped it): the retry's reason is its last word; not
+                # while a progress bar runs (W&B retries in the background, training goes on)
                 return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"], cause.category, text,
                                  LAST_WORDS_SCORE)
         if held is not None and held.block_end is None and held.kind in (

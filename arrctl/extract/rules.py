@@ -204,6 +204,9 @@ RULES: tuple[Rule, ...] = (
     # `Exception in thread "main" cls: msg` is the error itself, not a header
     _r("noise.thread", N, None, [r"^Exception in thread (?![\"“”])[^\"“”]*:$"]),
     _r("noise.deferral", N, None, [r"\(task deferral\)"]),
+    # Flask logging the exception one request raised (`Exception on /get-artifact [GET]`, then its
+    # traceback): the server answered 500 and went on serving
+    _r("noise.request", N, None, [r"\bException on /\S* \[[A-Z]+\]$"]),
     # npm's report of a script that ended: where it ran and how, never why (`npm error code ...` is)
     _r("noise.npm_detail", N, None, [
         r"^npm (?:ERR!|error) (?:path|command(?: sh -c| failed$)|signal|errno|cwd|A complete log|Log files)\b"]),

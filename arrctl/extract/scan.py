@@ -295,6 +295,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         # A thread's death is printed and the program goes on: it may or may not be the end.
         # A traceback a logger printed at WARNING (`exc_info=True`) was handled.
         in_thread = before.startswith("Exception in thread")
+        served = _REQUEST_EXCEPTION.search(before) is not None  # a request's: the server answered 500
         # (A C++ library's warning just before it is another logger's line: TensorFlow's
         # `W tensorflow/core/...cc:103] ...` is no Python logger's header.)
         handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
@@ -305,7 +306,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
                 exc.category = "invalid_config"
             if in_thread:
                 exc.score -= THREAD_PENALTY
-            if handled:
+            if handled or served:
                 exc.score -= RETRIED_PENALTY
             found.append(exc)
     return found, frames, ignored
@@ -313,6 +314,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
 
 # the frame of os.environ's lookup raising for a name it lacks (`File ".../os.py", line 679, in
 # __getitem__` then `raise KeyError(key) from None`)
+_REQUEST_EXCEPTION = re.compile(r"\bException on /\S* \[[A-Z]+\]$")  # (noise.request's: a server goes on)
 _ENVIRON_FRAME = re.compile(r'[/\\]os\.py", line \d+, in __getitem__$')
 RETOLD_MIN = 20
 EMPTY_MESSAGE_PENALTY = 0.5
