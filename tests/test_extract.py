@@ -1710,3 +1710,13 @@ def test_wandb_retrying_while_a_progress_bar_runs_is_no_stuck_run():
     retry = "wandb: Network error (ConnectionError), entering retry loop."
     assert analyze([bar, bar, "", "0%| | 0/289 [00:00<?, ?it/s]" + retry]).verdict != "failed"
     assert analyze(["$ wandb sync --sync-all", retry]).verdict == "failed"
+
+
+def test_a_cause_warned_of_beats_the_general_error_that_reports_it():
+    """Ray warns that a worker died, then logs `Error processing event` at ERROR (real: fresh_y4/
+    ray_torchtrainer_worker_died_system_error_oom)."""
+    lines = ["(RayTrainWorker pid=1942, ip=10.0.0.4) [Worker:0] [INFO] Returning from train func!!",
+             "2023-01-17 17:21:35,472\tWARNING worker.py:1829 -- A worker died or was killed while executing a task "
+             "by an unexpected system error. To troubleshoot the problem, check the logs for the dead worker.",
+             "2023-01-17 17:21:35,509\tERROR trial_runner.py:980 -- Trial TorchTrainer_b13e7_00000: Error processing event."]
+    assert "A worker died or was killed" in analyze(lines).message

@@ -530,7 +530,8 @@ RULES: tuple[Rule, ...] = (
     _r("process.signal", C, "exit", [
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
-        r"\bfatal signal\b", r"\breceived SIGTERM\b"]),
+        r"\bfatal signal\b", r"\breceived SIGTERM\b",
+        r"\bA worker died or was killed while executing a task\b"]),  # Ray's, its exit type and the likely causes after it
     # the SDK's own process gone: what the run saw, after the error that made it go, when printed
     _r("wandb.backend_gone", E, "service", [r"(?i)\bwandb backend process has shutdown\b"]),
     _r("wandb.service", C, "service", [

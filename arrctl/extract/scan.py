@@ -187,6 +187,21 @@ def labelled_line(body: str, level: str | None, wandb: bool) -> tuple[
     return None
 
 
+REPORTED_REACH = 3
+
+
+def _warned_cause_reported(log: Lines, by_line: dict[int, Candidate]) -> None:
+    """A cause printed at WARNING, then an ERROR line in general words right after it (Ray's
+    `WARNING worker.py -- A worker died or was killed ...`, then `ERROR trial_runner.py -- Trial
+    x: Error processing event.`): the error reports the cause, which says what happened."""
+    for c in [c for c in by_line.values() if c.rule is not None and c.rule.name == "level.error"]:
+        for j in range(c.line - 1, max(-1, c.line - 1 - REPORTED_REACH), -1):
+            cause = by_line.get(j)
+            if cause is not None and cause.kind is Kind.CAUSE and log.norm(j).level == "WARNING":
+                cause.score = max(cause.score, c.score + 0.1)
+                break
+
+
 def _causes_of_warnings(log: Lines, by_line: dict[int, Candidate]) -> None:
     """anyhow's and cargo's `Caused by:` alone on its line goes on with the line above it (past a
     blank one): below a warning (mount-s3's `WARN ... no throughput detected, ...`), its cause is
@@ -377,6 +392,7 @@ def scan(log: Lines) -> list[Candidate]:
     _causes_of_warnings(log, by_line)
     _raised_after_warning(log, by_line, headers)
     _logged_with_traceback(log, by_line, headers)
+    _warned_cause_reported(log, by_line)
     exceptions, frames, ignored = _tracebacks(log, headers)
     for i in frames | ignored:
         by_line.pop(i, None)
