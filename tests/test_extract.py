@@ -1720,3 +1720,28 @@ def test_a_cause_warned_of_beats_the_general_error_that_reports_it():
              "by an unexpected system error. To troubleshoot the problem, check the logs for the dead worker.",
              "2023-01-17 17:21:35,509\tERROR trial_runner.py:980 -- Trial TorchTrainer_b13e7_00000: Error processing event."]
     assert "A worker died or was killed" in analyze(lines).message
+
+
+def test_rubygems_message_below_its_exception_class_joins_it():
+    """RubyGems prints `ERROR:  While executing gem ... (Gem::FilePermissionError)` and the message
+    indented below (real: fresh_x7/docker_build_fluentd_gem_install_file_permission_error)."""
+    lines = ["Step 5 : RUN gem install fluent-plugin-secure-forward", " ---> Running in 8be70d171708",
+             "ERROR:  While executing gem ... (Gem::FilePermissionError)",
+             "    You don't have write permissions for the /usr/lib/ruby/gems/2.2.0 directory.",
+             "The command '/bin/sh -c gem install fluent-plugin-secure-forward' returned a non-zero code: 1"]
+    assert "You don't have write permissions" in analyze(lines).message
+
+
+@pytest.mark.parametrize("lines", [
+    # Python 2's daemon threads dying at interpreter shutdown, after the program said it succeeded (fresh_x7)
+    ["Success! The example took 1.22 seconds.",
+     "Exception in thread Thread-1 (most likely raised during interpreter shutdown):",
+     "Traceback (most recent call last):", '  File "/usr/lib/python2.7/threading.py", line 801, in __bootstrap_inner',
+     "<type 'exceptions.AttributeError'>: 'NoneType' object has no attribute 'ConnectionError'"],
+    # TensorFlow's warnings as Colab's copy keeps them, the time gone but its `: ` left (fresh_x7)
+    [": W tensorflow/compiler/xla/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic "
+     "library 'libnvinfer.so.7'; dlerror: libnvinfer.so.7: cannot open shared object file: No such file or directory",
+     ": W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Cannot dlopen some TensorRT libraries."],
+])
+def test_more_warnings_of_fresh_x3_to_x8_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"

@@ -43,7 +43,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     # line (CloudWatch's console copied as text puts each event's time on a line of its own)
     r"^(?:" + _TS + r")(?:[ \t]|: |$)",
     # TensorFlow / XLA C++ logging after its time: `E tensorflow/compiler/xla/x.cc:11] `
-    r"^(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",
+    r"^(?:: )?(?P<lvl>[EWIF]) [\w./-]+:\d+\] ",  # (Colab's copy may keep the `: ` after a time it dropped)
     # logrus' text formatter in its coloured layout, which kaniko always prints: the level cut to
     # four letters and the seconds since start (`INFO[0031] `, `ERRO[0002] `, `FATA[0000] `)
     r"^(?P<lvl>INFO|WARN|ERRO|FATA|PANI|DEBU|TRAC)\[\d{4,}\] ",
@@ -180,7 +180,7 @@ _BY_FIRST = {char: _alternation(tuple(i for i, chars in enumerate(_FIRSTS) if ch
              for char in sorted(ASCII)}
 _PREFIX_LEVEL = {f"p{i}": f"l{i}" for i, p in enumerate(_PREFIXES) if "lvl" in p.groupindex}
 _WANDB = "p" + str(next(i for i, p in enumerate(_PREFIXES) if p.pattern.startswith("^wandb: ")))
-_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z^-]")  # first characters any prefix can start with
+_QUICK = re.compile(r"^[\d\[{|(#<A-Za-z^:-]")  # first characters any prefix can start with
 
 
 @dataclass(frozen=True)

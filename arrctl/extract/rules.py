@@ -202,7 +202,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.rich_frame", N, None, [r"^\s*(?:[│╭┃┏┗]|╰(?!─▶))"]),
     # Python's threading prints `Exception in thread NAME:` and the traceback after it; Java's
     # `Exception in thread "main" cls: msg` is the error itself, not a header
-    _r("noise.thread", N, None, [r"^Exception in thread (?![\"“”])[^\"“”]*:$"]),
+    # (Python 2 prints the type itself of what a daemon thread raised at interpreter shutdown:
+    # `<type 'exceptions.AttributeError'>: 'NoneType' object has no attribute 'x'`)
+    _r("noise.thread", N, None, [r"^Exception in thread (?![\"“”])[^\"“”]*:$", r"^<type 'exceptions\.\w+'>: "]),
     _r("noise.deferral", N, None, [r"\(task deferral\)"]),
     # Flask logging the exception one request raised (`Exception on /get-artifact [GET]`, then its
     # traceback): the server answered 500 and went on serving

@@ -654,7 +654,8 @@ def _introduces(c: Candidate, following: str) -> bool:
     wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
     listed = c.kind is Kind.CAUSE and _LIST_ITEM.match(following) is not None
     if not (c.kind is Kind.ERROR or wordy or listed) \
-            or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)) \
+            or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)
+                    or _RUBY_CLASS_END.search(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
         return False
     labelled = label(following)
@@ -662,6 +663,8 @@ def _introduces(c: Candidate, following: str) -> bool:
 
 
 JOIN_REACH = 3
+# RubyGems' `ERROR:  While executing gem ... (Gem::FilePermissionError)`: the message on the next line
+_RUBY_CLASS_END = re.compile(r"\(\w+(?:::\w+)+\)$")
 # (apt's `The following packages have unmet dependencies:` then ` docker-ce : Depends: containerd.io ...`)
 _LIST_ITEM = re.compile(r"^(?:[-*•]|╰─▶|`->|\d+[.)]) |^\S+ : (?:Pre)?Depends: ")
 
