@@ -1745,3 +1745,25 @@ def test_rubygems_message_below_its_exception_class_joins_it():
 ])
 def test_more_warnings_of_fresh_x3_to_x8_are_no_failures(lines):
     assert analyze(lines).verdict != "failed"
+
+
+def test_wgets_verdict_beats_its_progress_line():
+    """wget prints the status while it waits, then its verdict (real: fresh_zt/llama_download_sh_
+    wget_405b_mp8_400_bad_request); a log cut before the verdict still has the status."""
+    lines = ["--2024-07-25 00:25:49--  https://download.example.org/model/consolidated.00.pth",
+             "Resolving download.example.org... 18.160.1.2", "HTTP request sent, awaiting response... 400 Bad Request",
+             "2024-07-25 00:25:49 ERROR 400: Bad Request."]
+    result = analyze(lines)
+    assert result.message == "ERROR 400: Bad Request." and result.category == "invalid_config"
+    assert "400 Bad Request" in analyze(lines[:3]).message
+
+
+def test_the_raylets_note_of_a_worker_gone_alone_is_no_failure():
+    """The raylet notes a worker stopped by SIGTERM at the end of a job that finished (real: fresh_y4/
+    verl_grpo_worker_sigterm_after_training_finished)."""
+    lines = ["(raylet) A worker died or was killed while executing a task by an unexpected system error. To "
+             "troubleshoot the problem, check the logs for the dead worker. Worker exit type: SYSTEM_ERROR Worker "
+             "exit detail: Worker exits unexpectedly by a signal. SystemExit is raised (sys.exit is called).",
+             "The process receives a SIGTERM."]
+    assert analyze(lines).verdict != "failed"
+    assert "A worker died or was killed" in analyze(lines, "failed").message

@@ -129,7 +129,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?:[\w.]+ )?- " + _LEVEL_WORD + r" - ",
     # the logging cookbook's `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, its time gone
     r"^- [\w.<>-]+ - " + _LEVEL_WORD + r" - ",
-    r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)",
+    r"^(?:\[[\w.-]+\] )?" + _LEVEL_WORD + r"\s+(?:- )?(?=\S)(?!\d{3}: )",  # (not wget's `ERROR 404: Not Found.`)
     r"^\[" + _LEVEL_WORD + r"\][ \t:]*",
     # structlog's console renderer, after its time: `[error    ] event   [logger] key=value`
     r"^\[(?P<lvl>critical|error|warning|warn|info|debug)\s*\] ",

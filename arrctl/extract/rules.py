@@ -357,6 +357,10 @@ RULES: tuple[Rule, ...] = (
         r"\bExpected to mark a variable ready only once\b",  # DDP's reducer
         r"/gloo/transport/\S*\] Timed out", r"(?i)\btimed out waiting \d+ ?ms for (?:recv|send) operation\b"], fatal=True),
     # ── capacity, preemption, quota ───────────────────────────────────────────────────────
+    # wget's progress on a request the server refused (`HTTP request sent, awaiting response... 404
+    # Not Found`): its verdict follows (`2024-01-01 10:00:00 ERROR 404: Not Found.`), unless cut
+    _r("wget.response", C, None, [r"\bHTTP request sent, awaiting response\.\.\. [45]\d\d\b"], weight=-1.0),
+    _r("wget.error", E, None, [r"^ERROR [45]\d\d: \S"], weight=0.5),
     _r("gcp.capacity", C, "capacity", [
         r"\bZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?\b", r"\bdoes not have enough resources available\b",
         r"(?i)\bno more capacity in the zone\b",  # Cloud TPU
@@ -532,8 +536,11 @@ RULES: tuple[Rule, ...] = (
     _r("process.signal", C, "exit", [
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
-        r"\bfatal signal\b", r"\breceived SIGTERM\b",
-        r"\bA worker died or was killed while executing a task\b"]),  # Ray's, its exit type and the likely causes after it
+        r"\bfatal signal\b", r"\breceived SIGTERM\b"]),
+    # Ray's account of a worker gone, its exit type and the likely causes after it: what killed the
+    # task when the run failed, and the raylet's note of a worker stopped at the end when it did not
+    # (it alone shows no failure)
+    _r("ray.worker_died", C, "exit", [r"\bA worker died or was killed while executing a task\b"], weight=-1.6),
     # the SDK's own process gone: what the run saw, after the error that made it go, when printed
     _r("wandb.backend_gone", E, "service", [r"(?i)\bwandb backend process has shutdown\b"]),
     _r("wandb.service", C, "service", [
