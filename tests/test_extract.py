@@ -1768,3 +1768,19 @@ def test_the_raylets_note_of_a_worker_gone_alone_is_no_failure():
              "The process receives a SIGTERM."]
     assert analyze(lines).verdict != "failed"
     assert "A worker died or was killed" in analyze(lines, "failed").message
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # Cloud Run's own words for a job's container out of memory, and for a task past its timeout (fresh_y3)
+    (["2026-08-06 02:04:36,935 INFO compact_shard: writing cold file shard=(a, b) files=1497",
+      "2026-08-06T02:04:52.207682Z  Out-of-memory event detected in container",
+      "2026-08-06T02:04:52.298228Z  Container terminated on signal 9."], "oom", "Out-of-memory event detected"),
+    (["2026-08-14T12:30:29Z  Terminating task because it has reached the maximum timeout of 1800 seconds."],
+     "timeout", "reached the maximum timeout of 1800 seconds"),
+    # `gh run view --log`: job and step names before the time; gcloud's progress line is no statement
+    (["deploy\tDeploy Cloud Run\t2026-07-29T08:31:56.2155738Z Running execution..............failed",
+      "deploy\tDeploy Cloud Run\t2026-07-29T08:31:56.2220200Z ERROR: (gcloud.run.jobs.execute) The execution failed."],
+     "unknown", "(gcloud.run.jobs.execute) The execution failed."),
+])
+def test_cloud_run_jobs_of_fresh_y3_name_their_cause(lines, category, said):
+    _names(lines, category, said)

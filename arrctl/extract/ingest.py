@@ -39,6 +39,8 @@ _TS = (r"\d{4}-\d\d-\d\d(?:[T ]|, )\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|UTC|[+-]\
 _LEVEL_WORD = r"(?P<lvl>CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|DEBUG|NOTICE|TRACE)"
 # Each alternative is one prefix; the normaliser applies them until none matches.
 _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
+    # `gh run view --log`: the job's and the step's names, tab-separated, before the time
+    r"^[^\t]{1,100}\t[^\t]{1,100}\t(?=\d{4}-\d\d-\d\dT)",
     # Logs Explorer / kubectl logs --timestamps / docker logs -t / plain files; a time alone on its
     # line (CloudWatch's console copied as text puts each event's time on a line of its own)
     r"^(?:" + _TS + r")(?:[ \t]|: |$)",

@@ -321,6 +321,7 @@ RULES: tuple[Rule, ...] = (
        fatal=True),
     _r("memory.limit", C, "oom", [
         r"\bMemory limit of \S+ ?\w* exceeded\b", r"\bOOMKilled\b", r"\bOut of memory: Kill(?:ed)? process\b",
+        r"\bOut-of-memory event detected in container\b",  # Cloud Run's, before `Container terminated on signal 9.`
         r"\bCannot allocate memory\b", r"\bstd::bad_alloc\b", r"\bMemoryError\b",
         r"\bCUDA_ERROR_OUT_OF_MEMORY\b",  # the CUDA driver API's own status
         r"\bOutOfMemoryException\b",  # .NET's System.OutOfMemoryException
@@ -551,6 +552,8 @@ RULES: tuple[Rule, ...] = (
     _r("task.timeout", C, "timeout", [
         r"(?i)\breadiness deadline exceeded\b",  # Cloud Run: `Resource readiness deadline exceeded.`
         r"\bPod never started\b",  # Prefect's Kubernetes job infrastructure after its pod watch timeout
+        # Cloud Run's job task past its `--task-timeout`
+        r"\bTerminating task because it has reached the maximum timeout of \d+ seconds\b",
         r"(?i)\btimeout of [\d.]+ ?(?:ms|s|sec|seconds|minutes) (?:hit|reached|exceeded)\b",  # `Final attempt failed. Timeout of 600000ms hit`
         r"(?i)\b(?:task|job|build|execution|run|step|operation|request|process|fetch) (?:has )?timed out\b",
         r"(?i)\btimed out after\b", r"(?i)\btimed out waiting for\b",
