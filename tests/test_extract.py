@@ -1784,3 +1784,17 @@ def test_the_raylets_note_of_a_worker_gone_alone_is_no_failure():
 ])
 def test_cloud_run_jobs_of_fresh_y3_name_their_cause(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["ERROR: (gcloud.run.deploy) --no-traffic not supported when creating a new service."],
+     "invalid_config", "--no-traffic not supported when"),
+    (["RuntimeError: Horovod has been shut down. This was caused by an exception on one of the ranks."],
+     "distributed", "Horovod has been shut down"),
+    # the SDK's message with the server's quotes escaped (fresh_y3)
+    ([r"Failed to create pipeline job. Error: Permission \'aiplatform.metadataStores.get\' denied on resource "
+      r"\'//aiplatform.googleapis.com/projects/p/locations/us-central1/metadataStores/default\'."],
+     "permission", "aiplatform.metadataStores.get"),
+])
+def test_categories_of_fresh_y3_to_y6(lines, category, said):
+    _names(lines, category, said)

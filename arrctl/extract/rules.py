@@ -345,6 +345,7 @@ RULES: tuple[Rule, ...] = (
     _r("memory.oom_killer", C, "oom", [r"\boom[-_]kill"], fatal=True, weight=-0.3),
     # ── distributed training ──────────────────────────────────────────────────────────────
     _r("distributed.nccl", C, "distributed", [
+        r"\bHorovod has been shut down\b",  # one rank's failure, as every other rank's collective saw it
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
         r"\bNCCL (?:error|Error|communicator was aborted|timeout)\b", r"\bnccl(?:Internal|System|UnhandledCuda|Remote|InvalidUsage)Error\b",
         r"\bDistBackendError\b", r"\bProcessGroupNCCL\b.*\b(?:timeout|timed out|error|abort)",
@@ -451,7 +452,7 @@ RULES: tuple[Rule, ...] = (
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
         r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
-        r"(?i)\bpermission(?:s)? denied\b", r"\bPermission '[\w.]+' denied\b", r"\bAccessDenied(?:Exception)?\b",
+        r"(?i)\bpermission(?:s)? denied\b", r"\bPermission \\?'[\w.]+\\?' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
         r"\bCaller does not have\b", r"\brpc error: code = PermissionDenied\b", r"\bstatus code 403\b",
         r"\bHTTP(?:Error)? 403\b", r"\b403: Forbidden\b",
@@ -653,7 +654,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
         r"\bConfigError\b", r"\bConfigAttributeError\b", r"\bMissingMandatoryValue\b",
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter|region|zone|location)\b",
-        r"(?i)\bis not supported\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
+        r"(?i)\bis not supported\b", r"\bnot supported when\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
         r"\bunknown command \"[^\"]+\" for \"",
