@@ -84,6 +84,7 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
     fresh = [d for d in found if told is None or d.key in told.new]
     verdict = health.judge(results, new, now, limits,
                            persistent=claim is not None, skipped=len(claim.baseline) if claim else 0,
+                           late=len(claim.late) if claim else 0,
                            first_window_s=config.check_first_window_s, disagreements=disagree.problems(fresh))
     try:
         deliver(verdict)

@@ -74,11 +74,12 @@ def failure_ends(results: dict[str, SourceResult], builds: str = "warning") -> d
 
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
-          limits: Thresholds, *, persistent: bool = True, skipped: int = 0,
+          limits: Thresholds, *, persistent: bool = True, skipped: int = 0, late: int = 0,
           first_window_s: float = 3600.0, disagreements: list[dict[str, Any]] | None = None) -> Verdict:
     """Apply the rules: new failures are CRITICAL; sources down, silent runs, long queues WARNING.
 
-    `skipped` failures were recorded as seen by a first check (ended over `first_window_s` ago).
+    `skipped` failures were recorded as seen by a first check (ended over `first_window_s` ago); `late`
+    ones came into view after it but had ended over `first_window_s` before it (store.Store.claim).
     Without a persistent store nothing is reported as new: it cannot be told from what was.
     """
     problems: list[dict[str, Any]] = []
@@ -149,7 +150,10 @@ def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], 
     if skipped:
         summary += (f"; first check: {skipped} failure{'s' if skipped > 1 else ''} that ended over "
                     f"{_ago(first_window_s)} ago recorded as seen, not paged")
-    return Verdict(code, summary, problems, results, len(criticals), skipped)
+    if late:
+        summary += (f"; {late} failure{'s' if late > 1 else ''} that ended over {_ago(first_window_s)} before "
+                    f"the first check came into view, recorded as seen, not paged")
+    return Verdict(code, summary, problems, results, len(criticals), skipped + late)
 
 
 def _about(problem: dict[str, Any]) -> str:
@@ -268,8 +272,8 @@ def prometheus(verdict: Verdict, now: float) -> str:
     metric("arrctl_new_build_failures", "Builds that failed or timed out, first reported by this check "
            "(as [builds] failure_severity says; 0 when it is ignore).",
            [({}, sum(1 for p in verdict.problems if p["kind"] == "build_failure"))])
-    metric("arrctl_skipped_failures", "Failures a first check recorded as seen without reporting them "
-           "(they ended before [check] first_window_s).", [({}, verdict.skipped_failures)])
+    metric("arrctl_skipped_failures", "Failures a check recorded as seen without reporting them "
+           "(they ended over [check] first_window_s before the first check).", [({}, verdict.skipped_failures)])
     metric("arrctl_problems", "Problems found by this check, by severity.",
            [({"severity": sev}, sum(1 for p in verdict.problems if p["severity"] == sev))
             for sev in ("CRITICAL", "WARNING", "UNKNOWN")])

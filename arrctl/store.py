@@ -31,6 +31,9 @@ class Claim:
     """Failures this check must report."""
     baseline: set[Key] = field(default_factory=set)
     """Failures recorded as seen without a page (first check of a source, ended before the window)."""
+    late: set[Key] = field(default_factory=set)
+    """Failures first in view after their source's first check that ended before that check's window:
+    old news it would have recorded as seen, had they been in view then (a raised limit, a page cut)."""
     inserted: list[Key] = field(default_factory=list)
     """Reported rows this claim wrote (released if the report cannot be delivered)."""
     marked: list[str] = field(default_factory=list)
@@ -204,14 +207,16 @@ class Store:
         With `first_window_s`, a source that has no baseline yet (the first check of this scope, or
         the first after the store was rebuilt) records failures that ended longer ago than the window
         as seen without paging them; the baseline is taken once the source answered in full (`complete`).
+        A failure that comes into view only later but ended longer than the window before its source's
+        baseline was taken is old news the same way (`late`): raising `completed_limit` pages no history.
         `now` is the caller's time of the check (the store's clock when not given).
         """
         now = self.clock() if now is None else now
         claim = Claim()
         with immediate(self.db):
             told = self._told(consumer)
-            based = {s for (s,) in self.db.execute(
-                "SELECT source FROM baseline WHERE consumer=? AND scope=?", (consumer, self.scope))}
+            based = dict(self.db.execute(
+                "SELECT source, taken_at FROM baseline WHERE consumer=? AND scope=?", (consumer, self.scope)))
             for key, ended in failures.items():
                 source, id_ = key
                 if key in told:  # still in view: keep it from being pruned and paged again
@@ -221,10 +226,13 @@ class Store:
                 self.db.execute("INSERT INTO reported (consumer, scope, source, id, first_reported, last_seen)"
                                 " VALUES (?,?,?,?,?,?)", (consumer, self.scope, source, id_, now, now))
                 claim.inserted.append(key)
-                old = ended is not None and first_window_s is not None and now - ended > first_window_s
-                (claim.baseline if old and source not in based else claim.new).add(key)
+                since = based.get(source, now)  # when the source's first check looked (this one if none has)
+                if ended is None or first_window_s is None or since - ended <= first_window_s:
+                    claim.new.add(key)
+                else:
+                    (claim.late if source in based else claim.baseline).add(key)
             if first_window_s is not None:
-                for source in sorted(set(complete) - based):
+                for source in sorted(set(complete) - set(based)):
                     self.db.execute("INSERT INTO baseline (consumer, scope, source, taken_at, last_seen)"
                                     " VALUES (?,?,?,?,?)", (consumer, self.scope, source, now, now))
                     claim.marked.append(source)

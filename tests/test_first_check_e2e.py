@@ -99,3 +99,27 @@ def test_a_check_with_a_closed_stdout_is_unknown_and_claims_nothing(sandbox: San
     assert gone.stderr == "arrctl: error: cannot write to stdout: its reader is gone\n"
     later = check(tmp_path / "state", sandbox)
     assert later.returncode == 2 and later.stdout.startswith("ARRCTL CRITICAL - "), later.stdout
+
+
+def test_raising_completed_limit_later_pages_no_history(sandbox: Sandbox, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """Old W&B runs that come into view only when the window widens ended before the first check's
+    window: they are recorded as seen, like the first check's own, and the summary says how many."""
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("ARRCTL_CONFIG", str(config))
+    config.write_text("regions = [\"us-central1\"]\n[wandb]\ncompleted_limit = 2\n")
+    first = check(tmp_path / "state", sandbox, "--format", "json")
+    assert first.returncode in (1, 2), first.stderr
+    config.write_text("regions = [\"us-central1\"]\n[wandb]\ncompleted_limit = 20\n")
+    wider = check(tmp_path / "state", sandbox, "--format", "json")
+    verdict = orjson.loads(wider.stdout)
+    old = {r["id"] for r in map(orjson.loads, subprocess.run(
+        [ARRCTL, "--state-dir", str(tmp_path / "get"), "get", "completed", "--json"], capture_output=True,
+        timeout=60, env=_env(sandbox)).stdout.splitlines())
+           if r["type"] == "row" and r["status"] == "FAILED" and time.time() - epoch(r["finished"] or r["created"]) > 7200}
+    assert len(old) >= 4  # the scenario's runs that failed 3 h to 36 h ago
+    assert not {p["id"] for p in verdict["problems"] if p["source"] == "completed"} & old, verdict["summary"]
+    late = re.search(r"; (\d+) failures that ended over 1h00m before the first check came into view, "
+                     r"recorded as seen, not paged", verdict["summary"])
+    assert late and int(late.group(1)) >= len(old) - 1, verdict["summary"]  # the 2 newest could hold one
+    assert "first check:" not in verdict["summary"]

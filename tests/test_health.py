@@ -243,6 +243,14 @@ def test_a_first_check_says_how_many_old_failures_it_did_not_page():
     assert quiet.state == "OK" and "first check: 1 failure that ended" in quiet.summary
 
 
+def test_a_later_check_says_how_many_old_failures_came_into_view_unpaged():
+    verdict = health.judge(results(), set(), NOW, LIMITS, late=1, first_window_s=3600)
+    assert verdict.state == "OK" and "first check:" not in verdict.summary
+    assert verdict.summary.endswith("; 1 failure that ended over 1h00m before the first check came into view, "
+                                    "recorded as seen, not paged")
+    assert verdict.skipped_failures == 1 and "\narrctl_skipped_failures 1\n" in health.prometheus(verdict, NOW)
+
+
 def test_failure_ends_use_the_finish_else_the_creation():
     res = results(runner=[make_row("runner", "e1", "FAILED", message="m", finished="2026-11-22T05:00:00Z",
                                    created="2026-11-22T04:00:00Z")],

@@ -286,8 +286,23 @@ def test_first_check_records_old_failures_as_seen_per_source(state_dir: Path):
     assert first.baseline == {("runner", "old"), ("completed", "old-run")} and first.marked == ["runner"]
     later = store.claim({("runner", "older"): now - 86400, ("completed", "older-run"): now - 86400},
                         first_window_s=3600, complete=["runner", "completed"])
-    assert later.new == {("runner", "older")} and later.baseline == {("completed", "older-run")}
-    assert store.claim({("completed", "x"): now - 86400}, first_window_s=3600).new == {("completed", "x")}
+    # runner's baseline was taken: what ended long before it and comes into view only now is old news
+    assert later.new == set() and later.late == {("runner", "older")}
+    assert later.baseline == {("completed", "older-run")}
+    assert store.claim({("completed", "x"): now - 60}, first_window_s=3600).new == {("completed", "x")}
+
+
+def test_a_failure_in_view_late_pages_unless_it_ended_before_the_first_checks_window(state_dir: Path):
+    clock = [100_000.0]
+    store = Store(state_dir, clock=lambda: clock[0])
+    assert store.claim({}, first_window_s=3600, complete=["completed"]).marked == ["completed"]
+    clock[0] += 86400  # a day of checks later, `completed_limit` is raised: older runs come into view
+    taken = store.claim({("completed", "before-window"): 100_000.0 - 7200,
+                         ("completed", "in-window"): 100_000.0 - 1800,
+                         ("completed", "after-first"): 100_000.0 + 600}, first_window_s=3600, complete=["completed"])
+    assert taken.late == {("completed", "before-window")} and taken.baseline == set()
+    assert taken.new == {("completed", "in-window"), ("completed", "after-first")}
+    assert store.claim({("completed", "before-window"): 0.0}, first_window_s=3600).new == set()  # told once
 
 
 def test_a_released_first_check_is_a_first_check_again(state_dir: Path):
