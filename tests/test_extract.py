@@ -1798,3 +1798,20 @@ def test_cloud_run_jobs_of_fresh_y3_name_their_cause(lines, category, said):
 ])
 def test_categories_of_fresh_y3_to_y6(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # a shell that found no such program names what is missing; an exec that failed does not
+    (["Step #2 - \"migrate\": bash: python: command not found"], "not_found", "python: command not found"),
+    (["#9 0.262 /bin/sh: 1: ./gradle: not found", "#9 ERROR: process \"/bin/sh -c ./gradle build\" did not "
+      "complete successfully: exit code: 127"], "not_found", "./gradle: not found"),
+    (["exec /sbin/tini: exec format error"], "exit", "exec format error"),
+    # a library class that no longer takes a keyword: the installed version is not the one the code wants
+    (["[rank0]: TypeError: SFTTrainer.__init__() got an unexpected keyword argument 'max_seq_length'"],
+     "dependency", "unexpected keyword argument 'max_seq_length'"),
+    (["TypeError: __init__() got an unexpected keyword argument 'dispatch_batches'"], "dependency",
+     "'dispatch_batches'"),
+    (["TypeError: training_loop() got an unexpected keyword argument 'isServer'"], "code", "'isServer'"),
+])
+def test_categories_of_a_missing_program_and_a_removed_keyword(lines, category, said):
+    _names(lines, category, said)

@@ -525,13 +525,17 @@ RULES: tuple[Rule, ...] = (
     _r("container.not_started", C, "exit", [
         r"\bfailed to start and listen on the port\b", r"(?i)\bcontainer failed to start\b",
         r"\bDefault STARTUP TCP probe failed\b", r"(?i)\bstartup probe failed\b"], fatal=True, weight=-1.1),
+    # a shell that found no such program (`bash: python: command not found`, `/bin/sh: 1: npm: not
+    # found`): what is missing is named, unlike an exec that failed (the container's start below)
+    _r("shell.command_missing", C, "not_found", [
+        r"(?:^|: )command not found\b", r"^(?:/bin/)?(?:ba|da)?sh: (?:\d+: |line \d+: )?\S+: (?:command )?not found$"],
+       fatal=True),
     _r("container.start", C, "exit", [
-        r"\bexec format error\b", r"\bexecutable file not found in \$PATH\b", r"(?:^|: )command not found\b",
+        r"\bexec format error\b", r"\bexecutable file not found in \$PATH\b",
         r"\bno such file or directory: unknown\b", r"\bOCI runtime (?:create|exec) failed\b",
         r"\bstandard_init_linux\.go:\d+: exec user process caused\b",
         r"\bApplication exec likely failed\b",  # Cloud Run: the container's entrypoint did not start
         r"^exec \S+: no such file or directory$",  # runc: the entrypoint is not in the image
-        r"^(?:/bin/)?(?:ba|da)?sh: (?:\d+: |line \d+: )?\S+: (?:command )?not found$",
         # an entrypoint script's `exec` that found no such program (`entrypoint.sh: line 25: exec:
         # prefect worker start ...: not found`: the arguments given as one word)
         r"^\S+: (?:line )?\d+: exec: .+: not found$"], fatal=True),
@@ -679,6 +683,10 @@ RULES: tuple[Rule, ...] = (
     # a module without the name its caller wants (`AttributeError: module 'proto' has no attribute
     # 'module'`): an installed version other than the one the code was written for
     _r("python.module_attribute", C, "dependency", [r"\bmodule '[\w.]+' has no attribute '\w+'"]),
+    # a library class that no longer takes a keyword (`Trainer.__init__() got an unexpected keyword
+    # argument 'tokenizer'`): the installed version renamed or dropped it
+    _r("python.keyword_removed", C, "dependency", [
+        r"(?:^|[\s:(\"'])(?:[A-Z]\w*\.)?__init__\(\) got an unexpected keyword argument '\w+'"]),
     # CPython's own words for a bug, wherever they are relayed without their exception's class
     # (`... failed for component 'x': list index out of range`, `... caught unexpected exception
     # 'NoneType' object has no attribute 'from_call' and will exit.`): Objects/*.c, Python/ceval.c
