@@ -1815,3 +1815,102 @@ def test_categories_of_fresh_y3_to_y6(lines, category, said):
 ])
 def test_categories_of_a_missing_program_and_a_removed_keyword(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # a cancellation in a thread: what a stop does to work in progress (fresh_u6)
+    ["Exception in thread Thread-12:", "Traceback (most recent call last):",
+     '  File "/opt/conda/lib/python3.8/site-packages/tensorflow/python/client/session.py", line 1334, in _do_call',
+     "    return fn(*args)",
+     "tensorflow.python.framework.errors_impl.CancelledError: Enqueue operation was cancelled",
+     "         [[{{node fifo_queue_enqueue}}]]"],
+    # google-auth's warning wrapped by the terminal: advice about an error that may come (fresh_u5)
+    ["/opt/venv/lib/python3.9/site-packages/google/auth/_default.py:66: UserWarning: Your application has "
+     "authenticated using end user credentials from Google Cloud SDK. We recomme",
+     ' nd that most server applications use service accounts instead. If your application continues to use end '
+     'user credentials from Cloud SDK, you might receive a "quota exceeded" or "API not enabled" error.',
+     "   warnings.warn(_CLOUD_SDK_CREDENTIALS_WARNING)"],
+])
+def test_warnings_of_fresh_u_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # gcloud's header alone, a field ending with a colon, then the sentence: each introduces the next
+    (["Deployment failed", "ERROR: (gcloud.beta.run.deploy)",
+      "spec.template.metadata.annotations[autoscaling.knative.dev/maxScale]:",
+      "Max instances must be set to 0 or fewer to set the requested total memory.", ""],
+     "unknown", "to set the requested total memory"),
+    # the terminal wrapped the line where a quoted name opens
+    (["ERROR: (gcloud.run.deploy) User [dev@example.com] does not have permission to access namespace [p-1] "
+      "(or it may not exist): Permission '",
+      "iam.serviceaccounts.actAs' denied on service account 1234-compute@developer.gserviceaccount.com."],
+     "permission", "Permission 'iam.serviceaccounts.actAs' denied"),
+    # an API the project has not enabled, in Google's words relayed by a client, or its ErrorInfo's reason
+    (["i  functions: creating Dart 3 (Cloud Run) function inc(us-central1)...",
+      "Request to https://run.googleapis.com/v2/projects/p-1/locations/us-central1/services?serviceId=inc had "
+      "HTTP Error: 403, Cloud Run Admin API has not been used in project p-1 before or it is disabled.", "",
+      "Functions deploy had errors with the following functions:", "\tinc(us-central1)"],
+     "permission", "Cloud Run Admin API has not been used in project p-1"),
+    (["✖ Build failed with status: FAILURE and took ~[26s]",
+      'Step #1 - "deploy":   metadata:', 'Step #1 - "deploy":     service: run.googleapis.com',
+      'Step #1 - "deploy":   reason: SERVICE_DISABLED', 'Finished Step #1 - "deploy"', "ERROR"],
+     "permission", "reason: SERVICE_DISABLED"),
+    # torchrun's banner of asterisks at WARNING is no logger's message for the traceback below it
+    (["W0104 13:46:27.896000 80302 torch/distributed/run.py:792] *****************************************",
+      "Traceback (most recent call last):", '  File "/app/train.py", line 40, in <module>',
+      "    torch.cuda.set_device(local_rank)", "RuntimeError: CUDA error: invalid device ordinal"],
+     "invalid_config", "CUDA error: invalid device ordinal"),
+    # Rust's allocator out of host memory; the lines of two ranks printed into each other are not it
+    (["memory allocation of memory allocation of 20971522097152 bytes failed", " bytes failed",
+      "memory allocation of 2097152 bytes failed",
+      "[2023-04-16 21:54:13,235] [INFO] [launch.py:428:sigkill_handler] Killing subprocess 62215"],
+     "oom", "memory allocation of 2097152 bytes failed"),
+    # NCCL's own warning names what its result in general words reports
+    (["host1:58:59 [0] transport/nvls.cc:254 NCCL WARN Cuda failure 1 'invalid argument'",
+      "host1:58:59 [0] NCCL INFO init.cc:1141 -> 1", "[rank0]: Traceback (most recent call last):",
+      '[rank0]:   File "/app/repro.py", line 12, in <module>', "[rank0]:     dist.all_reduce(x)",
+      "[rank0]: torch.distributed.DistBackendError: NCCL error in: /pytorch/torch/csrc/distributed/c10d/"
+      "NCCLUtils.cpp:77, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.26.2"],
+     "distributed", "Cuda failure 1 'invalid argument'"),
+    # a wrapper that names the exception it failed with takes its class's category
+    (["11:34:07.925 | ERROR   | Task run 'etl-1' - Task run failed with exception ValueError() - Retries are exhausted",
+      "11:34:08.046 | ERROR   | Task run 'etl-1' - Finished in state Failed('Task run encountered an exception')"],
+     "code", "Retries are exhausted"),
+    # the KubernetesPodOperator's `Pod x returned a failure`: the container's words relayed above it
+    (["[2022-06-26, 08:07:32 +07] {pod_manager.py:197} INFO - Can't use an undefined value as an ARRAY "
+      "reference at /usr/local/lib/perl5/5.36.0/Math/BigInt/Calc.pm line 1049.",
+      "[2022-06-26, 08:07:35 +07] {taskinstance.py:1776} ERROR - Task failed with exception",
+      "Traceback (most recent call last):",
+      '  File "/opt/python3.8/site-packages/airflow/providers/cncf/kubernetes/operators/kubernetes_pod.py", '
+      "line 452, in cleanup", "    raise AirflowException(f'Pod {pod.metadata.name} returned a failure: {remote_pod}')",
+      "airflow.exceptions.AirflowException: Pod etl-pod.4188bc returned a failure: {'api_version': 'v1',",
+      " 'kind': 'Pod',"],
+     "exit", "Can't use an undefined value as an ARRAY reference"),
+    # failure words said not to apply are no statement of one (SkyPilot's streaming notice)
+    (["└── Job started. Streaming logs... (Ctrl-C to exit log streaming; job will not be killed)",
+      "ERROR: Job 1 failed with return code list: [1] "], "exit", "failed with return code list: [1]"),
+    # JAX's coordination agent leaving at the exit, and gRPC's detail line, after the error that ended it
+    (["subprocess.CalledProcessError: Command '['gsutil', 'mv', 'gs://b/c.tmp', 'gs://b/c']' returned non-zero "
+      "exit status 1.",
+      "2022-10-23 13:26:13.669308: E external/org_tensorflow/tensorflow/core/distributed_runtime/coordination/"
+      "coordination_service_agent.cc:486] Failed to disconnect from coordination service with status: "
+      "DEADLINE_EXCEEDED: Deadline Exceeded",
+      "Additional GRPC error information from remote target unknown_target_for_coordination_leader:"],
+     "exit", "returned non-zero exit status 1"),
+    # Hydra's report of a job that raised: the exception's words below it
+    (["Error executing job with overrides: ['experiment=01']",
+      "Error in call to target 'proj.hf_models.ModelLogger':",
+      "HfHubHTTPError('The token available to HF does not allow writing to the Hub.')", "full_key: trainer.logger1"],
+     "permission", "does not allow writing to the Hub"),
+    # Rust's object_store with no credentials to get a token with (polars)
+    (["polars.exceptions.ComputeError: Generic GCS error: Error performing token request: Error after 2 "
+      "retries in 217ms, max_retries:2"], "auth", "Error performing token request"),
+    # Azure Pipelines' logging command, its level read
+    (["2017-03-10T18:44:22.4819820Z Login Succeeded",
+      "2017-03-10T18:44:22.7936250Z ##[error]Exit code 137 returned from process: file name '/usr/bin/node'",
+      "2017-03-10T18:44:22.8017150Z ##[section]Finishing: Build repository"],
+     "exit", "Exit code 137 returned from process"),
+])
+def test_logs_of_fresh_u1_to_u6_name_their_cause(lines, category, said):
+    _names(lines, category, said)

@@ -157,6 +157,9 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
     # GitHub Actions' annotations as its log shows them (`Warning: `, `Notice: `; `Error: ` keeps its words)
     r"^(?P<lvl>Warning|Notice): ",
+    # Azure Pipelines' and GitHub Actions' logging commands as their logs show them (`##[error]Exit
+    # code 137 returned from process: ...`, `##[warning]...`)
+    r"^##\[(?P<lvl>error|warning|debug)\]",
     # a LogEntry's payload field as Logs Explorer's expanded entry and `gcloud logging read`'s YAML
     # show it (`textPayload: "Failed to start the VM, ..."`): its closing quote is tidied later
     r'^textPayload: "',

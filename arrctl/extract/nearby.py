@@ -24,6 +24,10 @@ _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\
 LOOKBACK = 12
 # (and `kubectl describe pod`'s `Exit Code:    137`, whose `Reason:  Error` above it says less)
 _SIGNAL_NAMED = re.compile(r"\bsignal \d+\b|\bSIG[A-Z]{2,}\b|^\s*Exit Code:\s+\d+$")
+# failure words said not to apply (SkyPilot's `Streaming logs... (Ctrl-C to exit log streaming; job
+# will not be killed)`)
+_NEGATED = re.compile(r"(?i)\b(?:will not|won't|would not|does not|doesn't|never) (?:be )?"
+                      r"(?:killed|terminated|fail(?:ed)?|crash(?:ed)?|aborted)\b")
 _EXIT_WORDS = re.compile(r"(?i)\b(?:exit(?:ed)?|return(?:ed)?|status)\b.{0,30}\d|\bnon-?zero (?:exit|return|status)\b")
 
 
@@ -95,7 +99,7 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
         if labelled is not None and labelled[0].kind in (Kind.NOISE, Kind.TRANSIENT, Kind.SUCCESS,
                                                          Kind.STEP_SUCCESS):
             continue
-        if FAILURE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+        if FAILURE_WORDS.search(_NEGATED.sub(" ", text)) and not _EXIT_WORDS.search(text):
             cause = cause_in(text)
             category = cause.category if cause is not None else wrapper.category
             return Candidate(j, Kind.ERROR, RULES_BY_NAME["wrapper.preceding"], category, text,

@@ -164,6 +164,16 @@ RULES: tuple[Rule, ...] = (
     # a notice that a feature will go away, at whatever level it is printed (GitHub Actions'
     # `Error: The `add-path` command is deprecated and will be disabled on November 16th.`)
     _r("noise.deprecation", N, None, [r"(?i)\bis deprecated and will be (?:disabled|removed)\b"]),
+    # advice about an error that may come, not one that came (google-auth's warning about end user
+    # credentials, its line wrapped by the terminal: `... you might receive a "quota exceeded" or
+    # "API not enabled" error.`)
+    # JAX's coordination agent leaving at the process's exit (`Failed to disconnect from coordination
+    # service with status: DEADLINE_EXCEEDED ... Proceeding with agent shutdown anyway`): whatever
+    # ended the process came before it
+    _r("noise.coordination_exit", N, None, [r"\bFailed to disconnect from coordination service\b"]),
+    # the detail gRPC appends to a status on its own line: the line above says what failed
+    _r("noise.grpc_detail", N, None, [r"^Additional GRPC error information from remote target \S+:?$"]),
+    _r("noise.advice", N, None, [r"\byou (?:might|may|could) (?:receive|get|see|encounter|run into) an? \"[^\"]+\"(?: or (?:an? )?\"[^\"]+\")* error\b"]),
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
@@ -339,6 +349,7 @@ RULES: tuple[Rule, ...] = (
         # Slurm's step daemon on its cgroup's kills (`slurmstepd: error: Detected 1 oom-kill event(s)
         # in step 4718203.0 cgroup.`), before srun's `task 4: Out Of Memory` says it again
         r"\bDetected \d+ oom[-_]kill events?\b",
+        r"^memory allocation of \d+ bytes failed$",  # Rust's allocator, out of host memory (a tokenizer's)
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
@@ -447,10 +458,16 @@ RULES: tuple[Rule, ...] = (
     # git and ssh without credentials: no identity at all, not a missing permission
     _r("git.auth", C, "auth", [r"\bPermission denied \(publickey[^)]*\)", r"\bcould not read Username for\b",
                                 r"\bAuthentication failed for '[^']+'"], fatal=True),
+    # an API the project has not enabled (Google's words, relayed by any client: `403 Vertex AI API
+    # has not been used in project p before or it is disabled`; the ErrorInfo's `reason: SERVICE_DISABLED`)
+    _r("gcp.api_disabled", C, "permission", [
+        r"\bAPI has not been used in project \S+ before or it is disabled\b", r"^\s*reason: SERVICE_DISABLED$"],
+       fatal=True),
     _r("gcp.permission_denied", C, "permission", [
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
-        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
+        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"(?i)\b(?:does not|doesn't) (?:allow|have) (?:writing|write access|read access)\b",
+        r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission \\?'[\w.]+\\?' denied\b", r"\bAccessDenied(?:Exception)?\b",
         r"\bAccess Denied\b", r"(?i)\bnot authorized to\b", r"\bPermissionError\b", r"\bEACCES\b",
@@ -470,6 +487,7 @@ RULES: tuple[Rule, ...] = (
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
         r"\bDefaultCredentialsError\b", r"\bCould not automatically determine credentials\b",
+        r"\bError performing token request\b",  # Rust's object_store (polars, ...): no credentials to get a token with
         r"\bRefreshError\b", r"\binvalid_grant\b", r"(?i)\bapi[_ ]key (?:not configured|is invalid|must be)\b",
         r"(?i)\binvalid (?:api[_ ]key|credentials|authentication credentials|token)\b",
         r"\bAuthenticationError\b", r"\bLogin Required\b", r"(?i)\bnot logged in\b",
@@ -700,6 +718,9 @@ RULES: tuple[Rule, ...] = (
         r"\bname '\w+' is not defined\b", r"\blocal variable '\w+' referenced before assignment\b",
         r"\binvalid literal for int\(\) with base \d+", r"\bcould not convert string to float\b",
         r"\bmaximum recursion depth exceeded\b"]),
+    # a GPU index past the devices there are (`torch.cuda.set_device(local_rank)` with more
+    # processes than GPUs): the launch's configuration, not the code
+    _r("cuda.device_ordinal", C, "invalid_config", [r"\binvalid device ordinal\b"]),
     _r("cuda.device_assert", C, "code", [
         r"\bAssertion `.+` failed\.", r"\bdevice-side assert triggered\b", r"\billegal memory access\b", r"\bCUDA error: ", r"\bCUDNN_STATUS_\w+\b",
         r"\bsize mismatch\b", r"\bshape mismatch\b", r"\bExpected all tensors to be on the same device\b"]),
@@ -721,6 +742,12 @@ RULES: tuple[Rule, ...] = (
     # Airflow's scheduler on a task whose process stopped heartbeating (killed, evicted, lost)
     # Prefect 2's task runner: `Task run 'x' encountered exception:` (early 2.x), `Task run 'x' -
     # Encountered exception during execution:` (later), then the traceback of the task's code
+    # Airflow's KubernetesPodOperator on a pod that ended failed (`Pod x returned a failure:
+    # {...}`, the pod's whole status): the container's own last words, relayed above, say why
+    # Hydra's report of a job whose function raised (`Error executing job with overrides: [...]`),
+    # the exception's words below it
+    _r("hydra.job_error", W, None, [r"^Error executing job with overrides: \["]),
+    _r("orchestrator.pod_failure", W, "exit", [r"\bPod \S+ returned a failure\b"]),
     _r("orchestrator.task_exception", W, "code", [
         r"\bTask run '[^']+' encountered exception:", r"\bEncountered exception during execution:"]),
     # Cloud Build's own verdict on a line of its own, before the error that explains it
@@ -772,7 +799,7 @@ RULES: tuple[Rule, ...] = (
         r"(?P<msg>\bThe container exited with an exit code of [1-9]\d*\b.*)",
         r"(?P<msg>\bThe replica \S+ exited with a non-zero status of \d+.*)",
         r"\bexited with (?:a )?(?:non-zero )?(?:exit )?(?:status )?(?:code|status)(?: of)?:? [1-9-]\d*",
-        r"\bexit (?:status|code):? [1-9]\d*\b", r"\bexit code \(-?[1-9]\d*\)", r"\breturn code = -?[1-9]\d*", r"\breturned non-zero exit status\b", r"\bCalledProcessError\b",
+        r"\bexit (?:status|code):? [1-9]\d*\b", r"^Exit code [1-9]\d* returned from process\b", r"\bexit code \(-?[1-9]\d*\)", r"\breturn code = -?[1-9]\d*", r"\breturned non-zero exit status\b", r"\bCalledProcessError\b",
         r"\bChildFailedError\b", r"\bProcess completed with exit code (?:[1-9]|\*{3})", r"\bexitcode\s*:\s*-?[1-9]",  # GitHub masks the code as ***
         r"^SystemExit: [1-9]", r"(?i)\bAbnormal program exit\b", r"\bProcessExitedException\b",
         r"\bKeyboardInterrupt\b", r"(?i)^(?:job|run|task|pipeline|workflow|step) failed\b",

@@ -45,6 +45,10 @@ RETRIED_PENALTY = 3.5  # below zero: a retried error is evidence of nothing unle
 WRAPPER_WITH_CAUSE = 1.5
 RETRY_REACH = 3  # lines before a retry line whose errors it may recover from
 THREAD_PENALTY = 1.0
+# A cancellation (asyncio's, TensorFlow's `CancelledError: Enqueue operation was cancelled`, a
+# future's) is raised in work that something else stopped: alone it does not show that the run failed.
+CANCELLED_PENALTY = 1.0
+_CANCELLED = re.compile(r"(?:^|\.)Cancel+ed(?:Error)?$")
 BARE_STATUS_PENALTY = 0.2
 OOM_WARNING_ADJUST = -1.0
 CATCHER_PENALTY = 0.4
@@ -313,14 +317,18 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         served = _REQUEST_EXCEPTION.search(before) is not None  # a request's: the server answered 500
         # (A C++ library's warning just before it is another logger's line: TensorFlow's
         # `W tensorflow/core/...cc:103] ...` is no Python logger's header.)
+        # (A banner's rule of asterisks is no message a logger printed the traceback with: torchrun's
+        # `W0104 ... run.py:792] ****` over its OMP_NUM_THREADS notice, then a worker's traceback.)
         handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
-            and not _CPP_LOG.search(log.raw[header - 1][:200])
+            and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORD.search(log.body(header - 1))
         for position, (line, cls, text) in enumerate(chain):
             exc = _exception_candidate(log, line, cls, text, _told_again(chain, position), end)
             if line in unset:
                 exc.category = "invalid_config"
             if in_thread:
                 exc.score -= THREAD_PENALTY
+            if _CANCELLED.search(cls):  # what a stop does to work in progress: the cause is elsewhere
+                exc.score -= CANCELLED_PENALTY
             if handled or served:
                 exc.score -= RETRIED_PENALTY
             found.append(exc)
@@ -329,6 +337,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
 
 # the frame of os.environ's lookup raising for a name it lacks (`File ".../os.py", line 679, in
 # __getitem__` then `raise KeyError(key) from None`)
+_WORD = re.compile(r"[A-Za-z]{2}")
 _REQUEST_EXCEPTION = re.compile(r"\bException on /\S* \[[A-Z]+\]$")  # (noise.request's: a server goes on)
 _ENVIRON_FRAME = re.compile(r'[/\\]os\.py", line \d+, in __getitem__$')
 RETOLD_MIN = 20
@@ -424,6 +433,7 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c, most=1)
         elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
             _join_continuation(log, c)
+    _nccl_warned(candidates)
     _apply_retries(log, candidates)
     _done_after_all(log, candidates)
     _offline_index(candidates)
@@ -431,6 +441,28 @@ def scan(log: Lines) -> list[Candidate]:
     _survived(log, candidates)
     _after_post_job(log, candidates)
     return candidates
+
+
+# NCCL's result in general words (ncclGetErrorString: `unhandled cuda error (run with
+# NCCL_DEBUG=INFO for details)`), as torch raises it: the `NCCL WARN` line before it says which
+_NCCL_RESULT = re.compile(r"\b(?:unhandled (?:cuda|system) error|internal error|invalid usage)\b.{0,20}"
+                          r"\(run with NCCL_DEBUG=INFO for details\)")
+_NCCL_WARN = re.compile(r"\bNCCL WARN\b")
+NCCL_WARN_REACH = 200
+
+
+def _nccl_warned(candidates: list[Candidate]) -> None:
+    """An NCCL error that points to its debug output, printed after NCCL's own warning of the
+    failure (`transport/nvls.cc:254 NCCL WARN Cuda failure 1 'invalid argument'`): the warning names it."""
+    for i, c in enumerate(candidates):
+        if c.kind is not Kind.CAUSE or not _NCCL_RESULT.search(c.text):
+            continue
+        for warned in reversed(candidates[:i]):
+            if c.line - warned.line > NCCL_WARN_REACH:
+                break
+            if warned.kind is Kind.CAUSE and _NCCL_WARN.search(warned.text):
+                warned.score = max(warned.score, c.score + 0.1)
+                break
 
 
 def _after_post_job(log: Lines, candidates: list[Candidate]) -> None:
@@ -680,28 +712,43 @@ def _interleaved(log: Lines, q: int) -> bool:
 def _join_continuation(log: Lines, c: Candidate) -> None:
     """An error line whose next line goes on with `: ...`, holds its open `<Message>`'s text or
     the detail it introduces (past interleaved lines) holds its cause there: joined, and the
-    category the joined words name."""
-    q = c.line + 1
-    while q < len(log) and q <= c.line + JOIN_REACH \
-            and (_interleaved(log, q) or not log.body(q).strip()):
-        q += 1  # another logger's line or a progress bar between the error and its detail (or a
-        # blank line: log entries carry none, so the detail may not depend on it)
-    if q >= len(log) or q > c.line + JOIN_REACH:
-        return
-    if log.norm(q).wandb and not log.norm(c.line).wandb:
-        return  # W&B's console lines are its client's, not the detail of another program's error
-    following = log.body(q).strip()
-    if following and (_OPEN_MESSAGE.search(c.text) or _introduces(c, following)):
-        rest = " " + following
-    elif _CONTINUED.match(log.body(q)):
-        rest = log.body(q).strip()
-    else:
-        return
-    c.text = f"{c.text.rstrip()}{rest}"
-    c.match = None
-    cause = cause_in(rest)
-    if cause is not None and cause.category:
-        c.category = cause.category
+    category the joined words name. A detail that introduces another in turn takes it too
+    (gcloud's header alone, then `spec.template...[maxScale]:`, then the sentence)."""
+    last = c.line
+    for _ in range(JOINS):
+        q = last + 1
+        while q < len(log) and q <= last + JOIN_REACH \
+                and (_interleaved(log, q) or not log.body(q).strip()):
+            q += 1  # another logger's line or a progress bar between the error and its detail (or a
+            # blank line: log entries carry none, so the detail may not depend on it)
+        if q >= len(log) or q > last + JOIN_REACH:
+            return
+        if log.norm(q).wandb and not log.norm(c.line).wandb:
+            return  # W&B's console lines are its client's, not the detail of another program's error
+        following = log.body(q).strip()
+        if following and _cut_in_quote(c.text):
+            rest = following  # the terminal wrapped it where a quoted name begins: `Permission '` + `iam.x' denied`
+        elif following and (_OPEN_MESSAGE.search(c.text) or _introduces(c, following)):
+            rest = " " + following
+        elif _CONTINUED.match(log.body(q)):
+            rest = log.body(q).strip()
+        else:
+            return
+        c.text = f"{c.text.rstrip()}{rest}"
+        c.match = None
+        cause = cause_in(rest)
+        if cause is not None and cause.category:
+            c.category = cause.category
+        last = q
+
+
+JOINS = 3
+
+
+def _cut_in_quote(text: str) -> bool:
+    """Whether a line ends where a quoted name opens (` '` with the quote not closed)."""
+    text = text.rstrip("\n")
+    return len(text) > 1 and text[-1] in "'\"" and text[-2] == " " and text.count(text[-1]) % 2 == 1
 
 
 _NO_VERSIONS = re.compile(r"\(from versions: none\)|\bNo matching distribution found\b")

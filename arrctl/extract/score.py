@@ -76,6 +76,8 @@ def success_marker(candidates: list[Candidate]) -> Candidate | None:
 # (a module's path shows a class whatever its name ends with: `distributed.scheduler.KilledWorker: `)
 _CLASS = re.compile(r"^(?:(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception))|(?:[a-z_]\w*\.)+(?P<qualified>[A-Z]\w*)): ")
 # an exception named inside a message: `Run 6q4aki1t errored: ValueError('too many values')`
+# a wrapper that names the exception it failed with (Prefect's `Task run failed with exception ValueError()`)
+_FAILED_WITH = re.compile(r"\bfailed with (?:an? )?exception:? (?:[\w.]+\.)?(?P<cls>[A-Z]\w*(?:Error|Exception))\b")
 _CLASS_INSIDE = re.compile(r"\b(?P<cls>[A-Z]\w*(?:Error|Exception))(?:\(|: )")
 
 
@@ -111,6 +113,11 @@ def _category(best: Candidate, message: str) -> str:
         cause = cause_in(_STATUS_PREFIX.sub("", message))
         if cause is not None and cause.name != best.rule.name and cause.category:
             return cause.category
+    if found == "exit" and best.kind is Kind.WRAPPER:  # `Task run failed with exception ValueError() - ...`
+        named = _FAILED_WITH.search(message)
+        from_class = class_category(named.group("cls")) if named else None
+        if from_class not in (None, "exit", "unknown"):
+            return from_class
     generic = best.rule is None or best.rule.name in GENERIC
     if generic or found in (None, "unknown"):
         cause = cause_in(message)  # `failed to calculate checksum ...: "/x": not found`
