@@ -1914,3 +1914,67 @@ def test_warnings_of_fresh_u_are_no_failures(lines):
 ])
 def test_logs_of_fresh_u1_to_u6_name_their_cause(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # xformers' notice that an optional part is missing, with the traceback it caught or its words (fresh_t6)
+    ["A matching Triton is not available, some optimizations will not be enabled", "Traceback (most recent call last):",
+     '  File "/venv/lib/site-packages/xformers/__init__.py", line 55, in _is_triton_available',
+     "    import triton", "ModuleNotFoundError: No module named 'triton'"],
+    ["A matching Triton is not available, some optimizations will not be enabled.",
+     "Error caught was: No module named 'triton'", "epoch 1/10 loss 0.41"],
+    # LSF's report of a job that exited 0, after the program's own per-item errors
+    ["Error executing query 1: Model only answers one image question SQLs", "Processed 460 queries",
+     "------------------------------------------------------------", "", "Successfully completed.", "",
+     "Resource usage summary:", "    CPU time :                                   606.65 sec."],
+])
+def test_notices_and_reports_of_fresh_t_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # Google's buildpacks state the failure (`Failure: (ID: x) ...`); pack's exit status only reports it
+    (["=== Python - Missing Entrypoint (google.python.missing-entrypoint@0.9.0) ===",
+      'Failure: (ID: 194879d1) Failed to run /bin/build: for Python, an entrypoint must be manually set, either '
+      'with "GOOGLE_ENTRYPOINT" env var or by creating a "Procfile" file',
+      "Sorry your project couldn't be built.", "ERROR: failed to build: exit status 1",
+      "ERROR: failed to build: executing lifecycle: failed with status code: 51"],
+     "build", "an entrypoint must be manually set"),
+    # an error in words no rule names takes the category of the build's wrapper reporting it
+    (["ERROR: failed to export: exporting app layers: creating app layers: archive/tar: write too long",
+      "ERROR: failed to build: executing lifecycle: failed with status code: 62"], "build", "write too long"),
+    # LSF's own word for a job past its run time limit
+    (["Epoch 7 step 1200 loss 0.3", "TERM_RUNLIMIT: job killed after reaching LSF run time limit.",
+      "Exited with exit code 140."], "timeout", "LSF run time limit"),
+    # numbered attempts that failed, then how it ended
+    (["E0729 06:20:32.146676       1 main.go:206] Attempt 0 to upload to GCS failed: exit status 1",
+      "E0729 06:20:33.564533       1 main.go:206] Attempt 1 to upload to GCS failed: exit status 1",
+      "F0729 06:20:35.085374       1 main.go:246] Could not upload logs to GCS: Multiple attempts of gsutil "
+      "failed, the final one due to: exit status 1"], "exit", "Multiple attempts of gsutil failed"),
+    # the Kubernetes client's status line and its reason are one error
+    (["Exception: Unable to get pod log (500)", "Reason: Internal Server Error",
+      "HTTP response headers: HTTPHeaderDict({'Audit-Id': '0de19bf4'})"], "service", "Unable to get pod log (500)"),
+    # a Kubernetes Job past its activeDeadlineSeconds, as its event says
+    (["Test execution failed:", "", 'pods "job-7fvms" not found', "",
+      "0s          Warning   DeadlineExceeded       job/job-1         Job was active longer than specified deadline"],
+     "timeout", "Job was active longer than specified deadline"),
+    # apt that could not resolve its mirrors, then found no package
+    (["Err:1 http://deb.debian.org/debian buster InRelease", "  Temporary failure resolving 'deb.debian.org'",
+      "Reading package lists...", "W: Some index files failed to download. They have been ignored, or old ones used instead.",
+      "E: Unable to locate package libcap2-bin"], "network", "Temporary failure resolving 'deb.debian.org'"),
+])
+def test_logs_of_fresh_t1_to_t6_name_their_cause(lines, category, said):
+    _names(lines, category, said)
+
+
+@pytest.mark.parametrize("said, shown", [
+    ("com.google.cloud.ai.platform.common.errors.AiPlatformException: code=INVALID_ARGUMENT",
+     "AiPlatformException: code=INVALID_ARGUMENT"),
+    ("google.api_core.exceptions.NotFound: 404 Bucket x", "NotFound: 404 Bucket x"),
+    ("grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC>", "_InactiveRpcError: <_InactiveRpcError of RPC>"),
+    ("torch.cuda.OutOfMemoryError: CUDA out of memory.", "torch.cuda.OutOfMemoryError: CUDA out of memory."),
+    ("ValueError: bad", "ValueError: bad"), ("see a.b.c.d for details", "see a.b.c.d for details"),
+])
+def test_a_long_or_private_module_path_is_dropped_once_for_lines_and_tracebacks(said, shown):
+    from arrctl.extract.scan import short_class_path
+    assert short_class_path(said) == shown

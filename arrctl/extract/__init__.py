@@ -18,7 +18,7 @@ from arrctl.extract.ingest import (
 )
 from arrctl.extract.rules import RULES, RULES_BY_NAME, Kind, Rule, cause_in, label
 from arrctl.model import CATEGORIES
-from arrctl.extract.scan import Candidate, Lines, labelled_line, scan
+from arrctl.extract.scan import Candidate, Lines, labelled_line, scan, short_class_path
 from arrctl.extract.score import Outcome, category, choose, conclusive, success_marker
 from arrctl.sanitize import one_line, redact_lines, safe_line
 
@@ -29,9 +29,6 @@ CONTEXT_LINE_LIMIT = 2000
 MESSAGE_LIMIT = 400
 _REQUEST_ID = re.compile(r"\s*\(Request ID: [^)]{0,120}\)")
 _INLINE_EXCEPTION = re.compile(r"(?<![\w.])(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Exit|Failure)): (?:(?!\bFile \").)+")
-# A short module path stays (`torch.cuda.OutOfMemoryError`, `distributed.scheduler.KilledWorker`:
-# what people search for); a long one costs the message its room for the error's words.
-_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.){4,}(?=[A-Z]\w*:)")
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,7 @@ def _message(log: Lines, best: Candidate) -> str:
             # what the rule found is far into a long line (a launcher's argv, then "exits with
             # return code = -9"): keep the line's start and the part from there on
             text = text[:MESSAGE_LIMIT // 4].rstrip() + " … " + text[max(0, best.match.start() - 40):]
-        text = _MODULE_PATH.sub("", text)  # `com.google.cloud.ai.platform.common.errors.X: ` → `X: `
+        text = short_class_path(text)  # `com.google.cloud.ai.platform.common.errors.X: ` → `X: `
     if "Traceback (most recent call last):" in text or text.startswith('File "'):  # a traceback flattened into one line
         raised: re.Match[str] | None = None
         for raised in _INLINE_EXCEPTION.finditer(text):
@@ -186,11 +183,37 @@ def _failed(log: Lines, best: Candidate) -> Analysis:
     context = _context(log.raw, max(0, i - CONTEXT_BEFORE), i + CONTEXT_AFTER + 1)
     rule = best.rule.name if best.rule is not None else "level.error"
     found = category(best, message)
+    if found == "unknown":
+        found = _wrapper_category(log, best) or found
     if found == "network" and _in_distributed_setup(log, best):
         # a connection torch.distributed made (its TCPStore, gloo, c10d) failed: the rendezvous
         # of the ranks, which is where an on-call engineer looks
         found = "distributed"
     return Analysis("failed", message, rule, i + 1, None, context, found)
+
+
+WRAPPER_REACH = 3
+
+
+def _wrapper_category(log: Lines, best: Candidate) -> str | None:
+    """An error in words no rule names, reported by a wrapper of a known kind just after it (pack's
+    `ERROR: failed to export: ... write too long`, then `ERROR: failed to build: executing lifecycle:
+    failed with status code: 62`): the wrapper's category, when it says more than an exit."""
+    end = best.block_end if best.block_end is not None else best.line
+    seen = 0
+    for j in range(end + 1, len(log)):
+        text = log.body(j).strip()
+        if not text:
+            continue
+        seen += 1
+        if seen > WRAPPER_REACH:
+            break
+        labelled = label(text)
+        # (a wrapper of the step, not a run's verdict: Maven's `BUILD FAILURE` ends any plugin's failure)
+        if labelled is not None and labelled[0].kind is Kind.WRAPPER:
+            if labelled[0].category not in (None, "exit", "unknown"):
+                return labelled[0].category
+    return None
 
 
 _DISTRIBUTED = re.compile(r"torch/distributed/|\bc10d\b|\binit_process_group\b|ProcessGroupGloo|\bTCPStore\b")

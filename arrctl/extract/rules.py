@@ -173,7 +173,7 @@ RULES: tuple[Rule, ...] = (
     _r("noise.coordination_exit", N, None, [r"\bFailed to disconnect from coordination service\b"]),
     # the detail gRPC appends to a status on its own line: the line above says what failed
     _r("noise.grpc_detail", N, None, [r"^Additional GRPC error information from remote target \S+:?$"]),
-    _r("noise.advice", N, None, [r"\byou (?:might|may|could) (?:receive|get|see|encounter|run into) an? \"[^\"]+\"(?: or (?:an? )?\"[^\"]+\")* error\b"]),
+    _r("noise.advice", N, None, [r"\byou (?:might|may|could) (?:receive|get|see|encounter|run into) an? \"[^\"]+(?:\" or (?:an? )?\"[^\"]+)*\" error\b"]),
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
@@ -229,7 +229,14 @@ RULES: tuple[Rule, ...] = (
     # `Error syncing pod <uid> ("<pod>(<uid>)"), skipping: ...`: the pod is what it skips, and the
     # reason it failed follows)
     _r("noise.handled", N, None, [
-        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
+        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))",
+        # an optional part missing, said so, and what the program does without it (xformers' `A
+        # matching Triton is not available, some optimizations will not be enabled`, then `Error
+        # caught was: No module named 'triton'` or the traceback it caught)
+        r"(?i)\bis not available, some \w+ will not be (?:enabled|available|used)\b", r"^Error caught was: ",
+        # google-cloud-logging's background transport dropping a batch (its worker logs it with the
+        # traceback and goes on; the program it serves is not stopped by it)
+        r"^Failed to submit \d+ logs\.?$"]),
     # google-auth's default() finding no metadata server: it logs this at WARNING and goes on to its
     # next source of credentials (google/auth/_default.py, _get_gce_credentials returns None, None);
     # DefaultCredentialsError follows if none is left
@@ -291,7 +298,8 @@ RULES: tuple[Rule, ...] = (
         # skaffold's status check (skaffold PR #2845, issue #6011): each resource `is ready.`, the
         # last with none pending, then `Deployments stabilized in 6.05s`; kubectl's rollout status
         r"\bDeployments stabilized in\b", r"^-? ?(?:deployment|statefulset|daemonset)/\S+ is ready\.$",
-        r"\bsuccessfully rolled out\b"]),
+        r"\bsuccessfully rolled out\b",
+        r"^Successfully completed\.$"]),  # LSF's report of a job that exited 0 (`Exited with exit code 1.` else)
     _r("success.step", Kind.STEP_SUCCESS, None, [
         r"^Successfully (?:built|tagged|installed|pushed|uploaded|downloaded) \S",
         r"\bFinished in state Completed\("]),
@@ -421,7 +429,7 @@ RULES: tuple[Rule, ...] = (
         r"\bserver misbehaving\b",  # Go's resolver: the DNS server answered SERVFAIL
         r"\btimed out while trying to connect\b",  # the docker daemon reaching a registry
         r"(?i)\bmax retries exceeded: \w",  # Ollama's puller: `max retries exceeded: EOF`
-        r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bName or service not known\b",
+        r"\bNameResolutionError\b", r"\bTemporary failure in name resolution\b", r"\bTemporary failure resolving '[\w.-]+'", r"\bName or service not known\b",
         r"\bgetaddrinfo failed\b", r"\bSSLError\b", r"\bCERTIFICATE_VERIFY_FAILED\b", r"\bProxyError\b",
         r"\bReadTimeout(?:Error)?\b", r"\bRead timed out\b", r"\bConnectTimeout(?:Error)?\b",
         r"\bRemoteDisconnected\b", r"(?i)\bNetwork is unreachable\b", r"(?i)\bNo route to host\b",  # Go's syscall errors are lower case
@@ -575,6 +583,8 @@ RULES: tuple[Rule, ...] = (
     _r("task.timeout", C, "timeout", [
         r"(?i)\breadiness deadline exceeded\b",  # Cloud Run: `Resource readiness deadline exceeded.`
         r"\bPod never started\b",  # Prefect's Kubernetes job infrastructure after its pod watch timeout
+        r"^TERM_RUNLIMIT: job killed after reaching LSF run time limit\b",  # LSF's job report
+        r"\bJob was active longer than specified deadline\b",  # a Kubernetes Job past activeDeadlineSeconds (its event)
         # Cloud Run's job task past its `--task-timeout`
         r"\bTerminating task because it has reached the maximum timeout of \d+ seconds\b",
         r"(?i)\btimeout of [\d.]+ ?(?:ms|s|sec|seconds|minutes) (?:hit|reached|exceeded)\b",  # `Final attempt failed. Timeout of 600000ms hit`
@@ -640,7 +650,7 @@ RULES: tuple[Rule, ...] = (
         r"^error\[E\d+\]", r"^\S+\.go:\d+:\d+: \S", r"^error: (?:could not compile|failed to compile|aborting due to)",
         r"\bDockerfile parse error\b", r"\bfailed to read dockerfile\b", r"\bCOPY failed\b",
         r"\bfailed to compute cache key\b", r"\bunknown instruction\b", r"(?P<msg>\bfailed to solve: (?!process ).+)",
-        r"^ERROR: (?P<msg>failed to build: (?!.*exit status).+)", r"\bNo buildpack groups passed detection\b",
+        r"^ERROR: (?P<msg>failed to build: (?!.*(?:exit status|executing lifecycle: failed with status code)).+)", r"\bNo buildpack groups passed detection\b",
         r"\bBUILD FAILED\b", r"\bno Go files in\b", r"\bCompilation failed\b", r"\bSyntaxError\b", r"\bIndentationError\b",
         r"\bno such file or directory\b.*\b(?:Dockerfile|COPY|ADD)\b",
         # a CUDA extension's build without its compiler (flash-attn, apex, deepspeed ops in setup.py)

@@ -237,18 +237,28 @@ def _ipython_tracebacks(log: Lines, by_line: dict[int, Candidate]) -> None:
 
 
 def _short_exception(text: str) -> tuple[str, str]:
-    """`google.api_core.exceptions.NotFound: 404 x` → (`NotFound`, `NotFound: 404 x`); a path of one or
-    two public modules stays (`torch.cuda.OutOfMemoryError: ...` → (`OutOfMemoryError`, as it is))."""
+    """`google.api_core.exceptions.NotFound: 404 x` → (`NotFound`, `NotFound: 404 x`)."""
     found = _EXCEPTION_LINE.match(text)
     if not found:
         return "", text
-    path = text[:found.start("cls")]
-    if path.count(".") <= SHORT_MODULE_PATH and "._" not in "." + path:  # (not a private `grpc._channel.`)
-        return found.group("cls"), text  # `torch.cuda.OutOfMemoryError: ...`: what people search for
-    return found.group("cls"), found.group("cls") + (found.group("rest") or "")
+    return found.group("cls"), short_class_path(text)
+
+
+def short_class_path(text: str) -> str:
+    """A line that starts with an exception's class, its module path dropped when long or private
+    (`com.google.cloud.ai.platform.common.errors.X: ` → `X: `, `grpc._channel._InactiveRpcError: `);
+    a path of one or two public modules stays (`torch.cuda.OutOfMemoryError: `: what people search for)."""
+    found = _CLASS_PATH.match(text)
+    if not found:
+        return text
+    path = found.group("path")
+    if path.count(".") <= SHORT_MODULE_PATH and "._" not in "." + path:
+        return text
+    return text[found.end("path"):]
 
 
 SHORT_MODULE_PATH = 2
+_CLASS_PATH = re.compile(r"^(?P<path>(?:[A-Za-z_]\w*\.)+)(?=[A-Za-z_]\w*(?::|$))")
 
 
 def _is_frame(text: str, indent: int = 0) -> bool:
@@ -321,6 +331,9 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         # `W0104 ... run.py:792] ****` over its OMP_NUM_THREADS notice, then a worker's traceback.)
         handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
             and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORD.search(log.body(header - 1))
+        if header > 0 and not handled:  # the program's own words before it: a notice that it goes on without
+            said = label(log.body(header - 1).strip())
+            handled = said is not None and said[0].name == "noise.handled"
         for position, (line, cls, text) in enumerate(chain):
             exc = _exception_candidate(log, line, cls, text, _told_again(chain, position), end)
             if line in unset:
@@ -433,7 +446,9 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c, most=1)
         elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
             _join_continuation(log, c)
+    candidates = _reasons_joined(candidates)
     _nccl_warned(candidates)
+    _attempts_before(candidates)
     _apply_retries(log, candidates)
     _done_after_all(log, candidates)
     _offline_index(candidates)
@@ -462,6 +477,48 @@ def _nccl_warned(candidates: list[Candidate]) -> None:
                 break
             if warned.kind is Kind.CAUSE and _NCCL_WARN.search(warned.text):
                 warned.score = max(warned.score, c.score + 0.1)
+                break
+
+
+# the Kubernetes client's ApiException as it prints (`(500)`, then `Reason: Internal Server Error`,
+# the headers and the body): the line ending in the status is the error, the reason its detail
+_STATUS_END = re.compile(r"\(\d{3}\)$")
+_REASON = re.compile(r"^Reason: \S")
+
+
+def _reasons_joined(candidates: list[Candidate]) -> list[Candidate]:
+    """An error that ends with an HTTP status in parentheses and the `Reason: ...` line after it: one
+    candidate (`Exception: Unable to get pod log (500) Reason: Internal Server Error`)."""
+    gone: set[int] = set()
+    said = [c for c in candidates if c.kind is not Kind.NOISE]  # (past another program's noise between)
+    for c, d in zip(said, said[1:]):
+        if d.line - c.line <= JOIN_REACH and c.kind in (Kind.CAUSE, Kind.ERROR) \
+                and _STATUS_END.search(c.text.rstrip()) and _REASON.match(d.text):
+            c.text = f"{c.text.rstrip()} {d.text}"
+            c.match = None
+            c.score = max(c.score, d.score)
+            if d.category and c.category in (None, "unknown", "code"):
+                c.category = d.category
+            gone.add(d.line)
+    return [c for c in candidates if c.line not in gone] if gone else candidates
+
+
+# a numbered attempt that failed (`Attempt 0 to upload to GCS failed: exit status 1`, `attempt 2/5 failed`)
+_ATTEMPT = re.compile(r"(?i)\battempt #?\d+\b")
+ATTEMPT_REACH = 20
+
+
+def _attempts_before(candidates: list[Candidate]) -> None:
+    """A failed attempt that a later failure follows (another attempt, then `Multiple attempts of
+    gsutil failed, the final one due to: ...`) was retried: the last failure says how it ended."""
+    for i, c in enumerate(candidates):
+        if c.kind not in _EVIDENCE_KINDS or not _ATTEMPT.search(c.text):
+            continue
+        for d in candidates[i + 1:]:
+            if d.line - c.line > ATTEMPT_REACH:
+                break
+            if d.kind in _EVIDENCE_KINDS and d.line > c.line:
+                c.score -= RETRIED_PENALTY
                 break
 
 
