@@ -330,7 +330,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         # (A banner's rule of asterisks is no message a logger printed the traceback with: torchrun's
         # `W0104 ... run.py:792] ****` over its OMP_NUM_THREADS notice, then a worker's traceback.)
         handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
-            and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORD.search(log.body(header - 1))
+            and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORD.search(log.body(header - 1)) is not None
         if header > 0 and not handled:  # the program's own words before it: a notice that it goes on without
             said = label(log.body(header - 1).strip())
             handled = said is not None and said[0].name == "noise.handled"
