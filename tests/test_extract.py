@@ -1978,3 +1978,61 @@ def test_logs_of_fresh_t1_to_t6_name_their_cause(lines, category, said):
 def test_a_long_or_private_module_path_is_dropped_once_for_lines_and_tracebacks(said, shown):
     from arrctl.extract.scan import short_class_path
     assert short_class_path(said) == shown
+
+
+@pytest.mark.parametrize("lines", [
+    # Neptune's background sender dropping a point: the run goes on (fresh_s5)
+    ["2023-04-16 18:04:48 | ERROR | neptune.internal.operation_processors.async_operation_processor | Error "
+     "occurred during asynchronous operation processing: Timestamp must be non-decreasing for series attribute: "
+     "monitoring/gpu", "epoch 004 | loss 3.12 | ppl 8.7"],
+    # log4j's WARN as Spark prints it (fresh_s3)
+    ["19/02/13 12:25:54 WARN org.apache.spark.scheduler.FairSchedulableBuilder: Fair Scheduler configuration file "
+     "not found so jobs will be scheduled in FIFO order.", "19/02/13 12:26:40 INFO x.y: Job 0 finished"],
+    # Terraform's apply after the warnings it boxed (fresh_s6)
+    ["│ Warning: Resource targeting is in effect", "│ provided only for exceptional situations such as recovering "
+     "from errors or", "│ mistakes, or when Terraform specifically suggests to use it as part of an", "│ error message.",
+     "╵", "", "Apply complete! Resources: 0 added, 0 changed, 0 destroyed."],
+])
+def test_notices_of_fresh_s_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["gcsfs.retry.HttpError: Anonymous caller does not have storage.objects.get access to the Google Cloud "
+      "Storage object., 401"], "auth", "Anonymous caller does not have"),
+    (["Your API token is invalid.", "", "Learn how to get it in this docs page:"], "auth", "Your API token is invalid"),
+    (["ERROR: failed to transfer 'md5: 9340cf' - Forbidden: https://storage.googleapis.com/upload/storage/v1/b/b1/o"],
+     "permission", "Forbidden: https://storage.googleapis.com"),
+    # TensorFlow's file system after its retries: the tail names the kind
+    (["INFO:tensorflow:Saving checkpoints for 8300 into gs://b/model.ckpt.",
+      "All 10 retry attempts failed. The last failure: Unavailable: Error executing an HTTP request: HTTP response "
+      "code 503"], "service", "HTTP response code 503"),
+    # absl's failure signal handler (JAX, TensorFlow)
+    (["*** SIGABRT received by PID 545434 (TID 545434) on cpu 25 from PID 545434; stack trace: ***",
+      "PC: @     0x7fcf5129603b  (unknown)  raise"], "exit", "SIGABRT received by PID 545434"),
+    # a C program's function name, then its error; llama.cpp's words for a model it cannot load
+    (["llama_model_load: error loading model: error loading model architecture: unknown model architecture: 'phi3'",
+      "llama_load_model_from_file: failed to load model", "main: exiting due to model loading error"],
+     "invalid_config", "unknown model architecture: 'phi3'"),
+    # TensorRT-LLM's logger and its words for a KV cache that does not fit
+    (["[07/08/2025-19:47:15] [TRT-LLM] [RANK 1] [E] Failed to initialize executor on rank 1: Executor creation "
+      "failed due to insufficient GPU memory."], "oom", "insufficient GPU memory"),
+    (["No account authorized through gcloud.  Please fix with:", "", "  gcloud auth login",
+      "!!! [0803 11:01:13] Max attempts reached. Will exit."], "auth", "No account authorized through gcloud"),
+    # Spark on YARN: the executor's kill, at WARN
+    (["18/05/16 00:46:24 WARN YarnAllocator: Container killed by YARN for exceeding memory limits. 8.3 GB of 8 GB "
+      "physical memory used.", "18/05/16 00:46:30 ERROR TaskSetManager: Task 3 in stage 1.0 failed 4 times; "
+      "aborting job"], "oom", "Container killed by YARN for exceeding memory limits"),
+    # docker compose's status lines say a container failed, its last line which
+    ([" Container app_redis  Healthy", " Container app_database  Error",
+      "dependency failed to start: container app_database exited (0)"], "exit", "container app_database exited (0)"),
+    # pytest's short test summary names the test that failed and why, whatever is printed after it
+    (["=========================== short test summary info ============================",
+      "FAILED pkg/tests/test_doctests.py::test_doctests[national-False-True] - assert 11 == 0",
+      "=================== 1 failed, 267 passed, 8 warnings in 3.00s ====================",
+      "Coverage XML written to file coverage.xml", "Coverage HTML written to dir htmlcov",
+      "Uploading the coverage report", "Report uploaded to https://codecov.example.com/r/42"],
+     "unknown", "assert 11 == 0"),
+])
+def test_logs_of_fresh_s1_to_s6_name_their_cause(lines, category, said):
+    _names(lines, category, said)

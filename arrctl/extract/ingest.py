@@ -157,6 +157,10 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>WARNING|WARN|INFO|DEBUG): ",
     # GitHub Actions' annotations as its log shows them (`Warning: `, `Notice: `; `Error: ` keeps its words)
     r"^(?P<lvl>Warning|Notice): ",
+    # log4j's pattern as Spark and Hadoop print it (`19/02/13 12:25:54 WARN org.apache.spark.x: ...`)
+    r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (?P<lvl>ERROR|WARN|INFO|DEBUG) [\w.$]+: ",
+    # TensorRT-LLM's logger (`[07/08/2025-19:47:15] [TRT-LLM] [RANK 1] [E] Failed to initialize executor ...`)
+    r"^\[\d\d/\d\d/\d{4}-\d\d:\d\d:\d\d\] \[TRT-LLM\] (?:\[RANK \d+\] )?\[(?P<lvl>[EWIV])\] ",
     # Azure Pipelines' and GitHub Actions' logging commands as their logs show them (`##[error]Exit
     # code 137 returned from process: ...`, `##[warning]...`)
     r"^##\[(?P<lvl>error|warning|debug)\]",

@@ -20,7 +20,8 @@ ONE_LINE_FOLLOWS = re.compile(r"\bException encountered when calling .+\.$")
 _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
                      r"|\s*[\w.-]+:"  # a YAML mapping's key, its fields below it
-                     r"|[\w ,'\[\]-]+\.{3,}(?:done|failed)?\.?)$")  # gcloud's progress (`Running execution.....failed.`)
+                     r"|[\w ,'\[\]-]+\.{3,}(?:done|failed)?\.?"  # gcloud's progress (`Running execution.....failed.`)
+                     r"|\s*Container \S+\s+(?:Error|Created|Started|Starting|Healthy|Waiting|Running|Stopped|Exited))$")  # compose's
 LOOKBACK = 12
 # (and `kubectl describe pod`'s `Exit Code:    137`, whose `Reason:  Error` above it says less)
 _SIGNAL_NAMED = re.compile(r"\bsignal \d+\b|\bSIG[A-Z]{2,}\b|^\s*Exit Code:\s+\d+$")

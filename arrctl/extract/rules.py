@@ -38,7 +38,7 @@ class Kind(enum.Enum):
 # statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`,
 # `RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory`,
 # kaniko's push check that ends in `UNAUTHORIZED` or `no route to host`)
-WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check"})
+WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check", "tf.retries_exhausted"})
 SPECIFICITY = {Kind.CAUSE: 3.0, Kind.ERROR: 2.0, Kind.WRAPPER: 1.0, Kind.FAILED: 0.9}
 
 
@@ -191,6 +191,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.jax_backend", N, None, [r"^(?:[\w.]+\.py:\d+\] )?Unable to initialize backend '\w+'"]),
     # W&B's system monitor on hardware whose counters it cannot read: printed at ERROR, harmless
     _r("noise.wandb_monitor", N, None, [r"\bFailed to sample metric\b"]),
+    # Neptune's background sender on a data point it drops (`Error occurred during asynchronous
+    # operation processing: Timestamp must be non-decreasing ...`): the run goes on
+    _r("noise.tracker_async", N, None, [r"\bError occurred during asynchronous operation processing\b"]),
     # a header whose next line says what went wrong (the category is the detail's default):
     # NCCL's `ncclSystemError: ...` then `Last error:` then `socketStartConnect: ... failed`;
     # Gradle's `* What went wrong:` then `Task 'build' not found in root project 'src'.`
@@ -299,7 +302,8 @@ RULES: tuple[Rule, ...] = (
         # last with none pending, then `Deployments stabilized in 6.05s`; kubectl's rollout status
         r"\bDeployments stabilized in\b", r"^-? ?(?:deployment|statefulset|daemonset)/\S+ is ready\.$",
         r"\bsuccessfully rolled out\b",
-        r"^Successfully completed\.$"]),  # LSF's report of a job that exited 0 (`Exited with exit code 1.` else)
+        r"^Successfully completed\.$",
+        r"^Apply complete! Resources: \d+ added"]),  # Terraform's apply, after whatever warnings it boxed  # LSF's report of a job that exited 0 (`Exited with exit code 1.` else)
     _r("success.step", Kind.STEP_SUCCESS, None, [
         r"^Successfully (?:built|tagged|installed|pushed|uploaded|downloaded) \S",
         r"\bFinished in state Completed\("]),
@@ -357,6 +361,8 @@ RULES: tuple[Rule, ...] = (
         # Slurm's step daemon on its cgroup's kills (`slurmstepd: error: Detected 1 oom-kill event(s)
         # in step 4718203.0 cgroup.`), before srun's `task 4: Out Of Memory` says it again
         r"\bDetected \d+ oom[-_]kill events?\b",
+        r"\bContainer killed by YARN for exceeding memory limits\b",  # Spark on YARN (Dataproc): an executor
+        r"(?i)\binsufficient GPU memory\b",  # TensorRT-LLM's executor on a KV cache that does not fit
         r"^memory allocation of \d+ bytes failed$",  # Rust's allocator, out of host memory (a tokenizer's)
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
@@ -468,13 +474,16 @@ RULES: tuple[Rule, ...] = (
                                 r"\bAuthentication failed for '[^']+'"], fatal=True),
     # an API the project has not enabled (Google's words, relayed by any client: `403 Vertex AI API
     # has not been used in project p before or it is disabled`; the ErrorInfo's `reason: SERVICE_DISABLED`)
+    # Cloud Storage to a request with no credentials (`Anonymous caller does not have
+    # storage.objects.get access to ...`, 401): who is asking is missing, not a permission
+    _r("gcp.anonymous", C, "auth", [r"\bAnonymous caller does not have\b"]),
     _r("gcp.api_disabled", C, "permission", [
         r"\bAPI has not been used in project \S+ before or it is disabled\b", r"^\s*reason: SERVICE_DISABLED$"],
        fatal=True),
     _r("gcp.permission_denied", C, "permission", [
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
-        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"(?i)\b(?:does not|doesn't) (?:allow|have) (?:writing|write access|read access)\b",
+        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"(?i)\b(?:does not|doesn't) (?:allow|have) (?:writing|write access|read access)\b", r"\bForbidden: https?://",
         r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission \\?'[\w.]+\\?' denied\b", r"\bAccessDenied(?:Exception)?\b",
@@ -495,6 +504,8 @@ RULES: tuple[Rule, ...] = (
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
         r"\bDefaultCredentialsError\b", r"\bCould not automatically determine credentials\b",
+        r"(?i)\bAPI (?:token|key) is (?:invalid|not valid)\b",  # Neptune's `Your API token is invalid.`
+        r"\bNo account authorized through gcloud\b",  # Kubernetes' GKE scripts on a gcloud with no login
         r"\bError performing token request\b",  # Rust's object_store (polars, ...): no credentials to get a token with
         r"\bRefreshError\b", r"\binvalid_grant\b", r"(?i)\bapi[_ ]key (?:not configured|is invalid|must be)\b",
         r"(?i)\binvalid (?:api[_ ]key|credentials|authentication credentials|token)\b",
@@ -565,7 +576,11 @@ RULES: tuple[Rule, ...] = (
         # an entrypoint script's `exec` that found no such program (`entrypoint.sh: line 25: exec:
         # prefect worker start ...: not found`: the arguments given as one word)
         r"^\S+: (?:line )?\d+: exec: .+: not found$"], fatal=True),
+    # TensorFlow's file systems after their retries (`All 10 retry attempts failed. The last failure:
+    # Unavailable: Error executing an HTTP request: HTTP response code 503`): the tail names the kind
+    _r("tf.retries_exhausted", C, "service", [r"\bAll \d+ retry attempts failed\. The last failure: "], fatal=True),
     _r("process.signal", C, "exit", [
+        r"^\*\*\* SIG[A-Z]+ received by PID \d+",  # absl's failure signal handler (JAX, TensorFlow)
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
         r"\bfatal signal\b", r"\breceived SIGTERM\b"]),
@@ -690,6 +705,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
         r"\bunknown command \"[^\"]+\" for \"",
+        r"\bunknown (?:model architecture|pre-tokenizer type): '",  # llama.cpp (and Ollama) on a model it cannot load
         r"\bThe required property \[[\w/]+\] is not currently set\b",  # gcloud's RequiredPropertyError
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
         r"\bno instance types satisfy requirements\b",  # Karpenter: a node pool's requirements no type meets
@@ -819,6 +835,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bterminated by signal\b", r"(?i)\bkilled by signal\b",
         r"(?i)\bterminated on signal \d+\b", r"\bexited on signal \d+\b",  # Open MPI's `mpirun noticed that process rank 1 ... exited on signal 9 (Killed).`
         r"\bworker \(pid\(s\) [\d, ]+\) exited unexpectedly\b",
+        r"\bdependency failed to start: container \S+ (?:exited \(\d+\)|is unhealthy)",  # docker compose v2
         r"\bWorkerCrashedError\b", r"(?i)\bworker died unexpectedly\b",
         # a container's status as Kubernetes prints it (`kubectl get pod -o yaml`, Argo/KFP)
         r"^\s*exitCode: [1-9]\d*$", r"^\s*Exit Code:\s+[1-9]\d*$",  # (and `kubectl describe pod`'s)
@@ -841,10 +858,15 @@ RULES: tuple[Rule, ...] = (
     # padded to its column, saying why the job failed
     _r("k8s.condition_message", E, None, [
         r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
+    # pytest's short test summary (`FAILED tests/x.py::test_y - assert 11 == 0`): a test that failed, and why
+    _r("pytest.failed", E, None, [r"^FAILED (?P<msg>[\w./-]+\.py::\S+(?: - .+)?)$"]),
     _r("generic.error", E, None, [
         # (not a count: a status's `failed: 1`, `errors: 0`)
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Failure|Exception|E): (?!\d+$)(?P<msg>\S.*)",
         r"^(?:Error|Exception|Failure) (?:while|when|during|in|occurred|running|creating|calling|loading|executing)\b.+",
+        # a C program's function or tool name, then its error (llama.cpp's `llama_model_load: error
+        # loading model: ...`, `ld: error: ...`)
+        r"^[a-z_][\w.-]*: (?:error|fatal error)(?::| (?:loading|while|when|during|in|reading|opening|parsing)\b)",
         r"^(?P<msg>Check failed: .+)",
         # a job resource's own account of its failure (`gcloud ml-engine jobs describe`: `errorMessage: '...'`)
         r"^(?:errorMessage|error_message): (?P<msg>\S.*)",

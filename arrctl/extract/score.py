@@ -81,7 +81,7 @@ _FAILED_WITH = re.compile(r"\bfailed with (?:an? )?exception:? (?:[\w.]+\.)?(?P<
 _CLASS_INSIDE = re.compile(r"\b(?P<cls>[A-Z]\w*(?:Error|Exception))(?:\(|: )")
 
 
-GENERIC = frozenset({"generic.error", "level.error", "wandb.error", "python.exception", "log.last_words",
+GENERIC = frozenset({"generic.error", "pytest.failed", "level.error", "wandb.error", "python.exception", "log.last_words",
                      "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
 
 
