@@ -72,6 +72,7 @@ def report_check(store: Any, results: dict[str, Any], config: Any, deliver: Any,
             claim = store.claim({k: v for k, v in ends.items() if k not in misfires}, CHECK_CONSUMER,
                                 first_window_s=config.check_first_window_s,
                                 complete=[s for s, r in results.items() if r.state == SourceState.OK and not r.hidden],
+                                unfinished=health.unfinished_failures(results, config.builds_failure_severity),
                                 now=now)
             # each disagreement once, like a failure; the misfired crash is recorded as told with it
             told = store.claim(dict.fromkeys([d.key for d in found] + sorted(misfires)), CHECK_CONSUMER, now=now)

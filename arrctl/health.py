@@ -73,6 +73,12 @@ def failure_ends(results: dict[str, SourceResult], builds: str = "warning") -> d
     return {key: epoch(rows[key]["finished"]) or epoch(rows[key]["created"]) for key in failure_keys(results, builds)}
 
 
+def unfinished_failures(results: dict[str, SourceResult], builds: str = "warning") -> set[tuple[str, str]]:
+    """The failures of `failure_keys` whose end is not known (`failure_ends` gives their creation)."""
+    rows = {(s, row["id"]): row for s, r in results.items() for row in r.rows}
+    return {key for key in failure_keys(results, builds) if not epoch(rows[key]["finished"])}
+
+
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,
           limits: Thresholds, *, persistent: bool = True, skipped: int = 0, late: int = 0,
           first_window_s: float = 3600.0, disagreements: list[dict[str, Any]] | None = None) -> Verdict:

@@ -200,7 +200,7 @@ class Store:
 
     def claim(self, failures: Mapping[Key, float | None], consumer: str = "check", *,
               first_window_s: float | None = None, complete: Iterable[str] = (),
-              now: float | None = None) -> Claim:
+              unfinished: Iterable[Key] = (), now: float | None = None) -> Claim:
         """Mark failures (key -> when it ended, epoch or None) reported to `consumer`, under the write lock.
 
         Two checks at once never claim the same failure: the read and the write are one transaction.
@@ -209,10 +209,13 @@ class Store:
         as seen without paging them; the baseline is taken once the source answered in full (`complete`).
         A failure that comes into view only later but ended longer than the window before its source's
         baseline was taken is old news the same way (`late`): raising `completed_limit` pages no history.
+        A failure in `unfinished` has only its creation for an end: it is never late (a run created
+        before the first check that crashed long after it is news).
         `now` is the caller's time of the check (the store's clock when not given).
         """
         now = self.clock() if now is None else now
         claim = Claim()
+        unfinished = set(unfinished)
         with immediate(self.db):
             told = self._told(consumer)
             based = dict(self.db.execute(
@@ -229,8 +232,10 @@ class Store:
                 since = based.get(source, now)  # when the source's first check looked (this one if none has)
                 if ended is None or first_window_s is None or since - ended <= first_window_s:
                     claim.new.add(key)
+                elif source not in based:
+                    claim.baseline.add(key)
                 else:
-                    (claim.late if source in based else claim.baseline).add(key)
+                    (claim.new if key in unfinished else claim.late).add(key)
             if first_window_s is not None:
                 for source in sorted(set(complete) - set(based)):
                     self.db.execute("INSERT INTO baseline (consumer, scope, source, taken_at, last_seen)"

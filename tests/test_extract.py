@@ -2036,3 +2036,72 @@ def test_notices_of_fresh_s_are_no_failures(lines):
 ])
 def test_logs_of_fresh_s1_to_s6_name_their_cause(lines, category, said):
     _names(lines, category, said)
+
+
+def test_sky_checks_reasons_a_cloud_is_disabled_are_a_report():
+    assert analyze(["Checking credentials to enable clouds for SkyPilot.", "  AWS: enabled [compute, storage]",
+                    "  Cudo: disabled ", "    Reason [compute]: Cudo tools are not installed. Run the following commands:",
+                    "      $ pip install cudo-compute",
+                    "    [ModuleNotFoundError] No module named 'cudo_compute'", "  GCP: enabled [compute, storage]"]
+                   ).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # the plainest words for a kind, when no rule and no class names it
+    (["ERROR: (gcloud.run.services.describe) Cannot find service [website--develop]"], "not_found",
+     "Cannot find service"),
+    (["##[error]Version 3.6 with arch x64 not found"], "not_found", "Version 3.6 with arch x64 not found"),
+    # a configuration's arithmetic or a value asked for
+    (["AssertionError: Check batch related parameters. train_batch_size is not equal to micro_batch_per_gpu * "
+      "gradient_acc_step * world_size 16 != 4 * 1 * 2"], "invalid_config", "Check batch related parameters"),
+    (["ValueError: `num_heads` must be divisible by `num_shards` (got `num_heads`: 71 and `num_shards`: 2"],
+     "invalid_config", "must be divisible by"),
+])
+def test_categories_said_in_plain_words(lines, category, said):
+    _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # narrow words for narrow cases: each of these runs went on or ended well (review of fresh_s)
+    ["WARNING: insufficient GPU memory for CUDA graph capture of batch size 256, capturing up to 128",
+     "INFO: Started server process [1]"],
+    ["19/05/16 00:46:24 WARN YarnAllocator: Container killed by YARN for exceeding memory limits. 8.3 GB of 8 GB "
+     "physical memory used.", "19/05/16 00:49:10 INFO DAGScheduler: Job 2 finished: count at job.py:40, took 310 s"],
+    ["The service account doesn't have write access to gs://foo-logs; logs will be kept locally",
+     "epoch 1 step 100 loss 0.52"],
+    ["Training complete.", "*** SIGTERM received by PID 1 (TID 1) on cpu 0 from PID 0; stack trace: ***"],
+])
+def test_narrow_words_stay_narrow(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # a broad `..., skipping ...` before a traceback does not handle it (only a notice of a missing part does)
+    (["Evaluating, skipping empty batches", "Traceback (most recent call last):", '  File "/app/eval.py", line 9, in <module>',
+      "    batch['labels']", "KeyError: 'labels'"], "code", "KeyError: 'labels'"),
+    # the last failed attempt is not retried by the exit line that reports it
+    (["ERROR: Upload failed on attempt 3 of 3: 403 Forbidden: caller does not have storage.objects.create access",
+      "Error: Process completed with exit code 1."], "permission", "storage.objects.create"),
+    # Terraform's apply is one step: a later step's failure is the run's
+    (["Apply complete! Resources: 3 added, 0 changed, 0 destroyed.",
+      "curl: (22) The requested URL returned error: 503", "Error: Process completed with exit code 22."],
+     "exit", "exit code 22"),
+    # a file's name before its error is no module path
+    (["model.safetensors.index.json: 404 Client Error: Not Found for url: https://huggingface.co/x/y"],
+     "not_found", "model.safetensors.index.json: 404 Client Error"),
+])
+def test_review_of_fresh_s_mechanisms(lines, category, said):
+    _names(lines, category, said)
+
+
+def test_a_line_cut_at_a_quote_does_not_take_a_traceback_header():
+    result = analyze(["ERROR: option value must be one of 'a', 'b', or '", "Traceback (most recent call last):",
+                      '  File "/app/x.py", line 1, in <module>', "ValueError: bad option"])
+    assert "Traceback" not in (result.message or "")
+
+
+def test_googles_anonymous_caller_is_a_fatal_google_error():
+    from arrctl.extract import first_fatal
+    found = first_fatal(["ERROR: (gcloud.storage.ls) HTTPError 401: Anonymous caller does not have "
+                         "storage.objects.list access to the Google Cloud Storage bucket."])
+    assert found is not None and found.category == "auth"

@@ -342,3 +342,13 @@ def test_facts_of_schema_3_are_kept_and_gain_a_category(state_dir: Path):
                        {})
     assert Store(state_dir, scope="s").facts("completed")["run-1"]["category"] == "distributed"
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_a_failure_whose_end_is_only_its_creation_is_never_late(state_dir: Path):
+    clock = [100_000.0]
+    store = Store(state_dir, clock=lambda: clock[0])
+    store.claim({}, first_window_s=3600, complete=["completed"])
+    clock[0] += 86400  # created 2 h before the first check, crashed a day after it: no end known
+    taken = store.claim({("completed", "long-run"): 100_000.0 - 7200}, first_window_s=3600,
+                        unfinished=[("completed", "long-run")])
+    assert taken.new == {("completed", "long-run")} and taken.late == set()

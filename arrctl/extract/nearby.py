@@ -149,6 +149,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
                 # while a progress bar runs (W&B retries in the background, training goes on)
                 return Candidate(j, Kind.ERROR, RULES_BY_NAME["log.last_words"], cause.category, text,
                                  LAST_WORDS_SCORE)
+        if held is not None and held.kind is Kind.STEP_SUCCESS and seen == 0:
+            return None  # the log ends with a step that went well (Terraform's `Apply complete!`)
         if held is not None and held.block_end is None and held.kind in (
                 Kind.NOISE, Kind.TEARDOWN, Kind.TRANSIENT, Kind.STEP_SUCCESS):
             continue

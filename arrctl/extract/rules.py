@@ -193,6 +193,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.wandb_monitor", N, None, [r"\bFailed to sample metric\b"]),
     # Neptune's background sender on a data point it drops (`Error occurred during asynchronous
     # operation processing: Timestamp must be non-decreasing ...`): the run goes on
+    # `sky check`'s reason a cloud is disabled, its exception's class in brackets (`Cudo: disabled`,
+    # `Reason [compute]: Cudo tools are not installed.`, `[ImportError] cannot import name ...`): a report
+    _r("noise.check_reason", N, None, [r"^\[(?=[A-Z][a-z])\w+(?:Error\] |Exception\] )"]),
     _r("noise.tracker_async", N, None, [r"\bError occurred during asynchronous operation processing\b"]),
     # a header whose next line says what went wrong (the category is the detail's default):
     # NCCL's `ncclSystemError: ...` then `Last error:` then `socketStartConnect: ... failed`;
@@ -232,13 +235,14 @@ RULES: tuple[Rule, ...] = (
     # `Error syncing pod <uid> ("<pod>(<uid>)"), skipping: ...`: the pod is what it skips, and the
     # reason it failed follows)
     _r("noise.handled", N, None, [
-        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))",
-        # an optional part missing, said so, and what the program does without it (xformers' `A
-        # matching Triton is not available, some optimizations will not be enabled`, then `Error
-        # caught was: No module named 'triton'` or the traceback it caught)
+        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
+    # an optional part missing, said so, and what the program does without it (xformers' `A
+    # matching Triton is not available, some optimizations will not be enabled`, then `Error
+    # caught was: No module named 'triton'` or the traceback it caught); google-cloud-logging's
+    # background transport dropping a batch (it logs the traceback and goes on): what such a
+    # line introduces was handled
+    _r("noise.went_without", N, None, [
         r"(?i)\bis not available, some \w+ will not be (?:enabled|available|used)\b", r"^Error caught was: ",
-        # google-cloud-logging's background transport dropping a batch (its worker logs it with the
-        # traceback and goes on; the program it serves is not stopped by it)
         r"^Failed to submit \d+ logs\.?$"]),
     # google-auth's default() finding no metadata server: it logs this at WARNING and goes on to its
     # next source of credentials (google/auth/_default.py, _get_gce_credentials returns None, None);
@@ -302,9 +306,10 @@ RULES: tuple[Rule, ...] = (
         # last with none pending, then `Deployments stabilized in 6.05s`; kubectl's rollout status
         r"\bDeployments stabilized in\b", r"^-? ?(?:deployment|statefulset|daemonset)/\S+ is ready\.$",
         r"\bsuccessfully rolled out\b",
-        r"^Successfully completed\.$",
-        r"^Apply complete! Resources: \d+ added"]),  # Terraform's apply, after whatever warnings it boxed  # LSF's report of a job that exited 0 (`Exited with exit code 1.` else)
+        # LSF's report of a job that exited 0 (`Exited with exit code 1.` else)
+        r"^Successfully completed\.$"]),
     _r("success.step", Kind.STEP_SUCCESS, None, [
+        r"^Apply complete! Resources: \d+ added",  # Terraform's apply, after whatever warnings it boxed
         r"^Successfully (?:built|tagged|installed|pushed|uploaded|downloaded) \S",
         r"\bFinished in state Completed\("]),
     # a C++ abort: the `what():` line after it says why
@@ -361,13 +366,15 @@ RULES: tuple[Rule, ...] = (
         # Slurm's step daemon on its cgroup's kills (`slurmstepd: error: Detected 1 oom-kill event(s)
         # in step 4718203.0 cgroup.`), before srun's `task 4: Out Of Memory` says it again
         r"\bDetected \d+ oom[-_]kill events?\b",
-        r"\bContainer killed by YARN for exceeding memory limits\b",  # Spark on YARN (Dataproc): an executor
-        r"(?i)\binsufficient GPU memory\b",  # TensorRT-LLM's executor on a KV cache that does not fit
+        r"\bfailed due to insufficient GPU memory\b",  # TensorRT-LLM's executor on a KV cache that does not fit
         r"^memory allocation of \d+ bytes failed$",  # Rust's allocator, out of host memory (a tokenizer's)
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
     _r("memory.oom_killer", C, "oom", [r"\boom[-_]kill"], fatal=True, weight=-0.3),
+    # Spark on YARN (Dataproc) losing an executor to its memory limit: Spark retries the task on
+    # another, so alone it does not end the job; when the job fails, it names why
+    _r("memory.yarn_kill", C, "oom", [r"\bContainer killed by YARN for exceeding memory limits\b"], weight=-1.6),
     # ── distributed training ──────────────────────────────────────────────────────────────
     _r("distributed.nccl", C, "distributed", [
         r"\bHorovod has been shut down\b",  # one rank's failure, as every other rank's collective saw it
@@ -476,14 +483,14 @@ RULES: tuple[Rule, ...] = (
     # has not been used in project p before or it is disabled`; the ErrorInfo's `reason: SERVICE_DISABLED`)
     # Cloud Storage to a request with no credentials (`Anonymous caller does not have
     # storage.objects.get access to ...`, 401): who is asking is missing, not a permission
-    _r("gcp.anonymous", C, "auth", [r"\bAnonymous caller does not have\b"]),
+    _r("gcp.anonymous", C, "auth", [r"\bAnonymous caller does not have\b"], fatal=True, gcp=True),
     _r("gcp.api_disabled", C, "permission", [
         r"\bAPI has not been used in project \S+ before or it is disabled\b", r"^\s*reason: SERVICE_DISABLED$"],
        fatal=True),
     _r("gcp.permission_denied", C, "permission", [
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
-        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"(?i)\b(?:does not|doesn't) (?:allow|have) (?:writing|write access|read access)\b", r"\bForbidden: https?://",
+        r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bdoes not allow writing to\b", r"\bForbidden: https?://",
         r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission \\?'[\w.]+\\?' denied\b", r"\bAccessDenied(?:Exception)?\b",
@@ -580,7 +587,7 @@ RULES: tuple[Rule, ...] = (
     # Unavailable: Error executing an HTTP request: HTTP response code 503`): the tail names the kind
     _r("tf.retries_exhausted", C, "service", [r"\bAll \d+ retry attempts failed\. The last failure: "], fatal=True),
     _r("process.signal", C, "exit", [
-        r"^\*\*\* SIG[A-Z]+ received by PID \d+",  # absl's failure signal handler (JAX, TensorFlow)
+        r"^\*\*\* SIG(?:ABRT|SEGV|BUS|ILL|FPE) received by PID \d+",  # absl's failure signal handler (JAX, TensorFlow)
         r"(?i)\bSegmentation fault\b", r"\bSIGSEGV\b", r"\bcore dumped\b", r"\bIllegal instruction\b",
         r"\bBus error\b", r"\bFatal Python error\b",
         r"\bfatal signal\b", r"\breceived SIGTERM\b"]),
@@ -703,6 +710,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter|region|zone|location)\b",
         r"(?i)\bis not supported\b", r"\bnot supported when\b", r"(?i)\bmust be (?:one of|a valid|at least|at most|between|specified)\b",
         r"(?i)\bmust be an? (?:list|dict|mapping|string|integer|number|boolean)\b",
+        r"\bmust be divisible by\b",
+        r"\bCheck batch related parameters\b",  # DeepSpeed's batch size arithmetic that does not add up
         r"\bInvalidConfig", r"(?i)\bmalformed\b(?!.*response)", r"(?i)\bunknown (?:flag|option|argument|field|shorthand flag)\b",
         r"\bunknown command \"[^\"]+\" for \"",
         r"\bunknown (?:model architecture|pre-tokenizer type): '",  # llama.cpp (and Ollama) on a model it cannot load

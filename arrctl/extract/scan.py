@@ -258,7 +258,7 @@ def short_class_path(text: str) -> str:
 
 
 SHORT_MODULE_PATH = 2
-_CLASS_PATH = re.compile(r"^(?P<path>(?:[A-Za-z_]\w*\.)+)(?=[A-Za-z_]\w*(?::|$))")
+_CLASS_PATH = re.compile(r"^(?P<path>(?:[A-Za-z_]\w*\.)+)(?=_?[A-Z]\w*(?::|$))")  # (a class: `json: 404` is none)
 
 
 def _is_frame(text: str, indent: int = 0) -> bool:
@@ -333,7 +333,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
             and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORD.search(log.body(header - 1)) is not None
         if header > 0 and not handled:  # the program's own words before it: a notice that it goes on without
             said = label(log.body(header - 1).strip())
-            handled = said is not None and said[0].name == "noise.handled"
+            handled = said is not None and said[0].name == "noise.went_without"
         for position, (line, cls, text) in enumerate(chain):
             exc = _exception_candidate(log, line, cls, text, _told_again(chain, position), end)
             if line in unset:
@@ -469,15 +469,16 @@ NCCL_WARN_REACH = 200
 def _nccl_warned(candidates: list[Candidate]) -> None:
     """An NCCL error that points to its debug output, printed after NCCL's own warning of the
     failure (`transport/nvls.cc:254 NCCL WARN Cuda failure 1 'invalid argument'`): the warning names it."""
-    for i, c in enumerate(candidates):
+    warns = [w for w in candidates if w.kind is Kind.CAUSE and _NCCL_WARN.search(w.text)]
+    if not warns:
+        return
+    lines = [w.line for w in warns]
+    for c in candidates:
         if c.kind is not Kind.CAUSE or not _NCCL_RESULT.search(c.text):
             continue
-        for warned in reversed(candidates[:i]):
-            if c.line - warned.line > NCCL_WARN_REACH:
-                break
-            if warned.kind is Kind.CAUSE and _NCCL_WARN.search(warned.text):
-                warned.score = max(warned.score, c.score + 0.1)
-                break
+        k = bisect.bisect_left(lines, c.line) - 1  # the last warning before it
+        if k >= 0 and c.line - lines[k] <= NCCL_WARN_REACH:
+            warns[k].score = max(warns[k].score, c.score + 0.1)
 
 
 # the Kubernetes client's ApiException as it prints (`(500)`, then `Reason: Internal Server Error`,
@@ -503,21 +504,25 @@ def _reasons_joined(candidates: list[Candidate]) -> list[Candidate]:
     return [c for c in candidates if c.line not in gone] if gone else candidates
 
 
-# a numbered attempt that failed (`Attempt 0 to upload to GCS failed: exit status 1`, `attempt 2/5 failed`)
+# a numbered attempt that failed (`Attempt 0 to upload to GCS failed: exit status 1`, `attempt 2/5
+# failed`), and the account of them all (`Multiple attempts of gsutil failed, the final one due to: ...`)
 _ATTEMPT = re.compile(r"(?i)\battempt #?\d+\b")
+_FAILED_ATTEMPT = re.compile(r"(?i)\battempt #?\d+\b.*\bfail|\bfail.*\battempt #?\d+\b")
+_ATTEMPTS = re.compile(r"(?i)\b(?:multiple|all|\d+) (?:retry )?attempts\b")
 ATTEMPT_REACH = 20
 
 
 def _attempts_before(candidates: list[Candidate]) -> None:
-    """A failed attempt that a later failure follows (another attempt, then `Multiple attempts of
-    gsutil failed, the final one due to: ...`) was retried: the last failure says how it ended."""
+    """A failed attempt that another attempt, or the account of them all, follows was retried: the
+    later line says how it ended. (The exit line after the last attempt does not retry it.)"""
     for i, c in enumerate(candidates):
-        if c.kind not in _EVIDENCE_KINDS or not _ATTEMPT.search(c.text):
+        if c.kind not in _EVIDENCE_KINDS or not _FAILED_ATTEMPT.search(c.text):
             continue
-        for d in candidates[i + 1:]:
+        for j in range(i + 1, len(candidates)):
+            d = candidates[j]
             if d.line - c.line > ATTEMPT_REACH:
                 break
-            if d.kind in _EVIDENCE_KINDS and d.line > c.line:
+            if d.kind in _EVIDENCE_KINDS and d.line > c.line and (_ATTEMPT.search(d.text) or _ATTEMPTS.search(d.text)):
                 c.score -= RETRIED_PENALTY
                 break
 
@@ -783,7 +788,9 @@ def _join_continuation(log: Lines, c: Candidate) -> None:
         if log.norm(q).wandb and not log.norm(c.line).wandb:
             return  # W&B's console lines are its client's, not the detail of another program's error
         following = log.body(q).strip()
-        if following and _cut_in_quote(c.text):
+        said = label(following) if following else None
+        if following and _cut_in_quote(c.text) and not following.endswith(TRACEBACK_HEADER) \
+                and (said is None or said[0].kind in (Kind.CAUSE, Kind.ERROR)):
             rest = following  # the terminal wrapped it where a quoted name begins: `Permission '` + `iam.x' denied`
         elif following and (_OPEN_MESSAGE.search(c.text) or _introduces(c, following)):
             rest = " " + following

@@ -127,4 +127,20 @@ def _category(best: Candidate, message: str) -> str:
         from_class = class_category(next(name for name in cls.groups() if name)) if cls else None
         if from_class not in (None, "code", "unknown") or found in (None, "unknown"):
             found = http_category(message) or from_class or found
+        if found in (None, "unknown"):
+            found = _said_category(message) or found
     return found or "unknown"
+
+
+# The plainest words for a kind, for an error no rule and no class names (`(gcloud.run.services.describe)
+# Cannot find service [x]`, `Version 3.6 with arch x64 not found`): read only when nothing else spoke.
+_SAID = (
+    (re.compile(r"(?i)\b(?:not found|cannot find|can't find|could not find|couldn't find|unable to find|"
+                r"no such|does not exist|doesn't exist)\b"), "not_found"),
+    (re.compile(r"(?i)\b(?:timed out|timeout)\b"), "timeout"),
+    (re.compile(r"(?i)\b(?:permission denied|forbidden|not authori[sz]ed|access denied)\b"), "permission"),
+)
+
+
+def _said_category(message: str) -> str | None:
+    return next((category for words, category in _SAID if words.search(message)), None)
