@@ -2105,3 +2105,18 @@ def test_googles_anonymous_caller_is_a_fatal_google_error():
     found = first_fatal(["ERROR: (gcloud.storage.ls) HTTPError 401: Anonymous caller does not have "
                          "storage.objects.list access to the Google Cloud Storage bucket."])
     assert found is not None and found.category == "auth"
+
+
+@pytest.mark.parametrize("lines, said", [
+    # pydantic's validation error: what is wrong is on the lines below it (a model's validator, a field)
+    (["pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig",
+      "  Value error, Model architectures ['Qwen3ForCausalLM'] failed to be inspected. Please check the logs",
+      "    For further information visit https://errors.pydantic.dev/2.11/v/value_error"],
+     "failed to be inspected"),
+    (["pydantic_core._pydantic_core.ValidationError: 1 validation error for TrainConfig", "learning_rate",
+      "  Input should be a valid number, unable to parse string as a number [type=float_parsing, input_value='x']"],
+     "learning_rate Input should be a valid number"),
+])
+def test_a_validation_errors_detail_joins_it(lines, said):
+    result = analyze(lines)
+    assert result.verdict == "failed" and said in result.message and "errors.pydantic.dev" not in result.message

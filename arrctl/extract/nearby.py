@@ -17,6 +17,8 @@ DETAIL_FOLLOWS = re.compile(r"Client Error\.? \(Request ID: [^)]*\)$|\(Request I
 # Keras' `Exception encountered when calling Sequential.call().`: why, in one line below a blank
 # one (then `Arguments received by ...`, which is not why)
 ONE_LINE_FOLLOWS = re.compile(r"\bException encountered when calling .+\.$")
+# pydantic's `1 validation error for ModelConfig`: the field (if any) and what is wrong with it below
+VALIDATION_FOLLOWS = re.compile(r"\b\d+ validation errors? for [\w.]+$")
 _LAYOUT = re.compile(r"^(?:-{3,}|={3,}|\s*\d+ \| .*|\s*>+ ?\[.*|Dockerfile(?:\.\w+)?:\d+|[\w.-]*Dockerfile:\d+|\[\s*\d+/\d+\].*"
                      r"|#\d+ \[.*|#\d+ (?:DONE|CACHED|ERROR).*|\s*\d+│.*|\s*at .+:\d+.*"
                      r"|\s*[\w.-]+:"  # a YAML mapping's key, its fields below it

@@ -195,6 +195,8 @@ RULES: tuple[Rule, ...] = (
     # operation processing: Timestamp must be non-decreasing ...`): the run goes on
     # `sky check`'s reason a cloud is disabled, its exception's class in brackets (`Cudo: disabled`,
     # `Reason [compute]: Cudo tools are not installed.`, `[ImportError] cannot import name ...`): a report
+    # pydantic's pointer to its docs under a validation error's detail
+    _r("noise.pydantic_link", N, None, [r"^For further information visit https://errors\.pydantic\.dev/"]),
     _r("noise.check_reason", N, None, [r"^\[(?=[A-Z][a-z])\w+(?:Error\] |Exception\] )"]),
     _r("noise.tracker_async", N, None, [r"\bError occurred during asynchronous operation processing\b"]),
     # a header whose next line says what went wrong (the category is the detail's default):

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from arrctl.extract.ingest import MATCH_LIMIT, normalise
 from arrctl.extract.lines import LEVEL_ADJUST, Candidate, Lines
 from arrctl.extract.literals import Literals
-from arrctl.extract.nearby import (DETAIL_FOLLOWS, ONE_LINE_FOLLOWS, append_detail, introduced, last_statement,
-                                   statement_before)
+from arrctl.extract.nearby import (DETAIL_FOLLOWS, ONE_LINE_FOLLOWS, VALIDATION_FOLLOWS, append_detail, introduced,
+                                   last_statement, statement_before)
 from arrctl.extract.rules import (
     WORDY_STATUSES,
     FAILURE_WORDS, RULES, RULES_BY_NAME, SPECIFICITY, Kind, Rule, cause_in, class_category, label,
@@ -444,6 +444,8 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c)
         elif ONE_LINE_FOLLOWS.search(c.text):
             append_detail(log, c, most=1)
+        elif VALIDATION_FOLLOWS.search(c.text):
+            append_detail(log, c, most=2)
         elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
             _join_continuation(log, c)
     candidates = _reasons_joined(candidates)
