@@ -69,14 +69,18 @@ def is_failure(source: str, row: Row) -> bool:
 def failure_ends(results: dict[str, SourceResult], builds: str = "warning") -> dict[tuple[str, str], float | None]:
     """The failures of `failure_keys` with when each ended (epoch seconds; its creation if the end is
     not known; None if neither is), for the first check's window."""
-    rows = {(s, row["id"]): row for s, r in results.items() for row in r.rows}
-    return {key: epoch(rows[key]["finished"]) or epoch(rows[key]["created"]) for key in failure_keys(results, builds)}
+    rows = _failure_rows(results, builds)
+    return {key: epoch(row["finished"]) or epoch(row["created"]) for key, row in rows.items()}
 
 
 def unfinished_failures(results: dict[str, SourceResult], builds: str = "warning") -> set[tuple[str, str]]:
     """The failures of `failure_keys` whose end is not known (`failure_ends` gives their creation)."""
+    return {key for key, row in _failure_rows(results, builds).items() if not epoch(row["finished"])}
+
+
+def _failure_rows(results: dict[str, SourceResult], builds: str) -> dict[tuple[str, str], Row]:
     rows = {(s, row["id"]): row for s, r in results.items() for row in r.rows}
-    return {key for key in failure_keys(results, builds) if not epoch(rows[key]["finished"])}
+    return {key: rows[key] for key in failure_keys(results, builds)}
 
 
 def judge(results: dict[str, SourceResult], new_failures: set[tuple[str, str]], now: float,

@@ -164,15 +164,15 @@ RULES: tuple[Rule, ...] = (
     # a notice that a feature will go away, at whatever level it is printed (GitHub Actions'
     # `Error: The `add-path` command is deprecated and will be disabled on November 16th.`)
     _r("noise.deprecation", N, None, [r"(?i)\bis deprecated and will be (?:disabled|removed)\b"]),
-    # advice about an error that may come, not one that came (google-auth's warning about end user
-    # credentials, its line wrapped by the terminal: `... you might receive a "quota exceeded" or
-    # "API not enabled" error.`)
     # JAX's coordination agent leaving at the process's exit (`Failed to disconnect from coordination
     # service with status: DEADLINE_EXCEEDED ... Proceeding with agent shutdown anyway`): whatever
     # ended the process came before it
     _r("noise.coordination_exit", N, None, [r"\bFailed to disconnect from coordination service\b"]),
     # the detail gRPC appends to a status on its own line: the line above says what failed
     _r("noise.grpc_detail", N, None, [r"^Additional GRPC error information from remote target \S+:?$"]),
+    # advice about an error that may come, not one that came (google-auth's warning about end user
+    # credentials, its line wrapped by the terminal: `... you might receive a "quota exceeded" or
+    # "API not enabled" error.`)
     _r("noise.advice", N, None, [r"\byou (?:might|may|could) (?:receive|get|see|encounter|run into) an? \"[^\"]+(?:\" or (?:an? )?\"[^\"]+)*\" error\b"]),
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),

@@ -330,7 +330,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         # (A banner's rule of asterisks is no message a logger printed the traceback with: torchrun's
         # `W0104 ... run.py:792] ****` over its OMP_NUM_THREADS notice, then a worker's traceback.)
         handled = header > 0 and normalise(log.raw[header - 1]).level == "WARNING" \
-            and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORD.search(log.body(header - 1)) is not None
+            and not _CPP_LOG.search(log.raw[header - 1][:200]) and _WORDED.search(log.body(header - 1)) is not None
         if header > 0 and not handled:  # the program's own words before it: a notice that it goes on without
             said = label(log.body(header - 1).strip())
             handled = said is not None and said[0].name == "noise.went_without"
@@ -348,10 +348,9 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
     return found, frames, ignored
 
 
+_REQUEST_EXCEPTION = re.compile(r"\bException on /\S* \[[A-Z]+\]$")  # (noise.request's: a server goes on)
 # the frame of os.environ's lookup raising for a name it lacks (`File ".../os.py", line 679, in
 # __getitem__` then `raise KeyError(key) from None`)
-_WORD = re.compile(r"[A-Za-z]{2}")
-_REQUEST_EXCEPTION = re.compile(r"\bException on /\S* \[[A-Z]+\]$")  # (noise.request's: a server goes on)
 _ENVIRON_FRAME = re.compile(r'[/\\]os\.py", line \d+, in __getitem__$')
 RETOLD_MIN = 20
 EMPTY_MESSAGE_PENALTY = 0.5
@@ -524,7 +523,7 @@ def _attempts_before(candidates: list[Candidate]) -> None:
             d = candidates[j]
             if d.line - c.line > ATTEMPT_REACH:
                 break
-            if d.kind in _EVIDENCE_KINDS and d.line > c.line and (_ATTEMPT.search(d.text) or _ATTEMPTS.search(d.text)):
+            if d.kind in _EVIDENCE_KINDS and (_ATTEMPT.search(d.text) or _ATTEMPTS.search(d.text)):
                 c.score -= RETRIED_PENALTY
                 break
 
@@ -813,7 +812,6 @@ JOINS = 3
 
 def _cut_in_quote(text: str) -> bool:
     """Whether a line ends where a quoted name opens (` '` with the quote not closed)."""
-    text = text.rstrip("\n")
     return len(text) > 1 and text[-1] in "'\"" and text[-2] == " " and text.count(text[-1]) % 2 == 1
 
 

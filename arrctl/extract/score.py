@@ -75,14 +75,14 @@ def success_marker(candidates: list[Candidate]) -> Candidate | None:
 
 # (a module's path shows a class whatever its name ends with: `distributed.scheduler.KilledWorker: `)
 _CLASS = re.compile(r"^(?:(?:[A-Za-z_]\w*\.)*(?P<cls>[A-Za-z_]\w*(?:Error|Exception))|(?:[a-z_]\w*\.)+(?P<qualified>[A-Z]\w*)): ")
-# an exception named inside a message: `Run 6q4aki1t errored: ValueError('too many values')`
 # a wrapper that names the exception it failed with (Prefect's `Task run failed with exception ValueError()`)
 _FAILED_WITH = re.compile(r"\bfailed with (?:an? )?exception:? (?:[\w.]+\.)?(?P<cls>[A-Z]\w*(?:Error|Exception))\b")
+# an exception named inside a message: `Run 6q4aki1t errored: ValueError('too many values')`
 _CLASS_INSIDE = re.compile(r"\b(?P<cls>[A-Z]\w*(?:Error|Exception))(?:\(|: )")
 
 
-GENERIC = frozenset({"generic.error", "pytest.failed", "level.error", "wandb.error", "python.exception", "log.last_words",
-                     "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
+GENERIC = frozenset({"generic.error", "pytest.failed", "level.error", "wandb.error", "python.exception",
+                     "log.last_words", "wrapper.preceding", "chain.caused_by", "gcloud.error", "wandb.docker"})
 
 
 _STATUS_PREFIX = re.compile(r"^\w+: (?:\d{3} )?")
