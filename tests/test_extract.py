@@ -2120,3 +2120,69 @@ def test_googles_anonymous_caller_is_a_fatal_google_error():
 def test_a_validation_errors_detail_joins_it(lines, said):
     result = analyze(lines)
     assert result.verdict == "failed" and said in result.message and "errors.pydantic.dev" not in result.message
+
+
+@pytest.mark.parametrize("lines", [
+    # c10d trying IPv6 first on a host without it, then IPv4: warnings, whatever prefixes the line
+    ["test_step (tests.test_dist.TestStep) ... [W socket.cpp:401] [c10d] The server socket cannot be initialized "
+     "on [::]:29500 (errno: 97 - Address family not supported by protocol).",
+     "[W socket.cpp:558] [c10d] The client socket cannot be initialized to connect to [localhost]:29500 "
+     "(errno: 97 - Address family not supported by protocol)."],
+    # unittest's verdict, then threads dying at interpreter shutdown
+    ["Ran 12 tests in 3.402s", "", "OK (skipped=1)", "Exception in thread Thread-2:",
+     "Traceback (most recent call last):", '  File "/usr/lib/python3.8/multiprocessing/pool.py", line 576, in _handle_results',
+     "    task = get()", "TypeError: 'NoneType' object is not callable"],
+    ["Ran 3 tests in 0.012s", "", "OK", "Exception in thread Thread-1:", "Traceback (most recent call last):",
+     '  File "/usr/lib/python3.8/threading.py", line 932, in _bootstrap_inner', "    self.run()",
+     "AttributeError: 'NoneType' object has no attribute 'put'"],
+])
+def test_notices_of_fresh_r_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # a tail that begins inside a traceback (its header cut off above the first line), behind Ray's
+    # log monitor's prefix for a system process
+    (['(pid=runtime_env, ip=10.1.2.3)   File "/opt/ray/lib/python3.10/site-packages/ray/_private/runtime_env/pip.py", '
+      'line 542, in modify_context', "(pid=runtime_env, ip=10.1.2.3)     raise ValueError(",
+      "(pid=runtime_env, ip=10.1.2.3) ValueError: Local directory /tmp/ray/pip/abc for URI pip://abc does not exist."],
+     "not_found", "ValueError: Local directory /tmp/ray/pip/abc"),
+    # Dask's nanny restarting a worker over its memory budget, then the gather that lost it
+    (["distributed.nanny - WARNING - Worker exceeded 95% memory budget. Restarting",
+      "distributed.nanny - WARNING - Restarting worker",
+      "ERROR:2024-01-02 10:00:00,000:pipeline.cli:('task-1', <Worker 'tcp://127.0.0.1:4000', name: 0>)"],
+     "oom", "Worker exceeded 95% memory budget"),
+    # the docker CLI's own failure line, whatever its words
+    (["latest: Pulling from acme/old", "docker: [DEPRECATION NOTICE] Docker Image manifest version 2, schema 1 "
+      "support is disabled by default and will be removed in an upcoming release.", "See 'docker run --help'."],
+     "unknown", "schema 1 support is disabled"),
+    # a pod's image status says less than the registry's answer printed after it
+    (["web   ●   acme/web:v9   false   ImagePullBackOff", "$ docker pull acme/web:v9",
+      "Error response from daemon: manifest for acme/web:v9 not found: manifest unknown: unknown tag"],
+     "not_found", "manifest unknown"),
+    # ProcessGroupNCCL's general notice says less than its watchdog's line after it
+    (["[rank0]:[E12 10:00:00 ProcessGroupNCCL.cpp:1] Some NCCL operations have failed or timed out. Due to the "
+      "asynchronous nature of CUDA kernels, subsequent GPU operations might run on corrupted/incomplete data.",
+      "[rank0]:[E12 10:00:00 ProcessGroupNCCL.cpp:2] [Rank 0] Watchdog caught collective operation timeout: "
+      "WorkNCCL(SeqNum=9, OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600123 milliseconds before timing out."],
+     "distributed", "Watchdog caught collective operation timeout"),
+    (["RuntimeError: trying to initialize the default process group twice!"], "distributed", "process group twice"),
+    (["mlflow.exceptions.RestException: RESOURCE_DOES_NOT_EXIST: Run with id=abc123 not found"],
+     "not_found", "RESOURCE_DOES_NOT_EXIST"),
+    # argparse's usage errors as gcloud prints them
+    (["ERROR: (gcloud.run.jobs.deploy) argument --image: expected one argument",
+      "Usage: gcloud run jobs deploy (JOB : --namespace=NAMESPACE) [optional flags]"],
+     "invalid_config", "argument --image: expected one argument"),
+    # Cloud Functions' account of an execution that ran past its timeout loading
+    (["2024-02-03 10:00:00.000 UTC onUpload a1b2c3 Function execution took 60012 ms, finished with status: "
+      "'load timeout'"], "timeout", "finished with status: 'load timeout'"),
+    # wandb's atexit teardown error after the CLI's own failure, and the user's diagnostics after it
+    (["wandb: ERROR Find detailed error logs at: /tmp/debug-cli.u.log", "Error: Connection to wandb service failed.",
+      "wandb: Encountered an error while tearing down the service manager: 'SockClient' object has no attribute '_sock'",
+      "$ ping localhost", "ping: localhost: Name or service not known"],
+     "network", "Connection to wandb service failed"),
+    # an error in no rule's words that says how the process ended
+    (["Caused by:", "  Process `train (2)` terminated with an error exit status (null)"], "exit", "exit status (null)"),
+])
+def test_logs_of_fresh_r1_to_r6_name_their_cause(lines, category, said):
+    _names(lines, category, said)

@@ -88,8 +88,9 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^[\w.-]+ \(\d+\) (?P<lvl>ERROR|WARNING|INFO|DEBUG): ",
     # Ray's autoscaler and raylet: `(autoscaler +34s) `, `(raylet) `
     r"^\((?:autoscaler|raylet|scheduler|monitor|gcs_server)[^)]{0,20}\) ",
-    # Ray: `(RayTrainWorker pid=1234) `, `(pid=1234, ip=10.0.0.1) `
-    r"^\((?:[\w.-]+ )?pid=\d+(?:, ip=[\d.]+)?\) ",
+    # Ray: `(RayTrainWorker pid=1234) `, `(pid=1234, ip=10.0.0.1) `; its log monitor names a system
+    # process's file instead of a pid (`(pid=gcs_server) `, `(pid=runtime_env, ip=10.0.0.1) `)
+    r"^\((?:[\w.-]+ )?pid=(?:\d+|[a-z_]+)(?:, ip=[\d.]+)?\) ",
     # Cloud Build `Step #0 - "build": ` and BuildKit's plain progress `#12 0.345 `
     r"^Step #\d+(?: - \"[^\"]*\")?: ?",
     r"^#\d+ (?:\d+\.\d+ )?",

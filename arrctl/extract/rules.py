@@ -177,6 +177,10 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # c10d trying each address of a host, IPv6 first, on a machine without it: a warning per address,
+    # then the next (torch/csrc/distributed/c10d/socket.cpp: `[W socket.cpp:401] [c10d] The server
+    # socket cannot be initialized on [::]:29500 (errno: 97 - Address family not supported by protocol).`)
+    _r("noise.c10d_ipv6", N, None, [r"\[c10d\] The (?:server|client) socket cannot be initialized .*\(errno: 97 - "]),
     # JAX probing the backends it was built with (`Unable to initialize backend 'tpu': ...`), then
     # running on the one it found; raised (`RuntimeError: Unable to ...`) it is the failure
     # IPython's traceback header (`ValueError    Traceback (most recent call last)`): the exception's
@@ -236,6 +240,10 @@ RULES: tuple[Rule, ...] = (
     # (not the kubelet's `Error syncing pod, skipping: failed to "StartContainer" ...`, nor its newer
     # `Error syncing pod <uid> ("<pod>(<uid>)"), skipping: ...`: the pod is what it skips, and the
     # reason it failed follows)
+    # unittest's verdict below `Ran 49 tests in 71.898s` (`FAILED (errors=1, skipped=3)` else); ahead
+    # of noise.handled, which would take its `(skipped=3)` for a skip
+    _r("success.unittest", S, None, [
+        r"^OK(?: \((?:skipped|expected failures|unexpected successes)=\d+(?:, [a-z ]+=\d+)*\))?$"]),
     _r("noise.handled", N, None, [
         r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
     # an optional part missing, said so, and what the program does without it (xformers' `A
@@ -259,7 +267,11 @@ RULES: tuple[Rule, ...] = (
     _r("teardown.ignored", D, None, [r"^Exception ignored (?:in|on)\b",
                                      r"^Error in atexit\._run_exitfuncs:",
                                      # google-cloud-logging's background transport flushing at exit
-                                     r"^Program shutting down, attempting to send \d+ queued log entries\b"]),
+                                     r"^Program shutting down, attempting to send \d+ queued log entries\b",
+                                     # wandb's atexit hook failing to stop its service (wandb_setup.py's
+                                     # `Encountered an error while tearing down the service manager: ...`,
+                                     # before it: `While tearing down the service manager. The following error ...`)
+                                     r"(?i)\bwhile tearing down the service manager\b"]),
     # GitHub Actions' post-job steps (saving a cache, `actions/checkout`'s cleanup) after the job's own
     _r("teardown.post_job", D, None, [r"^Post job cleanup\.$"]),
     # ── retries: what came before may still recover ──────────────────────────────────────
@@ -370,6 +382,9 @@ RULES: tuple[Rule, ...] = (
         r"\bDetected \d+ oom[-_]kill events?\b",
         r"\bfailed due to insufficient GPU memory\b",  # TensorRT-LLM's executor on a KV cache that does not fit
         r"^memory allocation of \d+ bytes failed$",  # Rust's allocator, out of host memory (a tokenizer's)
+        # Dask's nanny killing its worker (`Worker exceeded 95% memory budget. Restarting`; newer:
+        # `Worker tcp://127.0.0.1:40731 (pid=1234) exceeded 95% memory budget. Restarting...`)
+        r"\bexceeded \d+% memory budget\b",
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
@@ -378,14 +393,20 @@ RULES: tuple[Rule, ...] = (
     # another, so alone it does not end the job; when the job fails, it names why
     _r("memory.yarn_kill", C, "oom", [r"\bContainer killed by YARN for exceeding memory limits\b"], weight=-1.6),
     # ── distributed training ──────────────────────────────────────────────────────────────
+    # ProcessGroupNCCL's notice before it takes the process down: the watchdog's own line says which
+    # collective failed or timed out, and after how long
+    _r("distributed.nccl_notice", C, "distributed", [r"\bSome NCCL operations have failed or timed out\b"], weight=-0.2),
     _r("distributed.nccl", C, "distributed", [
         r"\bHorovod has been shut down\b",  # one rank's failure, as every other rank's collective saw it
         r"\bWatchdog caught collective operation timeout\b", r"\bcollective operation timeout\b",
         r"\bNCCL (?:error|Error|communicator was aborted|timeout)\b", r"\bnccl(?:Internal|System|UnhandledCuda|Remote|InvalidUsage)Error\b",
         r"\bDistBackendError\b", r"\bProcessGroupNCCL\b.*\b(?:timeout|timed out|error|abort)",
-        r"\bSome NCCL operations have failed or timed out\b", r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b", r"\bNCCL WARN (?:Could not|Cuda failure|Duplicate GPU detected)\b",
+        r"\bNCCL WARN\b.*\b(?:error|failed|refused|timeout)\b", r"\bNCCL WARN (?:Could not|Cuda failure|Duplicate GPU detected)\b",
         r"\bRendezvous(?:Timeout|Closed|Connection)?Error\b", r"\bDistNetworkError\b",
-        r"\bTimed out initializing process group\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
+        r"\bTimed out initializing process group\b",
+        # torch.distributed's own checks (`trying to initialize the default process group twice!`,
+        # `Default process group has not been initialized, please make sure to call init_process_group.`)
+        r"(?i)\bdefault process group (?:twice|has not been initialized)\b", r"\bcoordination service\b", r"\[c10d\]", r"\bThe client socket has timed out\b",
         r"\bconnect\(\) timed out\. Original timeout was\b",  # c10d's TCPStore client
         r"\bheartbeat monitor\b.*\b(?:timeout|abort|timed out)", r"\bdistributed\.DistError\b",
         r"(?i)\brendezvous\b.*\b(?:timed out|failed|closed)\b", r"\bDistStoreError\b",
@@ -437,6 +458,8 @@ RULES: tuple[Rule, ...] = (
         r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"(?i)\bConnection refused\b", r"(?i)\bConnection reset by peer\b",
         r"\bFailed to establish a new connection\b", r"\bMax retries exceeded with url\b",
         r"\bAll connection attempts failed\b",  # httpx/httpcore's ConnectError
+        # wandb_manager's ManagerConnectionRefusedError: its local service refused the socket
+        r"\bConnection to wandb service failed\b",
         r"\bnot reachable via ssh\b",  # DeepSpeed's launcher checking its hostfile's hosts
         r"\bFailed to connect to GCS\b",  # Ray's driver and workers reaching its global control store
         r"(?i)\bFailed to connect to \S+ port \d+\b",  # curl's error 7
@@ -561,10 +584,12 @@ RULES: tuple[Rule, ...] = (
     _r("image.not_found", C, "not_found", [
         r"(?P<msg>\bImage '[^']+' not found\b.*)", r"\bmanifest (?:for \S+ )?(?:not found|unknown)\b",
         r"\bMANIFEST_UNKNOWN\b", r"\bpull access denied\b", r"\brepository does not exist\b",
-        r"\b(?:ImagePullBackOff|ErrImagePull)\b",
         # docker pulling an image built for other platforms only (`no matching manifest for
         # linux/amd64 in the manifest list entries`)
         r"\bno matching manifest for\b"], fatal=True),
+    # Kubernetes' status of a pod whose image was not pulled: the registry's answer, when printed,
+    # says why (`manifest unknown`, `pull access denied`, `unauthorized`)
+    _r("image.pull_status", C, "not_found", [r"\b(?:ImagePullBackOff|ErrImagePull)\b"], fatal=True, weight=-0.2),
     # Cloud Run's account of a container that did not start (`The user-provided container failed
     # to start and listen on the port ... Logs for this revision might contain more information.`):
     # the container's own words, when they are there, say why
@@ -607,6 +632,9 @@ RULES: tuple[Rule, ...] = (
     _r("task.timeout", C, "timeout", [
         r"(?i)\breadiness deadline exceeded\b",  # Cloud Run: `Resource readiness deadline exceeded.`
         r"\bPod never started\b",  # Prefect's Kubernetes job infrastructure after its pod watch timeout
+        # Cloud Functions' account of one execution (`Function execution took 60016 ms, finished with
+        # status: 'load timeout'`): the function's module did not load, or it ran, past its timeout
+        r"\bfinished with status: '(?:load )?timeout'",
         r"^TERM_RUNLIMIT: job killed after reaching LSF run time limit\b",  # LSF's job report
         r"\bJob was active longer than specified deadline\b",  # a Kubernetes Job past activeDeadlineSeconds (its event)
         # Cloud Run's job task past its `--task-timeout`
@@ -688,6 +716,7 @@ RULES: tuple[Rule, ...] = (
     _r("resource.not_found", C, "not_found", [
         r"\bFileNotFoundError\b", r"\bNo such file or directory\b", r"\bRepositoryNotFoundError\b",
         r"\bmatched no objects\b",  # gsutil's `CommandException: One or more URLs matched no objects.`
+        r"\bRESOURCE_DOES_NOT_EXIST\b",  # MLflow's REST error code (`RestException: RESOURCE_DOES_NOT_EXIST: Run with id=x not found`)
         r"\bEntryNotFoundError\b", r"\bfailed to find one or more images\b", r"\"[^\"]+\": not found\b", r"\bCan't load (?:tokenizer|config|the model|model|weights)\b", r"\bRevisionNotFoundError\b", r"\bdoes not appear to have a file named\b",
         r"(?i)\bthe specified (?:bucket|key|blob|object) does not exist\b", r"(?i)\b(?:bucket|blob|object|dataset|table|model|repo(?:sitory)?|file|resource|job|project|image|path|directory|secret|service account) (?:\S+ )?(?:was )?not found\b",
         r"\bNoSuchKey\b", r"\bNoSuchBucket\b", r"\bNotFoundError\b",
@@ -707,6 +736,10 @@ RULES: tuple[Rule, ...] = (
         r"\brequires [\w.\[\]-]+ ?[<>=!~].*\bbut you(?:'ll)? have\b"], weight=-1.6),
     _r("config.invalid", C, "invalid_config", [
         r"\berror: (?:unrecognized arguments|the following arguments are required|argument \S+: invalid)",
+        # argparse's other usage errors, as a program or gcloud prints them (`ERROR: (gcloud.run.deploy)
+        # argument --image: expected one argument`)
+        r"(?:\berror: |^\(gcloud\.[\w.-]+\) |^ERROR: \(gcloud\.[\w.-]+\) )(?:unrecognized arguments|argument -[\w-]+(?:/-[\w-]+)?: "
+        r"(?:expected (?:one|at least one|\w+) arguments?|not allowed with|invalid))",
         r"(?i)\binvalid choice: ", r"\bScannerError\b", r"\bParserError\b", r"\bValidationError\b",
         r"\bConfigError\b", r"\bConfigAttributeError\b", r"\bMissingMandatoryValue\b",
         r"(?i)\binvalid value (?:for|specified)\b", r"(?i)\bis not a valid\b", r"(?i)\bunsupported (?:machine|accelerator|value|option|argument|parameter|region|zone|location)\b",
@@ -871,6 +904,10 @@ RULES: tuple[Rule, ...] = (
         r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
     # pytest's short test summary (`FAILED tests/x.py::test_y - assert 11 == 0`): a test that failed, and why
     _r("pytest.failed", E, None, [r"^FAILED (?P<msg>[\w./-]+\.py::\S+(?: - .+)?)$"]),
+    # the docker CLI's own failure, whatever its words (reportError in cli/command/container/run.go
+    # prints `docker: <err>.`, then `See 'docker run --help'.`): a daemon's refusal, a pull refused
+    # as deprecated
+    _r("docker.cli_error", E, None, [r"^docker: (?P<msg>\S.*)"]),
     _r("generic.error", E, None, [
         # (not a count: a status's `failed: 1`, `errors: 0`)
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Failure|Exception|E): (?!\d+$)(?P<msg>\S.*)",

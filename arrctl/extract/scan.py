@@ -84,7 +84,7 @@ _WORDS = (
     "401", "403", "404", "429", "onnection", "erminate", "probe", "nd listen", "xecutable",
     "🚨", "❌", "✗", "×", "ncompatible", "but you'll have", "equires", "went wrong",
     # success and the run's own verdicts
-    "Runs:", "omplete", "inished", "ucceed", "UCCE", "ccessful", "DONE", "train_runtime",
+    "Runs:", "omplete", "inished", "ucceed", "UCCE", "ccessful", "DONE", "OK", "train_runtime",
     "Marking task", "Finished in state", "return code", "(0)", "STATE_",
 )
 # Error words are read as words: `errors_total=0` and `val_error` are metric names, not errors.
@@ -269,8 +269,19 @@ def _is_frame(text: str, indent: int = 0) -> bool:
     return text[:1] in (" ", "\t") or text.startswith(("File \"", "^", "~"))
 
 
+def _headless(log: Lines) -> bool:
+    """Whether the log begins inside a traceback, its header cut off: the tail of a run's output
+    fetched by a Range request, a window of a log someone posted (`  File "...", line 542, in
+    modify_context` first, the exception's line below the frames)."""
+    return any(log.body(i).startswith(("  File \"", "\tFile \"")) for i in range(min(HEADLESS_REACH, len(log))))
+
+
+HEADLESS_REACH = 2  # (a frame's source line may come first)
+
+
 def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[int], set[int]]:
-    """The exceptions of each traceback chain as candidates; frame lines; ignored lines."""
+    """The exceptions of each traceback chain as candidates; frame lines; ignored lines. A header at
+    -1 stands for the one cut off above the log's first line."""
     found: list[Candidate] = []
     frames: set[int] = set()
     ignored: set[int] = set()
@@ -284,7 +295,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         j = end = header
         while True:
             k = j + 1
-            head = log.body(j)
+            head = log.body(j) if j >= 0 else ""
             indent = len(head) - len(head.lstrip())
             while k < n and _is_frame(log.body(k), indent):
                 frames.add(k)
@@ -414,7 +425,7 @@ def scan(log: Lines) -> list[Candidate]:
     _raised_after_warning(log, by_line, headers)
     _logged_with_traceback(log, by_line, headers)
     _warned_cause_reported(log, by_line)
-    exceptions, frames, ignored = _tracebacks(log, headers)
+    exceptions, frames, ignored = _tracebacks(log, ([-1] if _headless(log) else []) + headers)
     for i in frames | ignored:
         by_line.pop(i, None)
     for exc in exceptions:  # the traceback parser knows more of its lines than a line alone

@@ -139,6 +139,8 @@ _SAID = (
                 r"no such|does not exist|doesn't exist)\b"), "not_found"),
     (re.compile(r"(?i)\b(?:timed out|timeout)\b"), "timeout"),
     (re.compile(r"(?i)\b(?:permission denied|forbidden|not authori[sz]ed|access denied)\b"), "permission"),
+    # (Nextflow's `Process `x (3)` terminated with an error exit status (null)`)
+    (re.compile(r"(?i)\b(?:exit (?:status|code)|exited with)\b"), "exit"),
 )
 
 
