@@ -2186,3 +2186,56 @@ def test_notices_of_fresh_r_are_no_failures(lines):
 ])
 def test_logs_of_fresh_r1_to_r6_name_their_cause(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # a drawn table's cell is a report, not the log's last words (sparkctl's status of a finished app)
+    ["application state:", "| COMPLETED | 1h | 1h | app-driver |", "executor state:",
+     "| app-1700000000000-exec-1      | FAILED |"],
+    # TensorFlow's graph optimizer giving up one pass: the graph runs without it
+    ["2024-01-01 10:00:00.000000: E tensorflow/core/grappler/optimizers/meta_optimizer.cc:954] layout failed: "
+     "Invalid argument: Size of values 0 does not match size of permutation 4", "Epoch 1/10", "100/100 - 12s - loss: 0.71"],
+])
+def test_notices_of_fresh_q_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["RuntimeError: CUDA error: no kernel image is available for execution on the device"],
+     "dependency", "no kernel image is available"),
+    (["RuntimeError: Unexpected error from cudaGetDeviceCount(). Error 804: forward compatibility was attempted "
+      "on non supported HW"], "dependency", "forward compatibility was attempted"),
+    (["RuntimeError: CUDA error: uncorrectable ECC error encountered"], "unknown", "uncorrectable ECC error"),
+    (["ERROR: torch-2.1.0+cu121-cp310-cp310-linux_x86_64.whl is not a supported wheel on this platform."],
+     "dependency", "is not a supported wheel"),
+    (["RuntimeError: Dataset scripts are no longer supported, but found squad.py"], "dependency",
+     "Dataset scripts are no longer supported"),
+    (["ValueError: Couldn't instantiate the backend tokenizer from one of: (1) a `tokenizers` library serialization "
+      "file"], "dependency", "Couldn't instantiate the backend tokenizer"),
+    # transformers' own sentence on a gated model beats the 401 that retells it
+    (["OSError: You are trying to access a gated repo.", "Make sure to have access to it at https://huggingface.co/o/m.",
+      "401 Client Error. (Request ID: Root=1-abc)", "", "Cannot access gated repo for url https://huggingface.co/o/m."],
+     "auth", "You are trying to access a gated repo"),
+    # a wrapper that ends with a colon takes the line below it
+    (["ERROR: (gcloud.dataproc.jobs.submit.pyspark) Job [abc123] failed with error:", "Task not found"],
+     "unknown", "failed with error: Task not found"),
+    # Jenkins' timestamper before Terraform's gutter
+    (["11:50:40  │ Error: error creating NodePool: googleapi: Error 429: Too many operations: cluster \"c\" hits "
+      "the concurrent operations quota 5, please try again later."], "quota", "concurrent operations quota"),
+    (["Driver received SIGTERM/SIGKILL signal and exited with 143 code, which potentially signifies a memory pressure."],
+     "oom", "memory pressure"),
+    (["Error: Error creating instance: googleapi: Error 412: Constraint constraints/compute.requireOsLogin violated "
+      "for project projects/p."], "invalid_config", "Constraint constraints/compute.requireOsLogin violated"),
+    (["java.lang.RuntimeException: Failed to create a workflow job: The job graph is too large. Please try again."],
+     "invalid_config", "The job graph is too large"),
+    (["Error: Error waiting to create Connector: Error code 7, message: Operation failed: Google APIs Service Agent "
+      "(123@cloudservices.gserviceaccount.com) needs editor role in the project."], "permission", "needs editor role"),
+    (["nvidia-container-cli: initialization error: nvml error: driver not loaded", "",
+      "I0306 20:39:40.826306 23023 nvc.c:281] initializing library context (version=1.0.1)"], "unknown",
+     "initialization error: nvml error"),
+    (["Workflow failed. Causes: S04:Read+Map failed., A work item was attempted 4 times without success.",
+      "  worker-abc-1", "      Root cause: The worker lost contact with the service.,"],
+     "unknown", "The worker lost contact with the service"),
+])
+def test_logs_of_fresh_q1_to_q6_name_their_cause(lines, category, said):
+    _names(lines, category, said)

@@ -177,6 +177,13 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # TensorFlow's graph optimizer logging a pass that gave up (grappler/optimizers/meta_optimizer.cc:
+    # `layout failed: Invalid argument: ...`): the graph runs unoptimised by that pass
+    _r("noise.tf_grappler", N, None, [
+        r"^(?:layout|remapper|constant_folding|arithmetic_optimizer|dependency_optimizer|loop_optimizer|"
+        r"shape_optimizer|memory_optimizer|common_subgraph_elimination|implementation_selector|"
+        r"scoped_allocator_optimizer|pin_to_host_optimizer|auto_mixed_precision\w*|function_optimizer|"
+        r"model_pruner|debug_stripper) failed: "]),
     # c10d trying each address of a host, IPv6 first, on a machine without it: a warning per address,
     # then the next (torch/csrc/distributed/c10d/socket.cpp: `[W socket.cpp:401] [c10d] The server
     # socket cannot be initialized on [::]:29500 (errno: 97 - Address family not supported by protocol).`)
@@ -334,7 +341,8 @@ RULES: tuple[Rule, ...] = (
     _r("cuda.assertion", C, "code", [r"\bAssertion `.+` failed\."], weight=0.5),
     # the GPU itself gone (the NVIDIA kernel module: `NVRM: ... has fallen off the bus and is not
     # responding to commands.`): hardware, no category of ours names it
-    _r("gpu.lost", C, "unknown", [r"\bfallen off the bus\b", r"\bGPU is lost\b"], fatal=True),
+    _r("gpu.lost", C, "unknown", [r"\bfallen off the bus\b", r"\bGPU is lost\b",
+                                  r"\buncorrectable ECC error encountered\b"], fatal=True),  # (the GPU's memory failing)
     # a data file that cannot be read as what it claims to be: no category of ours names it either
     _r("data.corrupt", C, "unknown", [
         r"\bDataLossError\b", r"(?i)(?<!\bno )(?<!\b0 )\bcorrupt(?:ed)? (?:records?|footers?|files?|headers?|data|blocks?)\b",
@@ -385,6 +393,9 @@ RULES: tuple[Rule, ...] = (
         # Dask's nanny killing its worker (`Worker exceeded 95% memory budget. Restarting`; newer:
         # `Worker tcp://127.0.0.1:40731 (pid=1234) exceeded 95% memory budget. Restarting...`)
         r"\bexceeded \d+% memory budget\b",
+        # Dataproc's account of a driver it killed (`Driver received SIGTERM/SIGKILL signal and exited with
+        # 143 code, which potentially signifies a memory pressure.`)
+        r"\bpotentially signifies a memory pressure\b",
         ], fatal=True),
     # the kernel's lines around its verdict (`python3 invoked oom-killer: ...`, `oom-kill:constraint=
     # ...,task=python3,pid=25315`): the same incident, in less words than `Out of memory: Killed process`
@@ -516,6 +527,7 @@ RULES: tuple[Rule, ...] = (
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
         r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bdoes not allow writing to\b", r"\bForbidden: https?://",
+        r"\bneeds \w+ role in the project\b",  # a Google service agent missing its role (Serverless VPC Access)
         r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission \\?'[\w.]+\\?' denied\b", r"\bAccessDenied(?:Exception)?\b",
@@ -532,6 +544,10 @@ RULES: tuple[Rule, ...] = (
     # kubectl's account of the API server's refusal, `Error from server (Reason): ...` (the
     # reason is a metav1.StatusReason: k8s.io/kubectl/pkg/cmd/util/helpers.go StandardErrorMessage)
         r"\bError from server \(Forbidden\)", r"\bis forbidden: User \\?\"[^\"]*\" cannot\b"], fatal=True, gcp=True),
+    # transformers' own account of a gated model (hub.py: `OSError: You are trying to access a gated
+    # repo.`, then how to get access): what the 401 below it and its `Cannot access gated repo`
+    # retell in HTTP terms
+    _r("hf.gated", C, "auth", [r"\bYou are trying to access a gated repo\b"], weight=0.1),
     _r("gcp.unauthenticated", C, "auth", [
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
@@ -687,6 +703,15 @@ RULES: tuple[Rule, ...] = (
         r"\bcould not select device driver \"[^\"]*\" with capabilities: \[\[gpu\]\]",  # Docker without the NVIDIA runtime
         r"\bcudaErrorInsufficientDriver\b", r"\bCUDA driver version is insufficient for CUDA runtime version\b",
         r"\bFound no NVIDIA driver on your system\b", r"\bhipErrorNoBinaryForGpu\b",
+        # a build without kernels for this GPU's architecture (`CUDA error: no kernel image is available
+        # for execution on the device`), a CUDA newer than the driver on a GPU without forward
+        # compatibility (`Error 804: forward compatibility was attempted on non supported HW`)
+        r"\bno kernel image is available for execution on the device\b",
+        r"\bforward compatibility was attempted on non supported HW\b",
+        r"\bis not a supported wheel on this platform\b",  # pip on a wheel of another Python or platform
+        r"\bDataset scripts are no longer supported\b",  # datasets 4 on a dataset that ships a loading script
+        # transformers without what converts a slow tokenizer (`... You need to have sentencepiece installed`)
+        r"\bCouldn't instantiate the backend tokenizer\b",
         r"\bLoaded runtime CuDNN library: \S+ but source was compiled with\b",  # XLA's cuda_dnn.cc
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\brequires a different Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
@@ -751,6 +776,10 @@ RULES: tuple[Rule, ...] = (
         r"\bunknown command \"[^\"]+\" for \"",
         r"\bunknown (?:model architecture|pre-tokenizer type): '",  # llama.cpp (and Ollama) on a model it cannot load
         r"\bThe required property \[[\w/]+\] is not currently set\b",  # gcloud's RequiredPropertyError
+        # an organization policy the request breaks (Compute's `Error 412: Constraint
+        # constraints/compute.requireShieldedVm violated for project ...`)
+        r"\bConstraint constraints/[\w.]+ violated\b",
+        r"\bThe job graph is too large\b",  # Dataflow refusing a job whose graph is over its limit
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
         r"\bno instance types satisfy requirements\b",  # Karpenter: a node pool's requirements no type meets
         r"\bThis prompt could not be answered because you are not in an interactive session\b",  # gcloud
@@ -915,6 +944,9 @@ RULES: tuple[Rule, ...] = (
         # a C program's function or tool name, then its error (llama.cpp's `llama_model_load: error
         # loading model: ...`, `ld: error: ...`)
         r"^[a-z_][\w.-]*: (?:error|fatal error)(?::| (?:loading|while|when|during|in|reading|opening|parsing)\b)",
+        r"^[a-z_][\w.-]*: [a-z]+ error: \S",  # `nvidia-container-cli: initialization error: cuda error: ...`
+        # Dataflow's cause of a failed work item (`Root cause: The worker lost contact with the service.`)
+        r"^Root cause: (?P<msg>\S.+)",
         r"^(?P<msg>Check failed: .+)",
         # a job resource's own account of its failure (`gcloud ml-engine jobs describe`: `errorMessage: '...'`)
         r"^(?:errorMessage|error_message): (?P<msg>\S.*)",

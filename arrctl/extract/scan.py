@@ -456,7 +456,8 @@ def scan(log: Lines) -> list[Candidate]:
             append_detail(log, c, most=1)
         elif VALIDATION_FOLLOWS.search(c.text):
             append_detail(log, c, most=2)
-        elif c.kind in (Kind.CAUSE, Kind.ERROR) and c.block_end is None:
+        elif (c.kind in (Kind.CAUSE, Kind.ERROR) or (c.kind is Kind.WRAPPER and c.text.endswith(":"))) \
+                and c.block_end is None:
             _join_continuation(log, c)
     candidates = _reasons_joined(candidates)
     _nccl_warned(candidates)
@@ -759,7 +760,10 @@ def _introduces(c: Candidate, following: str) -> bool:
     uv's `╰─▶ Because ...`), not whatever line came next."""
     wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
     listed = c.kind is Kind.CAUSE and _LIST_ITEM.match(following) is not None
-    if not (c.kind is Kind.ERROR or wordy or listed) \
+    # (a wrapper's `Job [x] failed with error:`, gcloud's for a Dataproc job, then the job's error)
+    if c.kind is Kind.WRAPPER and (not _WORDED.search(following) or following.startswith("Traceback")):
+        return False  # (Flyte's empty `Message: ` then `.`; Prefect's `... exception:` then its traceback)
+    if not (c.kind in (Kind.ERROR, Kind.WRAPPER) or wordy or listed) \
             or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)
                     or _RUBY_CLASS_END.search(c.text)) \
             or following.endswith(TRACEBACK_HEADER):
