@@ -112,8 +112,9 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
-# a row of a drawn table (`| exec-1      | FAILED |`, sparkctl's status): a report's cell, no statement
-_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+# the last cell of a drawn table's row (`| exec-1      | FAILED |`, sparkctl's status; the row's
+# start is read as a gutter and a container's name): a report's cell, no statement
+_TABLE_CELL = re.compile(r"\s\|$")
 _FAILED_WORD = re.compile(r"(?i)\bfail(?:ed|ure)?\b")
 _WARNING_WORD = re.compile(r"(?i)^\W{0,3}warn(?:ing)?\b")
 _STUCK_ON = frozenset({"network", "timeout", "service"})
@@ -135,7 +136,7 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
     warned = False
     for j in range(len(log) - 1, max(-1, len(log) - 60), -1):
         text = log.body(j).strip()
-        if not text or j in skip or _LAYOUT.match(text) or _TABLE_ROW.match(log.raw[j]):
+        if not text or j in skip or _LAYOUT.match(text) or _TABLE_CELL.search(text):
             continue
         held = known.get(j)
         if held is not None and held.rule is not None and held.rule.name == "noise.handled":
