@@ -2239,3 +2239,56 @@ def test_notices_of_fresh_q_are_no_failures(lines):
 ])
 def test_logs_of_fresh_q1_to_q6_name_their_cause(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines", [
+    # slurmstepd falling back to another directory
+    ["slurmstepd: error: couldn't chdir to `/scratch/u1': No such file or directory: going to /tmp instead",
+     "#  size  count  type  redop  root  time  algbw  busbw", "# Avg bus bandwidth    : 187.52"],
+])
+def test_notices_of_fresh_p_are_no_failures(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+def test_a_servers_access_log_is_no_error_of_its_own():
+    # the status a server answered a client with: the client's failure below it is the log's
+    result = analyze(['[2024-12-13 01:45:26] INFO:     127.0.0.1:40418 - "GET / HTTP/1.1" 404 Not Found',
+                      "Traceback (most recent call last):", '  File "/app/warmup.py", line 9, in <module>',
+                      '    assert res.status_code == 200, f"{res=}"', "AssertionError: res=<Response [502]>"])
+    assert result.message == "AssertionError: res=<Response [502]>"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["TERM_MEMLIMIT: job killed after reaching LSF memory usage limit.", "Exited with exit code 130."],
+     "oom", "TERM_MEMLIMIT"),
+    (["=>> PBS: job killed: walltime 7215 exceeded limit 7200"], "timeout", "walltime 7215 exceeded limit 7200"),
+    (["srun: error: Task launch for 99.0 failed on node n3: Job credential expired",
+      "srun: error: Timed out waiting for job step to complete"], "auth", "Job credential expired"),
+    (["[2026-01-02T10:00:00.000] error: *** STEP 7.0 ON n1 CANCELLED AT 2026-01-02T10:00:00 DUE TO TASK FAILURE ***",
+      "srun: error: n1: tasks 0-3: Terminated"], "exit", "DUE TO TASK FAILURE"),
+    (["torch._dynamo.exc.BackendCompilerFailed: backend='inductor' raised: RuntimeError: Triton Error [CUDA]: "
+      "device kernel image is invalid"], "dependency", "device kernel image is invalid"),
+    # the worker's own exception below torch's wrapper of it
+    (["RuntimeError: Caught RuntimeError in DataLoader worker process 0.", "Original Traceback (most recent call last):",
+      'File "/opt/venv/lib/python3.10/site-packages/torch/utils/data/_utils/collate.py", line 55, in default_collate',
+      "return torch.stack(batch, 0, out=out)",
+      "RuntimeError: stack expects each tensor to be equal size, but got [3, 64, 64] at entry 0 and [3, 32, 32] at entry 1"],
+     "code", "stack expects each tensor to be equal size"),
+    (["ValueError: Attempting to unscale FP16 gradients."], "invalid_config", "unscale FP16 gradients"),
+    (["google.api_core.exceptions.FailedPrecondition: 400 Model server exited unexpectedly. Model server logs can "
+      "be found at https://console.cloud.google.com/logs"], "exit", "Model server exited unexpectedly"),
+    (['ERROR: failed to solve: failed to compute cache key: failed to calculate checksum of ref abc::def: "/.git": '
+      'not found'], "not_found", '"/.git": not found'),
+    (["ERROR: failed to export: layer 'paketo-buildpacks/jre' is cache=true but has no contents"], "build",
+     "is cache=true but has no contents"),
+    (["    Error: pg_config executable not found."], "dependency", "pg_config executable not found"),
+    (["INFO:     Application startup complete.", "ERROR:    [Errno 98] error while attempting to bind on address "
+      "('0.0.0.0', 8000): address already in use", "INFO:     Waiting for application shutdown."],
+     "network", "address already in use"),
+    (["[libprotobuf ERROR /build/protobuf/src/google/protobuf/text_format.cc:335] Error parsing text-format "
+      "inference.ModelConfig: 29:17: Expected integer, got: $",
+      "E0119 11:58:39.147422 135 model_repository_manager.cc:1325] Poll failed for model directory 'ensemble': "
+      "failed to read text proto from /models/ensemble/config.pbtxt"], "invalid_config", "Expected integer, got: $"),
+])
+def test_logs_of_fresh_p1_to_p6_name_their_cause(lines, category, said):
+    _names(lines, category, said)

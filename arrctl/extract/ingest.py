@@ -74,6 +74,8 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^(?P<lvl>[EWIF])\d{4} \d\d:\d\d:\d\d(?:\.\d+)?\s+\d+\s+[\w./-]+:\d+\] ?",
     # a logging format that glues the level's letter to the time: `E2022-04-24 18:17:53,278] `
     r"^(?P<lvl>[DIWEFC])" + _TS + r"\] ",
+    # protobuf's C++ log handler: `[libprotobuf ERROR google/protobuf/text_format.cc:335] `
+    r"^\[libprotobuf (?P<lvl>ERROR|WARNING|INFO|FATAL) [^\]]+\] ",
     # c10 / torch: `[E ProcessGroupNCCL.cpp:1234] `, `[W socket.cpp:601] `, `[E1203 10:00:00 ...]`
     r"^\[(?P<lvl>[EWIF])(?:\d{3,4}[^\]]*| [\w./-]+:\d+[^\]]*)\] ?",
     # torchrun / accelerate / deepspeed rank prefixes: `[rank0]:`, `[default3]:`, `[1,0]<stderr>:`

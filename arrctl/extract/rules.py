@@ -177,6 +177,9 @@ RULES: tuple[Rule, ...] = (
     _r("noise.info", N, None, [r"^\s*(?:⏱|⏳|ℹ|🔍)",
                                r"(?i)^\W*(?:monitoring|checking|watching|looking) for\b"]),
     _r("noise.nccl_info", N, None, [r"\bNCCL (?:INFO|VERSION)\b"]),
+    # a server's access log: the status a client was answered with (uvicorn's `127.0.0.1:40418 - "GET /
+    # HTTP/1.1" 404 Not Found`), not the server's failure
+    _r("noise.access_log", N, None, [r"^\s*\S+:\d+ - \"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) \S+ HTTP/[\d.]+\" \d{3}\b"]),
     # TensorFlow's graph optimizer logging a pass that gave up (grappler/optimizers/meta_optimizer.cc:
     # `layout failed: Invalid argument: ...`): the graph runs unoptimised by that pass
     _r("noise.tf_grappler", N, None, [
@@ -252,7 +255,8 @@ RULES: tuple[Rule, ...] = (
     _r("success.unittest", S, None, [
         r"^OK(?: \((?:skipped|expected failures|unexpected successes)=\d+(?:, [a-z ]+=\d+)*\))?$"]),
     _r("noise.handled", N, None, [
-        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))"]),
+        r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))",
+        r"[,;:] going to \S+ instead$"]),  # slurmstepd's `couldn't chdir to `/x': No such file or directory: going to /tmp instead`
     # an optional part missing, said so, and what the program does without it (xformers' `A
     # matching Triton is not available, some optimizations will not be enabled`, then `Error
     # caught was: No module named 'triton'` or the traceback it caught); google-cloud-logging's
@@ -393,6 +397,7 @@ RULES: tuple[Rule, ...] = (
         # Dask's nanny killing its worker (`Worker exceeded 95% memory budget. Restarting`; newer:
         # `Worker tcp://127.0.0.1:40731 (pid=1234) exceeded 95% memory budget. Restarting...`)
         r"\bexceeded \d+% memory budget\b",
+        r"^TERM_MEMLIMIT: job killed after reaching LSF memory usage limit\b",  # LSF's job report
         # Dataproc's account of a driver it killed (`Driver received SIGTERM/SIGKILL signal and exited with
         # 143 code, which potentially signifies a memory pressure.`)
         r"\bpotentially signifies a memory pressure\b",
@@ -484,7 +489,7 @@ RULES: tuple[Rule, ...] = (
         r"\bRemoteDisconnected\b", r"(?i)\bNetwork is unreachable\b", r"(?i)\bNo route to host\b",  # Go's syscall errors are lower case
         r"\bECONNRESET\b", r"\bETIMEDOUT\b", r"\bEAI_AGAIN\b", r"\bECONNREFUSED\b",
         r"\bWe couldn't connect to\b", r"\bx509: ", r"\bcertificate signed by unknown authority\b",
-        r"\btls: failed to verify certificate\b", r"\bread operation timed out\b", r"\bAddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
+        r"\btls: failed to verify certificate\b", r"\bread operation timed out\b", r"(?i)\baddress already in use\b", r"\bIncompleteRead\b", r"\bChunkedEncodingError\b",
         r"\bfailed to connect to all addresses\b", r"\bStream removed\b", r"\bSocket closed\b", r"\bi/o timeout\b", r"\bdial tcp\b.*\b(?:timeout|refused)\b",
         r"(?i)\bnetwork error\b", r"\bLocalEntryNotFoundError\b", r"\bTLS handshake timeout\b",
         r"\b503 Connect Failed\b",  # gRPC's channel that never connected (UNAVAILABLE)
@@ -555,6 +560,7 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bAPI (?:token|key) is (?:invalid|not valid)\b",  # Neptune's `Your API token is invalid.`
         r"\bNo account authorized through gcloud\b",  # Kubernetes' GKE scripts on a gcloud with no login
         r"\bError performing token request\b",  # Rust's object_store (polars, ...): no credentials to get a token with
+        r"\bJob credential expired\b",  # Slurm's launch credential, refused by the node's slurmd
         r"\bRefreshError\b", r"\binvalid_grant\b", r"(?i)\bapi[_ ]key (?:not configured|is invalid|must be)\b",
         r"(?i)\binvalid (?:api[_ ]key|credentials|authentication credentials|token)\b",
         r"\bAuthenticationError\b", r"\bLogin Required\b", r"(?i)\bnot logged in\b",
@@ -566,6 +572,10 @@ RULES: tuple[Rule, ...] = (
         r"\bthe server has asked for the client to provide credentials\b",  # the Kubernetes API's 401
         r"\bLocalTokenNotFoundError\b", r"(?i)\bno token found\b", r"(?i)\baccess requires login\b", r"\bError from server \(Unauthorized\)"],
         fatal=True, gcp=True),
+    # Vertex AI's account of a model server that did not come up (`FailedPrecondition: 400 Model
+    # server exited unexpectedly. Model server logs can be found at ...`): how it ended, its logs elsewhere
+    _r("vertex.model_server", C, "exit", [r"\bModel server (?:exited unexpectedly|terminated|never became ready)\b"],
+       fatal=True, gcp=True),
     _r("gcp.invalid_argument", C, "invalid_config", [
         r"\b(?:INVALID_ARGUMENT|OUT_OF_RANGE)\b", r"\brpc error: code = (?:InvalidArgument|FailedPrecondition|OutOfRange|AlreadyExists|Unimplemented)\b", r"\b(?:InvalidArgument|BadRequest|OutOfRange): 400\b",
         r"<HttpError 400\b", _VERTEX_CREATE + r"400\b", r"\b400 (?:Bad Request|Client Error)\b",
@@ -652,6 +662,7 @@ RULES: tuple[Rule, ...] = (
         # status: 'load timeout'`): the function's module did not load, or it ran, past its timeout
         r"\bfinished with status: '(?:load )?timeout'",
         r"^TERM_RUNLIMIT: job killed after reaching LSF run time limit\b",  # LSF's job report
+        r"\bjob killed: walltime \d+ exceeded limit \d+\b",  # PBS/Torque's (`=>> PBS: job killed: walltime ...`)
         r"\bJob was active longer than specified deadline\b",  # a Kubernetes Job past activeDeadlineSeconds (its event)
         # Cloud Run's job task past its `--task-timeout`
         r"\bTerminating task because it has reached the maximum timeout of \d+ seconds\b",
@@ -706,12 +717,13 @@ RULES: tuple[Rule, ...] = (
         # a build without kernels for this GPU's architecture (`CUDA error: no kernel image is available
         # for execution on the device`), a CUDA newer than the driver on a GPU without forward
         # compatibility (`Error 804: forward compatibility was attempted on non supported HW`)
-        r"\bno kernel image is available for execution on the device\b",
+        r"\bno kernel image is available for execution on the device\b", r"\bdevice kernel image is invalid\b",
         r"\bforward compatibility was attempted on non supported HW\b",
         r"\bis not a supported wheel on this platform\b",  # pip on a wheel of another Python or platform
         r"\bDataset scripts are no longer supported\b",  # datasets 4 on a dataset that ships a loading script
         # transformers without what converts a slow tokenizer (`... You need to have sentencepiece installed`)
         r"\bCouldn't instantiate the backend tokenizer\b",
+        r"\bpg_config executable not found\b",  # psycopg2 built from source without libpq's headers
         r"\bLoaded runtime CuDNN library: \S+ but source was compiled with\b",  # XLA's cuda_dnn.cc
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\brequires a different Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
@@ -721,7 +733,11 @@ RULES: tuple[Rule, ...] = (
         r"\bwhich doesn't match any versions\b", r"\bversion solving failed\b", r"\bPackagesNotFoundError\b",
         r"\bResolvePackageNotFound\b", r"\bUnsatisfiableError\b", r"\bNo solution found when resolving\b", r"\bincompatible with\b.*\b(?:version|requires)\b"]),
     # ── builds ────────────────────────────────────────────────────────────────────────────
+    # BuildKit on a COPY source missing from the build context (`failed to compute cache key: failed to
+    # calculate checksum of ref ...: "/.git": not found`)
+    _r("build.context_missing", C, "not_found", [r"\bfailed to compute cache key: .*\bnot found\b"]),
     _r("build.compile", C, "build", [
+        r"\bfailed to export: layer \S",  # the buildpacks lifecycle's exporter (`... is cache=true but has no contents`)
         r"\bCould not find nvcc\b",  # CMake's FindCUDAToolkit: `Could not find nvcc, please set CUDAToolkit_ROOT`
         r"\.(?:c|cc|cpp|cxx|h|hpp|cu|go|rs|ts|js|java):\d+(?::\d+)?: (?:fatal )?error:",
         r"^error\[E\d+\]", r"^\S+\.go:\d+:\d+: \S", r"^error: (?:could not compile|failed to compile|aborting due to)",
@@ -780,6 +796,9 @@ RULES: tuple[Rule, ...] = (
         # constraints/compute.requireShieldedVm violated for project ...`)
         r"\bConstraint constraints/[\w.]+ violated\b",
         r"\bThe job graph is too large\b",  # Dataflow refusing a job whose graph is over its limit
+        r"\bError parsing text-format \w",  # protobuf's text format of a config file (Triton's `config.pbtxt`)
+        # GradScaler on parameters that are fp16 themselves: fp16 weights with fp16 mixed precision
+        r"\bAttempting to unscale FP16 gradients\b",
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
         r"\bno instance types satisfy requirements\b",  # Karpenter: a node pool's requirements no type meets
         r"\bThis prompt could not be answered because you are not in an interactive session\b",  # gcloud
@@ -933,6 +952,13 @@ RULES: tuple[Rule, ...] = (
         r"^Message:\s{2,}(?P<msg>.*\b(?:failed|[Ee]rror|[Kk]illed|OOMKilled|BackOff|[Ee]victed|[Dd]eadline)\b.*)"]),
     # pytest's short test summary (`FAILED tests/x.py::test_y - assert 11 == 0`): a test that failed, and why
     _r("pytest.failed", E, None, [r"^FAILED (?P<msg>[\w./-]+\.py::\S+(?: - .+)?)$"]),
+    # torch's ExceptionWrapper re-raising a worker's exception (`RuntimeError: Caught RuntimeError in
+    # DataLoader worker process 0.`, `Caught ValueError in replica 1 on device 1.`): the worker's own
+    # traceback follows it, `Original Traceback (most recent call last):`
+    _r("torch.worker_wrapper", W, None, [r"\bCaught [A-Z]\w* in (?:DataLoader worker process|replica) \d+\b"]),
+    # Slurm's step daemon cancelling a step after one of its tasks failed (`*** STEP 5.0 ON n1 CANCELLED
+    # AT 2026-04-29T23:36:37 DUE TO TASK FAILURE ***`): how the step ended, its tasks' own errors above it
+    _r("slurm.task_failure", E, "exit", [r"\bCANCELLED AT \S+ DUE TO TASK FAILURE\b"]),
     # the docker CLI's own failure, whatever its words (reportError in cli/command/container/run.go
     # prints `docker: <err>.`, then `See 'docker run --help'.`): a daemon's refusal, a pull refused
     # as deprecated
