@@ -2140,18 +2140,74 @@ def test_notices_of_fresh_r_are_no_failures(lines):
     assert analyze(lines).verdict != "failed"
 
 
+@pytest.mark.parametrize("lines", [
+    # review of waves 12 to 14: each of these runs went on or ended well
+    # Dask's nanny restarts the worker it killed over its memory budget, and the work goes on
+    ["distributed.nanny.memory - WARNING - Worker tcp://127.0.0.1:40731 (pid=1234) exceeded 95% memory budget. "
+     "Restarting...", "distributed.nanny - WARNING - Restarting worker", "Done."],
+    ["docker: true", "image: acme/train:1.2", "epochs: 3"],  # a printed config, not the docker CLI
+    ["docker: 'buildx' is not a docker command.", "falling back to the legacy builder", "Successfully built 1a2b3c"],
+    ["eval: mean error: 0.0342", "validation: relative error: 1.2e-3"],  # metrics
+    ["2024-01-01 10:00:00.000000: E tensorflow/core/grappler/optimizers/tfg_optimizer_hook.cc:134] "
+     "tfg_optimizer{any(tfg-consolidate-attrs,tfg-toposort)} failed: INVALID_ARGUMENT: Unable to find OpDef for X",
+     "Epoch 1/3", "100/100 - 9s - loss: 0.52"],
+])
+def test_review_of_waves_12_to_14_stays_quiet(lines):
+    assert analyze(lines).verdict != "failed"
+
+
+def test_c10ds_ipv6_notice_of_torch_2_is_no_root_cause():
+    result = analyze(["[W socket.cpp:697] [c10d] The server socket has failed to bind to [::]:29500 (errno: 97 - "
+                      "Address family not supported by protocol).", "Process exited with code 1"], outcome="failed")
+    assert "c10d" not in (result.message or "")
+
+
 @pytest.mark.parametrize("lines, category, said", [
-    # a tail that begins inside a traceback (its header cut off above the first line), behind Ray's
-    # log monitor's prefix for a system process
+    # a bare OK is unittest's verdict only below its count: elsewhere it hides nothing
+    (["Traceback (most recent call last):", '  File "/app/train.py", line 3, in <module>', "ValueError: bad shape",
+      "OK"], "code", "ValueError: bad shape"),
+    (["Ran 2 tests in 0.1s", "", "FAILED (errors=1)", "Traceback (most recent call last):",
+      '  File "/app/t.py", line 3, in test_x', "KeyError: 'lr'", "Ran 1 test in 0.1s", "", "OK (skipped=1, errors=2)"],
+     "code", "KeyError: 'lr'"),
+    # one raised message with an IPv6 warning and the real bind failure is no notice
+    (["RuntimeError: [c10d] The server socket cannot be initialized on [::]:29500 (errno: 97 - Address family not "
+      "supported by protocol). [c10d] The server socket has failed to bind to 0.0.0.0:29500 (errno: 98 - Address "
+      "already in use)."], "distributed", "errno: 98"),
+    # a 403 on a gated model is a permission (access not granted), a 401 auth
+    (["huggingface_hub.errors.GatedRepoError: 403 Client Error. (Request ID: x)", "",
+      "Cannot access gated repo for url https://huggingface.co/o/m/resolve/main/config.json.",
+      "Your request to access model o/m is awaiting a review from the repo authors.", "",
+      "OSError: You are trying to access a gated repo."], "permission", "You are trying to access a gated repo"),
+    # Jenkins' two-space pad before the frames too: their source lines are no errors
+    (["11:50:40  Traceback (most recent call last):", '11:50:40    File "/app/x.py", line 3, in <module>',
+      '11:50:40      raise PermissionError("Permission denied: /data")', "11:50:40  ValueError: bad config"],
+     "code", "ValueError: bad config"),
+    (["Error: Error waiting to create Connector: Error code 7, message: Operation failed: Google APIs Service Agent "
+      "needs vpcaccess.serviceAgent role in the project."], "permission", "role in the project"),
+])
+def test_review_of_waves_12_to_14_names_the_cause(lines, category, said):
+    _names(lines, category, said)
+
+
+def test_a_wrappers_colon_takes_only_the_very_next_line():
+    assert analyze(["Job [abc] failed with error:", "+ echo 'collecting logs'", "collecting logs"]).message \
+        == "Job [abc] failed with error:"
+    assert analyze(["Pipeline run-42 failed:", "", "Timeout waiting for pod logs; see x"]).message \
+        == "Pipeline run-42 failed:"
+
+
+def test_exit_words_name_exit_only_with_a_status():
+    from arrctl.extract import categorize
+    assert categorize("Error: could not parse the exit code mapping in retry_policy.yaml") != "exit"
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    # frames and the exception behind Ray's log monitor's prefix for a system process (the window
+    # begins inside the traceback)
     (['(pid=runtime_env, ip=10.1.2.3)   File "/opt/ray/lib/python3.10/site-packages/ray/_private/runtime_env/pip.py", '
       'line 542, in modify_context', "(pid=runtime_env, ip=10.1.2.3)     raise ValueError(",
       "(pid=runtime_env, ip=10.1.2.3) ValueError: Local directory /tmp/ray/pip/abc for URI pip://abc does not exist."],
      "not_found", "ValueError: Local directory /tmp/ray/pip/abc"),
-    # Dask's nanny restarting a worker over its memory budget, then the gather that lost it
-    (["distributed.nanny - WARNING - Worker exceeded 95% memory budget. Restarting",
-      "distributed.nanny - WARNING - Restarting worker",
-      "ERROR:2024-01-02 10:00:00,000:pipeline.cli:('task-1', <Worker 'tcp://127.0.0.1:4000', name: 0>)"],
-     "oom", "Worker exceeded 95% memory budget"),
     # the docker CLI's own failure line, whatever its words
     (["latest: Pulling from acme/old", "docker: [DEPRECATION NOTICE] Docker Image manifest version 2, schema 1 "
       "support is disabled by default and will be removed in an upcoming release.", "See 'docker run --help'."],

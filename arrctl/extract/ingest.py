@@ -62,7 +62,7 @@ _PREFIXES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^[DIWEFA], \[[^\]]{10,40}\] +(?P<lvl>[A-Z]+) -- [^:]{0,40}: ",
     # a time of day alone (SD.Next's rich handler glues its microseconds with `-`: `15:43:01-330858 `;
     # Jenkins' timestamper pads it with two spaces: `11:50:40  │ Error: ...`)
-    r"^\d\d:\d\d:\d\d(?:[.,-]\d+)?[ \t]{1,2}(?=\S)",
+    r"^\d\d:\d\d:\d\d(?:[.,-]\d+)?(?:[ \t](?=\S)|  )",
     # Go's standard `log` package (LstdFlags): `2020/07/07 12:53:18 `, microseconds optional;
     # AWS CodeBuild's agent before it: `[Container] 2024/10/11 07:43:01.063175 `
     r"^(?:\[Container\] )?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ",

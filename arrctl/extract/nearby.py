@@ -112,6 +112,7 @@ def statement_before(log: Lines, wrapper: Candidate, known: dict[int, Candidate]
 
 _NONE_WORDS = re.compile(r"(?i)\b(?:0|no|zero|without) (?:failed|failures?|errors?|exceptions?)\b|\b(?:failed|errors?): 0\b")
 LAST_REACH = 3
+_METRIC = re.compile(r"\b[a-z]+[ _]error\s*[:=]\s*[-+]?\.?\d")  # a measure (`validation: relative error: 1.2e-3`)
 # the last cell of a drawn table's row (`| exec-1      | FAILED |`, sparkctl's status; the row's
 # start is read as a gutter and a container's name): a report's cell, no statement
 _TABLE_CELL = re.compile(r"\s\|$")
@@ -136,7 +137,12 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
     warned = False
     for j in range(len(log) - 1, max(-1, len(log) - 60), -1):
         text = log.body(j).strip()
-        if not text or j in skip or _LAYOUT.match(text) or _TABLE_CELL.search(text):
+        if not text or j in skip or _LAYOUT.match(text):
+            continue
+        if _TABLE_CELL.search(text):  # a report's row: never last words, but read as a line
+            seen += 1
+            if seen > LAST_REACH:
+                return None
             continue
         held = known.get(j)
         if held is not None and held.rule is not None and held.rule.name == "noise.handled":
@@ -171,7 +177,8 @@ def last_statement(log: Lines, known: dict[int, Candidate], skip: set[int]) -> C
         seen += 1
         if seen > LAST_REACH:
             return None
-        if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text):
+        if _LEADS_WITH_FAILURE.match(text) and not _NONE_WORDS.search(text) and not _EXIT_WORDS.search(text) \
+                and not _METRIC.search(text):
             if warned:
                 return None  # the program's own last word on it was a warning (`Warning: Cache save failed.`)
             if any(before.kind is Kind.TEARDOWN for k in range(max(0, j - TEARDOWN_REACH), j)

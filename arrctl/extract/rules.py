@@ -186,11 +186,14 @@ RULES: tuple[Rule, ...] = (
         r"^(?:layout|remapper|constant_folding|arithmetic_optimizer|dependency_optimizer|loop_optimizer|"
         r"shape_optimizer|memory_optimizer|common_subgraph_elimination|implementation_selector|"
         r"scoped_allocator_optimizer|pin_to_host_optimizer|auto_mixed_precision\w*|function_optimizer|"
-        r"model_pruner|debug_stripper) failed: "]),
+        r"model_pruner|debug_stripper|tfg_optimizer(?:\{.*\})?) failed: "]),
     # c10d trying each address of a host, IPv6 first, on a machine without it: a warning per address,
     # then the next (torch/csrc/distributed/c10d/socket.cpp: `[W socket.cpp:401] [c10d] The server
     # socket cannot be initialized on [::]:29500 (errno: 97 - Address family not supported by protocol).`)
-    _r("noise.c10d_ipv6", N, None, [r"\[c10d\] The (?:server|client) socket cannot be initialized .*\(errno: 97 - "]),
+    # (torch 2.x: `... has failed to bind to [::]:29500 (errno: 97 - ...)`; one message only, its own line's)
+    _r("noise.c10d_ipv6", N, None, [
+        r"(?:^|\] )\[c10d\] The (?:server|client) socket (?:cannot be initialized|has failed to (?:bind|connect)) "
+        r"[^()]*\(errno: 97 - [^)]*\)\.?$"]),
     # JAX probing the backends it was built with (`Unable to initialize backend 'tpu': ...`), then
     # running on the one it found; raised (`RuntimeError: Unable to ...`) it is the failure
     # IPython's traceback header (`ValueError    Traceback (most recent call last)`): the exception's
@@ -250,10 +253,11 @@ RULES: tuple[Rule, ...] = (
     # (not the kubelet's `Error syncing pod, skipping: failed to "StartContainer" ...`, nor its newer
     # `Error syncing pod <uid> ("<pod>(<uid>)"), skipping: ...`: the pod is what it skips, and the
     # reason it failed follows)
-    # unittest's verdict below `Ran 49 tests in 71.898s` (`FAILED (errors=1, skipped=3)` else); ahead
-    # of noise.handled, which would take its `(skipped=3)` for a skip
+    # unittest's verdict below `Ran 49 tests in 71.898s` (`FAILED (errors=1, skipped=3)` else; scan
+    # keeps it only there); ahead of noise.handled, which would take its `(skipped=3)` for a skip
     _r("success.unittest", S, None, [
-        r"^OK(?: \((?:skipped|expected failures|unexpected successes)=\d+(?:, [a-z ]+=\d+)*\))?$"]),
+        r"^OK(?: \((?:skipped|expected failures|unexpected successes)=\d+"
+        r"(?:, (?:skipped|expected failures|unexpected successes)=\d+)*\))?$"]),
     _r("noise.handled", N, None, [
         r"(?i)(?<!syncing pod)(?<!\"\))[,;:(-] *(?:ignoring|ignored|skipping|skipped|continuing|falling back\b|using (?:defaults?\b|anonymous|cached))",
         r"[,;:] going to \S+ instead$"]),  # slurmstepd's `couldn't chdir to `/x': No such file or directory: going to /tmp instead`
@@ -394,9 +398,6 @@ RULES: tuple[Rule, ...] = (
         r"\bDetected \d+ oom[-_]kill events?\b",
         r"\bfailed due to insufficient GPU memory\b",  # TensorRT-LLM's executor on a KV cache that does not fit
         r"^memory allocation of \d+ bytes failed$",  # Rust's allocator, out of host memory (a tokenizer's)
-        # Dask's nanny killing its worker (`Worker exceeded 95% memory budget. Restarting`; newer:
-        # `Worker tcp://127.0.0.1:40731 (pid=1234) exceeded 95% memory budget. Restarting...`)
-        r"\bexceeded \d+% memory budget\b",
         r"^TERM_MEMLIMIT: job killed after reaching LSF memory usage limit\b",  # LSF's job report
         # Dataproc's account of a driver it killed (`Driver received SIGTERM/SIGKILL signal and exited with
         # 143 code, which potentially signifies a memory pressure.`)
@@ -407,7 +408,10 @@ RULES: tuple[Rule, ...] = (
     _r("memory.oom_killer", C, "oom", [r"\boom[-_]kill"], fatal=True, weight=-0.3),
     # Spark on YARN (Dataproc) losing an executor to its memory limit: Spark retries the task on
     # another, so alone it does not end the job; when the job fails, it names why
-    _r("memory.yarn_kill", C, "oom", [r"\bContainer killed by YARN for exceeding memory limits\b"], weight=-1.6),
+    _r("memory.yarn_kill", C, "oom", [r"\bContainer killed by YARN for exceeding memory limits\b",
+                                      # Dask's nanny, which restarts the worker it killed (`Worker exceeded 95%
+                                      # memory budget. Restarting`; newer: `Worker tcp://x (pid=1) exceeded ...`)
+                                      r"\bexceeded \d+% memory budget\b"], weight=-1.6),
     # ── distributed training ──────────────────────────────────────────────────────────────
     # ProcessGroupNCCL's notice before it takes the process down: the watchdog's own line says which
     # collective failed or timed out, and after how long
@@ -532,7 +536,7 @@ RULES: tuple[Rule, ...] = (
         r"\bPERMISSION_DENIED\b", r"\b(?:PermissionDenied|Forbidden): 403\b", r"<HttpError 403\b",
         _VERTEX_CREATE + r"403\b", r"^(?P<msg>denied: .+)", r"\b403 (?:Forbidden|Client Error)\b",
         r"\bIAM_PERMISSION_DENIED\b", r"\bdenied: ", r"\bdoes not allow writing to\b", r"\bForbidden: https?://",
-        r"\bneeds \w+ role in the project\b",  # a Google service agent missing its role (Serverless VPC Access)
+        r"\bneeds [\w. ]{1,60}? role in the project\b",  # a Google service agent missing its role (Serverless VPC Access)
         r"\bOperation not permitted\b", r"(?i)\bdoes not have (?:[\w.]+\.[\w.]+ )?(?:permission|access)\b", r"\bdo not have permission to act as\b",
         r"\bdoes not have `?\[?[\w.]+(?:, ?[\w.]+)*\]?`? IAM permission",  # Vertex AI's service agent on a bucket
         r"(?i)\bpermission(?:s)? denied\b", r"\bPermission \\?'[\w.]+\\?' denied\b", r"\bAccessDenied(?:Exception)?\b",
@@ -962,7 +966,9 @@ RULES: tuple[Rule, ...] = (
     # the docker CLI's own failure, whatever its words (reportError in cli/command/container/run.go
     # prints `docker: <err>.`, then `See 'docker run --help'.`): a daemon's refusal, a pull refused
     # as deprecated
-    _r("docker.cli_error", E, None, [r"^docker: (?P<msg>\S.*)"]),
+    _r("docker.cli_error", E, None, [
+        r"^docker: (?P<msg>(?:Error response from daemon:|invalid |\[DEPRECATION NOTICE\] |failed to |[Cc]annot |"
+        r"unknown (?:flag|shorthand flag): ).*)"]),
     _r("generic.error", E, None, [
         # (not a count: a status's `failed: 1`, `errors: 0`)
         r"^(?:Error|ERROR|error|Fatal|FATAL|fatal|Failed|FAILED|failed|Failure|Exception|E): (?!\d+$)(?P<msg>\S.*)",
@@ -970,7 +976,7 @@ RULES: tuple[Rule, ...] = (
         # a C program's function or tool name, then its error (llama.cpp's `llama_model_load: error
         # loading model: ...`, `ld: error: ...`)
         r"^[a-z_][\w.-]*: (?:error|fatal error)(?::| (?:loading|while|when|during|in|reading|opening|parsing)\b)",
-        r"^[a-z_][\w.-]*: [a-z]+ error: \S",  # `nvidia-container-cli: initialization error: cuda error: ...`
+        r"^[a-z_][\w.-]*: [a-z]+ error: (?![-+]?\.?\d)\S",  # `nvidia-container-cli: initialization error: cuda error: ...` (not `eval: mean error: 0.03`)
         # Dataflow's cause of a failed work item (`Root cause: The worker lost contact with the service.`)
         r"^Root cause: (?P<msg>\S.+)",
         r"^(?P<msg>Check failed: .+)",

@@ -206,6 +206,18 @@ def _warned_cause_reported(log: Lines, by_line: dict[int, Candidate]) -> None:
                 break
 
 
+def _unittest_verdicts(log: Lines, by_line: dict[int, Candidate]) -> None:
+    """unittest's `OK` is its verdict only just below its count (`Ran 49 tests in 71.898s`, a blank
+    line, `OK (skipped=3)`); anywhere else it is some program's word of the moment."""
+    for i in [i for i, c in by_line.items() if c.rule is not None and c.rule.name == "success.unittest"]:
+        above = [j for j in range(i - 1, max(-1, i - 4), -1) if log.body(j).strip()][:1]
+        if not above or not _TESTS_RAN.match(log.body(above[0]).strip()):
+            del by_line[i]
+
+
+_TESTS_RAN = re.compile(r"^Ran \d+ tests? in [\d.]+s$")
+
+
 def _causes_of_warnings(log: Lines, by_line: dict[int, Candidate]) -> None:
     """anyhow's and cargo's `Caused by:` alone on its line goes on with the line above it (past a
     blank one): below a warning (mount-s3's `WARN ... no throughput detected, ...`), its cause is
@@ -269,19 +281,8 @@ def _is_frame(text: str, indent: int = 0) -> bool:
     return text[:1] in (" ", "\t") or text.startswith(("File \"", "^", "~"))
 
 
-def _headless(log: Lines) -> bool:
-    """Whether the log begins inside a traceback, its header cut off: the tail of a run's output
-    fetched by a Range request, a window of a log someone posted (`  File "...", line 542, in
-    modify_context` first, the exception's line below the frames)."""
-    return any(log.body(i).startswith(("  File \"", "\tFile \"")) for i in range(min(HEADLESS_REACH, len(log))))
-
-
-HEADLESS_REACH = 2  # (a frame's source line may come first)
-
-
 def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[int], set[int]]:
-    """The exceptions of each traceback chain as candidates; frame lines; ignored lines. A header at
-    -1 stands for the one cut off above the log's first line."""
+    """The exceptions of each traceback chain as candidates; frame lines; ignored lines."""
     found: list[Candidate] = []
     frames: set[int] = set()
     ignored: set[int] = set()
@@ -295,7 +296,7 @@ def _tracebacks(log: Lines, headers: list[int]) -> tuple[list[Candidate], set[in
         j = end = header
         while True:
             k = j + 1
-            head = log.body(j) if j >= 0 else ""
+            head = log.body(j)
             indent = len(head) - len(head.lstrip())
             while k < n and _is_frame(log.body(k), indent):
                 frames.add(k)
@@ -421,11 +422,12 @@ def scan(log: Lines) -> list[Candidate]:
         elif labelled is not None:
             by_line[i] = Candidate(i, *labelled)
     _ipython_tracebacks(log, by_line)
+    _unittest_verdicts(log, by_line)
     _causes_of_warnings(log, by_line)
     _raised_after_warning(log, by_line, headers)
     _logged_with_traceback(log, by_line, headers)
     _warned_cause_reported(log, by_line)
-    exceptions, frames, ignored = _tracebacks(log, ([-1] if _headless(log) else []) + headers)
+    exceptions, frames, ignored = _tracebacks(log, headers)
     for i in frames | ignored:
         by_line.pop(i, None)
     for exc in exceptions:  # the traceback parser knows more of its lines than a line alone
@@ -460,6 +462,7 @@ def scan(log: Lines) -> list[Candidate]:
                 and c.block_end is None:
             _join_continuation(log, c)
     candidates = _reasons_joined(candidates)
+    _gated_refused(log, candidates)
     _nccl_warned(candidates)
     _attempts_before(candidates)
     _apply_retries(log, candidates)
@@ -469,6 +472,19 @@ def scan(log: Lines) -> list[Candidate]:
     _survived(log, candidates)
     _after_post_job(log, candidates)
     return candidates
+
+
+def _gated_refused(log: Lines, candidates: list[Candidate]) -> None:
+    """transformers says `You are trying to access a gated repo.` for any refusal of a gated model:
+    a 401 around it (no token) is auth, a 403 (access not granted, or awaiting review) a permission."""
+    for c in candidates:
+        if c.rule is not None and c.rule.name == "hf.gated" and any(
+                _FORBIDDEN.search(log.body(j)) for j in range(max(0, c.line - GATED_REACH), min(len(log), c.line + GATED_REACH))):
+            c.category = "permission"
+
+
+_FORBIDDEN = re.compile(r"\b403 (?:Client Error|Forbidden)\b|\bGatedRepoError: 403\b")
+GATED_REACH = 12
 
 
 # NCCL's result in general words (ncclGetErrorString: `unhandled cuda error (run with
@@ -761,7 +777,7 @@ def _introduces(c: Candidate, following: str) -> bool:
     wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
     listed = c.kind is Kind.CAUSE and _LIST_ITEM.match(following) is not None
     # (a wrapper's `Job [x] failed with error:`, gcloud's for a Dataproc job, then the job's error)
-    if c.kind is Kind.WRAPPER and (not _WORDED.search(following) or following.startswith("Traceback")):
+    if c.kind is Kind.WRAPPER and (not _WORDED.search(following) or following.startswith(("Traceback", "+ ", "$ "))):
         return False  # (Flyte's empty `Message: ` then `.`; Prefect's `... exception:` then its traceback)
     if not (c.kind in (Kind.ERROR, Kind.WRAPPER) or wordy or listed) \
             or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)
@@ -799,8 +815,8 @@ def _join_continuation(log: Lines, c: Candidate) -> None:
                 and (_interleaved(log, q) or not log.body(q).strip()):
             q += 1  # another logger's line or a progress bar between the error and its detail (or a
             # blank line: log entries carry none, so the detail may not depend on it)
-        if q >= len(log) or q > last + JOIN_REACH:
-            return
+        if q >= len(log) or q > last + JOIN_REACH or (c.kind is Kind.WRAPPER and q != last + 1):
+            return  # (a wrapper's detail is the very next line, or none)
         if log.norm(q).wandb and not log.norm(c.line).wandb:
             return  # W&B's console lines are its client's, not the detail of another program's error
         following = log.body(q).strip()

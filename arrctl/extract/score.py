@@ -140,7 +140,7 @@ _SAID = (
     (re.compile(r"(?i)\b(?:timed out|timeout)\b"), "timeout"),
     (re.compile(r"(?i)\b(?:permission denied|forbidden|not authori[sz]ed|access denied)\b"), "permission"),
     # (Nextflow's `Process `x (3)` terminated with an error exit status (null)`)
-    (re.compile(r"(?i)\b(?:exit (?:status|code)|exited with)\b"), "exit"),
+    (re.compile(r"(?i)\bexit (?:status|code)\s*[:=]?\s*(?:-?\d+|\(null\))|\bexited with (?:exit )?(?:code |status )?-?\d"), "exit"),
 )
 
 
