@@ -2348,3 +2348,48 @@ def test_a_servers_access_log_is_no_error_of_its_own():
 ])
 def test_logs_of_fresh_p1_to_p6_name_their_cause(lines, category, said):
     _names(lines, category, said)
+
+
+@pytest.mark.parametrize("lines, category, said", [
+    (["Events:", "  Type     Reason        Age                 From                   Message",
+      "  Warning  FailedCreate  2m (x9 over 1h)     replicaset-controller  Error creating: Internal error occurred: failed "
+      "calling webhook \"mpod.kb.io\": failed to call webhook: Post \"https://js-webhook.js.svc:443/mutate\": no "
+      "endpoints available for service \"js-webhook\""], "service", "no endpoints available for service"),
+    (["mpiuser@launcher's password: ", "Permission denied, please try again.",
+      "mpiuser@worker-0: Permission denied (publickey,password)."], "auth", "Permission denied (publickey,password)"),
+    (["Copying file://out/model.pt [Content-Type=application/octet-stream]...",
+      "Error copying file://out/: NotFoundException: 404 The destination bucket gs://b does not exist"],
+     "not_found", "NotFoundException: 404"),
+    (["urllib.error.HTTPError: HTTP Error 503: Slow Down"], "quota", "Slow Down"),
+    (["panic: Cannot connect to GCS: dialing: google: could not find default credentials. See https://x for more"],
+     "auth", "could not find default credentials"),
+    (["E tensorflow_serving/util/retrier.cc:37] Loading servable: {name: m version: 2} failed: Not found: Op type "
+      "not registered 'ClipByValue' in binary running on host."], "dependency", "Op type not registered 'ClipByValue'"),
+    (["ValueError: A KerasTensor cannot be used as input to a TensorFlow function. A KerasTensor is a symbolic "
+      "placeholder"], "dependency", "A KerasTensor cannot be used"),
+    # FUSE's own reason below gcsfuse's daemon line
+    (["daemonize.Run: readFromProcess: sub-process: mountWithArgs: mount: running fusermount: exit status 1", "stderr:",
+      "fusermount: mountpoint is not empty", "fusermount: if you are sure this is safe, use the 'nonempty' mount option"],
+     "invalid_config", "fusermount: mountpoint is not empty"),
+    # a solver's report, its reasons listed below it
+    (["Encountered problems while solving:", "  - nothing provides requested quarto", "",
+      "critical libmamba UnsatisfiableError"], "dependency", "nothing provides requested quarto"),
+    (["[SolverProblemError]", "The current project's Python requirement (2.7.16) is not compatible with some of the "
+      "required packages Python requirement:", "  - black requires Python >=3.6"],
+     "dependency", "Python requirement (2.7.16) is not compatible"),
+    (["/bin/sh: /scripts/run.sh: /bin/bash^M: bad interpreter: No such file or directory"], "build", "bad interpreter"),
+    (["TERM_OWNER: job killed by owner."], "exit", "job killed by owner"),
+])
+def test_logs_of_fresh_o1_to_o6_name_their_cause(lines, category, said):
+    _names(lines, category, said)
+
+
+def test_gcsfuses_daemon_line_is_its_mounts_failure():
+    result = analyze(["2023/03/08 17:17:37.816623 Opening GCS connection...", "daemonize.Run: readFromProcess: Decode: EOF"])
+    assert result.verdict == "failed" and result.message == "readFromProcess: Decode: EOF"
+
+
+def test_grpcs_additional_information_header_is_no_last_word():
+    result = analyze(["2019-11-04 16:59:38.489335: W tensorflow/core/common_runtime/base_collective_executor.cc:216] "
+                      "BaseCollectiveExecutor::StartAbort Out of range: End of sequence", "Additional GRPC error information:"])
+    assert result.verdict != "failed"

@@ -38,7 +38,8 @@ class Kind(enum.Enum):
 # statuses whose words often name the real kind (`InvalidArgument: 400 You do not have permission`,
 # `RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory`,
 # kaniko's push check that ends in `UNAUTHORIZED` or `no route to host`)
-WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check", "tf.retries_exhausted"})
+WORDY_STATUSES = frozenset({"gcp.invalid_argument", "gcp.quota", "kaniko.push_check", "tf.retries_exhausted",
+                            "go.panic"})  # (a panic's words may name its cause: `panic: ...: could not find default credentials`)
 SPECIFICITY = {Kind.CAUSE: 3.0, Kind.ERROR: 2.0, Kind.WRAPPER: 1.0, Kind.FAILED: 0.9}
 
 
@@ -169,7 +170,7 @@ RULES: tuple[Rule, ...] = (
     # ended the process came before it
     _r("noise.coordination_exit", N, None, [r"\bFailed to disconnect from coordination service\b"]),
     # the detail gRPC appends to a status on its own line: the line above says what failed
-    _r("noise.grpc_detail", N, None, [r"^Additional GRPC error information from remote target \S+:?$"]),
+    _r("noise.grpc_detail", N, None, [r"^Additional GRPC error information(?: from remote target \S+)?:?$"]),
     # advice about an error that may come, not one that came (google-auth's warning about end user
     # credentials, its line wrapped by the terminal: `... you might receive a "quota exceeded" or
     # "API not enabled" error.`)
@@ -472,7 +473,8 @@ RULES: tuple[Rule, ...] = (
         r"(?i)\bdue to usage limits\b",  # Colab: `You cannot currently connect to a GPU due to usage limits in Colab`
         r"(?i)\brate[- ]limit(?:ed| exceeded| reached)\b", r"\bVcpuLimitExceeded\b", r"(?i)\bLimitExceeded\b",
         r"(?i)\btoo many requests\b", r"(?i)\bexceeded (?:the )?rate limits?\b", r"(?i)\brate limits? exceeded\b", r"\bError from server \(TooManyRequests\)",
-        r"\btoomanyrequests: ", r"(?i)\breached your pull rate limit\b"],  # Docker Hub's anonymous pull limit
+        r"\btoomanyrequests: ", r"(?i)\breached your pull rate limit\b",  # Docker Hub's anonymous pull limit
+        r"\b503:? Slow Down\b", r"\bSlowDown\b"],  # S3's throttling (`HTTP Error 503: Slow Down`)
        fatal=True, gcp=True),
     _r("network.connection", C, "network", [
         r"\bConnection(?:Refused|Reset|Aborted)?Error\b", r"(?i)\bConnection refused\b", r"(?i)\bConnection reset by peer\b",
@@ -524,6 +526,8 @@ RULES: tuple[Rule, ...] = (
     # git and ssh without credentials: no identity at all, not a missing permission
     _r("git.auth", C, "auth", [r"\bPermission denied \(publickey[^)]*\)", r"\bcould not read Username for\b",
                                 r"\bAuthentication failed for '[^']+'"], fatal=True),
+    # ssh refusing a password it prompted for, before its final `Permission denied (publickey,password).`
+    _r("ssh.retry", C, "auth", [r"^Permission denied, please try again\.$"], weight=-0.1),
     # an API the project has not enabled (Google's words, relayed by any client: `403 Vertex AI API
     # has not been used in project p before or it is disabled`; the ErrorInfo's `reason: SERVICE_DISABLED`)
     # Cloud Storage to a request with no credentials (`Anonymous caller does not have
@@ -561,6 +565,7 @@ RULES: tuple[Rule, ...] = (
         r"\bUNAUTHENTICATED\b", r"\brpc error: code = Unauthenticated\b", r"\b(?:Unauthenticated|Unauthorized): 401\b", r"<HttpError 401\b",
         _VERTEX_CREATE + r"401\b", r"\b401 (?:Unauthorized|Client Error)\b", r"\bstatus code 401\b",
         r"\bDefaultCredentialsError\b", r"\bCould not automatically determine credentials\b",
+        r"\bgoogle: could not find default credentials\b",  # Go's golang.org/x/oauth2/google
         r"(?i)\bAPI (?:token|key) is (?:invalid|not valid)\b",  # Neptune's `Your API token is invalid.`
         r"\bNo account authorized through gcloud\b",  # Kubernetes' GKE scripts on a gcloud with no login
         r"\bError performing token request\b",  # Rust's object_store (polars, ...): no credentials to get a token with
@@ -588,7 +593,7 @@ RULES: tuple[Rule, ...] = (
         r"\bError from server \((?:BadRequest|Invalid|AlreadyExists|Conflict)\)"], fatal=True, gcp=True),
     _r("gcp.not_found", C, "not_found", [
         r"\bNOT_FOUND\b", r"\brpc error: code = NotFound\b", r"\bNotFound: 404\b", r"<HttpError 404\b", _VERTEX_CREATE + r"404\b",
-        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bHTTP(?:Error)? 404\b", r"\bHTTP status:? 404\b", r"\bError from server \(NotFound\)"],
+        r"\b404 (?:Not Found|Client Error)\b", r"\bstatus code 404\b", r"\bNotFoundException: 404\b", r"\bHTTP(?:Error)? 404\b", r"\bHTTP status:? 404\b", r"\bError from server \(NotFound\)"],
         fatal=True, gcp=True),
     _r("gcp.deadline", C, "timeout", [r"\bDEADLINE_EXCEEDED\b", r"\brpc error: code = DeadlineExceeded\b", r"\b(?:DeadlineExceeded|GatewayTimeout): 504\b",
                                   r"\bError from server \((?:Timeout|ServerTimeout)\)"],
@@ -604,6 +609,8 @@ RULES: tuple[Rule, ...] = (
         r"\bInternal error occurred for the current attempt\b",  # Vertex AI's job service log
         r"<HttpError 5\d\d\b", _VERTEX_CREATE + r"5\d\d\b", r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|Server Error)\b",
         r"\bbackendError\b", r"(?i)\bservice (?:is )?(?:currently |temporarily )?unavailable\b",
+        # the API server calling an admission webhook whose Service has no ready pod
+        r"\bno endpoints available for service \\?\"[\w.-]+\\?\"",
         r"\bstatus code 5\d\d\b", r"\bHTTP(?:Error)? 5\d\d\b",
         # a server's own words for its fault: GraphQL/JSON bodies, GCS's "Backend Error"
         r"(?i)\ban internal (?:server )?error (?:has )?occurred\b", r"(?i)\bencountered an internal error\b",
@@ -728,6 +735,13 @@ RULES: tuple[Rule, ...] = (
         # transformers without what converts a slow tokenizer (`... You need to have sentencepiece installed`)
         r"\bCouldn't instantiate the backend tokenizer\b",
         r"\bpg_config executable not found\b",  # psycopg2 built from source without libpq's headers
+        # a model built with one TensorFlow and served by another: the serving binary lacks the op
+        r"\bOp type not registered '\w+'",
+        # the solver's own report, its reasons listed below it (mamba's `Encountered problems while
+        # solving:` then `  - nothing provides requested x`; poetry's `The current project's Python
+        # requirement (2.7.16) is not compatible with some of the required packages Python requirement:`)
+        r"^Encountered problems while solving:$", r"\bPython requirement \([^)]*\) is not compatible with\b",
+        r"\bA KerasTensor cannot be used as input to a TensorFlow function\b",  # Keras 3 under tf.keras code
         r"\bLoaded runtime CuDNN library: \S+ but source was compiled with\b",  # XLA's cuda_dnn.cc
         r"\bcannot find module providing package\b", r"\bno required module provides package\b",
         r"\brequires Python\b", r"\brequires a different Python\b", r"\bpip: (?:command )?not found\b", r"\bgcc(?:-\d+)?: (?:command )?not found\b",
@@ -740,6 +754,10 @@ RULES: tuple[Rule, ...] = (
     # BuildKit on a COPY source missing from the build context (`failed to compute cache key: failed to
     # calculate checksum of ref ...: "/.git": not found`)
     _r("build.context_missing", C, "not_found", [r"\bfailed to compute cache key: .*\bnot found\b"]),
+    # a script saved with Windows line ends, its `#!` line naming `bash\r` (`/bin/bash^M: bad
+    # interpreter: No such file or directory`, env's `'bash\r': No such file or directory`): how the
+    # image was built, not a file that is missing
+    _r("script.crlf", C, "build", [r"\^M: bad interpreter\b", r"'\w+\\r': No such file or directory\b"]),
     _r("build.compile", C, "build", [
         r"\bfailed to export: layer \S",  # the buildpacks lifecycle's exporter (`... is cache=true but has no contents`)
         r"\bCould not find nvcc\b",  # CMake's FindCUDAToolkit: `Could not find nvcc, please set CUDAToolkit_ROOT`
@@ -800,7 +818,8 @@ RULES: tuple[Rule, ...] = (
         # constraints/compute.requireShieldedVm violated for project ...`)
         r"\bConstraint constraints/[\w.]+ violated\b",
         r"\bThe job graph is too large\b",  # Dataflow refusing a job whose graph is over its limit
-        r"\bError parsing text-format \w",  # protobuf's text format of a config file (Triton's `config.pbtxt`)
+        r"\bError parsing text-format \w",
+        r"^fusermount3?: mountpoint is not empty$",  # FUSE (gcsfuse, s3fs) on a directory that holds files  # protobuf's text format of a config file (Triton's `config.pbtxt`)
         # GradScaler on parameters that are fp16 themselves: fp16 weights with fp16 mixed precision
         r"\bAttempting to unscale FP16 gradients\b",
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
@@ -960,9 +979,12 @@ RULES: tuple[Rule, ...] = (
     # DataLoader worker process 0.`, `Caught ValueError in replica 1 on device 1.`): the worker's own
     # traceback follows it, `Original Traceback (most recent call last):`
     _r("torch.worker_wrapper", W, None, [r"\bCaught [A-Z]\w* in (?:DataLoader worker process|replica) \d+\b"]),
+    # gcsfuse's daemon reporting its mount's failure (`daemonize.Run: readFromProcess: Decode: EOF`)
+    _r("gcsfuse.daemon", E, None, [r"^daemonize\.Run: (?P<msg>\S.+)"]),
     # Slurm's step daemon cancelling a step after one of its tasks failed (`*** STEP 5.0 ON n1 CANCELLED
     # AT 2026-04-29T23:36:37 DUE TO TASK FAILURE ***`): how the step ended, its tasks' own errors above it
-    _r("slurm.task_failure", E, "exit", [r"\bCANCELLED AT \S+ DUE TO TASK FAILURE\b"]),
+    _r("slurm.task_failure", E, "exit", [r"\bCANCELLED AT \S+ DUE TO TASK FAILURE\b",
+                                         r"^TERM_OWNER: job killed by owner\b"]),  # (LSF's report of a `bkill`)
     # the docker CLI's own failure, whatever its words (reportError in cli/command/container/run.go
     # prints `docker: <err>.`, then `See 'docker run --help'.`): a daemon's refusal, a pull refused
     # as deprecated
