@@ -2393,3 +2393,12 @@ def test_grpcs_additional_information_header_is_no_last_word():
     result = analyze(["2019-11-04 16:59:38.489335: W tensorflow/core/common_runtime/base_collective_executor.cc:216] "
                       "BaseCollectiveExecutor::StartAbort Out of range: End of sequence", "Additional GRPC error information:"])
     assert result.verdict != "failed"
+
+
+@pytest.mark.parametrize("lines", [
+    ["Caused by: java.lang.ClassNotFoundException: org.apache.hadoop.hbase.HBaseConfiguration",
+     "\tat java.net.URLClassLoader.findClass(URLClassLoader.java:387)"],
+    ["Exception in thread \"main\" java.lang.NoClassDefFoundError: com/google/cloud/spark/bigquery/BigQueryRelationProvider"],
+])
+def test_a_class_missing_from_the_jvms_classpath_is_a_dependency(lines):
+    assert analyze(lines).category == "dependency"

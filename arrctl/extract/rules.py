@@ -737,6 +737,7 @@ RULES: tuple[Rule, ...] = (
         r"\bpg_config executable not found\b",  # psycopg2 built from source without libpq's headers
         # a model built with one TensorFlow and served by another: the serving binary lacks the op
         r"\bOp type not registered '\w+'",
+        r"\b(?:ClassNotFoundException|NoClassDefFoundError)\b",  # the JVM without a class's jar on its classpath
         # the solver's own report, its reasons listed below it (mamba's `Encountered problems while
         # solving:` then `  - nothing provides requested x`; poetry's `The current project's Python
         # requirement (2.7.16) is not compatible with some of the required packages Python requirement:`)
