@@ -819,8 +819,8 @@ RULES: tuple[Rule, ...] = (
         # constraints/compute.requireShieldedVm violated for project ...`)
         r"\bConstraint constraints/[\w.]+ violated\b",
         r"\bThe job graph is too large\b",  # Dataflow refusing a job whose graph is over its limit
-        r"\bError parsing text-format \w",
-        r"^fusermount3?: mountpoint is not empty$",  # FUSE (gcsfuse, s3fs) on a directory that holds files  # protobuf's text format of a config file (Triton's `config.pbtxt`)
+        r"\bError parsing text-format \w",  # protobuf's text format of a config file (Triton's `config.pbtxt`)
+        r"^fusermount3?: mountpoint is not empty$",  # FUSE (gcsfuse, s3fs) on a directory that holds files
         # GradScaler on parameters that are fp16 themselves: fp16 weights with fp16 mixed precision
         r"\bAttempting to unscale FP16 gradients\b",
         r"\baccepts \d+ arg\(s\), received \d+\b",  # a Go CLI's (cobra's) argument count check
@@ -982,13 +982,14 @@ RULES: tuple[Rule, ...] = (
     _r("torch.worker_wrapper", W, None, [r"\bCaught [A-Z]\w* in (?:DataLoader worker process|replica) \d+\b"]),
     # gcsfuse's daemon reporting its mount's failure (`daemonize.Run: readFromProcess: Decode: EOF`)
     _r("gcsfuse.daemon", E, None, [r"^daemonize\.Run: (?P<msg>\S.+)"]),
-    # Slurm's step daemon cancelling a step after one of its tasks failed (`*** STEP 5.0 ON n1 CANCELLED
-    # AT 2026-04-29T23:36:37 DUE TO TASK FAILURE ***`): how the step ended, its tasks' own errors above it
-    _r("slurm.task_failure", E, "exit", [r"\bCANCELLED AT \S+ DUE TO TASK FAILURE\b",
-                                         r"^TERM_OWNER: job killed by owner\b"]),  # (LSF's report of a `bkill`)
-    # the docker CLI's own failure, whatever its words (reportError in cli/command/container/run.go
-    # prints `docker: <err>.`, then `See 'docker run --help'.`): a daemon's refusal, a pull refused
-    # as deprecated
+    # a batch scheduler's account of how a job or step ended: Slurm's step daemon after one of its tasks
+    # failed (`*** STEP 5.0 ON n1 CANCELLED AT 2026-04-29T23:36:37 DUE TO TASK FAILURE ***`, the tasks'
+    # own errors above it), LSF's report of a `bkill`
+    _r("batch.step_ended", E, "exit", [r"\bCANCELLED AT \S+ DUE TO TASK FAILURE\b",
+                                       r"^TERM_OWNER: job killed by owner\b"]),
+    # the docker CLI's own failure (reportError in cli/command/container/run.go prints `docker: <err>.`,
+    # then `See 'docker run --help'.`), in the forms its errors take: a daemon's refusal, a pull
+    # refused as deprecated, a bad flag (not a printed config's `docker: true`)
     _r("docker.cli_error", E, None, [
         r"^docker: (?P<msg>(?:Error response from daemon:|invalid |\[DEPRECATION NOTICE\] |failed to |[Cc]annot |"
         r"unknown (?:flag|shorthand flag): ).*)"]),

@@ -776,9 +776,9 @@ def _introduces(c: Candidate, following: str) -> bool:
     uv's `╰─▶ Because ...`), not whatever line came next."""
     wordy = c.rule is not None and c.rule.name in WORDY_STATUSES  # `INVALID_ARGUMENT: Multiple validation errors:`
     listed = c.kind is Kind.CAUSE and _LIST_ITEM.match(following) is not None
-    # (a wrapper's `Job [x] failed with error:`, gcloud's for a Dataproc job, then the job's error)
     if c.kind is Kind.WRAPPER and (not _WORDED.search(following) or following.startswith(("Traceback", "+ ", "$ "))):
         return False  # (Flyte's empty `Message: ` then `.`; Prefect's `... exception:` then its traceback)
+    # (a wrapper too: gcloud's `Job [x] failed with error:` for a Dataproc job, then the job's error)
     if not (c.kind in (Kind.ERROR, Kind.WRAPPER) or wordy or listed) \
             or not (c.text.rstrip().endswith((":", "message=")) or _GCLOUD_ALONE.match(c.text)
                     or _RUBY_CLASS_END.search(c.text)) \
